@@ -1,0 +1,46 @@
+"""stepladder: task flows on small models, escalating hard cases, with evals and traces."""
+
+from stepladder.errors import (
+    ConfigError,
+    FlowCompileError,
+    FlowInputError,
+    FlowSpecError,
+    NodeError,
+    RunError,
+    StepladderError,
+    UserError,
+)
+from stepladder.flows import (
+    END,
+    START,
+    Flow,
+    FlowSpec,
+    compile_flow,
+    flow_from_dict,
+    flow_from_yaml,
+    flow_to_yaml,
+    load_flow,
+)
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "END",
+    "START",
+    "ConfigError",
+    "Flow",
+    "FlowCompileError",
+    "FlowInputError",
+    "FlowSpec",
+    "FlowSpecError",
+    "NodeError",
+    "RunError",
+    "StepladderError",
+    "UserError",
+    "__version__",
+    "compile_flow",
+    "flow_from_dict",
+    "flow_from_yaml",
+    "flow_to_yaml",
+    "load_flow",
+]

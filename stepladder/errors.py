@@ -1,0 +1,75 @@
+"""The stepladder error hierarchy.
+
+```
+StepladderError
+├── UserError                 a developer mistake: fix a file or a call, then retry
+│   ├── ConfigError           stepladder.yaml missing, unreadable or invalid
+│   ├── FlowSpecError         a flow file that does not parse or validate
+│   ├── FlowCompileError      a valid spec that cannot become a graph (ids, edges, keys, refs)
+│   │   └── ReferenceError_   a `module:attr` reference refused or not importable
+│   └── FlowInputError        run input that does not match the flow's state
+└── RunError                  a run failed while executing
+    └── NodeError             one node raised or returned something it must not
+```
+
+User errors carry a one-paragraph message that names the offending item by its YAML path
+(`nodes[2].reads[0]`), its line when it came from a file, and the valid choices.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "FlowCompileError",
+    "FlowInputError",
+    "FlowSpecError",
+    "NodeError",
+    "ReferenceError_",
+    "RunError",
+    "StepladderError",
+    "UserError",
+]
+
+
+class StepladderError(Exception):
+    """Base class of every error stepladder raises on purpose."""
+
+
+class UserError(StepladderError):
+    """A developer mistake in a file, an argument or a call."""
+
+
+class ConfigError(UserError):
+    """The project settings (`stepladder.yaml`) are missing or invalid."""
+
+
+class FlowSpecError(UserError):
+    """A flow file or dict does not parse or does not validate against `FlowSpec`."""
+
+
+class FlowCompileError(UserError):
+    """A flow spec is valid on its own but cannot be compiled into a graph."""
+
+
+class ReferenceError_(FlowCompileError):  # noqa: N801 - avoid shadowing the builtin
+    """A `module:attr` reference was refused by the allowlist or could not be imported."""
+
+
+class FlowInputError(UserError):
+    """The input given to a run does not match the flow's declared state."""
+
+
+class RunError(StepladderError):
+    """A flow run failed while executing."""
+
+
+class NodeError(RunError):
+    """A node raised, or returned keys it did not declare.
+
+    Attributes:
+        node_id: The id of the node that failed.
+    """
+
+    def __init__(self, node_id: str, message: str) -> None:
+        super().__init__(f"node '{node_id}': {message}")
+        self.node_id = node_id

@@ -1,0 +1,20 @@
+"""Flows: specs, YAML loading, the Python builder, compiling to LangGraph, and running."""
+
+from stepladder.flows.compile import compile_flow
+from stepladder.flows.flow import Flow
+from stepladder.flows.loader import flow_from_dict, flow_from_yaml, flow_to_yaml, load_flow
+from stepladder.flows.spec import END, START, EdgeSpec, FlowSpec, StateField
+
+__all__ = [
+    "END",
+    "START",
+    "EdgeSpec",
+    "Flow",
+    "FlowSpec",
+    "StateField",
+    "compile_flow",
+    "flow_from_dict",
+    "flow_from_yaml",
+    "flow_to_yaml",
+    "load_flow",
+]

@@ -1,0 +1,244 @@
+"""Checks that make a valid `FlowSpec` a sound graph, each naming the YAML path at fault.
+
+Every problem found is reported at once, in one `FlowCompileError`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from stepladder.config.locations import LocatedDocument, near_miss, valid_choices
+from stepladder.errors import FlowCompileError
+from stepladder.flows.spec import END, START, EdgeSpec, FlowSpec
+
+__all__ = ["check_flow", "successors"]
+
+Path_ = tuple[str | int, ...]
+
+
+def check_flow(spec: FlowSpec) -> None:
+    """Raise `FlowCompileError` listing every structural problem of `spec`."""
+    problems = _Problems(spec.document)
+    ids = _check_ids(spec, problems)
+    _check_keys(spec, problems)
+    edges = spec.effective_edges()
+    _check_edges(spec, edges, ids, problems)
+    if not problems.items:
+        graph = successors(edges)
+        _check_reachable(spec, graph, problems)
+        _check_reads_upstream(spec, graph, problems)
+        _check_cycles(spec, graph, problems)
+    problems.raise_if_any(spec)
+
+
+class _Problems:
+    def __init__(self, document: LocatedDocument) -> None:
+        self.document = document
+        self.items: list[str] = []
+
+    def add(self, path: Path_, message: str) -> None:
+        self.items.append(f"{self.document.where(path)}: {message}")
+
+    def raise_if_any(self, spec: FlowSpec) -> None:
+        if not self.items:
+            return
+        origin = str(self.document.source) if self.document.source else f"flow '{spec.name}'"
+        count = "1 problem" if len(self.items) == 1 else f"{len(self.items)} problems"
+        raise FlowCompileError(f"{origin}: cannot compile, {count}: " + " ".join(self.items))
+
+
+def _check_ids(spec: FlowSpec, problems: _Problems) -> set[str]:
+    first: dict[str, int] = {}
+    for index, node in enumerate(spec.nodes):
+        if node.id in (START, END):
+            problems.add(("nodes", index, "id"), f"'{node.id}' is reserved; choose another id.")
+        elif node.id in first:
+            problems.add(
+                ("nodes", index, "id"),
+                f"duplicate node id '{node.id}' (first used at nodes[{first[node.id]}]); "
+                "ids must be unique.",
+            )
+        else:
+            first[node.id] = index
+    return set(first)
+
+
+def _unknown(kind: str, name: str, choices: Iterable[str]) -> str:
+    choices = list(choices)
+    guess = near_miss(name, choices)
+    hint = f"; did you mean '{guess}'?" if guess else "."
+    return f"unknown {kind} '{name}'{hint} Valid: {valid_choices(choices)}."
+
+
+def _check_keys(spec: FlowSpec, problems: _Problems) -> None:
+    keys = list(spec.state)
+    for index, node in enumerate(spec.nodes):
+        for field in ("reads", "writes"):
+            for position, key in enumerate(getattr(node, field)):
+                if key not in spec.state:
+                    problems.add(
+                        ("nodes", index, field, position),
+                        _unknown("state key", key, keys)
+                        + " Declare it under `state:` first.",
+                    )
+    for key, field_spec in spec.state.items():
+        kind = field_spec.parsed_type.name
+        if field_spec.reducer == "append" and kind not in ("list", "any"):
+            problems.add(("state", key, "reducer"), f"append needs a list type, not {kind}.")
+        if field_spec.reducer == "merge" and kind not in ("dict", "any"):
+            problems.add(("state", key, "reducer"), f"merge needs a dict type, not {kind}.")
+
+
+def _check_edges(
+    spec: FlowSpec, edges: list[EdgeSpec], ids: set[str], problems: _Problems
+) -> None:
+    if spec.edges is None:
+        return
+    sources = ids | {START}
+    targets = ids | {END}
+    for index, edge in enumerate(edges):
+        base: Path_ = ("edges", index)
+        for position, source in enumerate(edge.sources):
+            path = (*base, "from", position) if isinstance(edge.source, list) else (*base, "from")
+            if source == END:
+                problems.add(path, "END cannot be the source of an edge.")
+            elif source not in sources:
+                problems.add(path, _unknown("node", source, sources))
+        if edge.to is not None:
+            if edge.to == START:
+                problems.add((*base, "to"), "START cannot be the target of an edge.")
+            elif edge.to not in targets:
+                problems.add((*base, "to"), _unknown("node", edge.to, targets))
+        for label, target in (edge.cases or {}).items():
+            if target not in targets:
+                problems.add((*base, "cases", label), _unknown("node", target, targets))
+        if edge.default is not None and edge.default not in targets:
+            problems.add((*base, "default"), _unknown("node", edge.default, targets))
+        if edge.when is not None and edge.when not in spec.state:
+            problems.add((*base, "when"), _unknown("state key", edge.when, spec.state))
+    if not any(START in edge.sources for edge in edges):
+        problems.add(("edges",), "no edge leaves START; add `- {from: START, to: <first node>}`.")
+
+
+def successors(edges: list[EdgeSpec]) -> dict[str, set[str]]:
+    """Map each node id (and START) to the ids its edges can lead to."""
+    graph: dict[str, set[str]] = defaultdict(set)
+    for edge in edges:
+        for source in edge.sources:
+            graph[source].update(edge.targets)
+    return graph
+
+
+def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen: set[str] = set()
+    frontier = [start]
+    while frontier:
+        current = frontier.pop()
+        for nxt in graph.get(current, ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                frontier.append(nxt)
+    return seen
+
+
+def _check_reachable(spec: FlowSpec, graph: dict[str, set[str]], problems: _Problems) -> None:
+    reached = _reachable(graph, START)
+    for index, node in enumerate(spec.nodes):
+        if node.id not in reached:
+            problems.add(
+                ("nodes", index),
+                f"node '{node.id}' is unreachable from START; add an edge to it or remove it.",
+            )
+
+
+def _check_reads_upstream(
+    spec: FlowSpec, graph: dict[str, set[str]], problems: _Problems
+) -> None:
+    available = {key for key, field in spec.state.items() if field.input or field.has_default}
+    writers: dict[str, list[str]] = defaultdict(list)
+    for node in spec.nodes:
+        for key in node.writes:
+            writers[key].append(node.id)
+    reverse: dict[str, set[str]] = defaultdict(set)
+    for source, targets in graph.items():
+        for target in targets:
+            reverse[target].add(source)
+    for index, node in enumerate(spec.nodes):
+        upstream = _reachable(reverse, node.id)
+        for position, key in enumerate(node.reads):
+            if key in available or any(w in upstream for w in writers[key]):
+                continue
+            others = ", ".join(writers[key]) or "no node"
+            problems.add(
+                ("nodes", index, "reads", position),
+                f"node '{node.id}' reads '{key}', but nothing upstream writes it (written by: "
+                f"{others}) and it is not an input. Mark it `input: true` or give it a `default` "
+                "under `state:`, or read it only after a node that writes it.",
+            )
+
+
+def _check_cycles(spec: FlowSpec, graph: dict[str, set[str]], problems: _Problems) -> None:
+    index_of = {node.id: index for index, node in enumerate(spec.nodes)}
+    for component in _strongly_connected(graph, list(index_of)):
+        looping = len(component) > 1 or any(n in graph.get(n, ()) for n in component)
+        if not looping:
+            continue
+        exits = any(
+            target not in component for n in component for target in graph.get(n, ())
+        )
+        if not exits:
+            members = sorted(component, key=index_of.__getitem__)
+            problems.add(
+                ("nodes", index_of[members[0]]),
+                f"the cycle {' -> '.join([*members, members[0]])} has no exit edge, so a run "
+                "would never end; add a conditional edge out of it (to another node or END).",
+            )
+
+
+def _strongly_connected(graph: dict[str, set[str]], nodes: list[str]) -> list[set[str]]:
+    """Tarjan's algorithm, iterative."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    components: list[set[str]] = []
+    counter = 0
+    for root in nodes:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph.get(root, ()))))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            advanced = False
+            for child in children:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                    advanced = True
+                    break
+                if child in on_stack:
+                    low[node] = min(low[node], index[child])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                component: set[str] = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.add(member)
+                    if member == node:
+                        break
+                components.append(component)
+    return components

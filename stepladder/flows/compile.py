@@ -1,0 +1,142 @@
+"""`compile_flow`: check a `FlowSpec`, resolve its references and build a LangGraph graph."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
+
+from langgraph._internal._runnable import RunnableCallable  # the runnable add_node builds
+from langgraph.graph import END as GRAPH_END
+from langgraph.graph import START as GRAPH_START
+from langgraph.graph import StateGraph
+from pydantic import BaseModel
+
+from stepladder.config.references import ReferencePolicy
+from stepladder.errors import FlowCompileError, ReferenceError_, RunError
+from stepladder.flows.checks import check_flow
+from stepladder.flows.flow import Flow
+from stepladder.flows.spec import END, START, EdgeSpec, FlowSpec
+from stepladder.nodes import BuildContext, RunContext
+
+__all__ = ["compile_flow"]
+
+OTHERWISE = "otherwise"
+_REDUCERS: dict[str, Callable[[Any, Any], Any]] = {
+    "append": operator.add,
+    "merge": lambda old, new: {**(old or {}), **(new or {})},
+}
+
+
+def compile_flow(
+    spec: FlowSpec,
+    *,
+    project_root: Path | None = None,
+    allow_imports: tuple[str, ...] = (),
+    objects: Mapping[str, Any] | None = None,
+) -> Flow:
+    """Validate `spec` and build its LangGraph `StateGraph`.
+
+    Args:
+        spec: The flow.
+        project_root: The project folder; its modules may be referenced.
+        allow_imports: Extra module prefixes references may import from.
+        objects: Python objects given directly (the builder's callables), by reference.
+
+    Raises:
+        FlowCompileError: If the flow is unsound or a reference cannot be resolved.
+    """
+    check_flow(spec)
+    policy = ReferencePolicy(project_root, allow_imports, objects, spec.document)
+    state_types = _state_types(spec, policy)
+    state_schema = TypedDict(f"{spec.name}_state", state_types, total=False)  # type: ignore[operator]
+    graph: StateGraph[Any, RunContext, Any, Any] = StateGraph(
+        state_schema, context_schema=RunContext
+    )
+    for index, node in enumerate(spec.nodes):
+        built = node.build(BuildContext(policy, ("nodes", index), spec.document))
+        graph.add_node(node.id, RunnableCallable(built.func, built.afunc, name=node.id, trace=False))
+    for index, edge in enumerate(spec.effective_edges()):
+        _add_edge(graph, edge, index, policy)
+    return Flow(spec=spec, graph=graph, project_root=project_root, state_types=state_types)
+
+
+def _state_types(spec: FlowSpec, policy: ReferencePolicy) -> dict[str, Any]:
+    types: dict[str, Any] = {}
+    for key, field in spec.state.items():
+        path = ("state", key, "type")
+
+        def resolve(reference: str, path: tuple[str | int, ...] = path) -> Any:
+            return policy.resolve(reference, path)
+
+        try:
+            python_type = field.parsed_type.to_python(field.values, resolve)
+        except TypeError as error:
+            raise FlowCompileError(f"{spec.document.where(path)}: {error}.") from error
+        reducer = _REDUCERS.get(field.reducer)
+        types[key] = Annotated[python_type, reducer] if reducer else python_type
+    return types
+
+
+def _graph_id(node_id: str) -> str:
+    return {START: GRAPH_START, END: GRAPH_END}.get(node_id, node_id)
+
+
+def _add_edge(
+    graph: StateGraph[Any, RunContext, Any, Any],
+    edge: EdgeSpec,
+    index: int,
+    policy: ReferencePolicy,
+) -> None:
+    if edge.to is not None:
+        sources = [_graph_id(s) for s in edge.sources]
+        graph.add_edge(sources if len(sources) > 1 else sources[0], _graph_id(edge.to))
+        return
+    path_map = {_label(label): _graph_id(target) for label, target in (edge.cases or {}).items()}
+    if edge.default is not None:
+        path_map[OTHERWISE] = _graph_id(edge.default)
+    chooser = _chooser(edge, index, policy, path_map)
+    graph.add_conditional_edges(_graph_id(edge.sources[0]), chooser, path_map)  # type: ignore[arg-type]
+
+
+def _label(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _chooser(
+    edge: EdgeSpec, index: int, policy: ReferencePolicy, path_map: dict[str, str]
+) -> Callable[[Mapping[str, Any]], str]:
+    """Build the function that picks a case label from the state."""
+    where = f"edges[{index}]"
+    if edge.router is not None:
+        router = policy.resolve(edge.router, ("edges", index, "router"))
+        if not callable(router):
+            raise ReferenceError_(f"{policy.document.where(('edges', index, 'router'))}: "
+                                  f"'{edge.router}' is not callable.")
+        describe = f"router {edge.router} returned"
+    else:
+        key = edge.when
+        describe = f"state key '{key}' is"
+
+        def router(state: Mapping[str, Any]) -> Any:
+            return state.get(key)  # type: ignore[arg-type]
+
+    labels = ", ".join(k for k in path_map if k != OTHERWISE)
+
+    def choose(state: Mapping[str, Any]) -> str:
+        value = router(state)
+        if isinstance(value, BaseModel | dict):
+            raise RunError(f"{where}: {describe} a {type(value).__name__}, not a case label.")
+        label = _label(getattr(value, "value", value))
+        if label in path_map and label != OTHERWISE:
+            return label
+        if OTHERWISE in path_map:
+            return OTHERWISE
+        raise RunError(
+            f"{where} (from '{edge.sources[0]}'): {describe} {value!r}, which matches no case "
+            f"({labels}) and the edge has no `default`."
+        )
+
+    return choose

@@ -1,0 +1,121 @@
+"""`Flow`: a compiled flow, ready to run as a LangGraph app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+from stepladder.config.locations import format_path
+from stepladder.errors import FlowInputError
+from stepladder.flows.spec import FlowSpec
+from stepladder.nodes import RunContext
+
+__all__ = ["Flow"]
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A flow compiled from its spec.
+
+    Attributes:
+        spec: The flow's spec.
+        graph: The LangGraph `StateGraph` (not yet compiled with a checkpointer).
+        project_root: The project folder the flow belongs to, if any.
+        state_types: The Python type of each state key.
+    """
+
+    spec: FlowSpec
+    graph: StateGraph[Any, RunContext, Any, Any]
+    project_root: Path | None = None
+    state_types: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The flow's name."""
+        return self.spec.name
+
+    def compile(
+        self, checkpointer: BaseCheckpointSaver[Any] | None = None
+    ) -> CompiledStateGraph[Any, RunContext, Any, Any]:
+        """Compile the graph into a runnable LangGraph app."""
+        return self.graph.compile(checkpointer=checkpointer, name=self.spec.name)
+
+    @cached_property
+    def app(self) -> CompiledStateGraph[Any, RunContext, Any, Any]:
+        """The graph compiled without a checkpointer (built once)."""
+        return self.compile()
+
+    def context(self, **extras: Any) -> RunContext:
+        """A run context for this flow."""
+        return RunContext(project_root=self.project_root, flow_name=self.spec.name, extras=extras)
+
+    def mermaid(self) -> str:
+        """The graph as a Mermaid diagram."""
+        return self.app.get_graph().draw_mermaid()
+
+    @cached_property
+    def input_model(self) -> type[BaseModel]:
+        """A pydantic model of the run input: the state keys marked `input: true`."""
+        fields: dict[str, Any] = {}
+        for key, state_field in self.spec.state.items():
+            if not state_field.input:
+                continue
+            python_type = _unannotated(self.state_types[key])
+            default = state_field.default if state_field.has_default else ...
+            fields[key] = (python_type, default)
+        return create_model(  # type: ignore[call-overload,no-any-return]
+            f"{self.spec.name}_input", __config__=ConfigDict(extra="forbid"), **fields
+        )
+
+    def prepare_input(self, data: Any) -> dict[str, Any]:
+        """Validate run input against the flow's inputs and fill defaults.
+
+        Raises:
+            FlowInputError: Naming each bad field and the valid inputs.
+        """
+        if not isinstance(data, dict):
+            raise FlowInputError(
+                f"flow '{self.name}': input must be a JSON object of its inputs "
+                f"({self._input_names()}), not {type(data).__name__}."
+            )
+        try:
+            validated = self.input_model.model_validate(data)
+        except ValidationError as error:
+            problems = []
+            for detail in error.errors(include_url=False):
+                where = "input." + format_path(detail["loc"])
+                message = detail["msg"]
+                if detail["type"] == "extra_forbidden":
+                    message = f"not an input of this flow; inputs are: {self._input_names()}"
+                problems.append(f"{where}: {message}")
+            raise FlowInputError(f"flow '{self.name}': bad input: " + "; ".join(problems) + ".") from None
+        values = {key: getattr(validated, key) for key in type(validated).model_fields}
+        for key, state_field in self.spec.state.items():
+            if not state_field.input and state_field.has_default:
+                values[key] = state_field.default
+        return values
+
+    def _input_names(self) -> str:
+        names = [k for k, f in self.spec.state.items() if f.input]
+        return ", ".join(names) or "(none)"
+
+    def invoke(self, data: dict[str, Any], **extras: Any) -> dict[str, Any]:
+        """Run the flow synchronously (function nodes with sync callables only)."""
+        return dict(self.app.invoke(self.prepare_input(data), context=self.context(**extras)))
+
+    async def ainvoke(self, data: dict[str, Any], **extras: Any) -> dict[str, Any]:
+        """Run the flow and return its final state."""
+        state = await self.app.ainvoke(self.prepare_input(data), context=self.context(**extras))
+        return dict(state)
+
+
+def _unannotated(python_type: Any) -> Any:
+    metadata = getattr(python_type, "__metadata__", None)
+    return python_type.__origin__ if metadata is not None else python_type

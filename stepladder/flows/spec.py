@@ -1,0 +1,167 @@
+"""`FlowSpec`: the pydantic model of a flow, which YAML files and the Python builder produce."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from stepladder.config.locations import LocatedDocument
+from stepladder.flows.state_types import TypeExpr, parse_type
+from stepladder.nodes import NodeSpec
+
+__all__ = ["END", "START", "EdgeSpec", "FlowSpec", "StateField"]
+
+START = "START"
+END = "END"
+NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_\-]*$"
+CaseLabel = str | int | bool
+
+
+class StateField(BaseModel):
+    """One typed key of the flow's state.
+
+    In YAML a bare type is shorthand: `name: str` is `name: {type: str}`.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str = Field(default="any", description="Type expression, e.g. str, list[str], enum.")
+    values: list[str | int] | None = Field(default=None, description="Members of an enum.")
+    default: Any = Field(default=None, description="Value before any node writes the key.")
+    input: bool = Field(default=False, description="Given by the caller when a run starts.")
+    reducer: Literal["replace", "append", "merge"] = Field(
+        default="replace",
+        description="How parallel writes combine: replace, append (lists), merge (dicts).",
+    )
+    description: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"type": data} if isinstance(data, str) else data
+
+    @field_validator("type")
+    @classmethod
+    def _valid_type(cls, value: str) -> str:
+        parse_type(value)
+        return value
+
+    @model_validator(mode="after")
+    def _enum_values(self) -> StateField:
+        is_enum = self.parsed_type.name == "enum"
+        if is_enum and not self.values:
+            raise ValueError("an enum needs `values: [...]` listing its members")
+        if self.values is not None and not is_enum:
+            raise ValueError(f"`values` applies only to type enum, not '{self.type}'")
+        return self
+
+    @property
+    def parsed_type(self) -> TypeExpr:
+        """The parsed type expression."""
+        return parse_type(self.type)
+
+    @property
+    def has_default(self) -> bool:
+        """Whether a default was given (even `null`)."""
+        return "default" in self.model_fields_set
+
+
+class EdgeSpec(BaseModel):
+    """An edge: static (`from` -> `to`) or conditional (`from` -> one of `cases`).
+
+    A conditional edge picks its target from the value of the state key named by `when`, or
+    from the label a `router` callable returns; `default` catches any other value.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    source: str | list[str] = Field(
+        alias="from", description="Node id, START, or a list of node ids to join."
+    )
+    to: str | None = Field(default=None, description="Target node id or END.")
+    when: str | None = Field(default=None, description="State key whose value picks the case.")
+    router: str | None = Field(default=None, description="'module:func' returning a case label.")
+    cases: dict[CaseLabel, str] | None = Field(
+        default=None, description="Case label -> node id or END."
+    )
+    default: str | None = Field(default=None, description="Target when no case matches.")
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> EdgeSpec:
+        conditional = self.when is not None or self.router is not None
+        if self.to is not None and (conditional or self.cases or self.default):
+            raise ValueError("an edge has either `to` or `when`/`router` with `cases`, not both")
+        if self.to is None and not conditional:
+            raise ValueError("an edge needs `to`, or `when`/`router` with `cases`")
+        if self.when is not None and self.router is not None:
+            raise ValueError("a conditional edge uses `when` or `router`, not both")
+        if conditional and not (self.cases or self.default):
+            raise ValueError("a conditional edge needs `cases` (label -> node id)")
+        if conditional and isinstance(self.source, list):
+            raise ValueError("a conditional edge starts from one node, not a list")
+        return self
+
+    @property
+    def sources(self) -> list[str]:
+        """The source node ids as a list."""
+        return self.source if isinstance(self.source, list) else [self.source]
+
+    @property
+    def targets(self) -> list[str]:
+        """Every node id this edge can lead to."""
+        if self.to is not None:
+            return [self.to]
+        found = list((self.cases or {}).values())
+        return found + ([self.default] if self.default else [])
+
+
+class FlowSpec(BaseModel):
+    """A task flow: typed state, nodes (discriminated by `kind`) and edges.
+
+    Without `edges`, nodes run one after another in the order listed.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
+    )
+
+    name: str = Field(pattern=NAME_PATTERN, description="The flow's name (letters, digits, _ -).")
+    description: str = ""
+    state: dict[str, StateField] = Field(default_factory=dict, description="Typed state keys.")
+    nodes: list[NodeSpec] = Field(min_length=1, description="The steps of the flow.")
+    edges: list[EdgeSpec] | None = Field(
+        default=None, description="Edges; omitted means the nodes run in the order listed."
+    )
+
+    _document: LocatedDocument = PrivateAttr(default_factory=lambda: LocatedDocument(data=None))
+
+    @property
+    def document(self) -> LocatedDocument:
+        """Where this spec came from (file and lines), when it came from YAML."""
+        return self._document
+
+    def with_document(self, document: LocatedDocument) -> FlowSpec:
+        """Attach the source document, for error messages that name lines."""
+        self._document = document
+        return self
+
+    def effective_edges(self) -> list[EdgeSpec]:
+        """The edges, or a chain through the nodes in order when none are given."""
+        if self.edges is not None:
+            return list(self.edges)
+        ids = [START, *(node.id for node in self.nodes), END]
+        return [EdgeSpec(source=a, to=b) for a, b in zip(ids, ids[1:], strict=False)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Dump to plain data, keeping only what was set (so the round trip is exact)."""
+        data = self.model_dump(by_alias=True, exclude_unset=True)
+        for key, value in data.get("state", {}).items():
+            if list(value) == ["type"]:
+                data["state"][key] = value["type"]
+        data["nodes"] = [
+            {"id": node.pop("id"), "kind": node.pop("kind"), **node} for node in data["nodes"]
+        ]
+        return data

@@ -1,0 +1,27 @@
+"""The per-run context every node receives through LangGraph's runtime."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RunContext"]
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a run binds for its nodes; passed as LangGraph's runtime context.
+
+    Later layers add models by tier, retrievers, tools, the cost ledger and the tracer here.
+    Nodes never create these themselves: construction does no I/O.
+
+    Attributes:
+        project_root: The project folder, when the flow belongs to one.
+        flow_name: The name of the flow being run.
+        extras: Values a caller makes available to function nodes that ask for `context`.
+    """
+
+    project_root: Path | None = None
+    flow_name: str = ""
+    extras: dict[str, Any] = field(default_factory=dict)
