@@ -1,0 +1,5 @@
+"""`python -m stepladder`."""
+
+from stepladder.cli import main
+
+main()

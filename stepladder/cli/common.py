@@ -1,0 +1,46 @@
+"""Helpers the commands share: finding the project, loading flows, printing JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+
+from stepladder.cli.app import options
+from stepladder.config import Project, load_project
+from stepladder.flows import Flow, compile_flow, load_flow
+
+__all__ = ["load_compiled_flow", "print_json", "project_for"]
+
+
+def project_for(flow_argument: str | None = None) -> Project:
+    """The project named by `--project`, else the one holding the flow file, else the cwd's."""
+    if options.project is not None:
+        return load_project(root=options.project)
+    if flow_argument is not None:
+        file = Path(flow_argument)
+        if file.is_file():
+            return load_project(start=file.parent)
+    return load_project()
+
+
+def load_compiled_flow(flow_argument: str) -> tuple[Project, Flow]:
+    """Find, load and compile a flow given by name or path."""
+    project = project_for(flow_argument)
+    spec = load_flow(project.flow_path(flow_argument))
+    flow = compile_flow(
+        spec,
+        project_root=project.root,
+        allow_imports=tuple(project.settings.allow_imports),
+    )
+    return project, flow
+
+
+def print_json(value: Any, *, indent: int | None = 2) -> None:
+    """Print a value as JSON on stdout (pydantic models and the like included)."""
+    text = json.dumps(to_jsonable_python(value, fallback=repr), indent=indent, ensure_ascii=False)
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,86 @@
+"""`stepladder run FLOW --input JSON|@file.json [--stream] [--thread ID]`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from stepladder.cli.app import command, stderr
+from stepladder.cli.common import load_compiled_flow, print_json
+from stepladder.errors import FlowInputError
+from stepladder.flows import run_flow
+
+CHECKPOINT_FILE = "checkpoints.sqlite"
+
+
+@command()
+def run(
+    flow: Annotated[str, typer.Argument(help="Flow name (in flows/) or path to a flow file.")],
+    input: Annotated[  # noqa: A002 - the option is --input
+        str | None,
+        typer.Option("--input", "-i", help="Input as JSON, or @file.json."),
+    ] = None,
+    stream: Annotated[
+        bool, typer.Option("--stream", help="Print each node's update as a JSON line.")
+    ] = False,
+    thread: Annotated[
+        str | None,
+        typer.Option(
+            "--thread",
+            help="Checkpoint to SQLite under this id; rerun with it to continue a killed run.",
+        ),
+    ] = None,
+) -> None:
+    """Run a flow and print its final state as JSON."""
+    project, compiled = load_compiled_flow(flow)
+    data = parse_input(input)
+    on_update = _print_update if stream else None
+    checkpoint_db = project.state_dir / CHECKPOINT_FILE
+    result = asyncio.run(
+        run_flow(compiled, data, thread_id=thread, checkpoint_db=checkpoint_db, on_update=on_update)
+    )
+    if result.resumed_at:
+        stderr.print(
+            f"resumed thread '{thread}' at {', '.join(result.resumed_at)} "
+            "(completed nodes were not run again)."
+        )
+    if stream:
+        print_json({"event": "final", "state": result.state}, indent=None)
+    else:
+        print_json(result.state)
+
+
+def _print_update(node_id: str, update: dict[str, Any]) -> None:
+    print_json({"event": "update", "node": node_id, "update": update}, indent=None)
+
+
+def parse_input(text: str | None) -> dict[str, Any] | None:
+    """Read `--input`: JSON text, or `@path` to a JSON file.
+
+    Raises:
+        FlowInputError: If the file is missing or the JSON is invalid.
+    """
+    if text is None:
+        return None
+    origin = "--input"
+    if text.startswith("@"):
+        file = Path(text[1:])
+        origin = str(file)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as error:
+            raise FlowInputError(f"--input {file}: cannot read input file: {error}.") from error
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise FlowInputError(
+            f"{origin}: not valid JSON ({error.msg} at line {error.lineno}, column {error.colno}). "
+            "Give a JSON object like '{\"text\": \"hello\"}' or @file.json."
+        ) from error
+    if not isinstance(value, dict):
+        raise FlowInputError(f"{origin}: input must be a JSON object, not {type(value).__name__}.")
+    return value

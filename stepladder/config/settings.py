@@ -1,0 +1,147 @@
+"""Project settings: `stepladder.yaml` at the project root, overridden by `STEPLADDER_*`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from stepladder.config.explain import explain_validation_error
+from stepladder.config.locations import LocatedDocument, describe_yaml_error, load_yaml
+from stepladder.errors import ConfigError
+
+__all__ = ["CONFIG_FILE", "Project", "Settings", "find_project_root", "load_project"]
+
+CONFIG_FILE = "stepladder.yaml"
+FLOW_SUFFIXES = (".yaml", ".yml")
+
+
+class Settings(BaseSettings):
+    """What `stepladder.yaml` may set. Environment variables `STEPLADDER_<FIELD>` win."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STEPLADDER_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    name: str = Field(default="stepladder-project", description="The project's name.")
+    flows_dir: str = Field(default="flows", description="Folder of flow files.")
+    state_dir: str = Field(
+        default=".stepladder", description="Folder for checkpoints, traces and run results."
+    )
+    allow_imports: list[str] = Field(
+        default_factory=list,
+        description="Module prefixes, besides the project folder, that flows may reference.",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment first, then the file's values (passed as init arguments)."""
+        return (env_settings, init_settings)
+
+
+@dataclass(frozen=True)
+class Project:
+    """A stepladder project: a folder with `stepladder.yaml`, `flows/`, `prompts/`, `evalsets/`.
+
+    Attributes:
+        root: The project folder.
+        settings: Its settings.
+    """
+
+    root: Path
+    settings: Settings
+
+    @property
+    def flows_dir(self) -> Path:
+        """The folder holding flow files."""
+        return self.root / self.settings.flows_dir
+
+    @property
+    def state_dir(self) -> Path:
+        """The folder for checkpoints and run data (created on demand)."""
+        return self.root / self.settings.state_dir
+
+    def flow_names(self) -> list[str]:
+        """Names of the flow files in `flows/`."""
+        if not self.flows_dir.is_dir():
+            return []
+        return sorted(p.stem for p in self.flows_dir.iterdir() if p.suffix in FLOW_SUFFIXES)
+
+    def flow_path(self, name_or_path: str) -> Path:
+        """Find a flow by file path or by name in `flows/`.
+
+        Raises:
+            ConfigError: If no such flow exists, listing the ones that do.
+        """
+        given = Path(name_or_path)
+        if given.suffix in FLOW_SUFFIXES or given.is_file():
+            return given
+        for suffix in FLOW_SUFFIXES:
+            candidate = self.flows_dir / f"{name_or_path}{suffix}"
+            if candidate.is_file():
+                return candidate
+        names = ", ".join(self.flow_names()) or "(none)"
+        raise ConfigError(
+            f"no flow '{name_or_path}': it is neither a file nor a flow in {self.flows_dir}. "
+            f"Flows here: {names}."
+        )
+
+
+def find_project_root(start: Path) -> Path | None:
+    """Return the nearest folder at or above `start` holding `stepladder.yaml`."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    return None
+
+
+def load_project(start: Path | None = None, root: Path | None = None) -> Project:
+    """Load the project containing `start` (default: the working folder), or at `root`.
+
+    Raises:
+        ConfigError: If there is no `stepladder.yaml`, or it is not valid.
+    """
+    if root is None:
+        here = (start or Path.cwd()).resolve()
+        root = find_project_root(here)
+        if root is None:
+            raise ConfigError(
+                f"no {CONFIG_FILE} found in {here} or any folder above it. Run the command "
+                f"inside a project, pass --project DIR, or create one with `stepladder init DIR`."
+            )
+    file = root / CONFIG_FILE
+    if not file.is_file():
+        raise ConfigError(
+            f"{file} not found: {root} is not a stepladder project. "
+            f"Create one with `stepladder init {root}`."
+        )
+    return Project(root=root.resolve(), settings=_load_settings(file))
+
+
+def _load_settings(file: Path) -> Settings:
+    try:
+        document = load_yaml(file.read_text(encoding="utf-8"), file)
+    except yaml.YAMLError as error:
+        raise ConfigError(describe_yaml_error(error, file)) from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{file}: cannot read settings: {error}.") from error
+    data: Any = document.data if document.data is not None else {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: settings must be a mapping of keys, not a {type(data).__name__}.")
+    try:
+        return Settings(**data)
+    except ValidationError as error:
+        located = LocatedDocument(data=data, source=file, lines=document.lines)
+        raise ConfigError(explain_validation_error(error, located, Settings, "settings")) from None

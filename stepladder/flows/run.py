@@ -1,0 +1,96 @@
+"""Running a compiled flow: input checks, streaming, and SQLite checkpoints that resume."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+from stepladder.errors import FlowInputError
+from stepladder.flows.flow import Flow
+
+__all__ = ["RunResult", "run_flow"]
+
+UpdateHandler = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The outcome of a run.
+
+    Attributes:
+        state: The final state.
+        thread_id: The checkpoint thread, when the run was checkpointed.
+        resumed_at: The nodes a resumed run continued from (empty for a fresh run).
+        updates: Each node's update, in the order they happened.
+    """
+
+    state: dict[str, Any]
+    thread_id: str | None = None
+    resumed_at: tuple[str, ...] = ()
+    updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+async def run_flow(
+    flow: Flow,
+    data: dict[str, Any] | None,
+    *,
+    thread_id: str | None = None,
+    checkpoint_db: Path | None = None,
+    on_update: UpdateHandler | None = None,
+) -> RunResult:
+    """Run `flow`, reporting each node's update; checkpoint to SQLite when given a thread.
+
+    With a `thread_id` whose last run did not finish, the run continues after the last
+    completed node (the `data` is then not used); otherwise it starts from `data`.
+
+    Raises:
+        FlowInputError: If the input is invalid, or a thread has nothing to resume and no input.
+    """
+    if thread_id is None:
+        return await _stream(flow, flow.compile(), flow.prepare_input(data or {}), None, on_update)
+    if checkpoint_db is None:
+        raise ValueError("a checkpointed run needs checkpoint_db")
+    checkpoint_db.parent.mkdir(parents=True, exist_ok=True)
+    async with AsyncSqliteSaver.from_conn_string(str(checkpoint_db)) as saver:
+        app = flow.compile(checkpointer=saver)
+        config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
+        pending = (await app.aget_state(config)).next
+        if pending:
+            return await _stream(flow, app, None, config, on_update, resumed_at=tuple(pending))
+        if data is None:
+            raise FlowInputError(
+                f"thread '{thread_id}' has no unfinished run to continue; give --input to start one."
+            )
+        return await _stream(flow, app, flow.prepare_input(data), config, on_update)
+
+
+async def _stream(
+    flow: Flow,
+    app: Any,
+    payload: dict[str, Any] | None,
+    config: RunnableConfig | None,
+    on_update: UpdateHandler | None,
+    resumed_at: tuple[str, ...] = (),
+) -> RunResult:
+    updates: list[tuple[str, dict[str, Any]]] = []
+    final: dict[str, Any] = {}
+    # "sync" durability: each step's checkpoint is on disk before the next step starts.
+    durability = {"durability": "sync"} if config is not None else {}
+    async for mode, chunk in app.astream(
+        payload, config, context=flow.context(), stream_mode=["updates", "values"], **durability
+    ):
+        if mode == "values":
+            final = dict(chunk)
+            continue
+        for node_id, update in chunk.items():
+            update = dict(update or {})
+            updates.append((node_id, update))
+            if on_update is not None:
+                on_update(node_id, update)
+    thread = config["configurable"]["thread_id"] if config else None
+    return RunResult(state=final, thread_id=thread, resumed_at=resumed_at, updates=updates)
