@@ -51,7 +51,7 @@ class FlowCompileError(UserError):
     """A flow spec is valid on its own but cannot be compiled into a graph."""
 
 
-class ReferenceError_(FlowCompileError):  # noqa: N801 - avoid shadowing the builtin
+class ReferenceError_(FlowCompileError):
     """A `module:attr` reference was refused by the allowlist or could not be imported."""
 
 

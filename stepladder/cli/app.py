@@ -55,9 +55,7 @@ def _global_options(
     options.project = project
 
 
-def command(
-    *args: Any, **kwargs: Any
-) -> Callable[[Callable[P, None]], Callable[P, None]]:
+def command(*args: Any, **kwargs: Any) -> Callable[[Callable[P, None]], Callable[P, None]]:
     """Register a command whose errors become one paragraph and an exit status."""
 
     def decorate(fn: Callable[P, None]) -> Callable[P, None]:

@@ -20,7 +20,7 @@ CHECKPOINT_FILE = "checkpoints.sqlite"
 @command()
 def run(
     flow: Annotated[str, typer.Argument(help="Flow name (in flows/) or path to a flow file.")],
-    input: Annotated[  # noqa: A002 - the option is --input
+    input: Annotated[
         str | None,
         typer.Option("--input", "-i", help="Input as JSON, or @file.json."),
     ] = None,
@@ -79,7 +79,7 @@ def parse_input(text: str | None) -> dict[str, Any] | None:
     except json.JSONDecodeError as error:
         raise FlowInputError(
             f"{origin}: not valid JSON ({error.msg} at line {error.lineno}, column {error.colno}). "
-            "Give a JSON object like '{\"text\": \"hello\"}' or @file.json."
+            'Give a JSON object like \'{"text": "hello"}\' or @file.json.'
         ) from error
     if not isinstance(value, dict):
         raise FlowInputError(f"{origin}: input must be a JSON object, not {type(value).__name__}.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,7 +15,7 @@ from stepladder.config import Settings
 from stepladder.flows import FlowSpec
 
 
-class SchemaKind(str, Enum):
+class SchemaKind(StrEnum):
     """Which document the schema describes."""
 
     flow = "flow"

@@ -12,13 +12,13 @@ from stepladder.config.settings import (
 
 __all__ = [
     "CONFIG_FILE",
-    "Project",
-    "Settings",
-    "find_project_root",
-    "load_project",
     "LocatedDocument",
+    "Project",
     "ReferencePolicy",
+    "Settings",
     "callable_reference",
+    "find_project_root",
     "format_path",
+    "load_project",
     "load_yaml",
 ]

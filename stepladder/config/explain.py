@@ -11,9 +11,16 @@ from pydantic_core import ErrorDetails
 
 from stepladder.config.locations import LocatedDocument, near_miss, valid_choices
 
-__all__ = ["explain_validation_error"]
+__all__ = ["describe_pattern", "explain_validation_error"]
 
 MAX_PROBLEMS = 5
+_PATTERN_MEANINGS: dict[str, str] = {}
+
+
+def describe_pattern(pattern: str, meaning: str) -> str:
+    """Register what a regex constraint means, for messages; returns the pattern."""
+    _PATTERN_MEANINGS[pattern] = meaning
+    return pattern
 
 
 def explain_validation_error(
@@ -51,10 +58,7 @@ def _data_path(detail: ErrorDetails, data: Any) -> list[str | int]:
     current = data
     for index, part in enumerate(loc):
         last = index == len(loc) - 1
-        if isinstance(current, dict) and part in current:
-            path.append(part)
-            current = current[part]
-        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+        if _has_item(current, part):
             path.append(part)
             current = current[part]
         elif last and detail["type"] == "missing":
@@ -63,6 +67,12 @@ def _data_path(detail: ErrorDetails, data: Any) -> list[str | int]:
             path.append(_by_alias(current, part) or part)
             current = current[path[-1]]
     return path
+
+
+def _has_item(container: Any, part: str | int) -> bool:
+    if isinstance(container, dict):
+        return part in container
+    return isinstance(container, list) and isinstance(part, int) and 0 <= part < len(container)
 
 
 def _by_alias(mapping: dict[Any, Any], name: str) -> str | None:
@@ -98,10 +108,15 @@ def _describe(
         hint = f"; did you mean '{guess}'?" if guess else "."
         return f"{tag_where}: unknown kind '{given}'{hint} Valid kinds: {valid_choices(tags)}."
     message = detail["msg"]
+    pattern = str((detail.get("ctx") or {}).get("pattern", ""))
+    if kind == "string_pattern_mismatch" and pattern in _PATTERN_MEANINGS:
+        return f"{where}: {detail.get('input')!r} is not valid: {_PATTERN_MEANINGS[pattern]}."
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
     got = detail.get("input")
-    shown = "" if isinstance(got, dict | list) or kind.startswith("value_error") else f" (got {got!r})"
+    shown = (
+        "" if isinstance(got, dict | list) or kind.startswith("value_error") else f" (got {got!r})"
+    )
     return f"{where}: {message}{shown}."
 
 
@@ -122,7 +137,9 @@ def _union_tags(model: type[BaseModel], path: list[str | int], data: Any) -> lis
     return tags
 
 
-def _annotation_at(model: type[BaseModel], path: list[str | int], data: Any, pick: bool = True) -> Any:
+def _annotation_at(
+    model: type[BaseModel], path: list[str | int], data: Any, pick: bool = True
+) -> Any:
     """Return the type expected at `path` (choosing union members by the data's `kind`)."""
     annotation: Any = model
     current = data
@@ -140,9 +157,14 @@ def _annotation_at(model: type[BaseModel], path: list[str | int], data: Any, pic
             annotation = get_args(annotation)[1]
         else:
             return None
-        current = current.get(part) if isinstance(current, dict) else (
-            current[part] if isinstance(current, list) and isinstance(part, int)
-            and part < len(current) else None
+        current = (
+            current.get(part)
+            if isinstance(current, dict)
+            else (
+                current[part]
+                if isinstance(current, list) and isinstance(part, int) and part < len(current)
+                else None
+            )
         )
     stripped = _strip(annotation)
     return _pick_member(stripped, current) if pick else stripped

@@ -15,12 +15,17 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from stepladder.config.explain import describe_pattern
 from stepladder.config.locations import LocatedDocument, format_path, near_miss
 from stepladder.errors import ReferenceError_
 
 __all__ = ["REFERENCE_PATTERN", "ReferencePolicy", "callable_reference"]
 
-REFERENCE_PATTERN = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$"
+REFERENCE_PATTERN = describe_pattern(
+    r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$",
+    "write a reference as 'module:attr', the module path relative to the project folder "
+    "(for example 'flows.steps:normalize')",
+)
 _ALWAYS_ALLOWED = ("stepladder",)
 
 

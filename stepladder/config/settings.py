@@ -139,7 +139,9 @@ def _load_settings(file: Path) -> Settings:
         raise ConfigError(f"{file}: cannot read settings: {error}.") from error
     data: Any = document.data if document.data is not None else {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{file}: settings must be a mapping of keys, not a {type(data).__name__}.")
+        raise ConfigError(
+            f"{file}: settings must be a mapping of keys, not a {type(data).__name__}."
+        )
     try:
         return Settings(**data)
     except ValidationError as error:

@@ -78,11 +78,11 @@ class FlowBuilder:
     def state(
         self,
         key: str,
-        type: Any = "any",  # noqa: A002 - mirrors the YAML field name
+        type: Any = "any",
         *,
         values: Sequence[str | int] | None = None,
         default: Any = _UNSET,
-        input: bool = False,  # noqa: A002 - mirrors the YAML field name
+        input: bool = False,
         reducer: str = "replace",
         description: str = "",
     ) -> Self:
@@ -109,7 +109,7 @@ class FlowBuilder:
 
     def function(
         self,
-        id: str,  # noqa: A002 - mirrors the YAML field name
+        id: str,
         call: str | Callable[..., Any],
         *,
         reads: Sequence[str] = (),

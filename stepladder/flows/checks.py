@@ -79,8 +79,7 @@ def _check_keys(spec: FlowSpec, problems: _Problems) -> None:
                 if key not in spec.state:
                     problems.add(
                         ("nodes", index, field, position),
-                        _unknown("state key", key, keys)
-                        + " Declare it under `state:` first.",
+                        _unknown("state key", key, keys) + " Declare it under `state:` first.",
                     )
     for key, field_spec in spec.state.items():
         kind = field_spec.parsed_type.name
@@ -90,9 +89,7 @@ def _check_keys(spec: FlowSpec, problems: _Problems) -> None:
             problems.add(("state", key, "reducer"), f"merge needs a dict type, not {kind}.")
 
 
-def _check_edges(
-    spec: FlowSpec, edges: list[EdgeSpec], ids: set[str], problems: _Problems
-) -> None:
+def _check_edges(spec: FlowSpec, edges: list[EdgeSpec], ids: set[str], problems: _Problems) -> None:
     if spec.edges is None:
         return
     sources = ids | {START}
@@ -152,9 +149,7 @@ def _check_reachable(spec: FlowSpec, graph: dict[str, set[str]], problems: _Prob
             )
 
 
-def _check_reads_upstream(
-    spec: FlowSpec, graph: dict[str, set[str]], problems: _Problems
-) -> None:
+def _check_reads_upstream(spec: FlowSpec, graph: dict[str, set[str]], problems: _Problems) -> None:
     available = {key for key, field in spec.state.items() if field.input or field.has_default}
     writers: dict[str, list[str]] = defaultdict(list)
     for node in spec.nodes:
@@ -184,9 +179,7 @@ def _check_cycles(spec: FlowSpec, graph: dict[str, set[str]], problems: _Problem
         looping = len(component) > 1 or any(n in graph.get(n, ()) for n in component)
         if not looping:
             continue
-        exits = any(
-            target not in component for n in component for target in graph.get(n, ())
-        )
+        exits = any(target not in component for n in component for target in graph.get(n, ()))
         if not exits:
             members = sorted(component, key=index_of.__getitem__)
             problems.add(

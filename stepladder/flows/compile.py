@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
@@ -51,13 +50,15 @@ def compile_flow(
     check_flow(spec)
     policy = ReferencePolicy(project_root, allow_imports, objects, spec.document)
     state_types = _state_types(spec, policy)
-    state_schema = TypedDict(f"{spec.name}_state", state_types, total=False)  # type: ignore[operator]
+    state_schema = TypedDict(f"{spec.name}_state", state_types, total=False)  # type: ignore[misc]
     graph: StateGraph[Any, RunContext, Any, Any] = StateGraph(
         state_schema, context_schema=RunContext
     )
     for index, node in enumerate(spec.nodes):
         built = node.build(BuildContext(policy, ("nodes", index), spec.document))
-        graph.add_node(node.id, RunnableCallable(built.func, built.afunc, name=node.id, trace=False))
+        graph.add_node(
+            node.id, RunnableCallable(built.func, built.afunc, name=node.id, trace=False)
+        )
     for index, edge in enumerate(spec.effective_edges()):
         _add_edge(graph, edge, index, policy)
     return Flow(spec=spec, graph=graph, project_root=project_root, state_types=state_types)
@@ -113,8 +114,10 @@ def _chooser(
     if edge.router is not None:
         router = policy.resolve(edge.router, ("edges", index, "router"))
         if not callable(router):
-            raise ReferenceError_(f"{policy.document.where(('edges', index, 'router'))}: "
-                                  f"'{edge.router}' is not callable.")
+            raise ReferenceError_(
+                f"{policy.document.where(('edges', index, 'router'))}: "
+                f"'{edge.router}' is not callable."
+            )
         describe = f"router {edge.router} returned"
     else:
         key = edge.when

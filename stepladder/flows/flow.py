@@ -70,7 +70,7 @@ class Flow:
             python_type = _unannotated(self.state_types[key])
             default = state_field.default if state_field.has_default else ...
             fields[key] = (python_type, default)
-        return create_model(  # type: ignore[call-overload,no-any-return]
+        return create_model(
             f"{self.spec.name}_input", __config__=ConfigDict(extra="forbid"), **fields
         )
 
@@ -95,7 +95,9 @@ class Flow:
                 if detail["type"] == "extra_forbidden":
                     message = f"not an input of this flow; inputs are: {self._input_names()}"
                 problems.append(f"{where}: {message}")
-            raise FlowInputError(f"flow '{self.name}': bad input: " + "; ".join(problems) + ".") from None
+            raise FlowInputError(
+                f"flow '{self.name}': bad input: " + "; ".join(problems) + "."
+            ) from None
         values = {key: getattr(validated, key) for key in type(validated).model_fields}
         for key, state_field in self.spec.state.items():
             if not state_field.input and state_field.has_default:

@@ -64,7 +64,8 @@ async def run_flow(
             return await _stream(flow, app, None, config, on_update, resumed_at=tuple(pending))
         if data is None:
             raise FlowInputError(
-                f"thread '{thread_id}' has no unfinished run to continue; give --input to start one."
+                f"thread '{thread_id}' has no unfinished run to continue; "
+                "give --input to start one."
             )
         return await _stream(flow, app, flow.prepare_input(data), config, on_update)
 

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
+from stepladder.config.explain import describe_pattern
 from stepladder.config.locations import LocatedDocument
 from stepladder.flows.state_types import TypeExpr, parse_type
 from stepladder.nodes import NodeSpec
@@ -14,7 +26,10 @@ __all__ = ["END", "START", "EdgeSpec", "FlowSpec", "StateField"]
 
 START = "START"
 END = "END"
-NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_\-]*$"
+NAME_PATTERN = describe_pattern(
+    r"^[A-Za-z][A-Za-z0-9_\-]*$",
+    "a flow name starts with a letter and holds only letters, digits, '_' and '-'",
+)
 CaseLabel = str | int | bool
 
 
@@ -35,6 +50,15 @@ class StateField(BaseModel):
         description="How parallel writes combine: replace, append (lists), merge (dicts).",
     )
     description: str = ""
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """Allow the shorthand (a bare type expression) in the published schema too."""
+        schema = handler(core_schema)
+        shorthand = {"type": "string", "description": "Shorthand for {type: ...}."}
+        return {"anyOf": [shorthand, schema]}
 
     @model_validator(mode="before")
     @classmethod
@@ -138,6 +162,14 @@ class FlowSpec(BaseModel):
 
     _document: LocatedDocument = PrivateAttr(default_factory=lambda: LocatedDocument(data=None))
 
+    def __eq__(self, other: object) -> bool:
+        """Specs are equal when their fields are; where they came from does not count."""
+        if not isinstance(other, FlowSpec):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = BaseModel.__hash__
+
     @property
     def document(self) -> LocatedDocument:
         """Where this spec came from (file and lines), when it came from YAML."""
@@ -153,7 +185,7 @@ class FlowSpec(BaseModel):
         if self.edges is not None:
             return list(self.edges)
         ids = [START, *(node.id for node in self.nodes), END]
-        return [EdgeSpec(source=a, to=b) for a, b in zip(ids, ids[1:], strict=False)]
+        return [EdgeSpec.model_validate({"from": a, "to": b}) for a, b in itertools.pairwise(ids)]
 
     def to_dict(self) -> dict[str, Any]:
         """Dump to plain data, keeping only what was set (so the round trip is exact)."""

@@ -56,9 +56,7 @@ class TypeExpr:
         found = [self.reference] if self.reference else []
         return found + (self.inner.references() if self.inner else [])
 
-    def to_python(
-        self, values: Sequence[Any] | None, resolve: Callable[[str], Any]
-    ) -> Any:
+    def to_python(self, values: Sequence[Any] | None, resolve: Callable[[str], Any]) -> Any:
         """Return the Python type, resolving model references with `resolve`."""
         if self.name == "enum":
             return Literal[tuple(values or ())]
@@ -86,7 +84,9 @@ def parse_type(text: str) -> TypeExpr:
     """
     expr, rest = _parse(text.strip())
     if rest.strip():
-        raise ValueError(f"unexpected '{rest.strip()}' in type '{text}'; valid types: {TYPE_CHOICES}")
+        raise ValueError(
+            f"unexpected '{rest.strip()}' in type '{text}'; valid types: {TYPE_CHOICES}"
+        )
     return expr
 
 
@@ -94,7 +94,7 @@ def _parse(text: str) -> tuple[TypeExpr, str]:
     match = re.match(r"^([A-Za-z_][\w.]*(:[A-Za-z_]\w*)?)\s*", text)
     if not match:
         raise ValueError(f"'{text}' is not a type; valid types: {TYPE_CHOICES}")
-    word, rest = match.group(1), text[match.end():]
+    word, rest = match.group(1), text[match.end() :]
     if ":" in word:
         if not _REFERENCE.match(word):
             raise ValueError(f"'{word}' is not a 'module:Class' reference")

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, ConfigDict, Field
 
+from stepladder.config.explain import describe_pattern
 from stepladder.config.locations import LocatedDocument
 from stepladder.errors import NodeError
 from stepladder.nodes.context import RunContext
@@ -27,7 +28,10 @@ __all__ = [
     "check_updates",
 ]
 
-NODE_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
+NODE_ID_PATTERN = describe_pattern(
+    r"^[A-Za-z_][A-Za-z0-9_\-]*$",
+    "a node id starts with a letter or '_' and holds only letters, digits, '_' and '-'",
+)
 
 State = Mapping[str, Any]
 AsyncNodeFn = Callable[[State, Runtime[RunContext]], Awaitable[dict[str, Any]]]

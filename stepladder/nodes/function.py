@@ -47,9 +47,12 @@ class FunctionNodeSpec(NodeSpecBase):
         fn = context.resolver.resolve(self.call, (*context.path, "call"))
         where = context.where("call")
         if not callable(fn):
-            raise FlowCompileError(f"{where}: '{self.call}' is a {type(fn).__name__}, not callable.")
-        return function_node(self.id, fn, self.reads, self.writes, in_thread=self.in_thread,
-                             where=where)
+            raise FlowCompileError(
+                f"{where}: '{self.call}' is a {type(fn).__name__}, not callable."
+            )
+        return function_node(
+            self.id, fn, self.reads, self.writes, in_thread=self.in_thread, where=where
+        )
 
 
 def function_node(

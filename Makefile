@@ -1,0 +1,36 @@
+# `make demo` runs the example flow; `make test` runs the test suite. Both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint typecheck bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	cd examples && ../$(BIN)/stepladder validate
+	cd examples && ../$(BIN)/stepladder run support_triage --input @inputs/cancel_order.json --stream
+	cd examples && ../$(BIN)/stepladder run support_triage --input @inputs/unknown.json
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 LITELLM_LOCAL_MODEL_COST_MAP=True $(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check stepladder tests benchmarks examples
+	$(BIN)/ruff format --check stepladder
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/overhead.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/.stepladder
