@@ -44,9 +44,10 @@ def run(
         run_flow(compiled, data, thread_id=thread, checkpoint_db=checkpoint_db, on_update=on_update)
     )
     if result.resumed_at:
+        unused = " --input was not used." if data is not None else ""
         stderr.print(
             f"resumed thread '{thread}' at {', '.join(result.resumed_at)} "
-            "(completed nodes were not run again)."
+            f"(completed nodes were not run again).{unused}"
         )
     if stream:
         print_json({"event": "final", "state": result.state}, indent=None)

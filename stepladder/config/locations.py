@@ -18,6 +18,7 @@ import yaml
 __all__ = [
     "LocatedDocument",
     "Path_",
+    "describe_yaml_error",
     "format_path",
     "load_yaml",
     "near_miss",

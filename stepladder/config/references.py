@@ -9,14 +9,13 @@ file cannot make stepladder run arbitrary installed code.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from stepladder.config.explain import describe_pattern
-from stepladder.config.locations import LocatedDocument, format_path, near_miss
+from stepladder.config.locations import LocatedDocument, near_miss
 from stepladder.errors import ReferenceError_
 
 __all__ = ["REFERENCE_PATTERN", "ReferencePolicy", "callable_reference"]
@@ -148,7 +147,7 @@ def _get_attribute(module: Any, attr_path: str, reference: str, where: str) -> A
             hint = f" Did you mean '{guess}'?" if guess else ""
             public = ", ".join(sorted(names)[:20]) or "(none)"
             raise ReferenceError_(
-                f"{where}: '{reference}': {format_path([part])} not found in "
+                f"{where}: '{reference}': '{part}' not found in "
                 f"{getattr(obj, '__name__', type(obj).__name__)}.{hint} Available: {public}."
             )
         obj = getattr(obj, part)

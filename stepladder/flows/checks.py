@@ -8,13 +8,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from stepladder.config.locations import LocatedDocument, near_miss, valid_choices
+from stepladder.config.locations import LocatedDocument, Path_, near_miss, valid_choices
 from stepladder.errors import FlowCompileError
 from stepladder.flows.spec import END, START, EdgeSpec, FlowSpec
 
 __all__ = ["check_flow", "successors"]
-
-Path_ = tuple[str | int, ...]
 
 
 def check_flow(spec: FlowSpec) -> None:

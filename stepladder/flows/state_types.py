@@ -51,11 +51,6 @@ class TypeExpr:
     inner: TypeExpr | None = None
     reference: str | None = None
 
-    def references(self) -> list[str]:
-        """Return every model reference inside this type."""
-        found = [self.reference] if self.reference else []
-        return found + (self.inner.references() if self.inner else [])
-
     def to_python(self, values: Sequence[Any] | None, resolve: Callable[[str], Any]) -> Any:
         """Return the Python type, resolving model references with `resolve`."""
         if self.name == "enum":

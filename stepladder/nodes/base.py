@@ -89,10 +89,6 @@ class NodeSpecBase(BaseModel):
     reads: list[str] = Field(default_factory=list, description="State keys the node reads.")
     writes: list[str] = Field(default_factory=list, description="State keys the node writes.")
 
-    def references(self) -> dict[str, str]:
-        """Return this node's `module:attr` references, keyed by field name."""
-        return {}
-
     def build(self, context: BuildContext) -> BuiltNode:
         """Build the runnable node. Subclasses implement this."""
         raise NotImplementedError

@@ -38,10 +38,6 @@ class FunctionNodeSpec(NodeSpecBase):
         description="Run a synchronous callable in a worker thread (for blocking I/O).",
     )
 
-    def references(self) -> dict[str, str]:
-        """Return the callable's reference."""
-        return {"call": self.call}
-
     def build(self, context: BuildContext) -> BuiltNode:
         """Resolve the callable and wrap it as a node."""
         fn = context.resolver.resolve(self.call, (*context.path, "call"))

@@ -199,7 +199,7 @@ FLOW_CASES: list[tuple[str, tuple[str, ...]]] = [
     ),
     (
         "ref_missing_attr.yaml",
-        ("nodes[0].call (", "line 7)", "shuot not found", "Did you mean 'shout'", "Available:"),
+        ("nodes[0].call (", "line 7)", "'shuot' not found", "Did you mean 'shout'", "Available:"),
     ),
     ("ref_not_callable.yaml", ("nodes[0].call (", "line 7)", "is a str, not callable")),
     (
