@@ -8,8 +8,10 @@ StepladderError
 │   ├── FlowCompileError      a valid spec that cannot become a graph (ids, edges, keys, refs)
 │   │   └── ReferenceError_   a `module:attr` reference refused or not importable
 │   └── FlowInputError        run input that does not match the flow's state
-└── RunError                  a run failed while executing
-    └── NodeError             one node raised or returned something it must not
+├── RunError                  a run failed while executing
+│   ├── NodeError             one node raised or returned something it must not
+│   │   └── NodeOutputError   a model's output failed validation after its retries
+│   └── ModelError            a model server is down, times out, or its file is bad
 ```
 
 User errors carry a one-paragraph message that names the offending item by its YAML path
@@ -23,7 +25,9 @@ __all__ = [
     "FlowCompileError",
     "FlowInputError",
     "FlowSpecError",
+    "ModelError",
     "NodeError",
+    "NodeOutputError",
     "ReferenceError_",
     "RunError",
     "StepladderError",
@@ -73,3 +77,21 @@ class NodeError(RunError):
     def __init__(self, node_id: str, message: str) -> None:
         super().__init__(f"node '{node_id}': {message}")
         self.node_id = node_id
+
+
+class NodeOutputError(NodeError):
+    """A model's output did not parse or validate, even after the node's retries.
+
+    Attributes:
+        raw_output: The last text the model returned.
+        attempts: How many calls were made.
+    """
+
+    def __init__(self, node_id: str, message: str, raw_output: str, attempts: int) -> None:
+        super().__init__(node_id, message)
+        self.raw_output = raw_output
+        self.attempts = attempts
+
+
+class ModelError(RunError):
+    """A model runtime failed: server unreachable or timing out, model file missing or bad."""

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from stepladder.config.explain import explain_validation_error
 from stepladder.config.locations import LocatedDocument, describe_yaml_error, load_yaml
+from stepladder.config.tiers import DEFAULT_TIERS, LlamaCppTier, TierSpec
 from stepladder.errors import ConfigError
 
 __all__ = ["CONFIG_FILE", "Project", "Settings", "find_project_root", "load_project"]
@@ -36,6 +37,10 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Module prefixes, besides the project folder, that flows may reference.",
     )
+    tiers: dict[str, TierSpec] = Field(
+        default_factory=lambda: dict(_default_tiers()),
+        description="Model tiers by name: which runtime serves each (default: small = llamacpp).",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -48,6 +53,10 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Environment first, then the file's values (passed as init arguments)."""
         return (env_settings, init_settings)
+
+
+def _default_tiers() -> dict[str, TierSpec]:
+    return {name: LlamaCppTier.model_validate(spec) for name, spec in DEFAULT_TIERS.items()}
 
 
 @dataclass(frozen=True)

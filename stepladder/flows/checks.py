@@ -6,20 +6,27 @@ Every problem found is reported at once, in one `FlowCompileError`.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from stepladder.config.locations import LocatedDocument, Path_, near_miss, valid_choices
 from stepladder.errors import FlowCompileError
 from stepladder.flows.spec import END, START, EdgeSpec, FlowSpec
 
-__all__ = ["check_flow", "successors"]
+__all__ = ["check_flow", "successors", "tiers_used"]
 
 
-def check_flow(spec: FlowSpec) -> None:
-    """Raise `FlowCompileError` listing every structural problem of `spec`."""
+def check_flow(spec: FlowSpec, tiers: Collection[str] | None = None) -> None:
+    """Raise `FlowCompileError` listing every structural problem of `spec`.
+
+    Args:
+        spec: The flow.
+        tiers: The bound model tiers; when given, every node's tier must be one of them.
+    """
     problems = _Problems(spec.document)
     ids = _check_ids(spec, problems)
     _check_keys(spec, problems)
+    if tiers is not None:
+        _check_tiers(spec, tiers, problems)
     edges = spec.effective_edges()
     _check_edges(spec, edges, ids, problems)
     if not problems.items:
@@ -85,6 +92,21 @@ def _check_keys(spec: FlowSpec, problems: _Problems) -> None:
             problems.add(("state", key, "reducer"), f"append needs a list type, not {kind}.")
         if field_spec.reducer == "merge" and kind not in ("dict", "any"):
             problems.add(("state", key, "reducer"), f"merge needs a dict type, not {kind}.")
+
+
+def tiers_used(spec: FlowSpec) -> set[str]:
+    """The model tiers the flow's nodes name."""
+    return {tier for node in spec.nodes if isinstance(tier := getattr(node, "tier", None), str)}
+
+
+def _check_tiers(spec: FlowSpec, tiers: Collection[str], problems: _Problems) -> None:
+    for index, node in enumerate(spec.nodes):
+        tier = getattr(node, "tier", None)
+        if isinstance(tier, str) and tier not in tiers:
+            problems.add(
+                ("nodes", index, "tier"),
+                _unknown("tier", tier, tiers) + " Bind it under `tiers:` in stepladder.yaml.",
+            )
 
 
 def _check_edges(spec: FlowSpec, edges: list[EdgeSpec], ids: set[str], problems: _Problems) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
@@ -35,6 +35,7 @@ def compile_flow(
     project_root: Path | None = None,
     allow_imports: tuple[str, ...] = (),
     objects: Mapping[str, Any] | None = None,
+    tiers: Collection[str] | None = None,
 ) -> Flow:
     """Validate `spec` and build its LangGraph `StateGraph`.
 
@@ -43,11 +44,12 @@ def compile_flow(
         project_root: The project folder; its modules may be referenced.
         allow_imports: Extra module prefixes references may import from.
         objects: Python objects given directly (the builder's callables), by reference.
+        tiers: The bound model tiers; when given, nodes may only name these.
 
     Raises:
         FlowCompileError: If the flow is unsound or a reference cannot be resolved.
     """
-    check_flow(spec)
+    check_flow(spec, tiers)
     policy = ReferencePolicy(project_root, allow_imports, objects, spec.document)
     state_types = _state_types(spec, policy)
     state_schema = TypedDict(f"{spec.name}_state", state_types, total=False)  # type: ignore[misc]
@@ -55,7 +57,7 @@ def compile_flow(
         state_schema, context_schema=RunContext
     )
     for index, node in enumerate(spec.nodes):
-        built = node.build(BuildContext(policy, ("nodes", index), spec.document))
+        built = node.build(BuildContext(policy, ("nodes", index), spec.document, state_types))
         graph.add_node(
             node.id, RunnableCallable(built.func, built.afunc, name=node.id, trace=False)
         )

@@ -14,8 +14,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from stepladder.config.locations import format_path
 from stepladder.errors import FlowInputError
+from stepladder.flows.checks import tiers_used
 from stepladder.flows.spec import FlowSpec
 from stepladder.nodes import RunContext
+from stepladder.runtimes import ModelPool
 
 __all__ = ["Flow"]
 
@@ -52,9 +54,16 @@ class Flow:
         """The graph compiled without a checkpointer (built once)."""
         return self.compile()
 
-    def context(self, **extras: Any) -> RunContext:
-        """A run context for this flow."""
-        return RunContext(project_root=self.project_root, flow_name=self.spec.name, extras=extras)
+    @property
+    def tiers(self) -> set[str]:
+        """The model tiers this flow's nodes use."""
+        return tiers_used(self.spec)
+
+    def context(self, models: ModelPool | None = None, **extras: Any) -> RunContext:
+        """A run context for this flow, with the model tiers its LLM nodes call."""
+        return RunContext(
+            project_root=self.project_root, flow_name=self.spec.name, models=models, extras=extras
+        )
 
     def mermaid(self) -> str:
         """The graph as a Mermaid diagram."""
@@ -108,14 +117,19 @@ class Flow:
         names = [k for k, f in self.spec.state.items() if f.input]
         return ", ".join(names) or "(none)"
 
-    def invoke(self, data: dict[str, Any], **extras: Any) -> dict[str, Any]:
+    def invoke(
+        self, data: dict[str, Any], models: ModelPool | None = None, **extras: Any
+    ) -> dict[str, Any]:
         """Run the flow synchronously (function nodes with sync callables only)."""
-        return dict(self.app.invoke(self.prepare_input(data), context=self.context(**extras)))
+        context = self.context(models, **extras)
+        return dict(self.app.invoke(self.prepare_input(data), context=context))
 
-    async def ainvoke(self, data: dict[str, Any], **extras: Any) -> dict[str, Any]:
+    async def ainvoke(
+        self, data: dict[str, Any], models: ModelPool | None = None, **extras: Any
+    ) -> dict[str, Any]:
         """Run the flow and return its final state."""
-        state = await self.app.ainvoke(self.prepare_input(data), context=self.context(**extras))
-        return dict(state)
+        context = self.context(models, **extras)
+        return dict(await self.app.ainvoke(self.prepare_input(data), context=context))
 
 
 def _unannotated(python_type: Any) -> Any:

@@ -10,8 +10,10 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from stepladder.errors import FlowInputError
+from stepladder.errors import FlowInputError, ModelError
 from stepladder.flows.flow import Flow
+from stepladder.nodes import RunContext
+from stepladder.runtimes import ModelPool
 
 __all__ = ["RunResult", "run_flow"]
 
@@ -27,12 +29,14 @@ class RunResult:
         thread_id: The checkpoint thread, when the run was checkpointed.
         resumed_at: The nodes a resumed run continued from (empty for a fresh run).
         updates: Each node's update, in the order they happened.
+        usage: Model calls, tokens and seconds of the run.
     """
 
     state: dict[str, Any]
     thread_id: str | None = None
     resumed_at: tuple[str, ...] = ()
     updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    usage: dict[str, int | float] = field(default_factory=dict)
 
 
 async def run_flow(
@@ -42,17 +46,30 @@ async def run_flow(
     thread_id: str | None = None,
     checkpoint_db: Path | None = None,
     on_update: UpdateHandler | None = None,
+    models: ModelPool | None = None,
 ) -> RunResult:
     """Run `flow`, reporting each node's update; checkpoint to SQLite when given a thread.
 
     With a `thread_id` whose last run did not finish, the run continues after the last
     completed node (the `data` is then not used); otherwise it starts from `data`.
 
+    The model tiers the flow uses are started first (through `models`), so a missing key or
+    model is reported before any node runs.
+
     Raises:
         FlowInputError: If the input is invalid, or a thread has nothing to resume and no input.
     """
+    context = flow.context(models)
+    if flow.tiers:
+        if models is None:
+            raise ModelError(
+                f"flow '{flow.name}' uses model tiers ({', '.join(sorted(flow.tiers))}) but "
+                "the run was given no ModelPool."
+            )
+        await models.start(flow.tiers)
     if thread_id is None:
-        return await _stream(flow, flow.compile(), flow.prepare_input(data or {}), None, on_update)
+        payload = flow.prepare_input(data or {})
+        return await _stream(context, flow.compile(), payload, None, on_update)
     if checkpoint_db is None:
         raise ValueError("a checkpointed run needs checkpoint_db")
     checkpoint_db.parent.mkdir(parents=True, exist_ok=True)
@@ -61,17 +78,17 @@ async def run_flow(
         config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
         pending = (await app.aget_state(config)).next
         if pending:
-            return await _stream(flow, app, None, config, on_update, resumed_at=tuple(pending))
+            return await _stream(context, app, None, config, on_update, tuple(pending))
         if data is None:
             raise FlowInputError(
                 f"thread '{thread_id}' has no unfinished run to continue; "
                 "give --input to start one."
             )
-        return await _stream(flow, app, flow.prepare_input(data), config, on_update)
+        return await _stream(context, app, flow.prepare_input(data), config, on_update)
 
 
 async def _stream(
-    flow: Flow,
+    context: RunContext,
     app: Any,
     payload: dict[str, Any] | None,
     config: RunnableConfig | None,
@@ -83,7 +100,7 @@ async def _stream(
     # "sync" durability: each step's checkpoint is on disk before the next step starts.
     durability = {"durability": "sync"} if config is not None else {}
     async for mode, chunk in app.astream(
-        payload, config, context=flow.context(), stream_mode=["updates", "values"], **durability
+        payload, config, context=context, stream_mode=["updates", "values"], **durability
     ):
         if mode == "values":
             final = dict(chunk)
@@ -94,4 +111,10 @@ async def _stream(
             if on_update is not None:
                 on_update(node_id, update)
     thread = config["configurable"]["thread_id"] if config else None
-    return RunResult(state=final, thread_id=thread, resumed_at=resumed_at, updates=updates)
+    return RunResult(
+        state=final,
+        thread_id=thread,
+        resumed_at=resumed_at,
+        updates=updates,
+        usage=context.usage.totals(),
+    )

@@ -19,7 +19,7 @@ from pydantic_core import CoreSchema
 
 from stepladder.config.explain import describe_pattern
 from stepladder.config.locations import LocatedDocument
-from stepladder.flows.state_types import TypeExpr, parse_type
+from stepladder.config.type_expressions import TypeExpr, parse_type
 from stepladder.nodes import NodeSpec
 
 __all__ = ["END", "START", "EdgeSpec", "FlowSpec", "StateField"]

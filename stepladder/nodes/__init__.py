@@ -5,14 +5,23 @@ from typing import Annotated, Union
 from pydantic import Field
 
 from stepladder.nodes.base import BuildContext, BuiltNode, NodeSpecBase, check_updates
+from stepladder.nodes.classify import ClassifyNodeSpec
 from stepladder.nodes.context import RunContext
+from stepladder.nodes.extract import ExtractField, ExtractNodeSpec
 from stepladder.nodes.function import FunctionNodeSpec, function_node
+from stepladder.nodes.generate import GenerateNodeSpec
+from stepladder.nodes.llm import LLMNodeSpec
 
 __all__ = [
     "NODE_KINDS",
     "BuildContext",
     "BuiltNode",
+    "ClassifyNodeSpec",
+    "ExtractField",
+    "ExtractNodeSpec",
     "FunctionNodeSpec",
+    "GenerateNodeSpec",
+    "LLMNodeSpec",
     "NodeSpec",
     "NodeSpecBase",
     "RunContext",
@@ -21,6 +30,14 @@ __all__ = [
 ]
 
 # Adding a node kind: write its module, then add its spec class here.
-NodeSpec = Annotated[Union[FunctionNodeSpec], Field(discriminator="kind")]  # noqa: UP007
+NodeSpec = Annotated[
+    Union[FunctionNodeSpec, ClassifyNodeSpec, ExtractNodeSpec, GenerateNodeSpec],  # noqa: UP007
+    Field(discriminator="kind"),
+]
 
-NODE_KINDS: dict[str, type[NodeSpecBase]] = {"function": FunctionNodeSpec}
+NODE_KINDS: dict[str, type[NodeSpecBase]] = {
+    "function": FunctionNodeSpec,
+    "classify": ClassifyNodeSpec,
+    "extract": ExtractNodeSpec,
+    "generate": GenerateNodeSpec,
+}

@@ -54,11 +54,13 @@ class BuildContext:
         resolver: Resolves `module:attr` references under the project's allowlist.
         path: The YAML path of this node (`("nodes", 2)`), for error messages.
         document: Where the flow came from, to name lines in errors.
+        state_types: The Python type of each state key.
     """
 
     resolver: ReferenceResolver
     path: tuple[str | int, ...]
     document: LocatedDocument = field(default_factory=lambda: LocatedDocument(data=None))
+    state_types: Mapping[str, Any] = field(default_factory=dict)
 
     def where(self, *parts: str | int) -> str:
         """Describe an item of this node for an error message (`nodes[2].call (f.yaml, line 9)`)."""

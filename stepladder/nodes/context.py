@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stepladder.runtimes.pool import ModelPool
+from stepladder.runtimes.usage import UsageLedger
+
 __all__ = ["RunContext"]
 
 
@@ -19,9 +22,13 @@ class RunContext:
     Attributes:
         project_root: The project folder, when the flow belongs to one.
         flow_name: The name of the flow being run.
+        models: The model tiers of the run (LLM nodes need them).
+        usage: The run's model calls, recorded by LLM nodes.
         extras: Values a caller makes available to function nodes that ask for `context`.
     """
 
     project_root: Path | None = None
     flow_name: str = ""
+    models: ModelPool | None = None
+    usage: UsageLedger = field(default_factory=UsageLedger)
     extras: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,93 @@
+"""Tier settings: which runtime serves each model tier named by flows.
+
+```yaml
+tiers:
+  small: {runtime: llamacpp, model: smollm2-135m}
+  gpu: {runtime: sglang, model_path: HuggingFaceTB/SmolLM2-135M-Instruct}
+  frontier: {runtime: litellm, model: openai/gpt-4.1-mini, api_key_env: OPENAI_API_KEY}
+  local: {runtime: openai-compatible, base_url: "http://127.0.0.1:8000/v1", model: m}
+```
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "DEFAULT_TIERS",
+    "LiteLLMTier",
+    "LlamaCppTier",
+    "OpenAICompatibleTier",
+    "SGLangTier",
+    "TierSpec",
+]
+
+
+class TierBase(BaseModel):
+    """Settings every runtime shares."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="Sampling temperature.")
+    max_tokens: int = Field(default=512, ge=1, description="Most tokens one call may generate.")
+    timeout_s: float = Field(default=120.0, gt=0, description="Seconds before a call times out.")
+
+
+class LlamaCppTier(TierBase):
+    """The embedded llama.cpp server (xllamacpp), started in-process on a loopback port."""
+
+    runtime: Literal["llamacpp"]
+    model: str = Field(default="smollm2-135m", description="A known model name or a GGUF path.")
+    threads: int = Field(default=2, ge=1, description="CPU threads for generation.")
+    context_size: int = Field(default=4096, ge=256, description="Context tokens, all slots.")
+    parallel: int = Field(default=2, ge=1, description="Parallel slots (concurrent requests).")
+
+
+class SGLangTier(TierBase):
+    """An SGLang server: connect to `base_url`, or launch one for `model_path` (GPU only)."""
+
+    runtime: Literal["sglang"]
+    base_url: str | None = Field(default=None, description="A running server's URL.")
+    model_path: str | None = Field(default=None, description="Model to launch a server for.")
+    host: str = "127.0.0.1"
+    port: int | None = Field(default=None, description="Port to launch on (default: a free one).")
+    grammar_backend: Literal["xgrammar", "outlines", "llguidance"] = "xgrammar"
+    tp: int = Field(default=1, ge=1, description="Tensor parallelism (GPUs).")
+    mem_fraction: float | None = Field(default=None, gt=0, le=1, description="GPU memory share.")
+    quantization: str | None = Field(default=None, description="e.g. fp8, awq.")
+    startup_timeout_s: float = Field(default=600.0, gt=0)
+    served_model_name: str | None = None
+
+    @model_validator(mode="after")
+    def _connect_or_launch(self) -> SGLangTier:
+        if (self.base_url is None) == (self.model_path is None):
+            raise ValueError("an sglang tier needs either `base_url` (connect) or `model_path`")
+        return self
+
+
+class OpenAICompatibleTier(TierBase):
+    """Any server speaking the OpenAI chat API (vLLM, llama.cpp, SGLang, ...)."""
+
+    runtime: Literal["openai-compatible"]
+    base_url: str = Field(description="Base URL, usually ending in /v1.")
+    model: str = Field(description="The model name the server expects.")
+    api_key_env: str | None = Field(default=None, description="Variable holding the API key.")
+
+
+class LiteLLMTier(TierBase):
+    """A frontier API through LiteLLM-style model names (`openai/gpt-4.1-mini`)."""
+
+    runtime: Literal["litellm"]
+    model: str = Field(description="provider/model, e.g. anthropic/claude-sonnet-4-5.")
+    api_key_env: str = Field(description="The environment variable holding the API key.")
+    base_url: str | None = None
+
+
+TierSpec = Annotated[
+    LlamaCppTier | SGLangTier | OpenAICompatibleTier | LiteLLMTier,
+    Field(discriminator="runtime"),
+]
+
+DEFAULT_TIERS: dict[str, dict[str, object]] = {"small": {"runtime": "llamacpp"}}

@@ -1,0 +1,101 @@
+"""The `extract` node: typed fields pulled out of its reads; optional fields may be null."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from stepladder.config.type_expressions import parse_type
+from stepladder.errors import FlowCompileError
+from stepladder.nodes.base import BuildContext, BuiltNode, State
+from stepladder.nodes.llm import (
+    LLMCall,
+    LLMNodeSpec,
+    check_program_fields,
+    input_fields,
+    load_program,
+    signature_outputs,
+)
+from stepladder.prompts import SignatureField, build_signature
+
+__all__ = ["ExtractField", "ExtractNodeSpec"]
+
+
+class ExtractField(BaseModel):
+    """One field to extract. A bare type is shorthand: `order_id: str`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str = Field(default="str", description="Type expression, e.g. str, int, list[str].")
+    description: str = Field(default="", description="What the field holds, for the model.")
+    optional: bool = Field(default=True, description="The model may answer null.")
+    values: list[str | int] | None = Field(default=None, description="Members of an enum.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"type": data} if isinstance(data, str) else data
+
+    @field_validator("type")
+    @classmethod
+    def _valid_type(cls, value: str) -> str:
+        parse_type(value)
+        return value
+
+
+class ExtractNodeSpec(LLMNodeSpec):
+    """A node that extracts typed fields; each field is written to the state key of its name."""
+
+    kind: Literal["extract"]
+    fields: dict[str, ExtractField] = Field(
+        default_factory=dict, description="Fields to extract, by state key."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_writes(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("writes") and data.get("fields"):
+            data = {**data, "writes": list(data["fields"])}
+        return data
+
+    def build(self, context: BuildContext) -> BuiltNode:
+        """Build the signature (or load the referenced one) and wrap the model call."""
+        if self.signature is not None:
+            program = load_program(self, context)
+            check_program_fields(self, program, context)
+        elif not self.fields:
+            raise FlowCompileError(f"{context.where('fields')}: give `fields` or `signature`.")
+        else:
+            program = self._predict(context)
+        outputs = signature_outputs(program)
+        names = list(outputs.model_fields)
+        missing = [name for name in names if name not in self.writes]
+        if missing:
+            raise FlowCompileError(
+                f"{context.where('writes')}: extracted field(s) {', '.join(missing)} must be "
+                "in the node's writes."
+            )
+        call = LLMCall(self, program, outputs)
+
+        async def run(state: State, runtime: Any) -> dict[str, Any]:
+            answer = await call(state, runtime)
+            return {name: answer.values[name] for name in names}
+
+        return BuiltNode(afunc=run)
+
+    def _predict(self, context: BuildContext) -> Any:
+        import dspy
+
+        outputs = []
+        for name, field in self.fields.items():
+
+            def resolve(reference: str, name: str = name) -> Any:
+                return context.resolver.resolve(reference, (*context.path, "fields", name))
+
+            python_type = parse_type(field.type).to_python(field.values, resolve)
+            annotation = Optional[python_type] if field.optional else python_type  # noqa: UP045
+            outputs.append(SignatureField(name, annotation, field.description))
+        instructions = self.instructions or "Extract the fields from the input; null if absent."
+        signature = build_signature(self.id, instructions, input_fields(self, context), outputs)
+        return dspy.Predict(signature)

@@ -1,0 +1,126 @@
+"""`ModelPool`: the runtimes of one run (or one eval, or one server), started once, shared.
+
+Each tier a flow uses is started before the run begins, so a missing key, a missing model or
+a server that is down is reported before any node runs. All nodes share one LM per tier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from stepladder.config.tiers import (
+    LiteLLMTier,
+    LlamaCppTier,
+    OpenAICompatibleTier,
+    SGLangTier,
+    TierBase,
+)
+from stepladder.errors import ConfigError
+from stepladder.runtimes.base import Endpoint, Runtime, make_lm
+
+if TYPE_CHECKING:
+    import dspy
+
+__all__ = ["BoundTier", "ModelPool", "runtime_for"]
+
+
+def runtime_for(tier: str, settings: TierBase) -> Runtime:
+    """Build the runtime object a tier's settings describe (nothing is started)."""
+    if isinstance(settings, LlamaCppTier):
+        from stepladder.runtimes.llamacpp import LlamaCppRuntime
+
+        return LlamaCppRuntime(settings, tier)
+    if isinstance(settings, SGLangTier):
+        from stepladder.runtimes.sglang import SGLangRuntime
+
+        return SGLangRuntime(settings, tier)
+    if isinstance(settings, OpenAICompatibleTier):
+        from stepladder.runtimes.remote import OpenAICompatibleRuntime
+
+        return OpenAICompatibleRuntime(settings, tier)
+    if isinstance(settings, LiteLLMTier):
+        from stepladder.runtimes.remote import LiteLLMRuntime
+
+        return LiteLLMRuntime(settings, tier)
+    raise ConfigError(f"tier '{tier}': unsupported runtime {type(settings).__name__}.")
+
+
+@dataclass(frozen=True)
+class BoundTier:
+    """A started tier: its settings, endpoint and DSPy LM."""
+
+    name: str
+    settings: TierBase
+    endpoint: Endpoint
+    lm: dspy.LM
+
+
+class ModelPool:
+    """Starts the tiers a run needs and hands out one shared LM per tier.
+
+    Args:
+        tiers: Tier settings by name (from `stepladder.yaml`).
+        lms: Ready LMs by tier name (tests pass DSPy's `DummyLM` here); these need no runtime.
+    """
+
+    def __init__(self, tiers: Mapping[str, TierBase], lms: Mapping[str, Any] | None = None) -> None:
+        self.tiers = dict(tiers)
+        self._given = dict(lms or {})
+        self._bound: dict[str, BoundTier] = {}
+        self._runtimes: dict[str, Runtime] = {}
+        self._lock = asyncio.Lock()
+
+    async def start(self, names: Iterable[str]) -> None:
+        """Start every named tier now (in worker threads; servers may take a while)."""
+        for name in sorted(set(names)):
+            await self.bound(name)
+
+    async def bound(self, name: str) -> BoundTier:
+        """The started tier `name`, starting it on first use.
+
+        Raises:
+            ConfigError: If no such tier is configured.
+        """
+        if name in self._bound:
+            return self._bound[name]
+        async with self._lock:
+            if name not in self._bound:
+                self._bound[name] = await asyncio.to_thread(self._start, name)
+        return self._bound[name]
+
+    async def lm(self, name: str) -> dspy.LM:
+        """The shared LM of tier `name`."""
+        return (await self.bound(name)).lm
+
+    def _start(self, name: str) -> BoundTier:
+        if name in self._given:
+            lm = self._given[name]
+            endpoint = Endpoint(model=str(getattr(lm, "model", "given")), base_url=None,
+                                api_key="", supports_logprobs=False)  # fmt: skip
+            return BoundTier(name, TierBase(), endpoint, lm)
+        if name not in self.tiers:
+            bound = ", ".join(sorted({*self.tiers, *self._given})) or "(none)"
+            raise ConfigError(
+                f"tier '{name}' is not bound in stepladder.yaml; bound tiers: {bound}."
+            )
+        settings = self.tiers[name]
+        runtime = runtime_for(name, settings)
+        endpoint = runtime.start()
+        self._runtimes[name] = runtime
+        return BoundTier(name, settings, endpoint, make_lm(endpoint, settings))
+
+    def close(self) -> None:
+        """Stop every runtime this pool started."""
+        for runtime in self._runtimes.values():
+            runtime.stop()
+        self._runtimes.clear()
+        self._bound.clear()
+
+    async def __aenter__(self) -> ModelPool:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.to_thread(self.close)
