@@ -1,5 +1,10 @@
 """stepladder: task flows on small models, escalating hard cases, with evals and traces."""
 
+import os
+
+# DSPy/LiteLLM would otherwise fetch a model price list from the internet on first use.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
 from stepladder.errors import (
     ConfigError,
     FlowCompileError,

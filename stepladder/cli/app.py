@@ -18,7 +18,7 @@ from rich.console import Console
 
 from stepladder.errors import StepladderError, UserError
 
-__all__ = ["Options", "app", "command", "main", "options"]
+__all__ = ["Options", "app", "command", "command_in", "main", "options"]
 
 P = ParamSpec("P")
 
@@ -57,6 +57,13 @@ def _global_options(
 
 def command(*args: Any, **kwargs: Any) -> Callable[[Callable[P, None]], Callable[P, None]]:
     """Register a command whose errors become one paragraph and an exit status."""
+    return command_in(app, *args, **kwargs)
+
+
+def command_in(
+    group: typer.Typer, *args: Any, **kwargs: Any
+) -> Callable[[Callable[P, None]], Callable[P, None]]:
+    """Register a command on `group` (errors become one paragraph and an exit status)."""
 
     def decorate(fn: Callable[P, None]) -> Callable[P, None]:
         @functools.wraps(fn)
@@ -74,7 +81,7 @@ def command(*args: Any, **kwargs: Any) -> Callable[[Callable[P, None]], Callable
                     stderr.print("Rerun with --debug for the traceback, and please report it.")
                 raise typer.Exit(1) from None
 
-        app.command(*args, **kwargs)(wrapper)
+        group.command(*args, **kwargs)(wrapper)
         return wrapper
 
     return decorate

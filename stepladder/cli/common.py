@@ -35,6 +35,7 @@ def load_compiled_flow(flow_argument: str) -> tuple[Project, Flow]:
         spec,
         project_root=project.root,
         allow_imports=tuple(project.settings.allow_imports),
+        tiers=set(project.settings.tiers),
     )
     return project, flow
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,8 +12,10 @@ import typer
 
 from stepladder.cli.app import command, stderr
 from stepladder.cli.common import load_compiled_flow, print_json
+from stepladder.config.tiers import TierBase
 from stepladder.errors import FlowInputError
-from stepladder.flows import run_flow
+from stepladder.flows import Flow, RunResult, run_flow
+from stepladder.runtimes import ModelPool
 
 CHECKPOINT_FILE = "checkpoints.sqlite"
 
@@ -41,7 +44,7 @@ def run(
     on_update = _print_update if stream else None
     checkpoint_db = project.state_dir / CHECKPOINT_FILE
     result = asyncio.run(
-        run_flow(compiled, data, thread_id=thread, checkpoint_db=checkpoint_db, on_update=on_update)
+        _run(compiled, project.settings.tiers, data, thread, checkpoint_db, on_update)
     )
     if result.resumed_at:
         unused = " --input was not used." if data is not None else ""
@@ -53,6 +56,32 @@ def run(
         print_json({"event": "final", "state": result.state}, indent=None)
     else:
         print_json(result.state)
+    if result.usage.get("calls"):
+        usage = result.usage
+        stderr.print(
+            f"model calls: {usage['calls']}, tokens in/out/cached: {usage['prompt_tokens']}/"
+            f"{usage['completion_tokens']}/{usage['cached_tokens']}, retries: "
+            f"{usage['retries']}, model time: {usage['seconds']:.2f} s"
+        )
+
+
+async def _run(
+    flow: Flow,
+    tiers: Mapping[str, TierBase],
+    data: dict[str, Any] | None,
+    thread: str | None,
+    checkpoint_db: Path,
+    on_update: Callable[[str, dict[str, Any]], None] | None,
+) -> RunResult:
+    async with ModelPool(tiers) as models:
+        return await run_flow(
+            flow,
+            data,
+            thread_id=thread,
+            checkpoint_db=checkpoint_db,
+            on_update=on_update,
+            models=models,
+        )
 
 
 def _print_update(node_id: str, update: dict[str, Any]) -> None:

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from stepladder.config.type_expressions import parse_type
 from stepladder.errors import FlowCompileError
@@ -31,6 +38,9 @@ class ExtractField(BaseModel):
     description: str = Field(default="", description="What the field holds, for the model.")
     optional: bool = Field(default=True, description="The model may answer null.")
     values: list[str | int] | None = Field(default=None, description="Members of an enum.")
+    max_chars: int | None = Field(
+        default=200, ge=1, description="Longest text for str fields (null: no limit)."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -94,6 +104,8 @@ class ExtractNodeSpec(LLMNodeSpec):
                 return context.resolver.resolve(reference, (*context.path, "fields", name))
 
             python_type = parse_type(field.type).to_python(field.values, resolve)
+            if python_type is str and field.max_chars is not None:
+                python_type = Annotated[str, StringConstraints(max_length=field.max_chars)]
             annotation = Optional[python_type] if field.optional else python_type  # noqa: UP045
             outputs.append(SignatureField(name, annotation, field.description))
         instructions = self.instructions or "Extract the fields from the input; null if absent."

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from stepladder.errors import ModelError
+from stepladder.errors import ConfigError, ModelError
 
 __all__ = [
     "KNOWN_MODELS",
@@ -92,7 +92,7 @@ def ensure_model(name_or_path: str, *, verify: bool = False) -> Path:
     if name_or_path not in KNOWN_MODELS:
         path = Path(name_or_path).expanduser()
         if not path.is_file():
-            raise ModelError(
+            raise ConfigError(
                 f"model '{name_or_path}' is neither a file nor a known model; known models: "
                 f"{', '.join(KNOWN_MODELS)}."
             )
@@ -132,7 +132,7 @@ def pull_model(name: str, *, force: bool = False) -> Path:
 
 def _entry(name: str) -> ModelEntry:
     if name not in KNOWN_MODELS:
-        raise ModelError(f"unknown model '{name}'; known models: {', '.join(KNOWN_MODELS)}.")
+        raise ConfigError(f"unknown model '{name}'; known models: {', '.join(KNOWN_MODELS)}.")
     return KNOWN_MODELS[name]
 
 
