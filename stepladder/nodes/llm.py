@@ -129,7 +129,7 @@ class LLMCall:
                 with dspy.context(lm=bound.lm, adapter=constrained_adapter(), track_usage=True):
                     prediction = await self.program.acall(**inputs, config=config)
             except dspy.utils.exceptions.AdapterParseError as error:
-                last_raw, last_problem = str(error.lm_response), "output is not valid JSON"
+                last_raw, last_problem = str(error.lm_response), _parse_problem(error)
                 self._record(context, bound, started, None, attempt, ok=False)
                 continue
             except dspy.utils.exceptions.LMError as error:
@@ -198,6 +198,11 @@ def signature_outputs(program: Any) -> type[BaseModel]:
     """The output model of a program's last predictor."""
     predictors = list(program.named_predictors())
     return output_model(predictors[-1][1].signature)
+
+
+def _parse_problem(error: Exception) -> str:
+    message = str(getattr(error, "message", "") or "")
+    return message.splitlines()[0] if message else "output is not valid JSON"
 
 
 def _first_problem(error: ValidationError) -> str:

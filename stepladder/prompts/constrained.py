@@ -6,9 +6,12 @@ it while decoding (llama.cpp grammars, SGLang's xgrammar), and pydantic validate
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import functools
+import json
+import re
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 if TYPE_CHECKING:
     import dspy
@@ -18,14 +21,21 @@ __all__ = ["constrained_adapter", "output_model", "response_format"]
 _ADAPTER: Any = None
 
 
+@functools.lru_cache(maxsize=256)
 def output_model(signature: type[dspy.Signature]) -> type[BaseModel]:
     """A pydantic model of a signature's output fields (all required; Optional may be null)."""
     fields: dict[str, Any] = {
-        name: (field.annotation, ...) for name, field in signature.output_fields.items()
+        name: (_with_constraints(field), ...) for name, field in signature.output_fields.items()
     }
     return create_model(
         f"{signature.__name__}Output", __config__=ConfigDict(extra="forbid"), **fields
     )
+
+
+def _with_constraints(field: Any) -> Any:
+    """The field's type with its pydantic constraints (max_length, ...) put back."""
+    metadata = list(getattr(field, "metadata", []) or [])
+    return Annotated[(field.annotation, *metadata)] if metadata else field.annotation
 
 
 def response_format(signature: type[dspy.Signature]) -> dict[str, Any]:
@@ -52,5 +62,45 @@ def constrained_adapter() -> Any:
             ) -> None:
                 lm_kwargs["response_format"] = response_format(signature)
 
+            def parse(self, signature: Any, completion: str) -> dict[str, Any]:
+                return parse_output(signature, completion)
+
         _ADAPTER = ConstrainedJSONAdapter()
     return _ADAPTER
+
+
+_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
+
+
+def parse_output(signature: type[dspy.Signature], completion: str) -> dict[str, Any]:
+    """Parse a completion as the signature's output: strict JSON, every field present, valid.
+
+    Raises:
+        AdapterParseError: Saying what is wrong, with the raw completion.
+    """
+    from dspy.utils.exceptions import AdapterParseError
+
+    text = completion.strip()
+    if fenced := _FENCE.match(text):
+        text = fenced.group(1)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise AdapterParseError(
+            adapter_name="ConstrainedJSONAdapter",
+            signature=signature,
+            lm_response=completion,
+            message=f"not valid JSON ({error.msg} at character {error.pos})",
+        ) from error
+    try:
+        validated = output_model(signature).model_validate(data)
+    except ValidationError as error:
+        detail = error.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in detail["loc"]) or "output"
+        raise AdapterParseError(
+            adapter_name="ConstrainedJSONAdapter",
+            signature=signature,
+            lm_response=completion,
+            message=f"{where}: {detail['msg']}",
+        ) from error
+    return {name: getattr(validated, name) for name in signature.output_fields}

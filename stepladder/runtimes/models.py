@@ -29,6 +29,7 @@ __all__ = [
     "model_path",
     "models_home",
     "pull_model",
+    "register_model",
 ]
 
 CHUNK = 1 << 20
@@ -62,6 +63,11 @@ KNOWN_MODELS: dict[str, ModelEntry] = {
         description="SmolLM2-135M-Instruct, Q4_1 GGUF (98 MB, Apache-2.0), CPU default",
     ),
 }
+
+
+def register_model(entry: ModelEntry) -> None:
+    """Make a model known by name (for `pull`, `list` and tier settings)."""
+    KNOWN_MODELS[entry.name] = entry
 
 
 def models_home() -> Path:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import importlib
 import importlib.util
 import os
 import shutil
@@ -152,17 +151,19 @@ class SGLangRuntime:
         )
 
     def _launch_hint(self, root: str, tried: str) -> str:
-        process = self._process
-        code = process.poll() if process is not None else None
-        what = (
-            f"exited with code {code} before it was ready"
+        code = self._process.poll() if self._process is not None else None
+        timeout = f"{self.settings.startup_timeout_s:g}s"
+        what, advice = (
+            (f"exited with code {code} before it was ready", "Fix the cause above.")
             if code is not None
-            else f"did not answer at {root} within {self.settings.startup_timeout_s:g}s ({tried})"
+            else (
+                f"did not answer at {root} within {timeout} ({tried})",
+                "Raise `startup_timeout_s` if the model is still loading.",
+            )
         )
         return (
             f"tier '{self.tier}': the SGLang server for {self.settings.model_path} {what}. "
-            f"Last lines of {self.log_path}:\n{log_tail(self.log_path)}\nFix the cause above, or "
-            "raise `startup_timeout_s` if the model is still loading."
+            f"Last lines of {self.log_path}:\n{log_tail(self.log_path)}\n{advice}"
         )
 
     def _exited(self) -> bool:
