@@ -6,9 +6,9 @@ it while decoding (llama.cpp grammars, SGLang's xgrammar), and pydantic validate
 
 from __future__ import annotations
 
-import functools
 import json
 import re
+import weakref
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
@@ -19,17 +19,22 @@ if TYPE_CHECKING:
 __all__ = ["constrained_adapter", "output_model", "response_format"]
 
 _ADAPTER: Any = None
+_OUTPUT_MODELS: weakref.WeakKeyDictionary[type, type[BaseModel]] = weakref.WeakKeyDictionary()
 
 
-@functools.lru_cache(maxsize=256)
 def output_model(signature: type[dspy.Signature]) -> type[BaseModel]:
     """A pydantic model of a signature's output fields (all required; Optional may be null)."""
+    cached = _OUTPUT_MODELS.get(signature)
+    if cached is not None:
+        return cached
     fields: dict[str, Any] = {
         name: (_with_constraints(field), ...) for name, field in signature.output_fields.items()
     }
-    return create_model(
+    model: type[BaseModel] = create_model(
         f"{signature.__name__}Output", __config__=ConfigDict(extra="forbid"), **fields
     )
+    _OUTPUT_MODELS[signature] = model
+    return model
 
 
 def _with_constraints(field: Any) -> Any:

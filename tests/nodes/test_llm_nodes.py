@@ -103,7 +103,7 @@ def test_unbound_tier_is_a_compile_error() -> None:
     spec = flow_from_dict(
         {"name": "x", "state": STATE, "nodes": [{**CLASSIFY, "tier": "frontier"}]}
     )
-    with pytest.raises(FlowCompileError, match="unknown tier 'frontier'.*Valid: small"):
+    with pytest.raises(FlowCompileError, match=r"unknown tier 'frontier'.*Valid: small"):
         compile_flow(spec, tiers={"small"})
 
 
