@@ -71,3 +71,17 @@ def write_project(root: Path, files: dict[str, str], settings: str = "name: test
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return root
+
+
+@pytest.fixture(scope="session")
+def embedded_pool() -> Iterator[Any]:
+    """A model pool with the real embedded llama.cpp server as tier `small` (one per session)."""
+    import asyncio
+
+    from stepladder.config.tiers import LlamaCppTier
+    from stepladder.runtimes import ModelPool
+
+    pool = ModelPool({"small": LlamaCppTier(runtime="llamacpp", max_tokens=128)})
+    asyncio.run(pool.start(["small"]))
+    yield pool
+    pool.close()

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
+from stepladder.prompts.field_text import field_lines
+
 if TYPE_CHECKING:
     import dspy
 
@@ -69,6 +71,25 @@ def constrained_adapter() -> Any:
 
             def parse(self, signature: Any, completion: str) -> dict[str, Any]:
                 return parse_output(signature, completion)
+
+            def format_field_description(self, signature: Any) -> str:
+                schema = output_model(signature).model_json_schema()
+                return (
+                    f"Your input fields are:\n{field_lines(signature.input_fields)}\n"
+                    f"Your output fields are:\n{field_lines(signature.output_fields, schema)}"
+                )
+
+            def format_field_structure(self, signature: Any) -> str:
+                inputs = "\n\n".join(f"[[ ## {n} ## ]]\n{{{n}}}" for n in signature.input_fields)
+                outputs = ", ".join(f'"{n}": ...' for n in signature.output_fields)
+                return (
+                    f"Inputs will have the following structure:\n\n{inputs}\n\n"
+                    f"Outputs will be one JSON object: {{{outputs}}}"
+                )
+
+            def user_message_output_requirements(self, signature: Any) -> str:
+                names = ", then ".join(f"`{n}`" for n in signature.output_fields)
+                return f"Respond with a JSON object with the fields {names}."
 
         _ADAPTER = ConstrainedJSONAdapter()
     return _ADAPTER

@@ -80,7 +80,7 @@ class SGLangRuntime:
     """
 
     def __init__(
-        self, settings: SGLangTier, tier: str = "gpu", log_dir: Path | None = None
+        self, settings: SGLangTier, tier: str = "gpu", log_dir: Path | str | None = None
     ) -> None:
         self.settings = settings
         self.tier = tier

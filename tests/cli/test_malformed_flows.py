@@ -80,7 +80,15 @@ FLOW_CASES: list[tuple[str, tuple[str, ...]]] = [
         "unknown_kind.yaml",
         ("nodes[0].kind (", "line 6)", "unknown kind 'functon'", "did you mean 'function'"),
     ),
-    ("missing_kind.yaml", ("nodes[0] (", "line 5)", "missing 'kind'", "Valid kinds: classify, extract, function, generate")),
+    (
+        "missing_kind.yaml",
+        (
+            "nodes[0] (",
+            "line 5)",
+            "missing 'kind'",
+            "Valid kinds: classify, extract, function, generate",
+        ),
+    ),
     (
         "unknown_node_field.yaml",
         (
