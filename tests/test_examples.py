@@ -46,3 +46,25 @@ async def test_rules_on_the_shipped_sample(triage) -> None:  # type: ignore[no-u
         right += state["category"] == row["category"]
     # The keyword rules are a baseline for the LLM nodes that replace them (about 0.8).
     assert right / len(rows) > 0.7
+
+
+@pytest.mark.slow
+def test_support_flow_runs_on_the_embedded_model() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "stepladder", "run", "support", "--input", "@inputs/invoice.json"],
+        cwd=EXAMPLES,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    state = json.loads(result.stdout)
+    assert state["category"] in {
+        "ACCOUNT", "CANCELLATION_FEE", "CONTACT", "DELIVERY", "FEEDBACK", "INVOICE",
+        "NEWSLETTER", "ORDER", "PAYMENT", "REFUND", "SHIPPING_ADDRESS",
+    }  # fmt: skip
+    assert isinstance(state["reply"], str) and len(state["reply"]) <= 400
+    assert "model calls: 3" in result.stderr

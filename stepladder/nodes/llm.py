@@ -37,6 +37,10 @@ class LLMNodeSpec(NodeSpecBase):
         description="A DSPy Signature or Module as 'module:attr', instead of the fields here.",
     )
     retries: int = Field(default=2, ge=0, le=10, description="Retries when output is invalid.")
+    demos: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Worked examples (input and output fields) shown to the model.",
+    )
     max_tokens: int | None = Field(default=None, ge=1, description="Override the tier's limit.")
 
 
@@ -107,6 +111,8 @@ class LLMCall:
         self.program = program
         self.outputs = outputs
         self.want_logprobs = want_logprobs
+        if node.demos:
+            _attach_demos(program, node.demos)
 
     async def __call__(self, state: State, runtime: Runtime[RunContext]) -> ModelAnswer:
         """Run the program on the node's reads; return validated output values."""
@@ -133,9 +139,12 @@ class LLMCall:
                 self._record(context, bound, started, None, attempt, ok=False)
                 continue
             except dspy.utils.exceptions.LMError as error:
+                where = bound.endpoint.base_url or bound.endpoint.model
                 raise ModelError(
-                    f"node '{self.node.id}': tier '{self.node.tier}' ({bound.endpoint.model}) "
-                    f"failed: {error}"
+                    f"node '{self.node.id}': tier '{self.node.tier}' ({where}) failed: "
+                    f"{str(error).splitlines()[0]} Check that the model server is running and "
+                    f"answers within timeout_s ({bound.settings.timeout_s:g} s), or bind the "
+                    "tier to another runtime in stepladder.yaml."
                 ) from error
             except StepladderError:
                 raise
@@ -192,6 +201,15 @@ class LLMCall:
                 ok=ok,
             )
         )
+
+
+def _attach_demos(program: Any, demos: list[dict[str, Any]]) -> None:
+    """Give the program's last predictor the spec's worked examples."""
+    import dspy
+
+    predictor = list(program.named_predictors())[-1][1]
+    fields = {**predictor.signature.input_fields, **predictor.signature.output_fields}
+    predictor.demos = [dspy.Example({k: v for k, v in d.items() if k in fields}) for d in demos]
 
 
 def signature_outputs(program: Any) -> type[BaseModel]:

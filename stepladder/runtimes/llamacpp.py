@@ -11,7 +11,7 @@ import httpx
 from stepladder.config.tiers import LlamaCppTier
 from stepladder.errors import ModelError
 from stepladder.runtimes.base import LOCAL_API_KEY, Endpoint
-from stepladder.runtimes.models import ensure_model
+from stepladder.runtimes.models import KNOWN_MODELS, ensure_model
 
 __all__ = ["LlamaCppRuntime"]
 
@@ -57,10 +57,13 @@ class LlamaCppRuntime:
         try:
             self._server = xllamacpp.Server(params)
         except Exception as error:
+            fix = (
+                f"delete it and run `stepladder models pull {self.settings.model}`"
+                if self.settings.model in KNOWN_MODELS
+                else "check that it is a GGUF model file"
+            )
             raise ModelError(
-                f"tier '{self.tier}': llama.cpp could not load {self._model_file} ({error}). "
-                f"If the file is damaged, delete it and run `stepladder models pull "
-                f"{self.settings.model}`."
+                f"tier '{self.tier}': llama.cpp could not load {self._model_file} ({error}); {fix}."
             ) from error
         base = str(self._server.listening_address).rstrip("/")
         _wait_until_healthy(base, self.tier)

@@ -152,3 +152,12 @@ async def test_signature_by_reference() -> None:
     result = await run_flow(flow, {"message": "hi"}, models=models)
     assert result.state["category"] == "ORDER"
     assert "Sort the message." in str(lm.history[0]["messages"][0]["content"])
+
+
+async def test_demos_are_shown_to_the_model() -> None:
+    demo = {"message": "where is my refund", "category": "REFUND", "ignored": 1}
+    models, lm = pool({"category": "ORDER"})
+    await run_flow(flow_of({**CLASSIFY, "demos": [demo]}), {"message": "hi"}, models=models)
+    contents = [m["content"] for m in lm.history[0]["messages"]]
+    assert any("where is my refund" in str(c) for c in contents)
+    assert any('"category": "REFUND"' in str(c) for c in contents)

