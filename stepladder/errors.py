@@ -64,7 +64,15 @@ class FlowInputError(UserError):
 
 
 class RunError(StepladderError):
-    """A flow run failed while executing."""
+    """A flow run failed while executing.
+
+    Attributes:
+        usage: The run's model calls and tokens up to the failure (set by `run_flow`).
+        partial_state: The state after the last completed step (set by `run_flow`).
+    """
+
+    usage: dict[str, int | float] | None = None
+    partial_state: dict[str, object] | None = None
 
 
 class NodeError(RunError):

@@ -10,7 +10,7 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from stepladder.errors import FlowInputError, ModelError
+from stepladder.errors import FlowInputError, ModelError, RunError
 from stepladder.flows.flow import Flow
 from stepladder.nodes import RunContext
 from stepladder.runtimes import ModelPool
@@ -99,17 +99,23 @@ async def _stream(
     final: dict[str, Any] = {}
     # "sync" durability: each step's checkpoint is on disk before the next step starts.
     durability = {"durability": "sync"} if config is not None else {}
-    async for mode, chunk in app.astream(
+    stream = app.astream(
         payload, config, context=context, stream_mode=["updates", "values"], **durability
-    ):
-        if mode == "values":
-            final = dict(chunk)
-            continue
-        for node_id, update in chunk.items():
-            update = dict(update or {})
-            updates.append((node_id, update))
-            if on_update is not None:
-                on_update(node_id, update)
+    )
+    try:
+        async for mode, chunk in stream:
+            if mode == "values":
+                final = dict(chunk)
+                continue
+            for node_id, update in chunk.items():
+                update = dict(update or {})
+                updates.append((node_id, update))
+                if on_update is not None:
+                    on_update(node_id, update)
+    except RunError as error:
+        error.usage = context.usage.totals()
+        error.partial_state = final
+        raise
     thread = config["configurable"]["thread_id"] if config else None
     return RunResult(
         state=final,

@@ -73,7 +73,9 @@ class ClassifyNodeSpec(LLMNodeSpec):
             label = answer.values[self.output]
             update: dict[str, Any] = {self.output: label}
             if self.confidence is not None:
-                update[self.confidence] = label_confidence(answer.logprobs, str(label))
+                update[self.confidence] = label_confidence(
+                    answer.logprobs, str(label), self.label_names
+                )
             return update
 
         return BuiltNode(afunc=run)
@@ -93,31 +95,56 @@ def _predict(node: ClassifyNodeSpec, context: BuildContext) -> Any:
     return dspy.Predict(signature)
 
 
-def label_confidence(logprobs: Any, label: str) -> float | None:
-    """The probability of the label's tokens in the answer, from token log-probabilities."""
+def label_confidence(logprobs: Any, label: str, labels: list[str] | None = None) -> float | None:
+    """How sure the model was of `label`, from token log-probabilities.
+
+    The server reports the model's raw probabilities (before the schema restricts the output),
+    so at the label's first token the label's probability is divided by that of every
+    alternative that could start one of the `labels`: the share the label got among the
+    answers the schema allows. Without `labels` (or top alternatives) the label's raw token
+    probability is returned.
+    """
     tokens = _tokens(logprobs)
-    if not tokens:
-        return None
-    text = "".join(token for token, _ in tokens)
+    text = "".join(token for token, _, _ in tokens)
     start = text.rfind(label)
-    if start < 0:
+    if not tokens or start < 0:
         return None
-    end, position, total = start + len(label), 0, 0.0
-    for token, logprob in tokens:
-        if position < end and position + len(token) > start:
+    position, total, first = 0, 0.0, None
+    for token, logprob, top in tokens:
+        if position < start + len(label) and position + len(token) > start:
             total += logprob
+            if first is None:
+                first = (token, logprob, top, start - position)
         position += len(token)
-    return round(math.exp(total), 4)
+    if first is None or not labels or not first[2]:
+        return round(math.exp(total), 4)
+    token, logprob, top, offset = first
+    prefix = token[:offset]
+    allowed = [
+        math.exp(alt_logprob)
+        for alt_token, alt_logprob in top
+        if alt_token.startswith(prefix)
+        and any(name.startswith(alt_token[offset:]) for name in labels)
+        and alt_token[offset:]
+    ]
+    share = math.exp(logprob) / max(sum(allowed), math.exp(logprob))
+    return round(min(share, 1.0), 4)
 
 
-def _tokens(logprobs: Any) -> list[tuple[str, float]]:
-    content = logprobs.get("content") if isinstance(logprobs, dict) else None
-    if content is None:
-        content = getattr(logprobs, "content", None)
-    pairs: list[tuple[str, float]] = []
+def _tokens(logprobs: Any) -> list[tuple[str, float, list[tuple[str, float]]]]:
+    content = _get(logprobs, "content")
+    found: list[tuple[str, float, list[tuple[str, float]]]] = []
     for item in content or []:
-        token = item.get("token") if isinstance(item, dict) else getattr(item, "token", None)
-        value = item.get("logprob") if isinstance(item, dict) else getattr(item, "logprob", None)
+        token, value = _get(item, "token"), _get(item, "logprob")
         if isinstance(token, str) and isinstance(value, int | float):
-            pairs.append((token, float(value)))
-    return pairs
+            top = [
+                (str(_get(alt, "token")), float(_get(alt, "logprob")))
+                for alt in _get(item, "top_logprobs") or []
+                if isinstance(_get(alt, "logprob"), int | float)
+            ]
+            found.append((token, float(value), top))
+    return found
+
+
+def _get(item: Any, key: str) -> Any:
+    return item.get(key) if isinstance(item, dict) else getattr(item, key, None)

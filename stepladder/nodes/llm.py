@@ -24,6 +24,7 @@ from stepladder.runtimes.usage import ModelCall, usage_from_dspy
 __all__ = ["LLMCall", "LLMNodeSpec", "ModelAnswer", "input_fields"]
 
 RETRY_TEMPERATURE = 0.7
+TOP_LOGPROBS = 10
 
 
 class LLMNodeSpec(NodeSpecBase):
@@ -173,6 +174,7 @@ class LLMCall:
             config["max_tokens"] = self.node.max_tokens
         if self.want_logprobs and supports_logprobs:
             config["logprobs"] = True
+            config["top_logprobs"] = TOP_LOGPROBS
         if attempt > 1:
             config["temperature"] = RETRY_TEMPERATURE
         return config

@@ -6,6 +6,7 @@ it while decoding (llama.cpp grammars, SGLang's xgrammar), and pydantic validate
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import weakref
@@ -22,6 +23,7 @@ __all__ = ["constrained_adapter", "output_model", "response_format"]
 
 _ADAPTER: Any = None
 _OUTPUT_MODELS: weakref.WeakKeyDictionary[type, type[BaseModel]] = weakref.WeakKeyDictionary()
+_FORMATS: weakref.WeakKeyDictionary[type, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
 def output_model(signature: type[dspy.Signature]) -> type[BaseModel]:
@@ -47,12 +49,16 @@ def _with_constraints(field: Any) -> Any:
 
 def response_format(signature: type[dspy.Signature]) -> dict[str, Any]:
     """The OpenAI `response_format` that makes the server follow the output schema."""
-    schema = output_model(signature).model_json_schema()
-    schema.pop("title", None)
-    return {
-        "type": "json_schema",
-        "json_schema": {"name": signature.__name__, "schema": schema, "strict": True},
-    }
+    cached = _FORMATS.get(signature)
+    if cached is None:
+        schema = output_model(signature).model_json_schema()
+        schema.pop("title", None)
+        cached = {
+            "type": "json_schema",
+            "json_schema": {"name": signature.__name__, "schema": schema, "strict": True},
+        }
+        _FORMATS[signature] = cached
+    return copy.deepcopy(cached)
 
 
 def constrained_adapter() -> Any:

@@ -135,6 +135,23 @@ def test_label_confidence_from_token_logprobs() -> None:
     assert label_confidence(None, "ORDER") is None
 
 
+def test_label_confidence_is_a_share_among_allowed_labels() -> None:
+    top = [
+        {"token": "REF", "logprob": math.log(0.3)},
+        {"token": "ORD", "logprob": math.log(0.1)},
+        {"token": "Custom", "logprob": math.log(0.5)},
+    ]
+    logprobs = {
+        "content": [
+            {"token": '{"category": "', "logprob": -0.1, "top_logprobs": []},
+            {"token": "REF", "logprob": math.log(0.3), "top_logprobs": top},
+            {"token": "UND", "logprob": math.log(0.9), "top_logprobs": []},
+        ]
+    }
+    # "Custom" starts no label, so REFUND's share is 0.3 / (0.3 + 0.1).
+    assert label_confidence(logprobs, "REFUND", ["ORDER", "REFUND"]) == pytest.approx(0.75)
+
+
 async def test_signature_by_reference() -> None:
     from pathlib import Path
 
