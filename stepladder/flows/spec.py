@@ -9,17 +9,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    GetJsonSchemaHandler,
     PrivateAttr,
-    field_validator,
     model_validator,
 )
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema
 
 from stepladder.config.explain import describe_pattern
 from stepladder.config.locations import LocatedDocument
-from stepladder.config.type_expressions import TypeExpr, parse_type
+from stepladder.config.typed_field import TypedField
 from stepladder.nodes import NodeSpec
 
 __all__ = ["END", "START", "EdgeSpec", "FlowSpec", "StateField"]
@@ -33,57 +29,18 @@ NAME_PATTERN = describe_pattern(
 CaseLabel = str | int | bool
 
 
-class StateField(BaseModel):
+class StateField(TypedField):
     """One typed key of the flow's state.
 
     In YAML a bare type is shorthand: `name: str` is `name: {type: str}`.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    type: str = Field(default="any", description="Type expression, e.g. str, list[str], enum.")
-    values: list[str | int] | None = Field(default=None, description="Members of an enum.")
     default: Any = Field(default=None, description="Value before any node writes the key.")
     input: bool = Field(default=False, description="Given by the caller when a run starts.")
     reducer: Literal["replace", "append", "merge"] = Field(
         default="replace",
         description="How parallel writes combine: replace, append (lists), merge (dicts).",
     )
-    description: str = ""
-
-    @classmethod
-    def __get_pydantic_json_schema__(
-        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        """Allow the shorthand (a bare type expression) in the published schema too."""
-        schema = handler(core_schema)
-        shorthand = {"type": "string", "description": "Shorthand for {type: ...}."}
-        return {"anyOf": [shorthand, schema]}
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shorthand(cls, data: Any) -> Any:
-        return {"type": data} if isinstance(data, str) else data
-
-    @field_validator("type")
-    @classmethod
-    def _valid_type(cls, value: str) -> str:
-        parse_type(value)
-        return value
-
-    @model_validator(mode="after")
-    def _enum_values(self) -> StateField:
-        is_enum = self.parsed_type.name == "enum"
-        if is_enum and not self.values:
-            raise ValueError("an enum needs `values: [...]` listing its members")
-        if self.values is not None and not is_enum:
-            raise ValueError(f"`values` applies only to type enum, not '{self.type}'")
-        return self
-
-    @property
-    def parsed_type(self) -> TypeExpr:
-        """The parsed type expression."""
-        return parse_type(self.type)
 
     @property
     def has_default(self) -> bool:

@@ -16,10 +16,7 @@ from stepladder.nodes.base import BuildContext, BuiltNode, State
 from stepladder.nodes.llm import (
     LLMCall,
     LLMNodeSpec,
-    check_program_fields,
     input_fields,
-    load_program,
-    signature_outputs,
 )
 from stepladder.prompts import SignatureField, build_signature, output_model
 
@@ -56,12 +53,7 @@ class ClassifyNodeSpec(LLMNodeSpec):
                 raise FlowCompileError(
                     f"{context.where('writes')}: '{key}' must be in the node's writes."
                 )
-        if self.signature is not None:
-            program = load_program(self, context)
-            check_program_fields(self, program, context)
-        else:
-            program = _predict(self, context)
-        outputs = signature_outputs(program)
+        program, outputs = self.resolve_program(context, lambda: _predict(self, context))
         if self.output not in outputs.model_fields:
             raise FlowCompileError(
                 f"{context.where('output')}: the signature has no output field '{self.output}'."

@@ -5,53 +5,33 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, Optional
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
-    field_validator,
     model_validator,
 )
 
 from stepladder.config.type_expressions import parse_type
+from stepladder.config.typed_field import TypedField
 from stepladder.errors import FlowCompileError
 from stepladder.nodes.base import BuildContext, BuiltNode, State
 from stepladder.nodes.llm import (
     LLMCall,
     LLMNodeSpec,
-    check_program_fields,
     input_fields,
-    load_program,
-    signature_outputs,
 )
 from stepladder.prompts import SignatureField, build_signature
 
 __all__ = ["ExtractField", "ExtractNodeSpec"]
 
 
-class ExtractField(BaseModel):
+class ExtractField(TypedField):
     """One field to extract. A bare type is shorthand: `order_id: str`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     type: str = Field(default="str", description="Type expression, e.g. str, int, list[str].")
-    description: str = Field(default="", description="What the field holds, for the model.")
     optional: bool = Field(default=True, description="The model may answer null.")
-    values: list[str | int] | None = Field(default=None, description="Members of an enum.")
     max_chars: int | None = Field(
         default=200, ge=1, description="Longest text for str fields (null: no limit)."
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shorthand(cls, data: Any) -> Any:
-        return {"type": data} if isinstance(data, str) else data
-
-    @field_validator("type")
-    @classmethod
-    def _valid_type(cls, value: str) -> str:
-        parse_type(value)
-        return value
 
 
 class ExtractNodeSpec(LLMNodeSpec):
@@ -71,14 +51,9 @@ class ExtractNodeSpec(LLMNodeSpec):
 
     def build(self, context: BuildContext) -> BuiltNode:
         """Build the signature (or load the referenced one) and wrap the model call."""
-        if self.signature is not None:
-            program = load_program(self, context)
-            check_program_fields(self, program, context)
-        elif not self.fields:
+        if self.signature is None and not self.fields:
             raise FlowCompileError(f"{context.where('fields')}: give `fields` or `signature`.")
-        else:
-            program = self._predict(context)
-        outputs = signature_outputs(program)
+        program, outputs = self.resolve_program(context, lambda: self._predict(context))
         names = list(outputs.model_fields)
         missing = [name for name in names if name not in self.writes]
         if missing:

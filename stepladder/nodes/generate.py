@@ -11,10 +11,7 @@ from stepladder.nodes.base import BuildContext, BuiltNode, State
 from stepladder.nodes.llm import (
     LLMCall,
     LLMNodeSpec,
-    check_program_fields,
     input_fields,
-    load_program,
-    signature_outputs,
 )
 from stepladder.prompts import SignatureField, build_signature
 
@@ -40,12 +37,7 @@ class GenerateNodeSpec(LLMNodeSpec):
         """Build the signature (or load the referenced one) and wrap the model call."""
         if self.output not in self.writes:
             raise FlowCompileError(f"{context.where('writes')}: '{self.output}' must be written.")
-        if self.signature is not None:
-            program = load_program(self, context)
-            check_program_fields(self, program, context)
-        else:
-            program = self._predict(context)
-        outputs = signature_outputs(program)
+        program, outputs = self.resolve_program(context, lambda: self._predict(context))
         if self.output not in outputs.model_fields:
             raise FlowCompileError(
                 f"{context.where('output')}: the signature has no output field '{self.output}'."

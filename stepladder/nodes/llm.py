@@ -7,7 +7,7 @@ output, and records each call's tokens and time.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +43,17 @@ class LLMNodeSpec(NodeSpecBase):
         description="Worked examples (input and output fields) shown to the model.",
     )
     max_tokens: int | None = Field(default=None, ge=1, description="Override the tier's limit.")
+
+    def resolve_program(
+        self, context: BuildContext, make_default: Callable[[], Any]
+    ) -> tuple[Any, type[BaseModel]]:
+        """The DSPy program (referenced by `signature`, else `make_default()`) and its outputs."""
+        if self.signature is not None:
+            program = load_program(self, context)
+            check_program_fields(self, program, context)
+        else:
+            program = make_default()
+        return program, signature_outputs(program)
 
 
 @dataclass(frozen=True)
