@@ -49,3 +49,4 @@ def init(
     schema_file.write_text(json.dumps(json_schema(SchemaKind.flow), indent=2) + "\n")
     console.print(f"[green]created[/] project '{project_name}' in {directory}")
     console.print(f"  cd {directory} && stepladder run hello --input @inputs/hello.json")
+    console.print(f"  cd {directory} && stepladder run sentiment --input @inputs/sentiment.json")

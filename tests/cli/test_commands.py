@@ -59,6 +59,7 @@ def test_validate_and_graph(project: Path) -> None:
     result = runner.invoke(app, ["--project", str(project), "validate"])
     assert result.exit_code == 0
     assert "ok hello: 3 nodes, 4 edges" in result.stdout
+    assert "ok sentiment: 1 nodes, 2 edges" in result.stdout
     result = runner.invoke(app, ["--project", str(project), "graph", "hello"])
     assert result.exit_code == 0
     assert "split --> count;" in result.stdout
@@ -87,3 +88,26 @@ def test_schema_validates_flow_files(project: Path, tmp_path: Path) -> None:
         jsonschema.validate(flow, schema)
     settings = runner.invoke(app, ["schema", "--kind", "settings"])
     assert "allow_imports" in json.loads(settings.stdout)["properties"]
+
+
+@pytest.mark.slow
+def test_scaffolded_llm_flow_runs_on_the_embedded_model(project: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stepladder",
+            "run",
+            "sentiment",
+            "--input",
+            "@inputs/sentiment.json",
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    state = json.loads(result.stdout)
+    assert state["sentiment"] in {"positive", "negative", "neutral"}
+    assert 0 < state["confidence"] <= 1
