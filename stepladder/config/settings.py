@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from stepladder.config.explain import explain_validation_error
 from stepladder.config.locations import LocatedDocument, describe_yaml_error, load_yaml
+from stepladder.config.retrieval import ChromaSettings, EmbeddingSettings
 from stepladder.config.tiers import DEFAULT_TIERS, LlamaCppTier, TierSpec
 from stepladder.errors import ConfigError
 
@@ -36,6 +37,12 @@ class Settings(BaseSettings):
     allow_imports: list[str] = Field(
         default_factory=list,
         description="Module prefixes, besides the project folder, that flows may reference.",
+    )
+    embeddings: EmbeddingSettings = Field(
+        default_factory=EmbeddingSettings, description="The embedding model for retrieval."
+    )
+    chroma: ChromaSettings = Field(
+        default_factory=ChromaSettings, description="Where the Chroma store lives."
     )
     tiers: dict[str, TierSpec] = Field(
         default_factory=lambda: dict(_default_tiers()),

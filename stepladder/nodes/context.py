@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stepladder.retrieval.store import Store
 from stepladder.runtimes.pool import ModelPool
 from stepladder.runtimes.usage import UsageLedger
 
@@ -23,6 +24,7 @@ class RunContext:
         project_root: The project folder, when the flow belongs to one.
         flow_name: The name of the flow being run.
         models: The model tiers of the run (LLM nodes need them).
+        store: The Chroma store of the project (retrieval nodes need it).
         usage: The run's model calls, recorded by LLM nodes.
         extras: Values a caller makes available to function nodes that ask for `context`.
     """
@@ -30,5 +32,6 @@ class RunContext:
     project_root: Path | None = None
     flow_name: str = ""
     models: ModelPool | None = None
+    store: Store | None = None
     usage: UsageLedger = field(default_factory=UsageLedger)
     extras: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,21 @@
+"""Retrieval: embedding functions, the Chroma store, ingest, and embedding classifiers."""
+
+from stepladder.retrieval.embeddings import (
+    EmbeddingFunction,
+    OpenAICompatibleEmbeddings,
+    SentenceTransformerEmbeddings,
+    embedding_function,
+    normalise,
+)
+from stepladder.retrieval.store import Passage, Store, open_store
+
+__all__ = [
+    "EmbeddingFunction",
+    "OpenAICompatibleEmbeddings",
+    "Passage",
+    "SentenceTransformerEmbeddings",
+    "Store",
+    "embedding_function",
+    "normalise",
+    "open_store",
+]

