@@ -42,7 +42,7 @@ def _chroma_embedding(embeddings: EmbeddingFunction) -> Any:
     from chromadb.api.types import Documents, Embeddings
     from chromadb.api.types import EmbeddingFunction as ChromaEmbeddingFunction
 
-    class StepladderEmbedding(ChromaEmbeddingFunction[Documents]):  # type: ignore[misc]
+    class StepladderEmbedding(ChromaEmbeddingFunction[Documents]):
         def __init__(self, inner: EmbeddingFunction) -> None:
             self.inner = inner
 
