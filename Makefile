@@ -21,6 +21,8 @@ demo: $(STAMP)
 	cd examples && ../$(BIN)/stepladder run support --input @inputs/cancel_order.json --stream
 	cd examples && ../$(BIN)/stepladder run support --input @inputs/invoice.json
 	cd examples && ../$(BIN)/stepladder run support_triage --input @inputs/unknown.json
+	cd examples && ../$(BIN)/stepladder ingest faq data/stackfaq/threads.jsonl --id-field id
+	cd examples && ../$(BIN)/stepladder run faq --input @inputs/faq.json
 
 test: $(STAMP)
 	$(BIN)/stepladder models pull $(MODEL)

@@ -12,9 +12,11 @@ import typer
 
 from stepladder.cli.app import command, stderr
 from stepladder.cli.common import load_compiled_flow, print_json
+from stepladder.config import Project
 from stepladder.config.tiers import TierBase
 from stepladder.errors import FlowInputError
 from stepladder.flows import Flow, RunResult, run_flow
+from stepladder.retrieval import Store, embedding_function, open_store
 from stepladder.runtimes import ModelPool
 
 CHECKPOINT_FILE = "checkpoints.sqlite"
@@ -43,8 +45,9 @@ def run(
     data = parse_input(input)
     on_update = _print_update if stream else None
     checkpoint_db = project.state_dir / CHECKPOINT_FILE
+    store = project_store(project) if compiled.collections else None
     result = asyncio.run(
-        _run(compiled, project.settings.tiers, data, thread, checkpoint_db, on_update)
+        _run(compiled, project.settings.tiers, data, thread, checkpoint_db, on_update, store)
     )
     if result.resumed_at:
         unused = " --input was not used." if data is not None else ""
@@ -72,6 +75,7 @@ async def _run(
     thread: str | None,
     checkpoint_db: Path,
     on_update: Callable[[str, dict[str, Any]], None] | None,
+    store: Store | None,
 ) -> RunResult:
     async with ModelPool(tiers) as models:
         return await run_flow(
@@ -81,7 +85,14 @@ async def _run(
             checkpoint_db=checkpoint_db,
             on_update=on_update,
             models=models,
+            store=store,
         )
+
+
+def project_store(project: Project) -> Store:
+    """The project's Chroma store, with the embedding function its settings name."""
+    settings = project.settings
+    return open_store(settings.chroma, project.root, embedding_function(settings.embeddings))
 
 
 def _print_update(node_id: str, update: dict[str, Any]) -> None:

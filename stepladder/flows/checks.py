@@ -12,7 +12,7 @@ from stepladder.config.locations import LocatedDocument, Path_, near_miss, valid
 from stepladder.errors import FlowCompileError
 from stepladder.flows.spec import END, START, EdgeSpec, FlowSpec
 
-__all__ = ["check_flow", "successors", "tiers_used"]
+__all__ = ["check_flow", "collections_used", "successors", "tiers_used"]
 
 
 def check_flow(spec: FlowSpec, tiers: Collection[str] | None = None) -> None:
@@ -97,6 +97,13 @@ def _check_keys(spec: FlowSpec, problems: _Problems) -> None:
 def tiers_used(spec: FlowSpec) -> set[str]:
     """The model tiers the flow's nodes name."""
     return {tier for node in spec.nodes if isinstance(tier := getattr(node, "tier", None), str)}
+
+
+def collections_used(spec: FlowSpec) -> set[str]:
+    """The collections the flow's retrieval nodes search."""
+    return {
+        name for node in spec.nodes if isinstance(name := getattr(node, "collection", None), str)
+    }
 
 
 def _check_tiers(spec: FlowSpec, tiers: Collection[str], problems: _Problems) -> None:

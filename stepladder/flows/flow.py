@@ -14,9 +14,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from stepladder.config.locations import format_path
 from stepladder.errors import FlowInputError
-from stepladder.flows.checks import tiers_used
+from stepladder.flows.checks import collections_used, tiers_used
 from stepladder.flows.spec import FlowSpec
 from stepladder.nodes import RunContext
+from stepladder.retrieval.store import Store
 from stepladder.runtimes import ModelPool
 
 __all__ = ["Flow"]
@@ -59,10 +60,21 @@ class Flow:
         """The model tiers this flow's nodes use."""
         return tiers_used(self.spec)
 
-    def context(self, models: ModelPool | None = None, **extras: Any) -> RunContext:
-        """A run context for this flow, with the model tiers its LLM nodes call."""
+    @property
+    def collections(self) -> set[str]:
+        """The collections this flow's retrieval nodes search."""
+        return collections_used(self.spec)
+
+    def context(
+        self, models: ModelPool | None = None, store: Store | None = None, **extras: Any
+    ) -> RunContext:
+        """A run context for this flow: the model tiers and the store its nodes use."""
         return RunContext(
-            project_root=self.project_root, flow_name=self.spec.name, models=models, extras=extras
+            project_root=self.project_root,
+            flow_name=self.spec.name,
+            models=models,
+            store=store,
+            extras=extras,
         )
 
     def mermaid(self) -> str:
@@ -118,17 +130,25 @@ class Flow:
         return ", ".join(names) or "(none)"
 
     def invoke(
-        self, data: dict[str, Any], models: ModelPool | None = None, **extras: Any
+        self,
+        data: dict[str, Any],
+        models: ModelPool | None = None,
+        store: Store | None = None,
+        **extras: Any,
     ) -> dict[str, Any]:
         """Run the flow synchronously (function nodes with sync callables only)."""
-        context = self.context(models, **extras)
+        context = self.context(models, store, **extras)
         return dict(self.app.invoke(self.prepare_input(data), context=context))
 
     async def ainvoke(
-        self, data: dict[str, Any], models: ModelPool | None = None, **extras: Any
+        self,
+        data: dict[str, Any],
+        models: ModelPool | None = None,
+        store: Store | None = None,
+        **extras: Any,
     ) -> dict[str, Any]:
         """Run the flow and return its final state."""
-        context = self.context(models, **extras)
+        context = self.context(models, store, **extras)
         return dict(await self.app.ainvoke(self.prepare_input(data), context=context))
 
 

@@ -10,12 +10,13 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from stepladder.errors import FlowInputError, ModelError, RunError
+from stepladder.errors import ConfigError, FlowInputError, ModelError, RunError
 from stepladder.flows.flow import Flow
 from stepladder.nodes import RunContext
+from stepladder.retrieval.store import Store
 from stepladder.runtimes import ModelPool
 
-__all__ = ["RunResult", "run_flow"]
+__all__ = ["RunResult", "check_collections", "run_flow"]
 
 UpdateHandler = Callable[[str, dict[str, Any]], None]
 
@@ -47,19 +48,23 @@ async def run_flow(
     checkpoint_db: Path | None = None,
     on_update: UpdateHandler | None = None,
     models: ModelPool | None = None,
+    store: Store | None = None,
 ) -> RunResult:
     """Run `flow`, reporting each node's update; checkpoint to SQLite when given a thread.
 
     With a `thread_id` whose last run did not finish, the run continues after the last
     completed node (the `data` is then not used); otherwise it starts from `data`.
 
-    The model tiers the flow uses are started first (through `models`), so a missing key or
-    model is reported before any node runs.
+    The collections the flow searches are checked first (each must exist in `store` and
+    hold chunks), then the model tiers it uses are started (through `models`), so a missing
+    collection, key or model is reported before any node runs.
 
     Raises:
         FlowInputError: If the input is invalid, or a thread has nothing to resume and no input.
+        ConfigError: If a collection the flow searches is missing or empty.
     """
-    context = flow.context(models)
+    check_collections(flow, store)
+    context = flow.context(models, store)
     if flow.tiers:
         if models is None:
             raise ModelError(
@@ -85,6 +90,34 @@ async def run_flow(
                 "give --input to start one."
             )
         return await _stream(context, app, flow.prepare_input(data), config, on_update)
+
+
+def check_collections(flow: Flow, store: Store | None) -> None:
+    """Check that every collection `flow` searches exists in `store` and is not empty.
+
+    Raises:
+        ConfigError: Naming the collection and how to fill it.
+    """
+    if not flow.collections:
+        return
+    names = ", ".join(sorted(flow.collections))
+    if store is None:
+        raise ConfigError(
+            f"flow '{flow.name}' searches collection(s) {names}, but the run was given no "
+            "store; run it with `stepladder run`, or pass `store=open_store(...)`."
+        )
+    present = store.names()
+    for name in sorted(flow.collections):
+        fill = f"Fill it with `stepladder ingest {name} PATH...`."
+        if name not in present:
+            raise ConfigError(
+                f"flow '{flow.name}' searches collection '{name}', which is not in the store "
+                f"(collections: {', '.join(present) or 'none'}). {fill}"
+            )
+        if store.collection(name).count() == 0:
+            raise ConfigError(
+                f"flow '{flow.name}' searches collection '{name}', which is empty. {fill}"
+            )
 
 
 async def _stream(

@@ -11,6 +11,7 @@ from stepladder.nodes.extract import ExtractField, ExtractNodeSpec
 from stepladder.nodes.function import FunctionNodeSpec, function_node
 from stepladder.nodes.generate import GenerateNodeSpec
 from stepladder.nodes.llm import LLMNodeSpec
+from stepladder.nodes.retrieve import RetrieveNodeSpec
 
 __all__ = [
     "NODE_KINDS",
@@ -24,6 +25,7 @@ __all__ = [
     "LLMNodeSpec",
     "NodeSpec",
     "NodeSpecBase",
+    "RetrieveNodeSpec",
     "RunContext",
     "check_updates",
     "function_node",
@@ -31,7 +33,9 @@ __all__ = [
 
 # Adding a node kind: write its module, then add its spec class here.
 NodeSpec = Annotated[
-    Union[FunctionNodeSpec, ClassifyNodeSpec, ExtractNodeSpec, GenerateNodeSpec],  # noqa: UP007
+    Union[  # noqa: UP007
+        FunctionNodeSpec, ClassifyNodeSpec, ExtractNodeSpec, GenerateNodeSpec, RetrieveNodeSpec
+    ],
     Field(discriminator="kind"),
 ]
 
@@ -40,4 +44,5 @@ NODE_KINDS: dict[str, type[NodeSpecBase]] = {
     "classify": ClassifyNodeSpec,
     "extract": ExtractNodeSpec,
     "generate": GenerateNodeSpec,
+    "retrieve": RetrieveNodeSpec,
 }

@@ -65,6 +65,9 @@ def _chroma_embedding(embeddings: EmbeddingFunction) -> Any:
         def default_space(self) -> Any:
             return SPACE
 
+        def is_legacy(self) -> bool:
+            return False
+
     return StepladderEmbedding(embeddings)
 
 
