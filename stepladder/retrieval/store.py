@@ -13,7 +13,11 @@ from typing import Any
 
 from stepladder.config.retrieval import ChromaSettings
 from stepladder.errors import ConfigError, ModelError
-from stepladder.retrieval.embeddings import EmbeddingFunction
+from stepladder.retrieval.embeddings import (
+    PACKAGED_NAME,
+    EmbeddingFunction,
+    SentenceTransformerEmbeddings,
+)
 
 __all__ = ["Passage", "Store", "open_store"]
 
@@ -60,7 +64,10 @@ def _chroma_embedding(embeddings: EmbeddingFunction) -> Any:
 
         @staticmethod
         def build_from_config(config: dict[str, Any]) -> StepladderEmbedding:
-            raise ConfigError("open stepladder collections through stepladder (open_store).")
+            # Chroma rebuilds a collection's function when listing it; nothing loads until used.
+            model = config.get("model")
+            inner = SentenceTransformerEmbeddings(None if model == PACKAGED_NAME else model)
+            return StepladderEmbedding(inner)
 
         def default_space(self) -> Any:
             return SPACE
