@@ -1,6 +1,17 @@
 """The `stepladder` command line: one module per command."""
 
-from stepladder.cli import graph, ingest, init, models, run, schema, validate
+from stepladder.cli import classifier, graph, ingest, init, models, run, schema, validate
 from stepladder.cli.app import app, main
 
-__all__ = ["app", "graph", "ingest", "init", "main", "models", "run", "schema", "validate"]
+__all__ = [
+    "app",
+    "classifier",
+    "graph",
+    "ingest",
+    "init",
+    "main",
+    "models",
+    "run",
+    "schema",
+    "validate",
+]

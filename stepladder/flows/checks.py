@@ -95,8 +95,13 @@ def _check_keys(spec: FlowSpec, problems: _Problems) -> None:
 
 
 def tiers_used(spec: FlowSpec) -> set[str]:
-    """The model tiers the flow's nodes name."""
-    return {tier for node in spec.nodes if isinstance(tier := getattr(node, "tier", None), str)}
+    """The model tiers the flow's nodes call (a node whose `uses_tier` is false calls none)."""
+    return {tier for node in spec.nodes if (tier := _node_tier(node)) is not None}
+
+
+def _node_tier(node: object) -> str | None:
+    tier = getattr(node, "tier", None)
+    return tier if isinstance(tier, str) and getattr(node, "uses_tier", True) else None
 
 
 def collections_used(spec: FlowSpec) -> set[str]:
@@ -108,8 +113,8 @@ def collections_used(spec: FlowSpec) -> set[str]:
 
 def _check_tiers(spec: FlowSpec, tiers: Collection[str], problems: _Problems) -> None:
     for index, node in enumerate(spec.nodes):
-        tier = getattr(node, "tier", None)
-        if isinstance(tier, str) and tier not in tiers:
+        tier = _node_tier(node)
+        if tier is not None and tier not in tiers:
             problems.add(
                 ("nodes", index, "tier"),
                 _unknown("tier", tier, tiers) + " Bind it under `tiers:` in stepladder.yaml.",

@@ -2,6 +2,10 @@
 
 A confidence is written when asked for and the tier returns token log-probabilities: the
 probability the model gave the label's tokens. Otherwise the confidence is null.
+
+With `using: embeddings` no LLM is called: a trained embedding classifier (`classifier:`,
+see `stepladder classifier train`) decides in milliseconds, and requests it does not
+recognise get its fallback label (`stepladder.nodes.classify_embeddings`).
 """
 
 from __future__ import annotations
@@ -27,8 +31,26 @@ class ClassifyNodeSpec(LLMNodeSpec):
     """A node that classifies its reads into one label."""
 
     kind: Literal["classify"]
-    labels: list[str] | dict[str, str] = Field(
-        min_length=2, description="The labels, or labels mapped to what each means."
+    using: Literal["llm", "embeddings"] = Field(
+        default="llm",
+        description="llm: a model tier decides; embeddings: a trained embedding classifier "
+        "decides, with no LLM call (the tier is then not used).",
+    )
+    labels: list[str] | dict[str, str] | None = Field(
+        default=None,
+        min_length=2,
+        description="The labels, or labels mapped to what each means (with `using: "
+        "embeddings`, optional: taken from the classifier, checked when given).",
+    )
+    classifier: str | None = Field(
+        default=None,
+        description="With `using: embeddings`: the trained classifier, as NAME (newest "
+        "version), NAME@vN, or a folder.",
+    )
+    fallback: str | None = Field(
+        default=None,
+        description="With `using: embeddings`: the label for requests the classifier does "
+        "not recognise (default: the classifier's own fallback label).",
     )
     output: str = Field(description="State key that receives the label.")
     confidence: str | None = Field(default=None, description="State key for the confidence.")
@@ -41,10 +63,32 @@ class ClassifyNodeSpec(LLMNodeSpec):
             data = {**data, "writes": [data["output"], *extra]}
         return data
 
+    @model_validator(mode="after")
+    def _check_using(self) -> ClassifyNodeSpec:
+        if self.using == "llm":
+            if self.labels is None:
+                raise ValueError("`labels` is required (or use `using: embeddings`)")
+            extra = [f for f in ("classifier", "fallback") if getattr(self, f) is not None]
+            if extra:
+                raise ValueError(f"`{'`, `'.join(extra)}` only apply with `using: embeddings`")
+        elif self.classifier is None:
+            raise ValueError(
+                "`using: embeddings` needs `classifier`: the name of a classifier trained with "
+                "`stepladder classifier train NAME DATA`"
+            )
+        elif self.signature is not None or self.demos:
+            raise ValueError("`signature` and `demos` do not apply with `using: embeddings`")
+        return self
+
+    @property
+    def uses_tier(self) -> bool:
+        """Whether the node calls a model tier (not with `using: embeddings`)."""
+        return self.using == "llm"
+
     @property
     def label_names(self) -> list[str]:
-        """The labels, in order."""
-        return list(self.labels)
+        """The labels, in order (empty when an embedding classifier supplies them)."""
+        return list(self.labels or [])
 
     def build(self, context: BuildContext) -> BuiltNode:
         """Build the signature (or load the referenced one) and wrap the model call."""
@@ -53,6 +97,10 @@ class ClassifyNodeSpec(LLMNodeSpec):
                 raise FlowCompileError(
                     f"{context.where('writes')}: '{key}' must be in the node's writes."
                 )
+        if self.using == "embeddings":
+            from stepladder.nodes.classify_embeddings import build_embedding_classify
+
+            return build_embedding_classify(self, context)
         program, outputs = self.resolve_program(context, lambda: _predict(self, context))
         if self.output not in outputs.model_fields:
             raise FlowCompileError(

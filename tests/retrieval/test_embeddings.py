@@ -94,7 +94,9 @@ def test_endpoint_errors_are_clear() -> None:
     settings = EmbeddingSettings(
         provider="openai-compatible", base_url="http://127.0.0.1:9/v1", model="m"
     )
-    with pytest.raises(ModelError, match=re.escape("embeddings endpoint http://127.0.0.1:9/v1/embeddings")):
+    with pytest.raises(
+        ModelError, match=re.escape("embeddings endpoint http://127.0.0.1:9/v1/embeddings")
+    ):
         embedding_function(settings).embed(["a"])
 
 

@@ -1,0 +1,275 @@
+"""Embedding classifiers: the cheapest tier, decided by embeddings in milliseconds.
+
+A trained classifier is a versioned folder under the project's state folder:
+
+```
+.stepladder/classifiers/<name>/v<N>/manifest.json   labels, fallback, embedding model,
+                                                    threshold, calibration, metrics, created
+.stepladder/classifiers/<name>/v<N>/weights.npz     landmark embeddings and dual weights
+```
+
+`name` loads the newest version, `name@v2` a given one. A request the classifier does not
+recognise gets the fallback label: its decision score, or its similarity to the nearest
+training example, is under the threshold chosen on validation data.
+Training is in `stepladder.retrieval.classifier_train`.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from stepladder.config.retrieval import EmbeddingSettings
+from stepladder.errors import ConfigError
+from stepladder.retrieval.classifier_fit import Floats, KernelModel, Platt
+from stepladder.retrieval.classifier_manifest import ClassifierManifest
+from stepladder.retrieval.embeddings import EmbeddingFunction, embedding_function
+
+__all__ = [
+    "EmbeddingClassifier",
+    "Prediction",
+    "Predictions",
+    "classifier_path",
+    "classifiers_dir",
+    "load_classifier",
+    "read_manifest",
+    "save_classifier",
+]
+
+MANIFEST = "manifest.json"
+WEIGHTS = "weights.npz"
+_REFERENCE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*)(@v(?P<version>\d+))?$")
+_VERSION_DIR = re.compile(r"^v(\d+)$")
+_lock = threading.Lock()
+_classifiers: dict[tuple[str, int], EmbeddingClassifier] = {}
+_embedders: dict[EmbeddingSettings, EmbeddingFunction] = {}
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One decision.
+
+    Attributes:
+        label: The predicted label, or the fallback label.
+        confidence: For a label, the calibrated probability that it is right; for the
+            fallback, the probability that the best label would have been wrong.
+        in_scope: False when the request went to the fallback label.
+    """
+
+    label: str
+    confidence: float
+    in_scope: bool
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Decisions for a batch of texts and what they took.
+
+    Attributes:
+        items: One prediction per text.
+        embed_seconds: Time spent embedding the texts.
+        decide_seconds: Time spent scoring and thresholding.
+    """
+
+    items: list[Prediction]
+    embed_seconds: float
+    decide_seconds: float
+
+    @property
+    def pairs(self) -> list[tuple[str, float]]:
+        """The decisions as (label, confidence) pairs."""
+        return [(item.label, item.confidence) for item in self.items]
+
+
+class EmbeddingClassifier:
+    """A trained embedding classifier: embeds texts, scores labels, rejects the unfamiliar.
+
+    Args:
+        manifest: What the artifact says about itself.
+        model: The fitted kernel model.
+        embedder: The embedding function; by default the one in the manifest, made on first use.
+        path: The folder it was loaded from or saved to.
+    """
+
+    def __init__(
+        self,
+        manifest: ClassifierManifest,
+        model: KernelModel,
+        embedder: EmbeddingFunction | None = None,
+        path: Path | None = None,
+    ) -> None:
+        self.manifest = manifest
+        self.model = model
+        self.path = path
+        self._embedder = embedder
+        self._platt = Platt(manifest.calibration.slope, manifest.calibration.intercept)
+
+    @property
+    def labels(self) -> list[str]:
+        """The in-scope labels, in output order."""
+        return list(self.manifest.labels)
+
+    @property
+    def fallback(self) -> str:
+        """The label given to requests the classifier does not recognise."""
+        return self.manifest.fallback
+
+    @property
+    def embedder(self) -> EmbeddingFunction:
+        """The embedding function the classifier was trained with (shared per process)."""
+        if self._embedder is None:
+            self._embedder = shared_embedder(self.manifest.embedding.settings)
+        return self._embedder
+
+    def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
+        """Label each text: (label, confidence); unfamiliar texts get the fallback label."""
+        return self.predict_timed(texts).pairs
+
+    def predict_timed(self, texts: Sequence[str], fallback: str | None = None) -> Predictions:
+        """Label each text and time the embedding and the decision separately."""
+        started = time.perf_counter()
+        vectors = np.asarray(self.embedder.embed(list(texts)), dtype=np.float32)
+        embedded = time.perf_counter()
+        items = self.decide(vectors, fallback) if len(texts) else []
+        return Predictions(items, embedded - started, time.perf_counter() - embedded)
+
+    def decide(self, vectors: Floats, fallback: str | None = None) -> list[Prediction]:
+        """Decide for embeddings already made (rows: normalised vectors)."""
+        decisions = self.model.decide(vectors)
+        confidence = self._platt(decisions.score).tolist()
+        threshold = self.manifest.threshold
+        measure = decisions.score if threshold.on == "score" else decisions.similarity
+        accepted = (measure >= threshold.value).tolist()
+        other = fallback or self.fallback
+        return [
+            Prediction(self.labels[b], round(c, 4), True)
+            if ok
+            else Prediction(other, round(1.0 - c, 4), False)
+            for b, c, ok in zip(decisions.best.tolist(), confidence, accepted, strict=True)
+        ]
+
+    def save(self, folder: Path) -> Path:
+        """Write the manifest and weights into `folder` (created, written atomically)."""
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = folder.parent / f".{folder.name}.tmp-{time.time_ns()}"
+        staging.mkdir()
+        np.savez(staging / WEIGHTS, landmarks=self.model.landmarks, alpha=self.model.alpha)
+        (staging / MANIFEST).write_text(self.manifest.model_dump_json(indent=2), "utf-8")
+        staging.rename(folder)
+        self.path = folder
+        return folder
+
+
+def shared_embedder(settings: EmbeddingSettings) -> EmbeddingFunction:
+    """One embedding function per settings in this process (models load once)."""
+    with _lock:
+        if settings not in _embedders:
+            _embedders[settings] = embedding_function(settings)
+        return _embedders[settings]
+
+
+def classifiers_dir(state_dir: Path) -> Path:
+    """Where a project keeps its classifiers (`<state_dir>/classifiers`)."""
+    return state_dir / "classifiers"
+
+
+def classifier_path(reference: str, state_dir: Path) -> Path:
+    """The folder of a classifier: `name` (newest version), `name@vN`, or a folder path.
+
+    Raises:
+        ConfigError: If no such classifier exists, naming the ones that do.
+    """
+    match = _REFERENCE.match(reference)
+    if match is None:
+        folder = Path(reference)
+        if (folder / MANIFEST).is_file():
+            return folder
+        raise ConfigError(f"no classifier at {folder}: it has no {MANIFEST}.")
+    home = classifiers_dir(state_dir)
+    versions = _versions(home / match["name"])
+    if match["version"] is not None and int(match["version"]) in versions:
+        return home / match["name"] / f"v{int(match['version'])}"
+    if match["version"] is None and versions:
+        return home / match["name"] / f"v{max(versions)}"
+    names = sorted(p.name for p in home.iterdir() if _versions(p)) if home.is_dir() else []
+    known = ", ".join(names)
+    hint = f"; trained versions: {', '.join(f'v{v}' for v in sorted(versions))}" if versions else ""
+    raise ConfigError(
+        f"no classifier '{reference}' in {home}{hint}. Classifiers here: {known or '(none)'}. "
+        f"Train one with `stepladder classifier train {match['name']} DATA`."
+    )
+
+
+def _versions(folder: Path) -> list[int]:
+    if not folder.is_dir():
+        return []
+    found = (_VERSION_DIR.match(p.name) for p in folder.iterdir())
+    return [int(m[1]) for m in found if m and (folder / m[0] / MANIFEST).is_file()]
+
+
+def save_classifier(classifier: EmbeddingClassifier, state_dir: Path) -> Path:
+    """Save as the next version of its name under the project's classifiers folder."""
+    folder = classifiers_dir(state_dir) / classifier.manifest.name
+    version = max(_versions(folder), default=0) + 1
+    classifier.manifest = classifier.manifest.model_copy(update={"version": version})
+    return classifier.save(folder / f"v{version}")
+
+
+def read_manifest(folder: Path) -> ClassifierManifest:
+    """Read and check a classifier's manifest (no weights are loaded).
+
+    Raises:
+        ConfigError: If it is missing, unreadable or not a classifier manifest.
+    """
+    file = folder / MANIFEST
+    try:
+        return ClassifierManifest.model_validate_json(file.read_bytes())
+    except OSError as error:
+        raise ConfigError(f"{file}: cannot read the classifier manifest: {error}.") from error
+    except ValueError as error:
+        first = str(error).splitlines()[:3]
+        raise ConfigError(f"{file}: not a valid classifier manifest: {' '.join(first)}.") from None
+
+
+def load_classifier(folder: Path, embedder: EmbeddingFunction | None = None) -> EmbeddingClassifier:
+    """Load a classifier folder; cached per process while its files are unchanged.
+
+    Raises:
+        ConfigError: If the manifest or weights are missing or inconsistent.
+    """
+    weights = folder / WEIGHTS
+    stamp = weights.stat().st_mtime_ns if weights.is_file() else -1
+    key = (str(folder.resolve()), stamp)
+    with _lock:
+        cached = _classifiers.get(key)
+    if cached is not None and embedder is None:
+        return cached
+    manifest = read_manifest(folder)
+    classifier = EmbeddingClassifier(manifest, _load_model(weights, manifest), embedder, folder)
+    if embedder is None:
+        with _lock:
+            _classifiers[key] = classifier
+    return classifier
+
+
+def _load_model(file: Path, manifest: ClassifierManifest) -> KernelModel:
+    try:
+        with np.load(file, allow_pickle=False) as data:
+            landmarks, alpha = data["landmarks"], data["alpha"]
+    except (OSError, KeyError, ValueError) as error:
+        raise ConfigError(f"{file}: cannot read the classifier weights: {error}.") from error
+    outputs = len(manifest.labels) + int(manifest.model.oos_column)
+    expected = (manifest.model.landmarks, manifest.embedding.dimension, outputs)
+    if landmarks.shape != expected[:2] or alpha.shape != (expected[0], expected[2]):
+        raise ConfigError(
+            f"{file}: weights of shape {landmarks.shape} and {alpha.shape} do not match the "
+            f"manifest ({expected[0]} landmarks, {expected[1]} dimensions, {outputs} outputs); "
+            "retrain the classifier."
+        )
+    return KernelModel(landmarks, alpha, manifest.model.gamma, manifest.model.oos_column)
