@@ -11,7 +11,7 @@ from stepladder import FlowCompileError, FlowSpecError, compile_flow, flow_from_
 from stepladder.flows import Flow, run_flow
 from stepladder.retrieval.classifier import save_classifier
 from tests.conftest import write_project
-from tests.retrieval.intents_sample import INTENTS, UNRELATED, needs_data, trained
+from tests.retrieval.intents_sample import INTENTS, UNRELATED, trained
 
 STATE = {
     "message": {"type": "str", "input": True},
@@ -47,7 +47,6 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return project(tmp_path_factory.mktemp("classify") / "project")
 
 
-@needs_data
 async def test_labels_requests_without_model_tiers(root: Path) -> None:
     flow = flow_in(root)
     assert flow.tiers == set()  # the node's default tier is not used
@@ -58,7 +57,6 @@ async def test_labels_requests_without_model_tiers(root: Path) -> None:
     assert unrelated["intent"] == "oos"
 
 
-@needs_data
 def test_node_fallback_and_labels_are_checked_against_the_classifier(root: Path) -> None:
     labels = [*INTENTS, "UNKNOWN"]
     flow = flow_in(root, fallback="UNKNOWN", labels=labels, classifier="banking@v1")
@@ -68,7 +66,6 @@ def test_node_fallback_and_labels_are_checked_against_the_classifier(root: Path)
         flow_in(root, labels=[*INTENTS[:-1], "oos", "PIZZA"])
 
 
-@needs_data
 def test_a_missing_classifier_is_a_compile_error(root: Path) -> None:
     with pytest.raises(
         FlowCompileError,

@@ -29,14 +29,12 @@ from tests.retrieval.intents_sample import (
     INTENTS,
     UNRELATED,
     embedder,
-    needs_data,
     sample,
     trained,
     write_jsonl,
 )
 
 
-@needs_data
 def test_trains_on_real_intents_and_round_trips(tmp_path: Path) -> None:
     report, _ = trained()
     classifier = report.classifier
@@ -66,7 +64,6 @@ def test_trains_on_real_intents_and_round_trips(tmp_path: Path) -> None:
     assert all(0.0 <= confidence <= 1.0 for _, confidence in predicted)
 
 
-@needs_data
 def test_unrelated_requests_get_the_fallback_label() -> None:
     classifier = trained()[0].classifier
     timed = classifier.predict_timed([*UNRELATED, "My card still has not arrived"])
@@ -78,7 +75,6 @@ def test_unrelated_requests_get_the_fallback_label() -> None:
     assert renamed.items[0].label == "OTHER"
 
 
-@needs_data
 def test_training_reports_progress_and_timings() -> None:
     report, printed = trained()
     assert "embedded 180 training texts in" in printed
@@ -90,7 +86,6 @@ def test_training_reports_progress_and_timings() -> None:
     assert report.classifier.manifest.training.seconds["total"] > 0
 
 
-@needs_data
 def test_out_of_scope_examples_train_an_output_and_pick_the_threshold() -> None:
     oos = LabelledTexts.of([(text, "oos") for text in UNRELATED * 2])
     train, validation = split_validation(sample(count=10), 0.2)
@@ -108,7 +103,6 @@ def test_out_of_scope_examples_train_an_output_and_pick_the_threshold() -> None:
     assert report.classifier.predict(UNRELATED[:1])[0][0] == "UNKNOWN"
 
 
-@needs_data
 def test_versions_and_references(tmp_path: Path) -> None:
     state = tmp_path / "state"
     classifier = trained()[0].classifier
@@ -123,7 +117,6 @@ def test_versions_and_references(tmp_path: Path) -> None:
         classifier_path("other", state)
 
 
-@needs_data
 def test_command_line_train_and_predict(tmp_path: Path) -> None:
     import stepladder.cli.classifier  # noqa: F401  (registers `stepladder classifier`)
     from stepladder.cli.app import app
