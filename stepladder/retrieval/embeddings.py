@@ -62,6 +62,7 @@ class SentenceTransformerEmbeddings:
                 raise ConfigError(
                     f"embeddings need sentence-transformers: {INSTALL_HINT}."
                 ) from error
+            _quiet_transformers()
             source = self.model_name or str(_packaged_model_path())
             try:
                 self._model = SentenceTransformer(source, device="cpu")
@@ -122,6 +123,15 @@ def embedding_function(settings: EmbeddingSettings) -> EmbeddingFunction:
     assert settings.base_url is not None and settings.model is not None
     key = read_api_key(settings.api_key_env, "embeddings")
     return OpenAICompatibleEmbeddings(settings.base_url, settings.model, key, settings.batch_size)
+
+
+def _quiet_transformers() -> None:
+    """Hide transformers' per-load progress bar (stepladder shows its own progress)."""
+    try:
+        from transformers.utils import logging as transformers_logging
+    except ImportError:
+        return
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 def _packaged_model_path() -> Any:
