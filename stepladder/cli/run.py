@@ -16,7 +16,7 @@ from stepladder.config import Project
 from stepladder.config.tiers import TierBase
 from stepladder.errors import FlowInputError
 from stepladder.flows import Flow, RunResult, run_flow
-from stepladder.retrieval import Store, embedding_function, open_store
+from stepladder.retrieval import Store, open_store, shared_embedder
 from stepladder.runtimes import ModelPool
 
 CHECKPOINT_FILE = "checkpoints.sqlite"
@@ -92,7 +92,7 @@ async def _run(
 def project_store(project: Project) -> Store:
     """The project's Chroma store, with the embedding function its settings name."""
     settings = project.settings
-    return open_store(settings.chroma, project.root, embedding_function(settings.embeddings))
+    return open_store(settings.chroma, project.root, shared_embedder(settings.embeddings))
 
 
 def _print_update(node_id: str, update: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@ from stepladder.retrieval.embeddings import (
     SentenceTransformerEmbeddings,
     embedding_function,
     normalise,
+    shared_embedder,
 )
 from stepladder.retrieval.store import Passage, Store, open_store
 
@@ -18,4 +19,5 @@ __all__ = [
     "embedding_function",
     "normalise",
     "open_store",
+    "shared_embedder",
 ]

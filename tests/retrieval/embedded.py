@@ -6,13 +6,14 @@ import functools
 from pathlib import Path
 
 from stepladder.config.retrieval import ChromaSettings, EmbeddingSettings
-from stepladder.retrieval import EmbeddingFunction, Store, embedding_function, open_store
+from stepladder.retrieval import EmbeddingFunction, Store, open_store
+from stepladder.retrieval.embeddings import shared_embedder
 
 
 @functools.cache
 def packaged_embeddings() -> EmbeddingFunction:
     """The packaged all-MiniLM-L6-v2, loaded (about 5 s) on the first call only."""
-    embeddings = embedding_function(EmbeddingSettings())
+    embeddings = shared_embedder(EmbeddingSettings())
     embeddings.embed(["load the model"])
     return embeddings
 

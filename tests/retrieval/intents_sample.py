@@ -11,10 +11,9 @@ from pathlib import Path
 from rich.console import Console
 
 from stepladder.config.retrieval import EmbeddingSettings
-from stepladder.retrieval.classifier import shared_embedder
 from stepladder.retrieval.classifier_data import LabelledTexts
 from stepladder.retrieval.classifier_train import TrainingReport, train_classifier
-from stepladder.retrieval.embeddings import EmbeddingFunction
+from stepladder.retrieval.embeddings import EmbeddingFunction, shared_embedder
 
 # The first 30 train examples of 10 Banking77 intents (CC BY 4.0, see DATA_LICENSES.md).
 BANKING = Path(__file__).resolve().parents[1] / "fixtures" / "intents" / "banking77_sample.csv"
