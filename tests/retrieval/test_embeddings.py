@@ -151,7 +151,5 @@ def test_onnx_backend_needs_a_supported_local_folder(tmp_path: Any) -> None:
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(ConfigError, match="backend: torch"):
         embedding_function(
-            EmbeddingSettings(
-                provider="sentence-transformers", model=str(tmp_path), backend="onnx"
-            )
+            EmbeddingSettings(provider="sentence-transformers", model=str(tmp_path), backend="onnx")
         )
