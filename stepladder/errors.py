@@ -71,7 +71,7 @@ class RunError(StepladderError):
         partial_state: The state after the last completed step (set by `run_flow`).
     """
 
-    usage: dict[str, int | float] | None = None
+    usage: dict[str, object] | None = None
     partial_state: dict[str, object] | None = None
 
 

@@ -13,11 +13,11 @@ import typer
 from stepladder.cli.app import command, stderr
 from stepladder.cli.common import load_compiled_flow, print_json
 from stepladder.config import Project
-from stepladder.config.tiers import TierBase
 from stepladder.errors import FlowInputError
 from stepladder.flows import Flow, RunResult, run_flow
 from stepladder.retrieval import Store, open_store, shared_embedder
 from stepladder.runtimes import ModelPool
+from stepladder.tracing import Tracing
 
 CHECKPOINT_FILE = "checkpoints.sqlite"
 
@@ -46,9 +46,13 @@ def run(
     on_update = _print_update if stream else None
     checkpoint_db = project.state_dir / CHECKPOINT_FILE
     store = project_store(project) if compiled.collections else None
-    result = asyncio.run(
-        _run(compiled, project.settings.tiers, data, thread, checkpoint_db, on_update, store)
-    )
+    tracing = project_tracing(project)
+    try:
+        result = asyncio.run(
+            _run(compiled, project, data, thread, checkpoint_db, on_update, store, tracing)
+        )
+    finally:
+        tracing.shutdown()
     if result.resumed_at:
         unused = " --input was not used." if data is not None else ""
         stderr.print(
@@ -56,28 +60,45 @@ def run(
             f"(completed nodes were not run again).{unused}"
         )
     if stream:
-        print_json({"event": "final", "state": result.state}, indent=None)
+        final = {"event": "final", "state": result.state, "usage": result.usage}
+        print_json(final | {"trace_id": result.trace_id}, indent=None)
     else:
         print_json(result.state)
-    if result.usage.get("calls"):
-        usage = result.usage
-        stderr.print(
-            f"model calls: {usage['calls']}, tokens in/out/cached: {usage['prompt_tokens']}/"
-            f"{usage['completion_tokens']}/{usage['cached_tokens']}, retries: "
-            f"{usage['retries']}, model time: {usage['seconds']:.2f} s"
-        )
+    report_usage(result.usage)
+    if result.trace_id:
+        stderr.print(f"trace {result.trace_id} (stepladder traces show {result.trace_id[:12]})")
+
+
+def report_usage(usage: Mapping[str, Any]) -> None:
+    """Print a run's model calls, tokens, time and cost (total and per node) on stderr."""
+    if not usage.get("calls"):
+        return
+    by_node = ", ".join(f"{node} {format_usd(usd)}" for node, usd in usage["cost_by_node"].items())
+    stderr.print(
+        f"model calls: {usage['calls']}, tokens in/out/cached: {usage['prompt_tokens']}/"
+        f"{usage['completion_tokens']}/{usage['cached_tokens']}, retries: "
+        f"{usage['retries']}, model time: {usage['seconds']:.2f} s, "
+        f"cost: {format_usd(usage['cost_usd'])} ({by_node})"
+    )
+
+
+def format_usd(usd: float) -> str:
+    """A dollar amount with enough digits for fractions of a cent."""
+    return f"${usd:.6f}" if usd < 0.01 else f"${usd:.4f}"
 
 
 async def _run(
     flow: Flow,
-    tiers: Mapping[str, TierBase],
+    project: Project,
     data: dict[str, Any] | None,
     thread: str | None,
     checkpoint_db: Path,
     on_update: Callable[[str, dict[str, Any]], None] | None,
     store: Store | None,
+    tracing: Tracing,
 ) -> RunResult:
-    async with ModelPool(tiers) as models:
+    settings = project.settings
+    async with ModelPool(settings.tiers, prices=settings.prices) as models:
         return await run_flow(
             flow,
             data,
@@ -86,7 +107,14 @@ async def _run(
             on_update=on_update,
             models=models,
             store=store,
+            tracing=tracing,
         )
+
+
+def project_tracing(project: Project) -> Tracing:
+    """Tracing as the project's settings ask (JSONL under the state folder, OTLP if set)."""
+    settings = project.settings
+    return Tracing.for_project(settings.tracing, project.state_dir, settings.name)
 
 
 def project_store(project: Project) -> Store:

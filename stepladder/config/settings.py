@@ -10,10 +10,12 @@ import yaml
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from stepladder.config.costs import TokenPrice
 from stepladder.config.explain import explain_validation_error
 from stepladder.config.locations import LocatedDocument, describe_yaml_error, load_yaml
 from stepladder.config.retrieval import ChromaSettings, EmbeddingSettings
 from stepladder.config.tiers import DEFAULT_TIERS, LlamaCppTier, TierSpec
+from stepladder.config.tracing import TracingSettings
 from stepladder.errors import ConfigError
 
 __all__ = ["CONFIG_FILE", "Project", "Settings", "find_project_root", "load_project"]
@@ -47,6 +49,13 @@ class Settings(BaseSettings):
     tiers: dict[str, TierSpec] = Field(
         default_factory=lambda: dict(_default_tiers()),
         description="Model tiers by name: which runtime serves each (default: small = llamacpp).",
+    )
+    prices: dict[str, TokenPrice] = Field(
+        default_factory=dict,
+        description="API model prices (USD per million tokens), overriding the built-in table.",
+    )
+    tracing: TracingSettings = Field(
+        default_factory=TracingSettings, description="Where run traces go."
     )
 
     @classmethod

@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from stepladder.config.costs import MachineCost
+
 __all__ = [
     "DEFAULT_TIERS",
     "LiteLLMTier",
@@ -33,6 +35,13 @@ class TierBase(BaseModel):
     temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="Sampling temperature.")
     max_tokens: int = Field(default=512, ge=1, description="Most tokens one call may generate.")
     timeout_s: float = Field(default=120.0, gt=0, description="Seconds before a call times out.")
+    cost: MachineCost | None = Field(
+        default=None,
+        description=(
+            "Machine price of a self-hosted tier (default: $0.10/h for llamacpp, $2.50/h for "
+            "sglang and openai-compatible); API tiers are priced per token from `prices`."
+        ),
+    )
 
 
 class LlamaCppTier(TierBase):

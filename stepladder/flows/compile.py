@@ -19,6 +19,7 @@ from stepladder.flows.checks import check_flow
 from stepladder.flows.flow import Flow
 from stepladder.flows.spec import END, START, EdgeSpec, FlowSpec
 from stepladder.nodes import BuildContext, RunContext
+from stepladder.nodes.traced import traced
 
 __all__ = ["compile_flow"]
 
@@ -57,7 +58,9 @@ def compile_flow(
         state_schema, context_schema=RunContext
     )
     for index, node in enumerate(spec.nodes):
-        built = node.build(BuildContext(policy, ("nodes", index), spec.document, state_types))
+        built = traced(
+            node, node.build(BuildContext(policy, ("nodes", index), spec.document, state_types))
+        )
         graph.add_node(
             node.id, RunnableCallable(built.func, built.afunc, name=node.id, trace=False)
         )

@@ -19,6 +19,7 @@ from stepladder.flows.spec import FlowSpec
 from stepladder.nodes import RunContext
 from stepladder.retrieval.store import Store
 from stepladder.runtimes import ModelPool
+from stepladder.tracing import Tracing
 
 __all__ = ["Flow"]
 
@@ -66,14 +67,19 @@ class Flow:
         return collections_used(self.spec)
 
     def context(
-        self, models: ModelPool | None = None, store: Store | None = None, **extras: Any
+        self,
+        models: ModelPool | None = None,
+        store: Store | None = None,
+        tracing: Tracing | None = None,
+        **extras: Any,
     ) -> RunContext:
-        """A run context for this flow: the model tiers and the store its nodes use."""
+        """A run context for this flow: the model tiers, store and tracing its nodes use."""
         return RunContext(
             project_root=self.project_root,
             flow_name=self.spec.name,
             models=models,
             store=store,
+            tracing=tracing,
             extras=extras,
         )
 

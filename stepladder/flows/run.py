@@ -15,6 +15,8 @@ from stepladder.flows.flow import Flow
 from stepladder.nodes import RunContext
 from stepladder.retrieval.store import Store
 from stepladder.runtimes import ModelPool
+from stepladder.tracing import Tracing, run_span, set_preview
+from stepladder.tracing import attributes as names
 
 __all__ = ["RunResult", "check_collections", "run_flow"]
 
@@ -30,14 +32,16 @@ class RunResult:
         thread_id: The checkpoint thread, when the run was checkpointed.
         resumed_at: The nodes a resumed run continued from (empty for a fresh run).
         updates: Each node's update, in the order they happened.
-        usage: Model calls, tokens and seconds of the run.
+        usage: Model calls, tokens, seconds and cost (total and per node) of the run.
+        trace_id: The run's OpenTelemetry trace id (hex), when it was traced.
     """
 
     state: dict[str, Any]
     thread_id: str | None = None
     resumed_at: tuple[str, ...] = ()
     updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    usage: dict[str, int | float] = field(default_factory=dict)
+    usage: dict[str, Any] = field(default_factory=dict)
+    trace_id: str | None = None
 
 
 async def run_flow(
@@ -49,6 +53,7 @@ async def run_flow(
     on_update: UpdateHandler | None = None,
     models: ModelPool | None = None,
     store: Store | None = None,
+    tracing: Tracing | None = None,
 ) -> RunResult:
     """Run `flow`, reporting each node's update; checkpoint to SQLite when given a thread.
 
@@ -57,14 +62,15 @@ async def run_flow(
 
     The collections the flow searches are checked first (each must exist in `store` and
     hold chunks), then the model tiers it uses are started (through `models`), so a missing
-    collection, key or model is reported before any node runs.
+    collection, key or model is reported before any node runs. With `tracing`, the run is one
+    trace: a root span, a span per node, per model call and per retrieval.
 
     Raises:
         FlowInputError: If the input is invalid, or a thread has nothing to resume and no input.
         ConfigError: If a collection the flow searches is missing or empty.
     """
     check_collections(flow, store)
-    context = flow.context(models, store)
+    context = flow.context(models, store, tracing)
     if flow.tiers:
         if models is None:
             raise ModelError(
@@ -128,6 +134,34 @@ async def _stream(
     on_update: UpdateHandler | None,
     resumed_at: tuple[str, ...] = (),
 ) -> RunResult:
+    thread = config["configurable"]["thread_id"] if config else None
+    tracing = context.tracing
+    with run_span(tracing, context.flow_name, payload, thread) as span:
+        if resumed_at and span.is_recording():
+            span.set_attribute(names.RESUMED_AT, list(resumed_at))
+        try:
+            updates, final = await _updates(context, app, payload, config, on_update)
+        finally:
+            _finish_run(context, span)
+        set_preview(tracing, span, names.OUTPUT, final)
+        trace_id = f"{span.get_span_context().trace_id:032x}" if span.is_recording() else None
+    return RunResult(
+        state=final,
+        thread_id=thread,
+        resumed_at=resumed_at,
+        updates=updates,
+        usage=context.usage.totals(),
+        trace_id=trace_id,
+    )
+
+
+async def _updates(
+    context: RunContext,
+    app: Any,
+    payload: dict[str, Any] | None,
+    config: RunnableConfig | None,
+    on_update: UpdateHandler | None,
+) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, Any]]:
     updates: list[tuple[str, dict[str, Any]]] = []
     final: dict[str, Any] = {}
     # "sync" durability: each step's checkpoint is on disk before the next step starts.
@@ -149,11 +183,21 @@ async def _stream(
         error.usage = context.usage.totals()
         error.partial_state = final
         raise
-    thread = config["configurable"]["thread_id"] if config else None
-    return RunResult(
-        state=final,
-        thread_id=thread,
-        resumed_at=resumed_at,
-        updates=updates,
-        usage=context.usage.totals(),
+    return updates, final
+
+
+def _finish_run(context: RunContext, span: Any) -> None:
+    """Put the run's totals on its root span."""
+    if not span.is_recording():
+        return
+    totals = context.usage.totals()
+    span.set_attributes(
+        {
+            names.COST_USD: totals["cost_usd"],
+            names.ESCALATIONS: totals["escalations"],
+            names.GEN_AI_INPUT_TOKENS: totals["prompt_tokens"],
+            names.GEN_AI_OUTPUT_TOKENS: totals["completion_tokens"],
+            names.GEN_AI_CACHED_TOKENS: totals["cached_tokens"],
+            names.RETRIES: totals["retries"],
+        }
     )

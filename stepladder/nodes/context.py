@@ -9,6 +9,7 @@ from typing import Any
 from stepladder.retrieval.store import Store
 from stepladder.runtimes.pool import ModelPool
 from stepladder.runtimes.usage import UsageLedger
+from stepladder.tracing import Tracing
 
 __all__ = ["RunContext"]
 
@@ -17,7 +18,7 @@ __all__ = ["RunContext"]
 class RunContext:
     """What a run binds for its nodes; passed as LangGraph's runtime context.
 
-    Later layers add models by tier, retrievers, tools, the cost ledger and the tracer here.
+    Later layers add tools here.
     Nodes never create these themselves: construction does no I/O.
 
     Attributes:
@@ -26,6 +27,7 @@ class RunContext:
         models: The model tiers of the run (LLM nodes need them).
         store: The Chroma store of the project (retrieval nodes need it).
         usage: The run's model calls, recorded by LLM nodes.
+        tracing: Where the run's spans go (None: not traced).
         extras: Values a caller makes available to function nodes that ask for `context`.
     """
 
@@ -34,4 +36,5 @@ class RunContext:
     models: ModelPool | None = None
     store: Store | None = None
     usage: UsageLedger = field(default_factory=UsageLedger)
+    tracing: Tracing | None = None
     extras: dict[str, Any] = field(default_factory=dict)

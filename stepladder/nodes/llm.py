@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from langgraph.runtime import Runtime
+from opentelemetry.trace import Span
 from pydantic import BaseModel, Field, ValidationError
 
 from stepladder.config.references import REFERENCE_PATTERN
-from stepladder.errors import FlowCompileError, ModelError, NodeOutputError, StepladderError
+from stepladder.errors import FlowCompileError, ModelError, NodeOutputError
 from stepladder.nodes.base import BuildContext, NodeSpecBase, State
 from stepladder.nodes.context import RunContext
 from stepladder.prompts import SignatureField, constrained_adapter, output_model
+from stepladder.runtimes.pool import BoundTier
 from stepladder.runtimes.usage import ModelCall, usage_from_dspy
+from stepladder.tracing import attributes as names
+from stepladder.tracing import model_span, set_error, set_preview
 
 __all__ = ["LLMCall", "LLMNodeSpec", "ModelAnswer", "input_fields"]
 
@@ -128,8 +133,6 @@ class LLMCall:
 
     async def __call__(self, state: State, runtime: Runtime[RunContext]) -> ModelAnswer:
         """Run the program on the node's reads; return validated output values."""
-        import dspy
-
         context = runtime.context
         if context is None or context.models is None:
             raise ModelError(
@@ -142,41 +145,89 @@ class LLMCall:
         last_problem = ""
         for attempt in range(1, self.node.retries + 2):
             config = self._config(bound.endpoint.supports_logprobs, attempt)
-            started = time.perf_counter()
-            try:
-                with dspy.context(lm=bound.lm, adapter=constrained_adapter(), track_usage=True):
-                    prediction = await self.program.acall(**inputs, config=config)
-            except dspy.utils.exceptions.AdapterParseError as error:
-                last_raw, last_problem = str(error.lm_response), _parse_problem(error)
-                self._record(context, bound, started, None, attempt, ok=False)
-                continue
-            except dspy.utils.exceptions.LMError as error:
-                where = bound.endpoint.base_url or bound.endpoint.model
-                raise ModelError(
-                    f"node '{self.node.id}': tier '{self.node.tier}' ({where}) failed: "
-                    f"{str(error).splitlines()[0]} Check that the model server is running and "
-                    f"answers within timeout_s ({bound.settings.timeout_s:g} s), or bind the "
-                    "tier to another runtime in stepladder.yaml."
-                ) from error
-            except StepladderError:
-                raise
-            usage = prediction.get_lm_usage() if hasattr(prediction, "get_lm_usage") else None
-            values = {key: prediction.get(key) for key in self.outputs.model_fields}
-            try:
-                validated = self.outputs.model_validate(values)
-            except ValidationError as error:
-                last_raw, last_problem = repr(values), _first_problem(error)
-                self._record(context, bound, started, usage, attempt, ok=False)
-                continue
-            self._record(context, bound, started, usage, attempt, ok=True)
-            logprobs = getattr(prediction, "logprobs", None)
-            return ModelAnswer(validated.model_dump(), logprobs, attempt)
+            with self._span(context, bound, attempt, inputs, config) as span:
+                answer, last_raw, last_problem = await self._attempt(
+                    context, bound, attempt, inputs, config, span
+                )
+            if answer is not None:
+                return answer
         raise NodeOutputError(
             self.node.id,
             f"the model's output was invalid after {self.node.retries + 1} attempt(s) "
             f"({last_problem}); raw output: {last_raw[:300]!r}",
             raw_output=last_raw,
             attempts=self.node.retries + 1,
+        )
+
+    async def _attempt(
+        self,
+        context: RunContext,
+        bound: BoundTier,
+        attempt: int,
+        inputs: dict[str, Any],
+        config: dict[str, Any],
+        span: Span,
+    ) -> tuple[ModelAnswer | None, str, str]:
+        """One call: the validated answer, or None with the raw output and the problem."""
+        import dspy
+
+        started = time.perf_counter()
+        try:
+            with dspy.context(lm=bound.lm, adapter=constrained_adapter(), track_usage=True):
+                prediction = await self.program.acall(**inputs, config=config)
+        except dspy.utils.exceptions.AdapterParseError as error:
+            raw, problem = str(error.lm_response), _parse_problem(error)
+            self._record(context, bound, started, None, attempt, span, ok=False)
+            return self._invalid(context, span, raw, problem)
+        except dspy.utils.exceptions.LMError as error:
+            where = bound.endpoint.base_url or bound.endpoint.model
+            raise ModelError(
+                f"node '{self.node.id}': tier '{self.node.tier}' ({where}) failed: "
+                f"{str(error).splitlines()[0]} Check that the model server is running and "
+                f"answers within timeout_s ({bound.settings.timeout_s:g} s), or bind the "
+                "tier to another runtime in stepladder.yaml."
+            ) from error
+        usage = prediction.get_lm_usage() if hasattr(prediction, "get_lm_usage") else None
+        values = {key: prediction.get(key) for key in self.outputs.model_fields}
+        try:
+            validated = self.outputs.model_validate(values)
+        except ValidationError as error:
+            self._record(context, bound, started, usage, attempt, span, ok=False)
+            return self._invalid(context, span, repr(values), _first_problem(error))
+        self._record(context, bound, started, usage, attempt, span, ok=True)
+        set_preview(context.tracing, span, names.OUTPUT, validated.model_dump(mode="json"))
+        logprobs = getattr(prediction, "logprobs", None)
+        return ModelAnswer(validated.model_dump(), logprobs, attempt), "", ""
+
+    @staticmethod
+    def _invalid(context: RunContext, span: Span, raw: str, problem: str) -> tuple[None, str, str]:
+        set_preview(context.tracing, span, names.OUTPUT, raw)
+        set_error(span, f"invalid output: {problem}")
+        return None, raw, problem
+
+    def _span(
+        self,
+        context: RunContext,
+        bound: BoundTier,
+        attempt: int,
+        inputs: dict[str, Any],
+        config: dict[str, Any],
+    ) -> AbstractContextManager[Span]:
+        request = {
+            "temperature": bound.settings.temperature,
+            "max_tokens": bound.settings.max_tokens,
+        }
+        request.update(config)
+        return model_span(
+            context.tracing,
+            flow=context.flow_name,
+            node_id=self.node.id,
+            node_kind=str(getattr(self.node, "kind", "llm")),
+            tier=self.node.tier,
+            model=bound.endpoint.display_name or bound.endpoint.model,
+            attempt=attempt,
+            inputs=inputs,
+            request=request,
         )
 
     def _config(self, supports_logprobs: bool, attempt: int) -> dict[str, Any]:
@@ -193,27 +244,41 @@ class LLMCall:
     def _record(
         self,
         context: RunContext,
-        bound: Any,
+        bound: BoundTier,
         started: float,
         usage: Mapping[str, Any] | None,
         attempt: int,
+        span: Span,
         *,
         ok: bool,
     ) -> None:
+        ended = time.perf_counter()
         prompt, completion, cached = usage_from_dspy(dict(usage or {}))
-        context.usage.record(
-            ModelCall(
-                node_id=self.node.id,
-                tier=self.node.tier,
-                model=bound.endpoint.display_name or bound.endpoint.model,
-                prompt_tokens=prompt,
-                completion_tokens=completion,
-                cached_tokens=cached,
-                seconds=time.perf_counter() - started,
-                attempt=attempt,
-                ok=ok,
-            )
+        cost = bound.pricer.price(prompt, completion, cached, started, ended)
+        call = ModelCall(
+            node_id=self.node.id,
+            tier=self.node.tier,
+            model=bound.endpoint.display_name or bound.endpoint.model,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cached_tokens=cached,
+            seconds=ended - started,
+            attempt=attempt,
+            ok=ok,
+            cost_usd=cost.usd,
+            cost_basis=cost.basis,
         )
+        context.usage.record(call)
+        if span.is_recording():
+            span.set_attributes(
+                {
+                    names.GEN_AI_INPUT_TOKENS: prompt,
+                    names.GEN_AI_OUTPUT_TOKENS: completion,
+                    names.GEN_AI_CACHED_TOKENS: cached,
+                    names.COST_USD: cost.usd,
+                    names.COST_BASIS: cost.basis,
+                }
+            )
 
 
 def _attach_demos(program: Any, demos: list[dict[str, Any]]) -> None:

@@ -19,6 +19,8 @@ from stepladder.nodes.base import BuildContext, BuiltNode, NodeSpecBase, State
 from stepladder.nodes.context import RunContext
 from stepladder.retrieval.ingest import COLLECTION_NAME_PATTERN
 from stepladder.retrieval.store import Passage
+from stepladder.tracing import attributes as names
+from stepladder.tracing import retrieval_span, set_preview
 
 __all__ = ["RetrieveNodeSpec", "passage_dict"]
 
@@ -88,8 +90,20 @@ class RetrieveNodeSpec(NodeSpecBase):
             raise NodeError(
                 self.id, f"the query '{self.query}' is {text!r}; it must be non-empty text."
             )
+        tracing = context.tracing if context is not None else None
+        flow = context.flow_name if context is not None else ""
+        with retrieval_span(
+            tracing, flow=flow, node_id=self.id, collection=self.collection, k=self.k, query=text
+        ) as span:
+            found = [passage_dict(p) for p in await self._query(store, text)]
+            if span.is_recording():
+                span.set_attribute(names.RESULTS, len(found))
+                set_preview(tracing, span, names.OUTPUT, [(p["id"], p["score"]) for p in found])
+        return found
+
+    async def _query(self, store: Any, text: str) -> list[Passage]:
         try:
-            passages = await asyncio.to_thread(
+            passages: list[Passage] = await asyncio.to_thread(
                 store.query, self.collection, text, self.k, self.where
             )
         except StepladderError:
@@ -101,7 +115,7 @@ class RetrieveNodeSpec(NodeSpecBase):
             ) from error
         if self.min_score is not None:
             passages = [p for p in passages if p.score >= self.min_score]
-        return [passage_dict(p) for p in passages]
+        return passages
 
 
 def passage_dict(passage: Passage) -> dict[str, Any]:

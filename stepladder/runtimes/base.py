@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from stepladder.config.secrets import register_secret
 from stepladder.config.tiers import TierBase
 from stepladder.errors import ConfigError
 
@@ -63,6 +64,7 @@ def read_api_key(variable: str | None, tier: str) -> str:
             f"not set. Export {variable}=... (keys never go in stepladder.yaml), or bind the "
             "tier to another runtime."
         )
+    register_secret(value)
     return value
 
 

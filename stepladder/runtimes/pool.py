@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from stepladder.config.costs import TokenPrice
 from stepladder.config.tiers import (
     LiteLLMTier,
     LlamaCppTier,
@@ -20,6 +21,7 @@ from stepladder.config.tiers import (
 )
 from stepladder.errors import ConfigError
 from stepladder.runtimes.base import Endpoint, Runtime, make_lm
+from stepladder.runtimes.prices import Pricer, pricer_for
 
 if TYPE_CHECKING:
     import dspy
@@ -50,12 +52,13 @@ def runtime_for(tier: str, settings: TierBase) -> Runtime:
 
 @dataclass(frozen=True)
 class BoundTier:
-    """A started tier: its settings, endpoint and DSPy LM."""
+    """A started tier: its settings, endpoint, DSPy LM and the pricer of its calls."""
 
     name: str
     settings: TierBase
     endpoint: Endpoint
     lm: dspy.LM
+    pricer: Pricer
 
 
 class ModelPool:
@@ -64,10 +67,17 @@ class ModelPool:
     Args:
         tiers: Tier settings by name (from `stepladder.yaml`).
         lms: Ready LMs by tier name (tests pass DSPy's `DummyLM` here); these need no runtime.
+        prices: API model prices (USD per million tokens) overriding the built-in table.
     """
 
-    def __init__(self, tiers: Mapping[str, TierBase], lms: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        tiers: Mapping[str, TierBase],
+        lms: Mapping[str, Any] | None = None,
+        prices: Mapping[str, TokenPrice] | None = None,
+    ) -> None:
         self.tiers = dict(tiers)
+        self.prices = dict(prices or {})
         self._given = dict(lms or {})
         self._bound: dict[str, BoundTier] = {}
         self._runtimes: dict[str, Runtime] = {}
@@ -100,7 +110,8 @@ class ModelPool:
             lm = self._given[name]
             endpoint = Endpoint(model=str(getattr(lm, "model", "given")), base_url=None,
                                 api_key="", supports_logprobs=False)  # fmt: skip
-            return BoundTier(name, TierBase(), endpoint, lm)
+            settings = self.tiers.get(name, TierBase())
+            return BoundTier(name, settings, endpoint, lm, self._pricer(settings, endpoint))
         if name not in self.tiers:
             bound = ", ".join(sorted({*self.tiers, *self._given})) or "(none)"
             raise ConfigError(
@@ -110,7 +121,11 @@ class ModelPool:
         runtime = runtime_for(name, settings)
         endpoint = runtime.start()
         self._runtimes[name] = runtime
-        return BoundTier(name, settings, endpoint, make_lm(endpoint, settings))
+        lm = make_lm(endpoint, settings)
+        return BoundTier(name, settings, endpoint, lm, self._pricer(settings, endpoint))
+
+    def _pricer(self, settings: TierBase, endpoint: Endpoint) -> Pricer:
+        return pricer_for(settings, endpoint.model, self.prices)
 
     def close(self) -> None:
         """Stop every runtime this pool started."""

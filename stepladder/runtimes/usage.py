@@ -23,6 +23,9 @@ class ModelCall:
         seconds: Wall time of the call.
         attempt: 1 for the first try, 2 for the first retry, ...
         ok: Whether the output parsed and validated.
+        cost_usd: What the call cost (token price, or share of the machine).
+        cost_basis: How the cost was worked out (`tokens`, `machine-tokens`, ...).
+        escalation_reason: Why the call escalated to another tier, when it did.
     """
 
     node_id: str
@@ -34,6 +37,9 @@ class ModelCall:
     seconds: float
     attempt: int = 1
     ok: bool = True
+    cost_usd: float = 0.0
+    cost_basis: str = ""
+    escalation_reason: str | None = None
 
 
 @dataclass
@@ -48,10 +54,21 @@ class UsageLedger:
         with self._lock:
             self.calls.append(call)
 
-    def totals(self) -> dict[str, int | float]:
-        """Calls, tokens and seconds summed over the run."""
+    def snapshot(self) -> list[ModelCall]:
+        """The calls so far."""
         with self._lock:
-            calls = list(self.calls)
+            return list(self.calls)
+
+    def cost_by_node(self) -> dict[str, float]:
+        """USD spent by each node that called a model."""
+        costs: dict[str, float] = {}
+        for call in self.snapshot():
+            costs[call.node_id] = costs.get(call.node_id, 0.0) + call.cost_usd
+        return costs
+
+    def totals(self) -> dict[str, Any]:
+        """Calls, tokens, seconds and cost summed over the run, and cost per node."""
+        calls = self.snapshot()
         return {
             "calls": len(calls),
             "prompt_tokens": sum(c.prompt_tokens for c in calls),
@@ -59,6 +76,9 @@ class UsageLedger:
             "cached_tokens": sum(c.cached_tokens for c in calls),
             "retries": sum(1 for c in calls if c.attempt > 1),
             "seconds": round(sum(c.seconds for c in calls), 3),
+            "escalations": sum(1 for c in calls if c.escalation_reason),
+            "cost_usd": sum(c.cost_usd for c in calls),
+            "cost_by_node": self.cost_by_node(),
         }
 
 

@@ -1,0 +1,91 @@
+"""Span attribute names (GenAI semantic conventions plus `stepladder.*`) and previews."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from stepladder.config.secrets import scrub
+
+__all__ = ["REDACTED", "Previews", "SpanType"]
+
+# GenAI semantic conventions (model and tool calls).
+GEN_AI_OPERATION = "gen_ai.operation.name"
+GEN_AI_PROVIDER = "gen_ai.provider.name"
+GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
+GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
+GEN_AI_TEMPERATURE = "gen_ai.request.temperature"
+GEN_AI_MAX_TOKENS = "gen_ai.request.max_tokens"
+GEN_AI_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+GEN_AI_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+GEN_AI_CACHED_TOKENS = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_TOOL_NAME = "gen_ai.tool.name"
+GEN_AI_TOOL_CALL_ID = "gen_ai.tool.call.id"
+
+# stepladder's own.
+SPAN_TYPE = "stepladder.span.type"
+FLOW_NAME = "stepladder.flow.name"
+THREAD_ID = "stepladder.thread_id"
+NODE_ID = "stepladder.node.id"
+NODE_KIND = "stepladder.node.kind"
+TIER = "stepladder.tier"
+COST_USD = "stepladder.cost_usd"
+COST_BASIS = "stepladder.cost.basis"
+ATTEMPT = "stepladder.attempt"
+RETRIES = "stepladder.retries"
+ESCALATION_REASON = "stepladder.escalation.reason"
+ESCALATIONS = "stepladder.escalations"
+INPUT = "stepladder.input"
+OUTPUT = "stepladder.output"
+COLLECTION = "stepladder.collection"
+TOP_K = "stepladder.k"
+RESULTS = "stepladder.results"
+RESUMED_AT = "stepladder.resumed_at"
+
+REDACTED = "[redacted]"
+
+
+class SpanType:
+    """Values of `stepladder.span.type`."""
+
+    RUN = "run"
+    NODE = "node"
+    MODEL = "model"
+    RETRIEVAL = "retrieval"
+    TOOL = "tool"
+
+
+@dataclass(frozen=True)
+class Previews:
+    """How inputs and outputs are kept on spans: cut to `limit` characters, or masked.
+
+    API keys read from the environment are always masked, redacted or not.
+    """
+
+    limit: int = 2000
+    redact: bool = False
+
+    def __call__(self, value: Any) -> str:
+        """A JSON preview of `value`, cut to the limit (or `[redacted]`)."""
+        if self.redact:
+            return REDACTED
+        text = value if isinstance(value, str) else _json(value)
+        text = scrub(text)
+        if len(text) > self.limit:
+            return f"{text[: self.limit]}… ({len(text)} chars)"
+        return text
+
+
+def _json(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, default=_fallback)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _fallback(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    return repr(value)

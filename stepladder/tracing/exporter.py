@@ -1,0 +1,113 @@
+"""The local trace store's writer: spans as JSON lines in size-rotated files.
+
+Each line is one span: `trace_id`, `span_id`, `parent_id`, `name`, `kind`, `start_ns`,
+`end_ns`, `status`, `status_message`, `attributes`, `events` and `resource`. Files are named
+`spans-<UTC time>-<pid>-<n>.jsonl`; past `max_bytes` a new file starts, and only the newest
+`keep_files` are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+__all__ = ["JsonlSpanExporter", "span_record"]
+
+PREFIX = "spans-"
+
+
+def span_record(span: ReadableSpan) -> dict[str, Any]:
+    """A span as the JSON-ready dict the store writes."""
+    context = span.get_span_context()
+    assert context is not None
+    return {
+        "trace_id": f"{context.trace_id:032x}",
+        "span_id": f"{context.span_id:016x}",
+        "parent_id": f"{span.parent.span_id:016x}" if span.parent else None,
+        "name": span.name,
+        "kind": span.kind.name,
+        "start_ns": span.start_time,
+        "end_ns": span.end_time,
+        "status": span.status.status_code.name,
+        "status_message": span.status.description,
+        "attributes": dict(span.attributes or {}),
+        "events": [
+            {"name": e.name, "time_ns": e.timestamp, "attributes": dict(e.attributes or {})}
+            for e in span.events
+        ],
+        "resource": dict(span.resource.attributes),
+    }
+
+
+class JsonlSpanExporter(SpanExporter):
+    """Writes spans to JSONL files in `folder`, rotating by size.
+
+    Args:
+        folder: Where span files go (created on first export).
+        max_bytes: Start a new file once the current one is this large.
+        keep_files: How many span files to keep; the oldest are deleted.
+    """
+
+    def __init__(self, folder: Path, max_bytes: int = 20_000_000, keep_files: int = 50) -> None:
+        self.folder = folder
+        self.max_bytes = max_bytes
+        self.keep_files = keep_files
+        self._lock = threading.Lock()
+        self._file: IO[str] | None = None
+        self._path: Path | None = None
+        self._count = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Append the spans, one JSON line each."""
+        lines = "".join(json.dumps(span_record(s), default=str) + "\n" for s in spans)
+        try:
+            with self._lock:
+                handle = self._current()
+                handle.write(lines)
+                handle.flush()
+        except OSError:
+            return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        """Close the current file."""
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Everything is flushed as it is written."""
+        return True
+
+    @property
+    def path(self) -> Path | None:
+        """The file being written, once there is one."""
+        return self._path
+
+    def _current(self) -> IO[str]:
+        if self._file is not None and self._file.tell() < self.max_bytes:
+            return self._file
+        if self._file is not None:
+            self._file.close()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._count += 1
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        self._path = self.folder / f"{PREFIX}{stamp}-{os.getpid()}-{self._count}.jsonl"
+        self._file = self._path.open("a", encoding="utf-8")
+        self._prune()
+        return self._file
+
+    def _prune(self) -> None:
+        files = sorted(self.folder.glob(f"{PREFIX}*.jsonl"), key=lambda p: p.stat().st_mtime)
+        for old in files[: max(len(files) - self.keep_files, 0)]:
+            if old != self._path:
+                old.unlink(missing_ok=True)

@@ -1,0 +1,131 @@
+"""`Tracing`: stepladder's own OpenTelemetry tracer provider, per command or per test.
+
+stepladder never touches the global tracer provider, so an application's own tracing set-up
+is left alone. Spans go through a `BatchSpanProcessor` to the local JSONL store and, when
+`OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set, to that OTLP endpoint too
+(`OTEL_EXPORTER_OTLP_PROTOCOL`: `http/protobuf`, the default, or `grpc`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+)
+
+from stepladder.config.tracing import TracingSettings
+from stepladder.errors import ConfigError
+from stepladder.tracing.attributes import Previews
+from stepladder.tracing.exporter import JsonlSpanExporter
+
+__all__ = ["Tracing", "otlp_exporter"]
+
+SERVICE_NAME = "stepladder"
+ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+PROTOCOL_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+
+
+class Tracing:
+    """A tracer provider and how spans keep inputs and outputs.
+
+    Args:
+        provider: The provider spans come from; None traces nothing.
+        previews: How inputs and outputs are cut or masked on spans.
+        folder: The local store's folder, when spans are written there.
+    """
+
+    def __init__(
+        self,
+        provider: TracerProvider | None,
+        previews: Previews | None = None,
+        folder: Path | None = None,
+    ) -> None:
+        self.provider = provider
+        self.previews = previews or Previews()
+        self.folder = folder
+        source = provider if provider is not None else trace.NoOpTracerProvider()
+        self.tracer = source.get_tracer("stepladder", _version())
+
+    @property
+    def enabled(self) -> bool:
+        """Whether spans are recorded."""
+        return self.provider is not None
+
+    @classmethod
+    def for_project(cls, settings: TracingSettings, state_dir: Path, project: str = "") -> Tracing:
+        """Tracing as `stepladder.yaml` sets it: the JSONL store, plus OTLP when configured."""
+        if not settings.enabled:
+            return cls(None)
+        folder = state_dir / settings.dir
+        provider = TracerProvider(resource=_resource(project))
+        store = JsonlSpanExporter(
+            folder, int(settings.max_file_mb * 1_000_000), settings.keep_files
+        )
+        provider.add_span_processor(BatchSpanProcessor(store))
+        remote = otlp_exporter()
+        if remote is not None:
+            provider.add_span_processor(BatchSpanProcessor(remote))
+        previews = Previews(settings.preview_chars, settings.redact)
+        return cls(provider, previews, folder)
+
+    @classmethod
+    def with_exporter(
+        cls, exporter: SpanExporter, *, batch: bool = False, previews: Previews | None = None
+    ) -> Tracing:
+        """Tracing into one exporter (tests use the SDK's `InMemorySpanExporter`)."""
+        provider = TracerProvider(resource=_resource(""))
+        processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
+        provider.add_span_processor(processor)
+        return cls(provider, previews)
+
+    def flush(self) -> None:
+        """Export every finished span now."""
+        if self.provider is not None:
+            self.provider.force_flush()
+
+    def shutdown(self) -> None:
+        """Flush and close the exporters."""
+        if self.provider is not None:
+            self.provider.shutdown()
+
+
+def otlp_exporter() -> SpanExporter | None:
+    """The OTLP exporter the standard `OTEL_EXPORTER_OTLP_*` variables ask for, if any."""
+    if not any(os.environ.get(name) for name in ENDPOINT_VARIABLES):
+        return None
+    protocol = next((os.environ[n] for n in PROTOCOL_VARIABLES if os.environ.get(n)), "")
+    try:
+        if protocol.strip() == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+                OTLPSpanExporter as GrpcExporter,
+            )
+
+            return GrpcExporter()
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter()
+    except ImportError as error:
+        raise ConfigError(
+            f"OTEL_EXPORTER_OTLP_ENDPOINT is set but the OTLP exporter is missing ({error}); "
+            "pip install opentelemetry-exporter-otlp, or unset the variable."
+        ) from error
+
+
+def _resource(project: str) -> Resource:
+    attributes: dict[str, str] = {"service.name": SERVICE_NAME}
+    if project:
+        attributes["stepladder.project"] = project
+    return Resource.create(attributes)
+
+
+def _version() -> str:
+    from stepladder import __version__
+
+    return __version__
