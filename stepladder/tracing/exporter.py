@@ -8,7 +8,6 @@ Each line is one span: `trace_id`, `span_id`, `parent_id`, `name`, `kind`, `star
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -16,17 +15,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 __all__ = ["JsonlSpanExporter", "span_record"]
 
 PREFIX = "spans-"
+NEWLINE = orjson.OPT_APPEND_NEWLINE
 
 
 def span_record(span: ReadableSpan) -> dict[str, Any]:
     """A span as the JSON-ready dict the store writes."""
-    context = span.get_span_context()
+    context = span.context
     assert context is not None
     return {
         "trace_id": f"{context.trace_id:032x}",
@@ -43,8 +45,20 @@ def span_record(span: ReadableSpan) -> dict[str, Any]:
             {"name": e.name, "time_ns": e.timestamp, "attributes": dict(e.attributes or {})}
             for e in span.events
         ],
-        "resource": dict(span.resource.attributes),
+        "resource": _resource_attributes(span.resource),
     }
+
+
+_resources: dict[int, tuple[Resource, dict[str, Any]]] = {}
+
+
+def _resource_attributes(resource: Resource) -> dict[str, Any]:
+    """A resource's attributes, converted once per resource (every span shares one)."""
+    known = _resources.get(id(resource))
+    if known is None or known[0] is not resource:
+        known = (resource, dict(resource.attributes))
+        _resources[id(resource)] = known
+    return known[1]
 
 
 class JsonlSpanExporter(SpanExporter):
@@ -61,13 +75,13 @@ class JsonlSpanExporter(SpanExporter):
         self.max_bytes = max_bytes
         self.keep_files = keep_files
         self._lock = threading.Lock()
-        self._file: IO[str] | None = None
+        self._file: IO[bytes] | None = None
         self._path: Path | None = None
         self._count = 0
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Append the spans, one JSON line each."""
-        lines = "".join(json.dumps(span_record(s), default=str) + "\n" for s in spans)
+        lines = b"".join(orjson.dumps(span_record(s), default=str, option=NEWLINE) for s in spans)
         try:
             with self._lock:
                 handle = self._current()
@@ -93,7 +107,7 @@ class JsonlSpanExporter(SpanExporter):
         """The file being written, once there is one."""
         return self._path
 
-    def _current(self) -> IO[str]:
+    def _current(self) -> IO[bytes]:
         if self._file is not None and self._file.tell() < self.max_bytes:
             return self._file
         if self._file is not None:
@@ -102,7 +116,7 @@ class JsonlSpanExporter(SpanExporter):
         self._count += 1
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         self._path = self.folder / f"{PREFIX}{stamp}-{os.getpid()}-{self._count}.jsonl"
-        self._file = self._path.open("a", encoding="utf-8")
+        self._file = self._path.open("ab")
         self._prune()
         return self._file
 
