@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck bench clean
+.PHONY: install browser demo test lint typecheck bench clean
 
 install: $(STAMP)
 
@@ -24,7 +24,17 @@ demo: $(STAMP)
 	cd examples && ../$(BIN)/stepladder ingest faq data/stackfaq/threads.jsonl --id-field id
 	cd examples && ../$(BIN)/stepladder run faq --input @inputs/faq.json
 
-test: $(STAMP)
+# The trace page test (tests/tracing/test_trace_html_browser.py) drives a headless Chromium
+# through chromedriver: Debian's packages, installed here when missing and we are root.
+browser:
+	@command -v chromedriver >/dev/null || \
+	if [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver); \
+	else \
+		echo "chromedriver not found: run 'sudo make browser' (or install chromium and chromium-driver) for the trace page test" >&2; \
+	fi
+
+test: $(STAMP) browser
 	$(BIN)/stepladder models pull $(MODEL)
 	HF_HUB_OFFLINE=1 LITELLM_LOCAL_MODEL_COST_MAP=True $(BIN)/pytest
 

@@ -1,6 +1,16 @@
 """The `stepladder` command line: one module per command."""
 
-from stepladder.cli import classifier, graph, ingest, init, models, run, schema, validate
+from stepladder.cli import (
+    classifier,
+    graph,
+    ingest,
+    init,
+    models,
+    run,
+    schema,
+    traces,
+    validate,
+)
 from stepladder.cli.app import app, main
 
 __all__ = [
@@ -13,5 +23,6 @@ __all__ = [
     "models",
     "run",
     "schema",
+    "traces",
     "validate",
 ]

@@ -1,0 +1,125 @@
+"""The trace page in a real headless Chromium (Debian's `chromium` + `chromium-driver`).
+
+`make browser` installs them; without them this test fails (it is not skipped). Selenium is
+given the driver's path, so Selenium Manager never runs or downloads anything, and Chromium is
+told to resolve no host names: the page is a local file and loads nothing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stepladder.tracing.html import trace_html
+from stepladder.tracing.store import Trace, load_traces
+from tests.tracing.span_files import FAILED, NASTY, write_span_files
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--window-size=1400,900",
+    # stay off the network: no background fetches, no proxy, no name resolution at all
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--disable-sync",
+    "--no-first-run",
+    "--no-proxy-server",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+)
+
+
+def _browser_paths() -> tuple[str, str]:
+    driver = shutil.which("chromedriver")
+    browser = next(
+        filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None
+    )
+    if driver is None or browser is None:
+        pytest.fail(
+            "headless Chromium is missing (chromium and chromedriver must be on PATH): "
+            "run `make browser` (as root it installs Debian's chromium and chromium-driver)",
+            pytrace=False,
+        )
+    return driver, browser
+
+
+@contextmanager
+def headless_chromium(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A Selenium driver for the system's Chromium; the test fails if it is not installed."""
+    driver_path, browser_path = _browser_paths()
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        pytest.fail("selenium is missing: install the dev extra (pip install -e '.[dev]')")
+    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must never download a driver
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)  # talk to chromedriver on loopback, directly
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser_path
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    chrome = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    try:
+        yield chrome
+    finally:
+        chrome.quit()
+
+
+def test_the_waterfall_draws_and_a_click_shows_the_span(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    started = time.perf_counter()
+    trace = load_traces(write_span_files(tmp_path / "traces")).find(FAILED)
+    page = tmp_path / "trace.html"
+    page.write_text(trace_html(trace), encoding="utf-8")
+    with headless_chromium(monkeypatch) as driver:
+        driver.get(page.as_uri())
+        check_page(driver, trace)
+    assert time.perf_counter() - started < 60
+
+
+def check_page(driver: Any, trace: Trace) -> None:
+    from selenium.webdriver.common.by import By
+
+    rows = driver.find_elements(By.CSS_SELECTOR, ".span-row")
+    assert len(rows) == len(trace.spans) == 6
+    widths = [bar.rect["width"] for bar in driver.find_elements(By.CSS_SELECTOR, ".span-row .bar")]
+    assert len(widths) == 6 and all(width > 0 for width in widths)
+    assert widths[0] > widths[2] > widths[4]  # the run > a model call > the retrieval
+    details = driver.find_element(By.ID, "details")
+    assert "Click a span" in details.text
+
+    model = next(span for span in trace.spans if span.name == "chat smollm2-135m")
+    row = driver.find_element(By.CSS_SELECTOR, f'.span-row[data-span-id="{model.span_id}"]')
+    row.click()
+    assert "selected" in (row.get_attribute("class") or "")
+    text = details.text
+    assert "chat smollm2-135m" in text
+    lines = text.splitlines()
+    assert any(line.split() == ["gen_ai.usage.input_tokens", "50"] for line in lines), text
+    assert any(line.split() == ["stepladder.tier", "small"] for line in lines), text
+    assert NASTY in text  # span data shown as text, never parsed as HTML
+    assert not details.find_elements(By.CSS_SELECTOR, "img")
+
+    failed = next(span for span in trace.spans if span.name == "node answer")
+    driver.find_element(By.CSS_SELECTOR, f'[data-span-id="{failed.span_id}"]').click()
+    assert "ValueError: no answer in the context" in details.text
+    assert "Traceback (most recent call last)" in details.text
+
+    row.click()  # leave the model call selected for the screenshot
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    assert driver.save_screenshot(str(ARTIFACTS / "trace_waterfall.png"))
+    errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == []  # no script error, nothing blocked by the page's CSP
