@@ -195,9 +195,9 @@ def _finish_run(context: RunContext, span: Any) -> None:
         {
             names.COST_USD: totals["cost_usd"],
             names.ESCALATIONS: totals["escalations"],
-            names.GEN_AI_INPUT_TOKENS: totals["prompt_tokens"],
-            names.GEN_AI_OUTPUT_TOKENS: totals["completion_tokens"],
-            names.GEN_AI_CACHED_TOKENS: totals["cached_tokens"],
+            names.RUN_INPUT_TOKENS: totals["prompt_tokens"],
+            names.RUN_OUTPUT_TOKENS: totals["completion_tokens"],
+            names.RUN_CACHED_TOKENS: totals["cached_tokens"],
             names.RETRIES: totals["retries"],
         }
     )

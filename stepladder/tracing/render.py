@@ -101,11 +101,11 @@ def _details(span: SpanRecord) -> list[str]:
     for key, prefix in (("stepladder.tier", "tier "), ("gen_ai.request.model", "")):
         if attributes.get(key):
             parts.append(f"{prefix}{attributes[key]}")
-    tokens_in = span.number("gen_ai.usage.input_tokens")
-    tokens_out = span.number("gen_ai.usage.output_tokens")
+    tokens_in = _first(span, "gen_ai.usage.input_tokens", "stepladder.usage.input_tokens")
+    tokens_out = _first(span, "gen_ai.usage.output_tokens", "stepladder.usage.output_tokens")
     if tokens_in is not None or tokens_out is not None:
         parts.append(f"tokens {_count(tokens_in)}/{_count(tokens_out)}")
-    cached = span.number("gen_ai.usage.cache_read.input_tokens")
+    cached = _first(span, "gen_ai.usage.cache_read.input_tokens", "stepladder.usage.cached_tokens")
     if cached:
         parts.append(f"cached {_count(cached)}")
     cost = span.number("stepladder.cost_usd")
@@ -122,3 +122,12 @@ def _details(span: SpanRecord) -> list[str]:
 
 def _count(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
+
+
+def _first(span: SpanRecord, *keys: str) -> float | None:
+    """The first of `keys` the span has a number for."""
+    for key in keys:
+        value = span.number(key)
+        if value is not None:
+            return value
+    return None

@@ -36,6 +36,8 @@ TraceStatus = Literal["ok", "error", "incomplete"]
 
 INPUT_TOKENS = "gen_ai.usage.input_tokens"
 OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+RUN_INPUT_TOKENS = "stepladder.usage.input_tokens"
+RUN_OUTPUT_TOKENS = "stepladder.usage.output_tokens"
 COST = "stepladder.cost_usd"
 ESCALATIONS = "stepladder.escalations"
 ESCALATION_REASON = "stepladder.escalation.reason"
@@ -339,9 +341,9 @@ def summarize(trace: Trace) -> TraceSummary:
         status=_status(root),
         start_ns=trace.start_ns,
         duration_ns=trace.duration_ns,
-        input_tokens=int(_total(root, models, INPUT_TOKENS)),
-        output_tokens=int(_total(root, models, OUTPUT_TOKENS)),
-        cost_usd=float(_total(root, models, COST)),
+        input_tokens=int(_total(root, models, RUN_INPUT_TOKENS, INPUT_TOKENS)),
+        output_tokens=int(_total(root, models, RUN_OUTPUT_TOKENS, OUTPUT_TOKENS)),
+        cost_usd=float(_total(root, models, COST, COST)),
         escalations=int(escalations),
         span_count=len(trace.spans),
     )
@@ -365,11 +367,13 @@ def _root_number(root: SpanRecord | None, key: str) -> float | None:
     return root.number(key) if root is not None else None
 
 
-def _total(root: SpanRecord | None, models: list[SpanRecord], key: str) -> float:
-    value = _root_number(root, key)
+def _total(
+    root: SpanRecord | None, models: list[SpanRecord], root_key: str, span_key: str
+) -> float:
+    value = _root_number(root, root_key)
     if value is not None:
         return value
-    return sum(span.number(key) or 0 for span in models)
+    return sum(span.number(span_key) or 0 for span in models)
 
 
 def _is_int(value: Any) -> TypeGuard[int]:

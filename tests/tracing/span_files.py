@@ -66,8 +66,8 @@ def failed_trace() -> list[dict[str, Any]]:
             "stepladder.cost_usd": 0.000321,
             "stepladder.escalations": 1,
             "stepladder.thread_id": "thread-1",
-            "gen_ai.usage.input_tokens": 120,
-            "gen_ai.usage.output_tokens": 45,
+            "stepladder.usage.input_tokens": 120,
+            "stepladder.usage.output_tokens": 45,
             "stepladder.input": '{"question": "where is my order?"}',
         }
     )
