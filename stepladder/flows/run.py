@@ -80,7 +80,7 @@ async def run_flow(
         await models.start(flow.tiers)
     if thread_id is None:
         payload = flow.prepare_input(data or {})
-        return await _stream(context, flow.compile(), payload, None, on_update)
+        return await _stream(context, flow.app, payload, None, on_update)
     if checkpoint_db is None:
         raise ValueError("a checkpointed run needs checkpoint_db")
     checkpoint_db.parent.mkdir(parents=True, exist_ok=True)

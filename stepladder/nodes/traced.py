@@ -23,7 +23,7 @@ def traced(node: NodeSpecBase, built: BuiltNode) -> BuiltNode:
         context = runtime.context
         if context is None or context.tracing is None:
             return await inner_async(state, runtime)
-        before = len(context.usage.snapshot())
+        before = context.usage.count()
         inputs = {key: state.get(key) for key in node.reads}
         with node_span(context.tracing, context.flow_name, node.id, kind, inputs) as span:
             update = await inner_async(state, runtime)
@@ -35,7 +35,7 @@ def traced(node: NodeSpecBase, built: BuiltNode) -> BuiltNode:
         assert inner_sync is not None
         if context is None or context.tracing is None:
             return inner_sync(state, runtime)
-        before = len(context.usage.snapshot())
+        before = context.usage.count()
         inputs = {key: state.get(key) for key in node.reads}
         with node_span(context.tracing, context.flow_name, node.id, kind, inputs) as span:
             update = inner_sync(state, runtime)
@@ -49,8 +49,9 @@ def _finish(context: RunContext, span: Any, node_id: str, update: Any, before: i
     if not span.is_recording():
         return
     set_preview(context.tracing, span, names.OUTPUT, update)
-    calls = context.usage.snapshot()[before:]
-    mine = [c for c in calls if c.node_id == node_id]
+    if context.usage.count() == before:
+        return
+    mine = [c for c in context.usage.since(before) if c.node_id == node_id]
     if mine:
         span.set_attribute(names.COST_USD, sum(c.cost_usd for c in mine))
         span.set_attribute(names.RETRIES, sum(1 for c in mine if c.attempt > 1))

@@ -59,6 +59,15 @@ class UsageLedger:
         with self._lock:
             return list(self.calls)
 
+    def count(self) -> int:
+        """How many calls so far."""
+        return len(self.calls)
+
+    def since(self, index: int) -> list[ModelCall]:
+        """The calls recorded after the first `index`."""
+        with self._lock:
+            return self.calls[index:]
+
     def cost_by_node(self) -> dict[str, float]:
         """USD spent by each node that called a model."""
         costs: dict[str, float] = {}

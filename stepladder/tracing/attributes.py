@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from stepladder.config.secrets import scrub
 
@@ -83,7 +84,7 @@ class Previews:
 
 def _json(value: Any) -> str:
     try:
-        return json.dumps(value, ensure_ascii=False, default=_fallback)
+        return orjson.dumps(value, default=_fallback, option=orjson.OPT_NON_STR_KEYS).decode()
     except (TypeError, ValueError):
         return repr(value)
 

@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export import (
     SimpleSpanProcessor,
     SpanExporter,
 )
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
 from stepladder.config.tracing import TracingSettings
 from stepladder.errors import ConfigError
@@ -64,11 +65,12 @@ class Tracing:
         if not settings.enabled:
             return cls(None)
         folder = state_dir / settings.dir
-        provider = TracerProvider(resource=_resource(project))
+        provider = TracerProvider(resource=_resource(project), sampler=ALWAYS_ON)
         store = JsonlSpanExporter(
             folder, int(settings.max_file_mb * 1_000_000), settings.keep_files
         )
-        provider.add_span_processor(BatchSpanProcessor(store))
+        # A deeper queue than the default 2048, so a burst (an eval) does not drop spans.
+        provider.add_span_processor(BatchSpanProcessor(store, max_queue_size=16384))
         remote = otlp_exporter()
         if remote is not None:
             provider.add_span_processor(BatchSpanProcessor(remote))
@@ -80,7 +82,7 @@ class Tracing:
         cls, exporter: SpanExporter, *, batch: bool = False, previews: Previews | None = None
     ) -> Tracing:
         """Tracing into one exporter (tests use the SDK's `InMemorySpanExporter`)."""
-        provider = TracerProvider(resource=_resource(""))
+        provider = TracerProvider(resource=_resource(""), sampler=ALWAYS_ON)
         processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
         provider.add_span_processor(processor)
         return cls(provider, previews)

@@ -6,11 +6,19 @@ yields the span; an exception leaving the block is recorded on it and sets its s
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
+from opentelemetry import context as context_api
+from opentelemetry.trace import (
+    INVALID_SPAN,
+    Span,
+    SpanKind,
+    Status,
+    StatusCode,
+    set_span_in_context,
+)
 
 from stepladder.tracing import attributes as names
 from stepladder.tracing.attributes import SpanType
@@ -27,22 +35,49 @@ __all__ = [
 ]
 
 
-@contextmanager
+class _Scope:
+    """Opens a span as the current one and ends it on exit, recording a failure.
+
+    A plain class rather than stacked generator context managers: a run opens a span per node
+    and per call, so the few microseconds saved per span add up.
+    """
+
+    __slots__ = ("_span", "_token")
+
+    def __init__(self, span: Span) -> None:
+        self._span = span
+        self._token: object = None
+
+    def __enter__(self) -> Span:
+        self._token = context_api.attach(set_span_in_context(self._span))
+        return self._span
+
+    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> None:
+        try:
+            if error is not None and self._span.is_recording():
+                self._span.record_exception(error)
+                self._span.set_status(Status(StatusCode.ERROR, f"{kind.__name__}: {error}"))
+            self._span.end()
+        finally:
+            context_api.detach(self._token)  # type: ignore[arg-type]
+
+
+_NOT_TRACED = nullcontext(INVALID_SPAN)
+
+
 def _span(
     tracing: Tracing | None,
     name: str,
     attributes: Mapping[str, Any],
     inputs: Any = None,
     kind: SpanKind = SpanKind.INTERNAL,
-) -> Iterator[Span]:
+) -> AbstractContextManager[Span]:
     if tracing is None or not tracing.enabled:
-        yield INVALID_SPAN
-        return
+        return _NOT_TRACED
     clean = {k: v for k, v in attributes.items() if v is not None}
-    with tracing.tracer.start_as_current_span(name, kind=kind, attributes=clean) as span:
-        if inputs is not None:
-            span.set_attribute(names.INPUT, tracing.previews(inputs))
-        yield span
+    if inputs is not None:
+        clean[names.INPUT] = tracing.previews(inputs)
+    return _Scope(tracing.tracer.start_span(name, kind=kind, attributes=clean))
 
 
 def run_span(

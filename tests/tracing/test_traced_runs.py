@@ -66,7 +66,8 @@ async def test_embedded_model_calls_carry_tokens_and_a_machine_cost(embedded_poo
     assert found["gen_ai.usage.output_tokens"] > 0
     assert found["stepladder.cost.basis"] == "machine-tokens"
     assert 0 < found["stepladder.cost_usd"] < 0.001
-    assert found["stepladder.output"] == json.dumps({"mood": result.state["mood"]})
+    compact = json.dumps({"mood": result.state["mood"]}, separators=(",", ":"))
+    assert found["stepladder.output"] == compact
     run = attrs(by_name(exporter.get_finished_spans())["run sentiment"])
     assert run["stepladder.cost_usd"] == found["stepladder.cost_usd"]
     assert run["stepladder.usage.input_tokens"] == found["gen_ai.usage.input_tokens"]
