@@ -20,7 +20,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-__all__ = ["JsonlSpanExporter", "span_record"]
+__all__ = ["JsonlSpanExporter", "span_line", "span_record"]
 
 PREFIX = "spans-"
 NEWLINE = orjson.OPT_APPEND_NEWLINE
@@ -47,6 +47,11 @@ def span_record(span: ReadableSpan) -> dict[str, Any]:
         ],
         "resource": _resource_attributes(span.resource),
     }
+
+
+def span_line(span: ReadableSpan) -> bytes:
+    """A span as one JSON line (newline included)."""
+    return orjson.dumps(span_record(span), default=str, option=NEWLINE)
 
 
 _resources: dict[int, tuple[Resource, dict[str, Any]]] = {}
@@ -81,15 +86,19 @@ class JsonlSpanExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Append the spans, one JSON line each."""
-        lines = b"".join(orjson.dumps(span_record(s), default=str, option=NEWLINE) for s in spans)
+        ok = self.write(b"".join(span_line(s) for s in spans))
+        return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
+
+    def write(self, lines: bytes) -> bool:
+        """Append ready JSON lines (from `span_line`); False if the file cannot be written."""
         try:
             with self._lock:
                 handle = self._current()
                 handle.write(lines)
                 handle.flush()
         except OSError:
-            return SpanExportResult.FAILURE
-        return SpanExportResult.SUCCESS
+            return False
+        return True
 
     def shutdown(self) -> None:
         """Close the current file."""

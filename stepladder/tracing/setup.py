@@ -1,8 +1,10 @@
 """`Tracing`: stepladder's own OpenTelemetry tracer provider, per command or per test.
 
 stepladder never touches the global tracer provider, so an application's own tracing set-up
-is left alone. Spans go through a `BatchSpanProcessor` to the local JSONL store and, when
-`OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set, to that OTLP endpoint too
+is left alone. Spans go through `JsonlBatchProcessor` (a batch processor that serializes each span
+as it ends and writes in batches from a background thread) to the local JSONL store and, when
+`OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set, through OpenTelemetry's
+`BatchSpanProcessor` to that OTLP endpoint too
 (`OTEL_EXPORTER_OTLP_PROTOCOL`: `http/protobuf`, the default, or `grpc`).
 """
 
@@ -25,6 +27,7 @@ from stepladder.config.tracing import TracingSettings
 from stepladder.errors import ConfigError
 from stepladder.tracing.attributes import Previews
 from stepladder.tracing.exporter import JsonlSpanExporter
+from stepladder.tracing.processor import JsonlBatchProcessor
 
 __all__ = ["Tracing", "otlp_exporter"]
 
@@ -69,8 +72,7 @@ class Tracing:
         store = JsonlSpanExporter(
             folder, int(settings.max_file_mb * 1_000_000), settings.keep_files
         )
-        # A deeper queue than the default 2048, so a burst (an eval) does not drop spans.
-        provider.add_span_processor(BatchSpanProcessor(store, max_queue_size=16384))
+        provider.add_span_processor(JsonlBatchProcessor(store))
         remote = otlp_exporter()
         if remote is not None:
             provider.add_span_processor(BatchSpanProcessor(remote))

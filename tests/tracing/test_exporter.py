@@ -1,6 +1,7 @@
 """The JSONL span store: one line per span in the documented shape, rotation, OTLP switch."""
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,47 @@ def test_otlp_is_added_only_when_an_endpoint_is_set(monkeypatch: pytest.MonkeyPa
     for exporter in (http, grpc):
         assert exporter is not None
         exporter.shutdown()
+
+
+def test_the_batch_processor_writes_in_the_background_and_on_flush(tmp_path: Path) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from stepladder.tracing.processor import JsonlBatchProcessor
+
+    processor = JsonlBatchProcessor(JsonlSpanExporter(tmp_path), max_batch=5, delay_s=60)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("test")
+    for index in range(5):
+        with tracer.start_as_current_span(f"span {index}"):
+            pass
+    for _ in range(200):  # a full batch wakes the writer thread; no flush asked for
+        if len(lines(tmp_path)) == 5:
+            break
+        time.sleep(0.01)
+    assert [line["name"] for line in lines(tmp_path)] == [f"span {i}" for i in range(5)]
+    with tracer.start_as_current_span("span 5"):
+        pass
+    assert len(lines(tmp_path)) == 5  # one span waits for a batch (or 60 s)
+    provider.force_flush()
+    assert len(lines(tmp_path)) == 6
+    with tracer.start_as_current_span("span 6"):
+        pass
+    provider.shutdown()
+    assert lines(tmp_path)[-1]["name"] == "span 6"
+
+
+def test_a_full_queue_drops_and_counts_spans(tmp_path: Path) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from stepladder.tracing.processor import JsonlBatchProcessor
+
+    processor = JsonlBatchProcessor(JsonlSpanExporter(tmp_path), max_batch=100, max_queue=3)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    for index in range(5):
+        with provider.get_tracer("test").start_as_current_span(f"span {index}"):
+            pass
+    assert processor.dropped == 2
+    provider.shutdown()
+    assert [line["name"] for line in lines(tmp_path)] == ["span 0", "span 1", "span 2"]
