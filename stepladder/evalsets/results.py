@@ -1,0 +1,161 @@
+"""What an eval run leaves on disk: one `CaseResult` per line, and the run's manifest.
+
+`.stepladder/evals/RUN_ID/` holds `manifest.json` (an `EvalManifest`) and `results.jsonl`
+(one `CaseResult` per line, appended as each case finishes, so a killed run keeps what it
+finished and `--resume RUN_ID` runs only the missing cases).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stepladder.errors import UserError
+
+__all__ = [
+    "CaseResult",
+    "EvalManifest",
+    "EvalRunRecord",
+    "MetricScore",
+    "append_result",
+    "load_run",
+    "run_folder",
+]
+
+RESULTS_FILE = "results.jsonl"
+MANIFEST_FILE = "manifest.json"
+
+
+class MetricScore(BaseModel):
+    """One metric's score on one case.
+
+    Attributes:
+        value: The score in [0, 1] (1 is best); binary metrics give 0 or 1.
+        binary: Whether the metric only gives 0 or 1 (McNemar applies when comparing).
+        detail: A short reason (the judge's verdict, the mismatching fields, ...).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: float
+    binary: bool = True
+    detail: str = ""
+
+
+class CaseResult(BaseModel):
+    """What one case of an eval run gave.
+
+    Attributes:
+        case_id: The case's `id`.
+        tags: The case's tags.
+        split: The case's split, if it has one.
+        ok: Whether the flow ran to the end (a failed case scores 0 on every metric).
+        error: The error of a failed case, one paragraph.
+        outputs: The final state's values of the scored fields.
+        expected: The case's expected values.
+        scores: Each metric's score, by metric name.
+        latency_s: Wall time of the flow run.
+        cost_usd: What the run's model calls cost.
+        input_tokens: Input tokens of the run's model calls.
+        output_tokens: Output tokens of the run's model calls.
+        escalations: Model calls that escalated to another tier.
+        cached_calls: Model calls answered from the response cache.
+        trace_id: The case's trace (hex), when traced.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    case_id: str
+    tags: list[str] = Field(default_factory=list)
+    split: str | None = None
+    ok: bool = True
+    error: str | None = None
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    expected: dict[str, Any] = Field(default_factory=dict)
+    scores: dict[str, MetricScore] = Field(default_factory=dict)
+    latency_s: float = 0.0
+    cost_usd: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    escalations: int = 0
+    cached_calls: int = 0
+    trace_id: str | None = None
+
+
+class EvalManifest(BaseModel):
+    """An eval run's identity and settings.
+
+    Attributes:
+        run_id: The run's id (also its folder name).
+        eval_name: The eval spec's name.
+        spec_path: The eval spec file.
+        flow: The flow's name.
+        metrics: Metric names, in the spec's order.
+        started: ISO-8601 UTC start time.
+        finished: ISO-8601 UTC end time (None while running or when killed).
+        concurrency: Cases run at once.
+        cache: Whether model responses could come from the cache.
+        split: The split run (None for all cases).
+        cases: How many cases the run covers.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    eval_name: str
+    spec_path: str
+    flow: str
+    metrics: list[str]
+    started: str
+    finished: str | None = None
+    concurrency: int = 8
+    cache: bool = False
+    split: str | None = None
+    cases: int = 0
+
+
+class EvalRunRecord(BaseModel):
+    """An eval run as read back from disk: its manifest and its case results."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    manifest: EvalManifest
+    results: list[CaseResult]
+    folder: Path
+
+
+def run_folder(evals_dir: Path, run_id: str) -> Path:
+    """The folder of run `run_id` under `evals_dir` (`.stepladder/evals`)."""
+    return evals_dir / run_id
+
+
+def append_result(folder: Path, result: CaseResult) -> None:
+    """Append one case's result (a line, flushed and fsynced: a kill loses nothing finished)."""
+    with (folder / RESULTS_FILE).open("a", encoding="utf-8") as handle:
+        handle.write(result.model_dump_json() + "\n")
+        handle.flush()
+
+
+def load_run(folder: Path) -> EvalRunRecord:
+    """Read a run back; a half-written last line (a killed run) is ignored.
+
+    Raises:
+        UserError: If the folder holds no eval run.
+    """
+    manifest_file = folder / MANIFEST_FILE
+    if not manifest_file.is_file():
+        raise UserError(f"{folder} is not an eval run (no {MANIFEST_FILE}).")
+    manifest = EvalManifest.model_validate_json(manifest_file.read_text(encoding="utf-8"))
+    results: dict[str, CaseResult] = {}
+    results_file = folder / RESULTS_FILE
+    if results_file.is_file():
+        for line in results_file.read_text(encoding="utf-8").splitlines():
+            try:
+                result = CaseResult.model_validate(json.loads(line))
+            except (json.JSONDecodeError, ValueError):
+                continue
+            results[result.case_id] = result
+    return EvalRunRecord(manifest=manifest, results=list(results.values()), folder=folder)
