@@ -8,6 +8,7 @@ finished and `--resume RUN_ID` runs only the missing cases).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,7 @@ def append_result(folder: Path, result: CaseResult) -> None:
     with (folder / RESULTS_FILE).open("a", encoding="utf-8") as handle:
         handle.write(result.model_dump_json() + "\n")
         handle.flush()
+        os.fsync(handle.fileno())
 
 
 def load_run(folder: Path) -> EvalRunRecord:
