@@ -7,6 +7,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from stepladder.errors import (
     ConfigError,
+    EvalSetError,
     FlowCompileError,
     FlowInputError,
     FlowSpecError,
@@ -36,6 +37,7 @@ __all__ = [
     "END",
     "START",
     "ConfigError",
+    "EvalSetError",
     "Flow",
     "FlowBuilder",
     "FlowCompileError",

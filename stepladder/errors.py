@@ -7,7 +7,8 @@ StepladderError
 │   ├── FlowSpecError         a flow file that does not parse or validate
 │   ├── FlowCompileError      a valid spec that cannot become a graph (ids, edges, keys, refs)
 │   │   └── ReferenceError_   a `module:attr` reference refused or not importable
-│   └── FlowInputError        run input that does not match the flow's state
+│   ├── FlowInputError        run input that does not match the flow's state
+│   └── EvalSetError          an eval spec or case file that does not parse or validate
 ├── RunError                  a run failed while executing
 │   ├── NodeError             one node raised or returned something it must not
 │   │   └── NodeOutputError   a model's output failed validation after its retries
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "EvalSetError",
     "FlowCompileError",
     "FlowInputError",
     "FlowSpecError",
@@ -63,16 +65,22 @@ class FlowInputError(UserError):
     """The input given to a run does not match the flow's declared state."""
 
 
+class EvalSetError(UserError):
+    """An eval spec, its metrics or its cases file does not parse or validate."""
+
+
 class RunError(StepladderError):
     """A flow run failed while executing.
 
     Attributes:
         usage: The run's model calls and tokens up to the failure (set by `run_flow`).
         partial_state: The state after the last completed step (set by `run_flow`).
+        trace_id: The failed run's trace (hex), when it was traced (set by `run_flow`).
     """
 
     usage: dict[str, object] | None = None
     partial_state: dict[str, object] | None = None
+    trace_id: str | None = None
 
 
 class NodeError(RunError):

@@ -2,6 +2,7 @@
 
 from stepladder.cli import (
     classifier,
+    eval,
     graph,
     ingest,
     init,
@@ -16,6 +17,7 @@ from stepladder.cli.app import app, main
 __all__ = [
     "app",
     "classifier",
+    "eval",
     "graph",
     "ingest",
     "init",

@@ -11,7 +11,7 @@ from pydantic_core import to_jsonable_python
 
 from stepladder.cli.app import options
 from stepladder.config import Project, load_project
-from stepladder.flows import Flow, compile_flow, load_flow
+from stepladder.flows import Flow, compile_project_flow
 
 __all__ = ["load_compiled_flow", "print_json", "project_for"]
 
@@ -30,14 +30,7 @@ def project_for(flow_argument: str | None = None) -> Project:
 def load_compiled_flow(flow_argument: str) -> tuple[Project, Flow]:
     """Find, load and compile a flow given by name or path."""
     project = project_for(flow_argument)
-    spec = load_flow(project.flow_path(flow_argument))
-    flow = compile_flow(
-        spec,
-        project_root=project.root,
-        allow_imports=tuple(project.settings.allow_imports),
-        tiers=set(project.settings.tiers),
-    )
-    return project, flow
+    return project, compile_project_flow(project, flow_argument)
 
 
 def print_json(value: Any, *, indent: int | None = 2) -> None:

@@ -1,4 +1,4 @@
-"""`stepladder schema`: write the JSON Schema of flow files (or of stepladder.yaml)."""
+"""`stepladder schema`: write the JSON Schema of flow files, stepladder.yaml or eval specs."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import BaseModel
 
 from stepladder.cli.app import command, stderr
 from stepladder.config import Settings
+from stepladder.evalsets import EvalSpec
 from stepladder.flows import FlowSpec
 
 
@@ -20,11 +22,17 @@ class SchemaKind(StrEnum):
 
     flow = "flow"
     settings = "settings"
+    eval = "eval"
 
 
 def json_schema(kind: SchemaKind) -> dict[str, Any]:
-    """The JSON Schema of flow files or of `stepladder.yaml`."""
-    model = FlowSpec if kind is SchemaKind.flow else Settings
+    """The JSON Schema of flow files, of `stepladder.yaml` or of eval specs."""
+    models: dict[SchemaKind, type[BaseModel]] = {
+        SchemaKind.flow: FlowSpec,
+        SchemaKind.settings: Settings,
+        SchemaKind.eval: EvalSpec,
+    }
+    model = models[kind]
     schema = model.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
@@ -32,12 +40,14 @@ def json_schema(kind: SchemaKind) -> dict[str, Any]:
 
 @command()
 def schema(
-    kind: Annotated[SchemaKind, typer.Option("--kind", help="flow or settings.")] = SchemaKind.flow,
+    kind: Annotated[
+        SchemaKind, typer.Option("--kind", help="flow, settings or eval.")
+    ] = SchemaKind.flow,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file (default: stdout).")
     ] = None,
 ) -> None:
-    """Write the JSON Schema editors use to complete and check flow files."""
+    """Write the JSON Schema editors use to complete and check flow files (or settings, evals)."""
     text = json.dumps(json_schema(kind), indent=2) + "\n"
     if output is None:
         sys.stdout.write(text)

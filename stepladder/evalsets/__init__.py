@@ -1,5 +1,21 @@
 """Eval sets: the format, metrics, the runner, reports and comparison against a baseline."""
 
+from stepladder.evalsets.cases import EvalCase, load_cases
+from stepladder.evalsets.judge import JudgeMetric
+from stepladder.evalsets.metrics import (
+    ContainsMetric,
+    ExactMetric,
+    FunctionMetric,
+    JsonFieldsMetric,
+    LabelMetric,
+    Metric,
+    MetricContext,
+    NumericMetric,
+    TokenF1Metric,
+    build_metrics,
+    score_case,
+    token_f1,
+)
 from stepladder.evalsets.results import (
     CaseResult,
     EvalManifest,
@@ -9,13 +25,38 @@ from stepladder.evalsets.results import (
     load_run,
     run_folder,
 )
+from stepladder.evalsets.spec import (
+    EvalSpec,
+    LoadedEvalSpec,
+    MetricSpec,
+    load_eval_spec,
+)
 
 __all__ = [
     "CaseResult",
+    "ContainsMetric",
+    "EvalCase",
     "EvalManifest",
     "EvalRunRecord",
+    "EvalSpec",
+    "ExactMetric",
+    "FunctionMetric",
+    "JsonFieldsMetric",
+    "JudgeMetric",
+    "LabelMetric",
+    "LoadedEvalSpec",
+    "Metric",
+    "MetricContext",
     "MetricScore",
+    "MetricSpec",
+    "NumericMetric",
+    "TokenF1Metric",
     "append_result",
+    "build_metrics",
+    "load_cases",
+    "load_eval_spec",
     "load_run",
     "run_folder",
+    "score_case",
+    "token_f1",
 ]

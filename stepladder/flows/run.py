@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ async def run_flow(
     models: ModelPool | None = None,
     store: Store | None = None,
     tracing: Tracing | None = None,
+    trace_attributes: Mapping[str, str] | None = None,
 ) -> RunResult:
     """Run `flow`, reporting each node's update; checkpoint to SQLite when given a thread.
 
@@ -63,14 +64,17 @@ async def run_flow(
     The collections the flow searches are checked first (each must exist in `store` and
     hold chunks), then the model tiers it uses are started (through `models`), so a missing
     collection, key or model is reported before any node runs. With `tracing`, the run is one
-    trace: a root span, a span per node, per model call and per retrieval.
+    trace: a root span, a span per node, per model call and per retrieval;
+    `trace_attributes` go on the root span (an eval run puts its run and case ids there).
 
     Raises:
         FlowInputError: If the input is invalid, or a thread has nothing to resume and no input.
         ConfigError: If a collection the flow searches is missing or empty.
     """
     check_collections(flow, store)
-    context = flow.context(models, store, tracing)
+    context = replace(
+        flow.context(models, store, tracing), trace_attributes=dict(trace_attributes or {})
+    )
     if flow.tiers:
         if models is None:
             raise ModelError(
@@ -136,15 +140,18 @@ async def _stream(
 ) -> RunResult:
     thread = config["configurable"]["thread_id"] if config else None
     tracing = context.tracing
-    with run_span(tracing, context.flow_name, payload, thread) as span:
+    with run_span(tracing, context.flow_name, payload, thread, context.trace_attributes) as span:
         if resumed_at and span.is_recording():
             span.set_attribute(names.RESUMED_AT, list(resumed_at))
         try:
             updates, final = await _updates(context, app, payload, config, on_update)
+        except RunError as error:
+            error.trace_id = _trace_id(span)
+            raise
         finally:
             _finish_run(context, span)
         set_preview(tracing, span, names.OUTPUT, final)
-        trace_id = f"{span.get_span_context().trace_id:032x}" if span.is_recording() else None
+        trace_id = _trace_id(span)
     return RunResult(
         state=final,
         thread_id=thread,
@@ -184,6 +191,10 @@ async def _updates(
         error.partial_state = final
         raise
     return updates, final
+
+
+def _trace_id(span: Any) -> str | None:
+    return f"{span.get_span_context().trace_id:032x}" if span.is_recording() else None
 
 
 def _finish_run(context: RunContext, span: Any) -> None:

@@ -28,6 +28,7 @@ class RunContext:
         store: The Chroma store of the project (retrieval nodes need it).
         usage: The run's model calls, recorded by LLM nodes.
         tracing: Where the run's spans go (None: not traced).
+        trace_attributes: Extra attributes for the run's root span (an eval's run and case ids).
         extras: Values a caller makes available to function nodes that ask for `context`.
     """
 
@@ -37,4 +38,5 @@ class RunContext:
     store: Store | None = None
     usage: UsageLedger = field(default_factory=UsageLedger)
     tracing: Tracing | None = None
+    trace_attributes: dict[str, str] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)

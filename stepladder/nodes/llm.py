@@ -254,6 +254,8 @@ class LLMCall:
     ) -> None:
         ended = time.perf_counter()
         prompt, completion, cached = usage_from_dspy(dict(usage or {}))
+        # DSPy reports no usage for an answer from its response cache.
+        from_cache = bound.answered_from_cache(prompt, completion)
         cost = bound.pricer.price(prompt, completion, cached, started, ended)
         call = ModelCall(
             node_id=self.node.id,
@@ -265,8 +267,9 @@ class LLMCall:
             seconds=ended - started,
             attempt=attempt,
             ok=ok,
-            cost_usd=cost.usd,
-            cost_basis=cost.basis,
+            cost_usd=0.0 if from_cache else cost.usd,
+            cost_basis="cached" if from_cache else cost.basis,
+            cached=from_cache,
         )
         context.usage.record(call)
         if span.is_recording():
@@ -275,8 +278,8 @@ class LLMCall:
                     names.GEN_AI_INPUT_TOKENS: prompt,
                     names.GEN_AI_OUTPUT_TOKENS: completion,
                     names.GEN_AI_CACHED_TOKENS: cached,
-                    names.COST_USD: cost.usd,
-                    names.COST_BASIS: cost.basis,
+                    names.COST_USD: call.cost_usd,
+                    names.COST_BASIS: call.cost_basis,
                 }
             )
 

@@ -59,6 +59,11 @@ class BoundTier:
     endpoint: Endpoint
     lm: dspy.LM
     pricer: Pricer
+    cache: bool = False
+
+    def answered_from_cache(self, prompt_tokens: int, completion_tokens: int) -> bool:
+        """Whether a call came from DSPy's response cache (it reports no usage then)."""
+        return self.cache and prompt_tokens + completion_tokens == 0
 
 
 class ModelPool:
@@ -68,6 +73,7 @@ class ModelPool:
         tiers: Tier settings by name (from `stepladder.yaml`).
         lms: Ready LMs by tier name (tests pass DSPy's `DummyLM` here); these need no runtime.
         prices: API model prices (USD per million tokens) overriding the built-in table.
+        cache: Let DSPy answer repeated requests from its response cache (off by default).
     """
 
     def __init__(
@@ -75,9 +81,11 @@ class ModelPool:
         tiers: Mapping[str, TierBase],
         lms: Mapping[str, Any] | None = None,
         prices: Mapping[str, TokenPrice] | None = None,
+        cache: bool = False,
     ) -> None:
         self.tiers = dict(tiers)
         self.prices = dict(prices or {})
+        self.cache = cache
         self._given = dict(lms or {})
         self._bound: dict[str, BoundTier] = {}
         self._runtimes: dict[str, Runtime] = {}
@@ -111,7 +119,8 @@ class ModelPool:
             endpoint = Endpoint(model=str(getattr(lm, "model", "given")), base_url=None,
                                 api_key="", supports_logprobs=False)  # fmt: skip
             settings = self.tiers.get(name, TierBase())
-            return BoundTier(name, settings, endpoint, lm, self._pricer(settings, endpoint))
+            pricer = self._pricer(settings, endpoint)
+            return BoundTier(name, settings, endpoint, lm, pricer, self.cache)
         if name not in self.tiers:
             bound = ", ".join(sorted({*self.tiers, *self._given})) or "(none)"
             raise ConfigError(
@@ -121,8 +130,8 @@ class ModelPool:
         runtime = runtime_for(name, settings)
         endpoint = runtime.start()
         self._runtimes[name] = runtime
-        lm = make_lm(endpoint, settings)
-        return BoundTier(name, settings, endpoint, lm, self._pricer(settings, endpoint))
+        lm = make_lm(endpoint, settings, cache=self.cache)
+        return BoundTier(name, settings, endpoint, lm, self._pricer(settings, endpoint), self.cache)
 
     def _pricer(self, settings: TierBase, endpoint: Endpoint) -> Pricer:
         return pricer_for(settings, endpoint.model, self.prices)

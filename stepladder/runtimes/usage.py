@@ -26,6 +26,7 @@ class ModelCall:
         cost_usd: What the call cost (token price, or share of the machine).
         cost_basis: How the cost was worked out (`tokens`, `machine-tokens`, ...).
         escalation_reason: Why the call escalated to another tier, when it did.
+        cached: Whether the answer came from the response cache (no model ran).
     """
 
     node_id: str
@@ -40,6 +41,7 @@ class ModelCall:
     cost_usd: float = 0.0
     cost_basis: str = ""
     escalation_reason: str | None = None
+    cached: bool = False
 
 
 @dataclass
@@ -86,6 +88,7 @@ class UsageLedger:
             "retries": sum(1 for c in calls if c.attempt > 1),
             "seconds": round(sum(c.seconds for c in calls), 3),
             "escalations": sum(1 for c in calls if c.escalation_reason),
+            "cached_calls": sum(1 for c in calls if c.cached),
             "cost_usd": sum(c.cost_usd for c in calls),
             "cost_by_node": self.cost_by_node(),
         }

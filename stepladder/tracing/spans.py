@@ -81,10 +81,15 @@ def _span(
 
 
 def run_span(
-    tracing: Tracing | None, flow: str, inputs: Any, thread_id: str | None = None
+    tracing: Tracing | None,
+    flow: str,
+    inputs: Any,
+    thread_id: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> AbstractContextManager[Span]:
-    """The root span of one flow run."""
+    """The root span of one flow run (`extra` attributes added, say an eval's ids)."""
     attributes = {names.SPAN_TYPE: SpanType.RUN, names.FLOW_NAME: flow, names.THREAD_ID: thread_id}
+    attributes.update(extra or {})
     return _span(tracing, f"run {flow}", attributes, inputs)
 
 

@@ -1,0 +1,185 @@
+"""`stepladder eval SPEC`, `eval compare BASE CAND [--gate]`, `eval baseline save RUN_ID`.
+
+`stepladder eval SPEC` is short for `stepladder eval run SPEC`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from typer.core import TyperGroup
+
+from stepladder.cli.app import app, command_in, options
+from stepladder.cli.common import print_json, project_for
+from stepladder.cli.run import project_tracing
+from stepladder.config import Project, load_project
+from stepladder.evalsets.baseline import resolve_run, save_baseline
+from stepladder.evalsets.compare import compare_runs, gate, render_comparison
+from stepladder.evalsets.html_report import report_html
+from stepladder.evalsets.report import render_summary, summarize
+from stepladder.evalsets.results import CaseResult, EvalRunRecord
+from stepladder.evalsets.runner import EvalOptions, PreparedEval, evals_dir, prepare_eval, run_eval
+from stepladder.evalsets.spec import load_eval_spec
+from stepladder.runtimes import ModelPool
+
+console = Console(highlight=False)
+stderr = Console(stderr=True, highlight=False)
+REPORT_FILE = "report.html"
+
+
+class _RunByDefault(TyperGroup):
+    """A group whose first argument, when it is not a subcommand, is `run`'s SPEC."""
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        """Read `eval SPEC ...` as `eval run SPEC ...`."""
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["run", *args]
+        return super().resolve_command(ctx, args)
+
+
+eval_app = typer.Typer(
+    cls=_RunByDefault,
+    help="Run eval sets over flows, report quality, cost and latency, compare against a baseline.",
+    no_args_is_help=True,
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
+baseline_app = typer.Typer(help="The baseline a candidate run is compared with.")
+eval_app.add_typer(baseline_app, name="baseline")
+app.add_typer(eval_app, name="eval")
+
+
+@command_in(eval_app, "run")
+def run(
+    spec: Annotated[Path, typer.Argument(help="The eval spec (YAML).")],
+    concurrency: Annotated[int | None, typer.Option(help="Cases run at once.", min=1)] = None,
+    resume: Annotated[str | None, typer.Option(help="Finish a killed run: its RUN_ID.")] = None,
+    split: Annotated[str | None, typer.Option(help="Run only the cases of this split.")] = None,
+    cache: Annotated[
+        bool | None, typer.Option("--cache/--no-cache", help="Allow cached model responses.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Run at most this many cases.", min=1)] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Run the flow over the eval set's cases and report quality, cost and latency."""
+    project = project_for(str(spec))
+    loaded = load_eval_spec(spec)
+    options_ = EvalOptions(concurrency, resume, split, cache, limit)
+    prepared = prepare_eval(project, loaded, options_)
+    record = _execute(project, prepared)
+    summary = summarize(record)
+    report = record.folder / REPORT_FILE
+    report.write_text(report_html(record, summary), encoding="utf-8")
+    if json_output:
+        print_json(summary.model_dump(mode="json"))
+    else:
+        render_summary(summary, console)
+    stderr.print(f"eval run {record.manifest.run_id}: {record.folder}")
+    stderr.print(f"report: {report}")
+
+
+def _execute(project: Project, prepared: PreparedEval) -> EvalRunRecord:
+    settings = project.settings
+    models = ModelPool(settings.tiers, prices=settings.prices, cache=prepared.manifest.cache)
+    tracing = project_tracing(project)
+    done, total = len(prepared.done), len(prepared.cases)
+    if done:
+        stderr.print(f"resuming {prepared.manifest.run_id}: {done} of {total} cases already done")
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("failed {task.fields[failed]}"), TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=stderr, transient=False) as progress:
+        task = progress.add_task(prepared.manifest.eval_name, total=total, completed=done, failed=0)
+        failed = 0
+
+        def on_case(result: CaseResult) -> None:
+            nonlocal failed
+            failed += 0 if result.ok else 1
+            progress.update(task, advance=1, failed=failed)
+
+        try:
+            return asyncio.run(_run(prepared, models, tracing, on_case))
+        finally:
+            tracing.shutdown()
+
+
+async def _run(
+    prepared: PreparedEval, models: ModelPool, tracing: Any, on_case: Any
+) -> EvalRunRecord:
+    async with models:
+        return await run_eval(prepared, models, tracing, on_case)
+
+
+@command_in(eval_app, "compare")
+def compare(
+    baseline: Annotated[str, typer.Argument(help="Baseline: a run id, a folder, or `baseline`.")],
+    candidate: Annotated[str, typer.Argument(help="Candidate: a run id or a folder.")],
+    fail_gate: Annotated[
+        bool, typer.Option("--gate", help="Exit 1 if quality drops or cost rises too much.")
+    ] = False,
+    max_cost_increase: Annotated[
+        float, typer.Option(help="Largest allowed rise in cost per case (0.10 = 10%).")
+    ] = 0.10,
+    max_latency_increase: Annotated[
+        float | None, typer.Option(help="Largest allowed rise in p50 latency (0.2 = 20%).")
+    ] = None,
+    alpha: Annotated[float, typer.Option(help="Significance level of the tests.")] = 0.05,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the comparison as JSON.")
+    ] = False,
+) -> None:
+    """Pair the cases of two runs and test the quality difference; show cost and latency deltas."""
+    project = _project()
+    folder = evals_dir(project)
+    base = resolve_run(baseline, evals_dir=folder, project_root=project.root)
+    cand = resolve_run(candidate, evals_dir=folder, project_root=project.root)
+    comparison = compare_runs(base, cand, alpha=alpha)
+    if json_output:
+        print_json(comparison.model_dump(mode="json"))
+    else:
+        render_comparison(comparison, console)
+    if not fail_gate:
+        return
+    failures = gate(
+        comparison, max_cost_increase=max_cost_increase, max_latency_increase=max_latency_increase
+    )
+    for failure in failures:
+        stderr.print(f"[bold red]gate:[/] {failure}")
+    if failures:
+        raise typer.Exit(1)
+    stderr.print("[green]gate passed[/]")
+
+
+@command_in(baseline_app, "save")
+def baseline_save(
+    run_id: Annotated[str, typer.Argument(help="The run to keep as baseline.")],
+) -> None:
+    """Keep a run as its eval's baseline, under `evalsets/baselines/` (commit it for CI)."""
+    project = _project()
+    record = resolve_run(run_id, evals_dir=evals_dir(project), project_root=project.root)
+    path = save_baseline(record, project.root)
+    stderr.print(f"baseline of '{record.manifest.eval_name}' saved: {path}")
+
+
+@command_in(eval_app, "report")
+def report(
+    run_id: Annotated[str, typer.Argument(help="A run id, a folder, or `baseline`.")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Show an eval run's summary again (and rewrite its HTML report)."""
+    project = _project()
+    record = resolve_run(run_id, evals_dir=evals_dir(project), project_root=project.root)
+    summary = summarize(record)
+    (record.folder / REPORT_FILE).write_text(report_html(record, summary), encoding="utf-8")
+    if json_output:
+        print_json(summary.model_dump(mode="json"))
+    else:
+        render_summary(summary, console)
+    stderr.print(f"report: {record.folder / REPORT_FILE}")
+
+
+def _project() -> Project:
+    return load_project(root=options.project) if options.project else load_project()

@@ -1,0 +1,257 @@
+"""Running an eval: the flow over every case, concurrently, each case traced and kept on disk.
+
+Each finished case is appended to `.stepladder/evals/RUN_ID/results.jsonl` at once, so a killed
+run loses nothing it finished; `resume=RUN_ID` runs only the cases missing there. A case whose
+flow fails is recorded with its error (scoring 0) and the run goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+
+from stepladder.config import Project
+from stepladder.config.references import ReferencePolicy
+from stepladder.errors import RunError, StepladderError, UserError
+from stepladder.evalsets.cases import EvalCase
+from stepladder.evalsets.metrics import Metric, MetricContext, build_metrics, score_case
+from stepladder.evalsets.results import (
+    MANIFEST_FILE,
+    CaseResult,
+    EvalManifest,
+    EvalRunRecord,
+    MetricScore,
+    append_result,
+    load_run,
+)
+from stepladder.evalsets.spec import LoadedEvalSpec
+from stepladder.flows import Flow, compile_project_flow, run_flow
+from stepladder.flows.run import check_collections
+from stepladder.retrieval import Store, open_store, shared_embedder
+from stepladder.runtimes import ModelPool
+from stepladder.runtimes.usage import UsageLedger
+from stepladder.tracing import Tracing
+from stepladder.tracing.attributes import EVAL_CASE_ID, EVAL_RUN_ID
+
+__all__ = ["EvalOptions", "PreparedEval", "evals_dir", "prepare_eval", "run_eval"]
+
+CaseHook = Callable[[CaseResult], None]
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """How to run an eval (None: the spec's value, or the resumed run's)."""
+
+    concurrency: int | None = None
+    resume: str | None = None
+    split: str | None = None
+    cache: bool | None = None
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class PreparedEval:
+    """Everything an eval run needs, checked before any case runs."""
+
+    project: Project
+    loaded: LoadedEvalSpec
+    flow: Flow
+    cases: list[EvalCase]
+    metrics: list[Metric]
+    manifest: EvalManifest
+    folder: Path
+    done: frozenset[str]
+
+    @property
+    def pending(self) -> list[EvalCase]:
+        """The cases this run still has to do."""
+        return [case for case in self.cases if case.id not in self.done]
+
+    @property
+    def tiers(self) -> set[str]:
+        """The model tiers the flow and the judge metrics use."""
+        judges = {str(t) for t in (getattr(m, "tier", None) for m in self.metrics) if t}
+        return self.flow.tiers | judges
+
+
+def evals_dir(project: Project) -> Path:
+    """Where a project's eval runs live (`.stepladder/evals`)."""
+    return project.state_dir / "evals"
+
+
+def prepare_eval(project: Project, loaded: LoadedEvalSpec, options: EvalOptions) -> PreparedEval:
+    """Compile the flow, load and select the cases, build the metrics, open the run folder.
+
+    Raises:
+        UserError: A bad spec, case file, flow, split or resume id, named precisely.
+    """
+    spec = loaded.spec
+    flow = compile_project_flow(project, _flow_path(project, loaded))
+    policy = ReferencePolicy(project.root, tuple(project.settings.allow_imports))
+    metrics = build_metrics(loaded, policy)
+    if options.resume is not None:
+        manifest, done = _resumed(project, spec.name, options.resume)
+        options = replace(options, split=manifest.split, cache=manifest.cache)
+    else:
+        manifest, done = _new_manifest(loaded, flow, metrics, options), frozenset[str]()
+    cases = _select(loaded.load_cases(), options.split, spec.splits, options.limit)
+    if options.concurrency is not None:
+        manifest = manifest.model_copy(update={"concurrency": options.concurrency})
+    manifest = manifest.model_copy(update={"cases": len(cases)})
+    folder = evals_dir(project) / manifest.run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+    return PreparedEval(project, loaded, flow, cases, metrics, manifest, folder, done)
+
+
+async def run_eval(
+    prepared: PreparedEval,
+    models: ModelPool,
+    tracing: Tracing | None = None,
+    on_case: CaseHook | None = None,
+) -> EvalRunRecord:
+    """Run the pending cases `manifest.concurrency` at a time; return the whole run.
+
+    Collections are checked and model tiers started first, so a missing collection, model or
+    key is reported before any case runs.
+    """
+    store = _store(prepared.project) if prepared.flow.collections else None
+    check_collections(prepared.flow, store)
+    await models.start(prepared.tiers)
+    gate = asyncio.Semaphore(prepared.manifest.concurrency)
+
+    async def one(case: EvalCase) -> None:
+        async with gate:
+            result = await _run_case(prepared, case, models, store, tracing)
+        append_result(prepared.folder, result)
+        if on_case is not None:
+            on_case(result)
+
+    await asyncio.gather(*(one(case) for case in prepared.pending))
+    finished = prepared.manifest.model_copy(update={"finished": _now()})
+    (prepared.folder / MANIFEST_FILE).write_text(finished.model_dump_json(indent=2), "utf-8")
+    return load_run(prepared.folder)
+
+
+async def _run_case(
+    prepared: PreparedEval,
+    case: EvalCase,
+    models: ModelPool,
+    store: Store | None,
+    tracing: Tracing | None,
+) -> CaseResult:
+    attributes = {EVAL_RUN_ID: prepared.manifest.run_id, EVAL_CASE_ID: case.id}
+    started = time.perf_counter()
+    error: str | None = None
+    trace_id: str | None = None
+    try:
+        result = await run_flow(
+            prepared.flow, case.inputs, models=models, store=store, tracing=tracing,
+            trace_attributes=attributes,
+        )  # fmt: skip
+        state, usage, trace_id = result.state, result.usage, result.trace_id
+    except StepladderError as failure:
+        error = str(failure)
+        state = dict(getattr(failure, "partial_state", None) or {})
+        usage = dict(getattr(failure, "usage", None) or {})
+        trace_id = failure.trace_id if isinstance(failure, RunError) else None
+    except Exception as failure:  # a user's function node may raise anything
+        error, state, usage = f"{type(failure).__name__}: {failure}", {}, {}
+    latency = time.perf_counter() - started
+    outputs = {m.field: to_jsonable_python(state.get(m.field), fallback=repr)
+               for m in prepared.metrics}  # fmt: skip
+    scores = await _scores(prepared.metrics, outputs, case, models, tracing, error)
+    return CaseResult(
+        case_id=case.id, tags=case.tags, split=case.split, ok=error is None, error=error,
+        outputs=outputs, expected=case.expected, scores=scores, latency_s=latency,
+        cost_usd=float(usage.get("cost_usd") or 0.0),
+        input_tokens=int(usage.get("prompt_tokens") or 0),
+        output_tokens=int(usage.get("completion_tokens") or 0),
+        escalations=int(usage.get("escalations") or 0),
+        cached_calls=int(usage.get("cached_calls") or 0),
+        trace_id=trace_id,
+    )  # fmt: skip
+
+
+async def _scores(
+    metrics: Sequence[Metric],
+    outputs: dict[str, Any],
+    case: EvalCase,
+    models: ModelPool,
+    tracing: Tracing | None,
+    error: str | None,
+) -> dict[str, MetricScore]:
+    """Each metric's score; a failed case scores 0 on every metric it has an expected value for."""
+    if error is not None:
+        return {
+            m.name: MetricScore(value=0.0, binary=m.binary, detail="the flow failed")
+            for m in metrics
+            if m.field in case.expected
+        }
+    context = MetricContext(models=models, usage=UsageLedger(), tracing=tracing)
+    return await score_case(metrics, outputs, case, context)
+
+
+def _flow_path(project: Project, loaded: LoadedEvalSpec) -> str:
+    """The spec's flow: a file next to the spec when one is there, else a project flow name."""
+    beside = loaded.folder / loaded.spec.flow
+    return str(beside) if beside.is_file() else loaded.spec.flow
+
+
+def _select(
+    cases: list[EvalCase], split: str | None, splits: Sequence[str], limit: int | None
+) -> list[EvalCase]:
+    if split is not None:
+        if splits and split not in splits:
+            raise UserError(f"--split {split}: not a split of this eval ({', '.join(splits)}).")
+        cases = [case for case in cases if case.split == split]
+        if not cases:
+            raise UserError(f"--split {split}: no case is in that split.")
+    return cases[:limit] if limit is not None else cases
+
+
+def _new_manifest(
+    loaded: LoadedEvalSpec, flow: Flow, metrics: Sequence[Metric], options: EvalOptions
+) -> EvalManifest:
+    spec = loaded.spec
+    run_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    return EvalManifest(
+        run_id=run_id, eval_name=spec.name, spec_path=str(loaded.path), flow=flow.name,
+        metrics=[m.name for m in metrics], started=_now(),
+        concurrency=options.concurrency or spec.concurrency,
+        cache=spec.cache if options.cache is None else options.cache, split=options.split,
+    )  # fmt: skip
+
+
+def _resumed(project: Project, eval_name: str, run_id: str) -> tuple[EvalManifest, frozenset[str]]:
+    folder = evals_dir(project) / run_id
+    if not (folder / MANIFEST_FILE).is_file():
+        runs = sorted((p.name for p in evals_dir(project).glob("*/") if p.is_dir()), reverse=True)
+        raise UserError(
+            f"--resume {run_id}: no such eval run; recent runs: {', '.join(runs[:5]) or 'none'}."
+        )
+    record = load_run(folder)
+    if record.manifest.eval_name != eval_name:
+        raise UserError(
+            f"--resume {run_id}: that run is of eval '{record.manifest.eval_name}', "
+            f"not '{eval_name}'."
+        )
+    manifest = record.manifest.model_copy(update={"finished": None})
+    return manifest, frozenset(r.case_id for r in record.results)
+
+
+def _store(project: Project) -> Store:
+    settings = project.settings
+    return open_store(settings.chroma, project.root, shared_embedder(settings.embeddings))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

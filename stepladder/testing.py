@@ -1,0 +1,96 @@
+"""Helpers for users' own tests: run an eval spec from pytest and assert on its summary.
+
+```python
+from stepladder.testing import run_eval
+
+def test_support_quality():
+    result = run_eval("evalsets/support.yaml", limit=20)
+    assert result.metric("category").mean >= 0.8
+    assert not result.failed
+```
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from stepladder.config import Project, load_project
+from stepladder.errors import UserError
+from stepladder.evalsets.report import EvalSummary, MetricSummary, summarize
+from stepladder.evalsets.results import CaseResult, EvalRunRecord
+from stepladder.evalsets.runner import EvalOptions, prepare_eval
+from stepladder.evalsets.runner import run_eval as run_prepared
+from stepladder.evalsets.spec import load_eval_spec
+from stepladder.runtimes import ModelPool
+from stepladder.tracing import Tracing
+
+__all__ = ["EvalResult", "arun_eval", "run_eval"]
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """A finished eval run: its cases and its summary."""
+
+    record: EvalRunRecord
+    summary: EvalSummary
+
+    def metric(self, name: str) -> MetricSummary:
+        """The summary of metric `name` (mean, low, high, n).
+
+        Raises:
+            UserError: Naming the metrics there are, when `name` is not one.
+        """
+        for metric in self.summary.metrics:
+            if metric.name == name:
+                return metric
+        names = ", ".join(m.name for m in self.summary.metrics)
+        raise UserError(f"no metric '{name}' in eval '{self.summary.eval_name}'; it has {names}.")
+
+    @property
+    def failed(self) -> list[CaseResult]:
+        """The cases whose flow failed."""
+        return [r for r in self.record.results if not r.ok]
+
+
+async def arun_eval(
+    spec: str | Path,
+    *,
+    project: str | Path | None = None,
+    models: ModelPool | None = None,
+    tracing: Tracing | None = None,
+    **options: object,
+) -> EvalResult:
+    """Run an eval spec (from an async test); `options` are `EvalOptions` fields.
+
+    Args:
+        spec: The eval spec file.
+        project: The project folder (default: found from the spec's folder upwards).
+        models: Model tiers to use (default: the project's, started and stopped here).
+        tracing: Where the cases' spans go (default: not traced).
+        **options: `concurrency`, `split`, `cache`, `limit` or `resume`.
+    """
+    path = Path(spec)
+    found = _project(path, project)
+    prepared = prepare_eval(found, load_eval_spec(path), EvalOptions(**options))  # type: ignore[arg-type]
+    if models is not None:
+        record = await run_prepared(prepared, models, tracing)
+    else:
+        settings = found.settings
+        async with ModelPool(
+            settings.tiers, prices=settings.prices, cache=prepared.manifest.cache
+        ) as pool:
+            record = await run_prepared(prepared, pool, tracing)
+    return EvalResult(record, summarize(record))
+
+
+def run_eval(spec: str | Path, **kwargs: object) -> EvalResult:
+    """Run an eval spec from a plain (not async) test; see `arun_eval`."""
+    return asyncio.run(arun_eval(spec, **kwargs))  # type: ignore[arg-type]
+
+
+def _project(spec: Path, project: str | Path | None) -> Project:
+    if project is not None:
+        return load_project(root=Path(project))
+    return load_project(start=spec.resolve().parent)
