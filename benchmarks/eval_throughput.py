@@ -61,9 +61,11 @@ def delayed_server(delay: float) -> ThreadingHTTPServer:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    server.request_queue_size = 512
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 1024  # the listen backlog: 128 clients connect at once
+
+    server = Server(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
@@ -101,7 +103,8 @@ async def one_run(root: Path, concurrency: int, models: ModelPool, tracing: Trac
     record = await run_eval(prepared, models, tracing)
     seconds = time.perf_counter() - started
     wrong = [r.case_id for r in record.results if not r.ok or r.scores["reply"].value != 1.0]
-    assert not wrong, f"cases failed: {wrong[:5]}"
+    errors = [r.error for r in record.results if r.error][:2]
+    assert not wrong, f"cases failed: {wrong[:5]} {errors}"
     return seconds
 
 
