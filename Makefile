@@ -23,6 +23,7 @@ demo: $(STAMP)
 	cd examples && ../$(BIN)/stepladder run support_triage --input @inputs/unknown.json
 	cd examples && ../$(BIN)/stepladder ingest faq data/stackfaq/threads.jsonl --id-field id
 	cd examples && ../$(BIN)/stepladder run faq --input @inputs/faq.json
+	cd examples && ../$(BIN)/stepladder eval evalsets/support.yaml --split test --limit 8
 	cd examples && ../$(BIN)/stepladder traces list --limit 5
 
 # The trace page test (tests/tracing/test_trace_html_browser.py) drives a headless Chromium

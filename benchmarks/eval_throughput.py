@@ -1,11 +1,12 @@
 """Eval runner throughput against a model server with a fixed 500 ms delay.
 
-A benchmark harness only: a loopback OpenAI-compatible server (threads, standard library)
-answers every chat request after `--delay` seconds with a valid JSON answer. A one-node flow
-(`generate` on an `openai-compatible` tier pointed at it) is evaluated over `--cases` cases at
-each concurrency, through the real eval runner (`prepare_eval`/`run_eval`, traced to a temporary
-JSONL store, results on disk). Efficiency is the achieved throughput (cases per second) over the
-ideal, concurrency / delay. The last line of stdout is a JSON object.
+A benchmark harness only: a loopback OpenAI-compatible server (asyncio, standard library, in a
+child process) answers every chat request after `--delay` seconds with a valid JSON answer. A
+one-node flow (`generate` on an `openai-compatible` tier pointed at it) is evaluated over
+`--cases` cases at each concurrency, through the real eval runner (`prepare_eval`/`run_eval`,
+traced to a temporary JSONL store, results on disk). Efficiency is the achieved throughput
+(cases per second) over the ideal, concurrency / delay. The last line of stdout is a JSON
+object.
 
     .venv/bin/python benchmarks/eval_throughput.py [--cases 512] [--delay 0.5]
 """
@@ -15,12 +16,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -37,40 +37,47 @@ CONCURRENCIES = (1, 8, 32, 128)
 TARGET_AT_32 = 0.90
 
 
-def delayed_server(delay: float) -> ThreadingHTTPServer:
-    """An OpenAI-style chat server answering `{"reply": "ok"}` after `delay` seconds."""
+ANSWER = json.dumps({
+    "id": "x", "object": "chat.completion", "created": 0, "model": "delayed",
+    "choices": [{"index": 0, "finish_reason": "stop",
+                 "message": {"role": "assistant", "content": '{"reply": "ok"}'}}],
+    "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25},
+}).encode()  # fmt: skip
+RESPONSE = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+    + f"content-length: {len(ANSWER)}\r\n\r\n".encode()
+    + ANSWER
+)
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body go out in two writes; with Nagle's algorithm on, the client's
-        # delayed ACK then holds every answer back by about 40 ms.
-        disable_nagle_algorithm = True
 
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers["content-length"]))
-            time.sleep(delay)
-            body = json.dumps({
-                "id": "x", "object": "chat.completion", "created": 0, "model": "delayed",
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": '{"reply": "ok"}'}}],
-                "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25},
-            }).encode()  # fmt: skip
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+async def answer_after(delay: float, reader: Any, writer: Any) -> None:
+    """Serve one keep-alive connection: every request is answered after `delay` seconds."""
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            await reader.readexactly(length)
+            await asyncio.sleep(delay)
+            writer.write(RESPONSE)
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        writer.close()
 
-        def log_message(self, *args: Any) -> None:
-            pass
 
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-        request_queue_size = 1024  # the listen backlog: 128 clients connect at once
+def serve(delay: float, ports: Any) -> None:
+    """Run the delayed server (asyncio, one task per connection) until terminated."""
 
-    server = Server(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    async def forever() -> None:
+        server = await asyncio.start_server(
+            lambda r, w: answer_after(delay, r, w), "127.0.0.1", 0, backlog=1024
+        )
+        ports.put(server.sockets[0].getsockname()[1])
+        await server.serve_forever()
+
+    asyncio.run(forever())
 
 
 @contextmanager
@@ -133,10 +140,14 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=512)
     parser.add_argument("--delay", type=float, default=0.5)
     args = parser.parse_args()
-    server = delayed_server(args.delay)
-    with project(server.server_address[1], args.cases) as root:
+    # The server runs in its own process, so it does not compete with the runner for this
+    # process's interpreter lock.
+    ports: Any = multiprocessing.Queue()
+    child = multiprocessing.Process(target=serve, args=(args.delay, ports), daemon=True)
+    child.start()
+    with project(ports.get(timeout=30), args.cases) as root:
         efficiency = asyncio.run(measure(root, args.cases, args.delay))
-    server.shutdown()
+    child.terminate()
     table = Table(title=f"eval throughput ({args.cases} cases, {args.delay:g} s per call)")
     table.add_column("concurrency", justify="right")
     table.add_column("efficiency", justify="right")

@@ -127,6 +127,12 @@ def _svg(width: float, height: float, label: str, body: Sequence[str]) -> str:
     )
 
 
+def _fit(text: str, width: float, char_width: float = 6.5) -> str:
+    """`text` cut with an ellipsis to about `width` pixels (its tooltip has it whole)."""
+    room = max(int(width / char_width), 3)
+    return text if len(text) <= room else text[: room - 1] + "…"
+
+
 def _text(x: float, y: float, text: str, *, anchor: str = "start", cls: str = "label") -> str:
     return (
         f'<text class="{cls}" x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}">{escape(text)}</text>'
@@ -196,7 +202,10 @@ def _tag_plot(summary: EvalSummary) -> str:
         x0 = left + column * group_w + gap / 2
         for index, metric in enumerate(tag.metrics):
             body.extend(_tag_bar(tag.tag, metric, x0 + index * bar_w, bar_w, plot_h, index))
-        body.append(_text(x0 + (group_w - gap) / 2, plot_h + 24, tag.tag, anchor="middle"))
+        label = _text(
+            x0 + (group_w - gap) / 2, plot_h + 24, _fit(tag.tag, group_w), anchor="middle"
+        )
+        body.append(label.replace("</text>", f"<title>{escape(tag.tag)}</title></text>"))
         body.append(
             _text(x0 + (group_w - gap) / 2, plot_h + 37, f"n={tag.n}", anchor="middle", cls="muted")
         )
