@@ -44,7 +44,10 @@ class _RunByDefault(TyperGroup):
 
 eval_app = typer.Typer(
     cls=_RunByDefault,
-    help="Run eval sets over flows, report quality, cost and latency, compare against a baseline.",
+    help=(
+        "Run eval sets over flows, report quality, cost and latency, compare against a "
+        "baseline. `stepladder eval SPEC` is short for `stepladder eval run SPEC`."
+    ),
     no_args_is_help=True,
     context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
 )
