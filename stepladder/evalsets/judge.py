@@ -21,9 +21,9 @@ from pydantic_core import to_jsonable_python
 from stepladder.errors import ModelError
 from stepladder.evalsets.cases import EvalCase
 from stepladder.evalsets.results import MetricScore
+from stepladder.nodes.model_calls import record_model_call
 from stepladder.prompts import SignatureField, build_signature, constrained_adapter
 from stepladder.runtimes.pool import BoundTier
-from stepladder.runtimes.usage import ModelCall, usage_from_dspy
 from stepladder.tracing import attributes as names
 from stepladder.tracing import model_span, set_error, set_preview
 
@@ -174,35 +174,10 @@ class JudgeMetric:
         ok: bool,
     ) -> None:
         """Put the call in the ledger (priced by the tier's pricer) and on its span."""
-        ended = time.perf_counter()
-        prompt, completion, cached = usage_from_dspy(dict(usage or {}))
-        from_cache = bound.answered_from_cache(prompt, completion)
-        cost = bound.pricer.price(prompt, completion, cached, started, ended)
-        call = ModelCall(
-            node_id=self.node_id,
-            tier=self.tier,
-            model=bound.endpoint.display_name or bound.endpoint.model,
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            cached_tokens=cached,
-            seconds=ended - started,
-            attempt=attempt,
-            ok=ok,
-            cost_usd=0.0 if from_cache else cost.usd,
-            cost_basis="cached" if from_cache else cost.basis,
-            cached=from_cache,
-        )
-        context.usage.record(call)
-        if span.is_recording():
-            span.set_attributes(
-                {
-                    names.GEN_AI_INPUT_TOKENS: prompt,
-                    names.GEN_AI_OUTPUT_TOKENS: completion,
-                    names.GEN_AI_CACHED_TOKENS: cached,
-                    names.COST_USD: call.cost_usd,
-                    names.COST_BASIS: call.cost_basis,
-                }
-            )
+        record_model_call(
+            context.usage, bound, node_id=self.node_id, started=started, usage=usage,
+            attempt=attempt, ok=ok, span=span,
+        )  # fmt: skip
 
 
 def _as_text(value: Any) -> str:

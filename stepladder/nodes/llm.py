@@ -20,9 +20,9 @@ from stepladder.config.references import REFERENCE_PATTERN
 from stepladder.errors import FlowCompileError, ModelError, NodeOutputError
 from stepladder.nodes.base import BuildContext, NodeSpecBase, State
 from stepladder.nodes.context import RunContext
+from stepladder.nodes.model_calls import record_model_call
 from stepladder.prompts import SignatureField, constrained_adapter, output_model
 from stepladder.runtimes.pool import BoundTier
-from stepladder.runtimes.usage import ModelCall, usage_from_dspy
 from stepladder.tracing import attributes as names
 from stepladder.tracing import model_span, set_error, set_preview
 
@@ -252,36 +252,10 @@ class LLMCall:
         *,
         ok: bool,
     ) -> None:
-        ended = time.perf_counter()
-        prompt, completion, cached = usage_from_dspy(dict(usage or {}))
-        # DSPy reports no usage for an answer from its response cache.
-        from_cache = bound.answered_from_cache(prompt, completion)
-        cost = bound.pricer.price(prompt, completion, cached, started, ended)
-        call = ModelCall(
-            node_id=self.node.id,
-            tier=self.node.tier,
-            model=bound.endpoint.display_name or bound.endpoint.model,
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            cached_tokens=cached,
-            seconds=ended - started,
-            attempt=attempt,
-            ok=ok,
-            cost_usd=0.0 if from_cache else cost.usd,
-            cost_basis="cached" if from_cache else cost.basis,
-            cached=from_cache,
-        )
-        context.usage.record(call)
-        if span.is_recording():
-            span.set_attributes(
-                {
-                    names.GEN_AI_INPUT_TOKENS: prompt,
-                    names.GEN_AI_OUTPUT_TOKENS: completion,
-                    names.GEN_AI_CACHED_TOKENS: cached,
-                    names.COST_USD: call.cost_usd,
-                    names.COST_BASIS: call.cost_basis,
-                }
-            )
+        record_model_call(
+            context.usage, bound, node_id=self.node.id, started=started, usage=usage,
+            attempt=attempt, ok=ok, span=span,
+        )  # fmt: skip
 
 
 def _attach_demos(program: Any, demos: list[dict[str, Any]]) -> None:
