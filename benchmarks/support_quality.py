@@ -33,18 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import TextColumn
 from rich.table import Table
 
 from stepladder import Flow, ModelError, NodeOutputError, compile_flow, load_flow
 from stepladder.config import load_project
+from stepladder.progress import progress_bar
 from stepladder.runtimes import ModelPool
 from stepladder.runtimes.usage import ModelCall
 
@@ -329,15 +323,7 @@ async def bench(n: int, seed: int, project_dir: Path, dataset: Path) -> dict[str
     outcomes: list[Outcome] = []
     async with ModelPool(tiers) as pool:
         await pool.start(flow.tiers)
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[stats]}"),
-        )
-        with Progress(*columns, console=Console(stderr=True)) as progress:
+        with progress_bar(TextColumn("{task.fields[stats]}")) as progress:
             task = progress.add_task("support flow", total=len(rows), stats="")
             for row in rows:
                 outcomes.append(await run_one(flow, pool, row))

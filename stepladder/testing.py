@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from stepladder.config import Project, load_project
 from stepladder.errors import UserError
@@ -60,34 +61,42 @@ async def arun_eval(
     project: str | Path | None = None,
     models: ModelPool | None = None,
     tracing: Tracing | None = None,
-    **options: object,
+    concurrency: int | None = None,
+    split: str | None = None,
+    cache: bool | None = None,
+    limit: int | None = None,
+    resume: str | None = None,
 ) -> EvalResult:
-    """Run an eval spec (from an async test); `options` are `EvalOptions` fields.
+    """Run an eval spec (from an async test).
 
     Args:
         spec: The eval spec file.
         project: The project folder (default: found from the spec's folder upwards).
         models: Model tiers to use (default: the project's, started and stopped here).
         tracing: Where the cases' spans go (default: not traced).
-        **options: `concurrency`, `split`, `cache`, `limit` or `resume`.
+        concurrency: Cases at once (default: the spec's).
+        split: Run only this split's cases.
+        cache: Allow cached model responses (default: the spec's).
+        limit: Run at most this many cases.
+        resume: Finish this killed run instead of starting one.
     """
     path = Path(spec)
     found = _project(path, project)
-    prepared = prepare_eval(found, load_eval_spec(path), EvalOptions(**options))  # type: ignore[arg-type]
+    options = EvalOptions(concurrency, resume, split, cache, limit)
+    prepared = prepare_eval(found, load_eval_spec(path), options)
     if models is not None:
         record = await run_prepared(prepared, models, tracing)
     else:
         settings = found.settings
-        async with ModelPool(
-            settings.tiers, prices=settings.prices, cache=prepared.manifest.cache
-        ) as pool:
+        pool = ModelPool(settings.tiers, prices=settings.prices, cache=prepared.manifest.cache)
+        async with pool:
             record = await run_prepared(prepared, pool, tracing)
     return EvalResult(record, summarize(record))
 
 
-def run_eval(spec: str | Path, **kwargs: object) -> EvalResult:
-    """Run an eval spec from a plain (not async) test; see `arun_eval`."""
-    return asyncio.run(arun_eval(spec, **kwargs))  # type: ignore[arg-type]
+def run_eval(spec: str | Path, **options: Any) -> EvalResult:
+    """Run an eval spec from a plain (not async) test; takes `arun_eval`'s options."""
+    return asyncio.run(arun_eval(spec, **options))
 
 
 def _project(spec: Path, project: str | Path | None) -> Project:

@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from stepladder.cli.app import app, command_in, options
-from stepladder.config import Project, load_project
+from stepladder.cli.app import app, command_in
+from stepladder.cli.common import project_for
 from stepladder.errors import ConfigError
 from stepladder.retrieval.classifier import (
     classifier_path,
@@ -30,10 +30,6 @@ classifier_app = typer.Typer(
 app.add_typer(classifier_app, name="classifier")
 console = Console(highlight=False)
 stderr = Console(stderr=True, highlight=False)
-
-
-def _project() -> Project:
-    return load_project(root=options.project) if options.project else load_project()
 
 
 @command_in(classifier_app, "train")
@@ -63,7 +59,7 @@ def train(
     ] = 0.005,
 ) -> None:
     """Train a classifier from labelled examples and save it as the next version of NAME."""
-    project = _project()
+    project = project_for()
     examples = read_examples(data, text_field, label_field)
     held_out = read_examples(validation, text_field, label_field) if validation else None
     report = train_classifier(
@@ -98,7 +94,7 @@ def predict(
     texts: Annotated[list[str], typer.Argument(help="Text(s) to classify.")],
 ) -> None:
     """Label texts with a trained classifier; prints label, confidence and text."""
-    project = _project()
+    project = project_for()
     started = time.perf_counter()
     classifier = load_classifier(classifier_path(name, project.state_dir))
     classifier.predict(["warm up"])  # load the embedding model outside the timing
@@ -117,7 +113,7 @@ def predict(
 @command_in(classifier_app, "list")
 def list_classifiers() -> None:
     """Show the project's classifiers and their newest versions."""
-    project = _project()
+    project = project_for()
     home = classifiers_dir(project.state_dir)
     table = Table(title=f"classifiers in {_shown(home, project.root)}")
     for column in ("name", "labels", "fallback", "accuracy", "oos recall", "embedding", "created"):

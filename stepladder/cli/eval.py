@@ -11,13 +11,13 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import TextColumn
 from typer.core import TyperGroup
 
-from stepladder.cli.app import app, command_in, options
+from stepladder.cli.app import app, command_in
 from stepladder.cli.common import print_json, project_for
 from stepladder.cli.run import project_tracing
-from stepladder.config import Project, load_project
+from stepladder.config import Project
 from stepladder.evalsets.baseline import resolve_run, save_baseline
 from stepladder.evalsets.compare import compare_runs, gate, render_comparison
 from stepladder.evalsets.html_report import report_html
@@ -25,6 +25,7 @@ from stepladder.evalsets.report import render_summary, summarize
 from stepladder.evalsets.results import CaseResult, EvalRunRecord
 from stepladder.evalsets.runner import EvalOptions, PreparedEval, evals_dir, prepare_eval, run_eval
 from stepladder.evalsets.spec import load_eval_spec
+from stepladder.progress import progress_bar
 from stepladder.runtimes import ModelPool
 
 console = Console(highlight=False)
@@ -92,9 +93,7 @@ def _execute(project: Project, prepared: PreparedEval) -> EvalRunRecord:
     done, total = len(prepared.done), len(prepared.cases)
     if done:
         stderr.print(f"resuming {prepared.manifest.run_id}: {done} of {total} cases already done")
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("failed {task.fields[failed]}"), TimeElapsedColumn())  # fmt: skip
-    with Progress(*columns, console=stderr, transient=False) as progress:
+    with progress_bar(TextColumn("failed {task.fields[failed]}"), console=stderr) as progress:
         task = progress.add_task(prepared.manifest.eval_name, total=total, completed=done, failed=0)
         failed = 0
 
@@ -135,7 +134,7 @@ def compare(
     ] = False,
 ) -> None:
     """Pair the cases of two runs and test the quality difference; show cost and latency deltas."""
-    project = _project()
+    project = project_for()
     folder = evals_dir(project)
     base = resolve_run(baseline, evals_dir=folder, project_root=project.root)
     cand = resolve_run(candidate, evals_dir=folder, project_root=project.root)
@@ -161,7 +160,7 @@ def baseline_save(
     run_id: Annotated[str, typer.Argument(help="The run to keep as baseline.")],
 ) -> None:
     """Keep a run as its eval's baseline, under `evalsets/baselines/` (commit it for CI)."""
-    project = _project()
+    project = project_for()
     record = resolve_run(run_id, evals_dir=evals_dir(project), project_root=project.root)
     path = save_baseline(record, project.root)
     stderr.print(f"baseline of '{record.manifest.eval_name}' saved: {path}")
@@ -173,7 +172,7 @@ def report(
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Show an eval run's summary again (and rewrite its HTML report)."""
-    project = _project()
+    project = project_for()
     record = resolve_run(run_id, evals_dir=evals_dir(project), project_root=project.root)
     summary = summarize(record)
     (record.folder / REPORT_FILE).write_text(report_html(record, summary), encoding="utf-8")
@@ -182,7 +181,3 @@ def report(
     else:
         render_summary(summary, console)
     stderr.print(f"report: {record.folder / REPORT_FILE}")
-
-
-def _project() -> Project:
-    return load_project(root=options.project) if options.project else load_project()

@@ -11,10 +11,10 @@ from rich.table import Table
 
 from stepladder.cli.app import command, stderr
 from stepladder.cli.common import project_for
-from stepladder.cli.run import project_store
 from stepladder.config import Project
 from stepladder.retrieval.documents import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, SUFFIXES
 from stepladder.retrieval.ingest import ingest as ingest_files
+from stepladder.retrieval.store import open_project_store
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -43,7 +43,7 @@ def ingest(
     """Chunk files and add them to a collection (chunks already there are skipped)."""
     project = project_for()
     result = ingest_files(
-        project_store(project),
+        open_project_store(project),
         collection,
         paths,
         text_field=text_field,
@@ -65,7 +65,7 @@ def ingest(
 def collections() -> None:
     """List the project's collections and how many chunks each holds."""
     project = project_for()
-    counts = project_store(project).counts()
+    counts = open_project_store(project).counts()
     where = _location(project)
     if not counts:
         console.print(

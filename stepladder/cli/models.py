@@ -8,8 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from stepladder.cli.app import app, command_in, options
-from stepladder.config import load_project
+from stepladder.cli.app import app, command_in
+from stepladder.cli.common import project_for
 from stepladder.config.tiers import LlamaCppTier
 from stepladder.errors import ConfigError
 from stepladder.runtimes.models import cached_models, models_home, pull_model
@@ -41,7 +41,7 @@ def list_models() -> None:
         table.add_row(entry.name, "yes" if path else "no", str(path or "-"), entry.description)
     console.print(table)
     try:
-        project = load_project(root=options.project) if options.project else load_project()
+        project = project_for()
     except ConfigError:
         return
     tiers = Table(title=f"tiers of {project.settings.name}")

@@ -15,9 +15,11 @@ from stepladder.cli.common import load_compiled_flow, print_json
 from stepladder.config import Project
 from stepladder.errors import FlowInputError
 from stepladder.flows import Flow, RunResult, run_flow
-from stepladder.retrieval import Store, open_store, shared_embedder
+from stepladder.retrieval import Store
+from stepladder.retrieval.store import open_project_store
 from stepladder.runtimes import ModelPool
 from stepladder.tracing import Tracing
+from stepladder.tracing.render import format_cost
 
 CHECKPOINT_FILE = "checkpoints.sqlite"
 
@@ -45,7 +47,7 @@ def run(
     data = parse_input(input)
     on_update = _print_update if stream else None
     checkpoint_db = project.state_dir / CHECKPOINT_FILE
-    store = project_store(project) if compiled.collections else None
+    store = open_project_store(project) if compiled.collections else None
     tracing = project_tracing(project)
     try:
         result = asyncio.run(
@@ -73,18 +75,13 @@ def report_usage(usage: Mapping[str, Any]) -> None:
     """Print a run's model calls, tokens, time and cost (total and per node) on stderr."""
     if not usage.get("calls"):
         return
-    by_node = ", ".join(f"{node} {format_usd(usd)}" for node, usd in usage["cost_by_node"].items())
+    by_node = ", ".join(f"{node} {format_cost(usd)}" for node, usd in usage["cost_by_node"].items())
     stderr.print(
         f"model calls: {usage['calls']}, tokens in/out/cached: {usage['prompt_tokens']}/"
         f"{usage['completion_tokens']}/{usage['cached_tokens']}, retries: "
         f"{usage['retries']}, model time: {usage['seconds']:.2f} s, "
-        f"cost: {format_usd(usage['cost_usd'])} ({by_node})"
+        f"cost: {format_cost(usage['cost_usd'])} ({by_node})"
     )
-
-
-def format_usd(usd: float) -> str:
-    """A dollar amount with enough digits for fractions of a cent."""
-    return f"${usd:.6f}" if usd < 0.01 else f"${usd:.4f}"
 
 
 async def _run(
@@ -115,12 +112,6 @@ def project_tracing(project: Project) -> Tracing:
     """Tracing as the project's settings ask (JSONL under the state folder, OTLP if set)."""
     settings = project.settings
     return Tracing.for_project(settings.tracing, project.state_dir, settings.name)
-
-
-def project_store(project: Project) -> Store:
-    """The project's Chroma store, with the embedding function its settings name."""
-    settings = project.settings
-    return open_store(settings.chroma, project.root, shared_embedder(settings.embeddings))
 
 
 def _print_update(node_id: str, update: dict[str, Any]) -> None:

@@ -35,7 +35,8 @@ from stepladder.evalsets.results import (
 from stepladder.evalsets.spec import LoadedEvalSpec
 from stepladder.flows import Flow, compile_project_flow, run_flow
 from stepladder.flows.run import check_collections
-from stepladder.retrieval import Store, open_store, shared_embedder
+from stepladder.retrieval import Store
+from stepladder.retrieval.store import open_project_store
 from stepladder.runtimes import ModelPool
 from stepladder.runtimes.usage import UsageLedger
 from stepladder.tracing import Tracing
@@ -94,7 +95,7 @@ def prepare_eval(project: Project, loaded: LoadedEvalSpec, options: EvalOptions)
         UserError: A bad spec, case file, flow, split or resume id, named precisely.
     """
     spec = loaded.spec
-    flow = compile_project_flow(project, _flow_path(project, loaded))
+    flow = compile_project_flow(project, loaded.flow_path(project.flows_dir))
     policy = ReferencePolicy(project.root, tuple(project.settings.allow_imports))
     metrics = build_metrics(loaded, policy)
     if options.resume is not None:
@@ -123,7 +124,7 @@ async def run_eval(
     Collections are checked and model tiers started first, so a missing collection, model or
     key is reported before any case runs.
     """
-    store = _store(prepared.project) if prepared.flow.collections else None
+    store = open_project_store(prepared.project) if prepared.flow.collections else None
     check_collections(prepared.flow, store)
     await models.start(prepared.tiers)
     gate = asyncio.Semaphore(prepared.manifest.concurrency)
@@ -200,12 +201,6 @@ async def _scores(
     return await score_case(metrics, outputs, case, context)
 
 
-def _flow_path(project: Project, loaded: LoadedEvalSpec) -> str:
-    """The spec's flow: a file next to the spec when one is there, else a project flow name."""
-    beside = loaded.folder / loaded.spec.flow
-    return str(beside) if beside.is_file() else loaded.spec.flow
-
-
 def _select(
     cases: list[EvalCase], split: str | None, splits: Sequence[str], limit: int | None
 ) -> list[EvalCase]:
@@ -246,11 +241,6 @@ def _resumed(project: Project, eval_name: str, run_id: str) -> tuple[EvalManifes
         )
     manifest = record.manifest.model_copy(update={"finished": None})
     return manifest, frozenset(r.case_id for r in record.results)
-
-
-def _store(project: Project) -> Store:
-    settings = project.settings
-    return open_store(settings.chroma, project.root, shared_embedder(settings.embeddings))
 
 
 def _now() -> str:

@@ -13,16 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from stepladder.errors import ConfigError
+from stepladder.progress import progress_bar
 from stepladder.retrieval.documents import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_OVERLAP,
@@ -147,15 +140,7 @@ def _add_batches(
     store: Store, collection: str, chunks: list[Chunk], progress: bool, console: Console | None
 ) -> int:
     added = 0
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console or Console(stderr=True),
-        disable=not progress,
-    )
+    bar = progress_bar(console=console, disable=not progress)
     with bar:
         task = bar.add_task(f"embedding chunks into '{collection}'", total=len(chunks))
         for start in range(0, len(chunks), BATCH_SIZE):

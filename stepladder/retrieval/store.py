@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stepladder.config import Project
 from stepladder.config.retrieval import ChromaSettings, EmbeddingSettings
 from stepladder.errors import ConfigError, ModelError
 from stepladder.retrieval.embeddings import PACKAGED_NAME, EmbeddingFunction, shared_embedder
 
-__all__ = ["Passage", "Store", "open_store"]
+__all__ = ["Passage", "Store", "open_project_store", "open_store"]
 
 SPACE = "cosine"
 
@@ -185,3 +186,9 @@ def open_store(
     folder = path if path.is_absolute() else project_root / path
     folder.mkdir(parents=True, exist_ok=True)
     return Store(chromadb.PersistentClient(path=str(folder), settings=client_settings), embeddings)
+
+
+def open_project_store(project: Project) -> Store:
+    """The project's store, with the embedding function its settings name (shared per process)."""
+    settings = project.settings
+    return open_store(settings.chroma, project.root, shared_embedder(settings.embeddings))

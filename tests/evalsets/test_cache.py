@@ -1,10 +1,8 @@
 """Model-response caching in evals: off by default, and reported when it answered."""
 
 import json
-import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -14,36 +12,14 @@ from rich.console import Console
 from stepladder.evalsets.report import render_summary
 from stepladder.testing import arun_eval
 from tests.conftest import write_project
+from tests.fake_chat import chat_server
 
 
 @pytest.fixture
-def server() -> Iterator[tuple[int, list[int]]]:
-    """An OpenAI-style chat server answering `{"reply": "ok"}`; counts the requests."""
-    requests: list[int] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers["content-length"]))
-            requests.append(1)
-            body = json.dumps({
-                "id": "x", "object": "chat.completion", "created": 0, "model": "m",
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": '{"reply": "ok"}'}}],
-                "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25},
-            }).encode()  # fmt: skip
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=http.serve_forever, daemon=True).start()
-    yield http.server_address[1], requests
-    http.shutdown()
+def server() -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    """A chat server answering `{"reply": "ok"}`; it keeps the requests it got."""
+    with chat_server('{"reply": "ok"}') as served:
+        yield served
 
 
 def reply_project(root: Path, port: int) -> Path:
@@ -68,7 +44,7 @@ def reply_project(root: Path, port: int) -> Path:
 
 
 async def test_caching_is_off_unless_asked_and_reported_when_used(
-    tmp_path: Path, server: tuple[int, list[int]]
+    tmp_path: Path, server: tuple[int, list[dict[str, Any]]]
 ) -> None:
     port, requests = server
     spec = reply_project(tmp_path, port)

@@ -2,15 +2,11 @@
 
 import asyncio
 import hashlib
-import json
 import socket
-import threading
 import time
 import zipfile
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,6 +16,7 @@ from stepladder.errors import ConfigError, ModelError
 from stepladder.flows import run_flow
 from stepladder.runtimes import ModelPool
 from stepladder.runtimes.models import ModelEntry, ensure_model, pull_model, register_model
+from tests.fake_chat import chat_server
 
 FLOW = compile_flow(
     flow_from_dict(
@@ -85,39 +82,8 @@ async def test_server_that_never_answers_times_out() -> None:
 
 @pytest.fixture
 def garbage_server() -> Iterator[int]:
-    class Garbage(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("content-length", 0)))
-            body = json.dumps(
-                {
-                    "id": "x",
-                    "object": "chat.completion",
-                    "created": 0,
-                    "model": "m",
-                    "choices": [
-                        {
-                            "index": 0,
-                            "finish_reason": "stop",
-                            "message": {"role": "assistant", "content": "I am not JSON at all"},
-                        }
-                    ],
-                    "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8},
-                }
-            ).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Garbage)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield int(server.server_address[1])
-    server.shutdown()
+    with chat_server("I am not JSON at all") as (port, _):
+        yield port
 
 
 async def test_garbage_output_is_retried_then_reported(garbage_server: int) -> None:
