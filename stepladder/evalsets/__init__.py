@@ -23,7 +23,6 @@ from stepladder.evalsets.results import (
     MetricScore,
     append_result,
     load_run,
-    run_folder,
 )
 from stepladder.evalsets.spec import (
     EvalSpec,
@@ -56,7 +55,6 @@ __all__ = [
     "load_cases",
     "load_eval_spec",
     "load_run",
-    "run_folder",
     "score_case",
     "token_f1",
 ]

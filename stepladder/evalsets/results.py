@@ -23,7 +23,6 @@ __all__ = [
     "MetricScore",
     "append_result",
     "load_run",
-    "run_folder",
 ]
 
 RESULTS_FILE = "results.jsonl"
@@ -126,11 +125,6 @@ class EvalRunRecord(BaseModel):
     manifest: EvalManifest
     results: list[CaseResult]
     folder: Path
-
-
-def run_folder(evals_dir: Path, run_id: str) -> Path:
-    """The folder of run `run_id` under `evals_dir` (`.stepladder/evals`)."""
-    return evals_dir / run_id
 
 
 def append_result(folder: Path, result: CaseResult) -> None:

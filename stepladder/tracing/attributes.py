@@ -15,7 +15,6 @@ __all__ = ["REDACTED", "Previews", "SpanType"]
 GEN_AI_OPERATION = "gen_ai.operation.name"
 GEN_AI_PROVIDER = "gen_ai.provider.name"
 GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
-GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
 GEN_AI_TEMPERATURE = "gen_ai.request.temperature"
 GEN_AI_MAX_TOKENS = "gen_ai.request.max_tokens"
 GEN_AI_INPUT_TOKENS = "gen_ai.usage.input_tokens"
