@@ -21,6 +21,7 @@ __all__ = [
     "EvalManifest",
     "EvalRunRecord",
     "MetricScore",
+    "ResultLog",
     "append_result",
     "load_run",
 ]
@@ -127,12 +128,43 @@ class EvalRunRecord(BaseModel):
     folder: Path
 
 
+class ResultLog:
+    """A run's results file, open while the run lasts.
+
+    Each result is written and flushed to the operating system at once, so a killed process
+    loses nothing it finished. The file is fsynced when closed; a machine crash can lose the
+    last lines before that, and `resume` runs those cases again.
+
+    Args:
+        folder: The run's folder.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self._handle = (folder / RESULTS_FILE).open("a", encoding="utf-8")
+
+    def append(self, result: CaseResult) -> None:
+        """Append one case's result as a line."""
+        self._handle.write(result.model_dump_json() + "\n")
+        self._handle.flush()
+
+    def close(self) -> None:
+        """Flush, fsync and close the file."""
+        if not self._handle.closed:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+
+    def __enter__(self) -> ResultLog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
 def append_result(folder: Path, result: CaseResult) -> None:
-    """Append one case's result (a line, flushed and fsynced: a kill loses nothing finished)."""
-    with (folder / RESULTS_FILE).open("a", encoding="utf-8") as handle:
-        handle.write(result.model_dump_json() + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    """Append one case's result to a run's file (opened, written, fsynced and closed)."""
+    with ResultLog(folder) as log:
+        log.append(result)
 
 
 def load_run(folder: Path) -> EvalRunRecord:

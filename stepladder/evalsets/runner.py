@@ -23,13 +23,14 @@ from stepladder.config.references import ReferencePolicy
 from stepladder.errors import RunError, StepladderError, UserError
 from stepladder.evalsets.cases import EvalCase
 from stepladder.evalsets.metrics import Metric, MetricContext, build_metrics, score_case
+from stepladder.evalsets.pacing import StartPacer
 from stepladder.evalsets.results import (
     MANIFEST_FILE,
     CaseResult,
     EvalManifest,
     EvalRunRecord,
     MetricScore,
-    append_result,
+    ResultLog,
     load_run,
 )
 from stepladder.evalsets.spec import LoadedEvalSpec
@@ -121,6 +122,9 @@ async def run_eval(
 ) -> EvalRunRecord:
     """Run the pending cases `manifest.concurrency` at a time; return the whole run.
 
+    Case starts are spaced by the measured CPU time of a case (`StartPacer`), so a wave of
+    answers arriving together does not keep the cases in lockstep.
+
     Collections are checked and model tiers started first, so a missing collection, model or
     key is reported before any case runs.
     """
@@ -128,15 +132,19 @@ async def run_eval(
     check_collections(prepared.flow, store)
     await models.start(prepared.tiers)
     gate = asyncio.Semaphore(prepared.manifest.concurrency)
+    pacer = StartPacer()
 
-    async def one(case: EvalCase) -> None:
+    async def one(case: EvalCase, log: ResultLog) -> None:
         async with gate:
+            await pacer.wait_turn()
             result = await _run_case(prepared, case, models, store, tracing)
-        append_result(prepared.folder, result)
+            pacer.case_finished()
+        log.append(result)
         if on_case is not None:
             on_case(result)
 
-    await asyncio.gather(*(one(case) for case in prepared.pending))
+    with ResultLog(prepared.folder) as log:
+        await asyncio.gather(*(one(case, log) for case in prepared.pending))
     finished = prepared.manifest.model_copy(update={"finished": _now()})
     (prepared.folder / MANIFEST_FILE).write_text(finished.model_dump_json(indent=2), "utf-8")
     return load_run(prepared.folder)

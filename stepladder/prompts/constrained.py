@@ -24,6 +24,7 @@ __all__ = ["constrained_adapter", "output_model", "response_format"]
 _ADAPTER: Any = None
 _OUTPUT_MODELS: weakref.WeakKeyDictionary[type, type[BaseModel]] = weakref.WeakKeyDictionary()
 _FORMATS: weakref.WeakKeyDictionary[type, dict[str, Any]] = weakref.WeakKeyDictionary()
+_DESCRIPTIONS: weakref.WeakKeyDictionary[type, str] = weakref.WeakKeyDictionary()
 
 
 def output_model(signature: type[dspy.Signature]) -> type[BaseModel]:
@@ -79,11 +80,7 @@ def constrained_adapter() -> Any:
                 return parse_output(signature, completion)
 
             def format_field_description(self, signature: Any) -> str:
-                schema = output_model(signature).model_json_schema()
-                return (
-                    f"Your input fields are:\n{field_lines(signature.input_fields)}\n"
-                    f"Your output fields are:\n{field_lines(signature.output_fields, schema)}"
-                )
+                return field_description(signature)
 
             def format_field_structure(self, signature: Any) -> str:
                 inputs = "\n\n".join(f"[[ ## {n} ## ]]\n{{{n}}}" for n in signature.input_fields)
@@ -99,6 +96,19 @@ def constrained_adapter() -> Any:
 
         _ADAPTER = ConstrainedJSONAdapter()
     return _ADAPTER
+
+
+def field_description(signature: type[dspy.Signature]) -> str:
+    """The prompt's list of input and output fields (computed once per signature class)."""
+    cached = _DESCRIPTIONS.get(signature)
+    if cached is None:
+        schema = output_model(signature).model_json_schema()
+        cached = (
+            f"Your input fields are:\n{field_lines(signature.input_fields)}\n"
+            f"Your output fields are:\n{field_lines(signature.output_fields, schema)}"
+        )
+        _DESCRIPTIONS[signature] = cached
+    return cached
 
 
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
