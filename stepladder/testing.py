@@ -66,6 +66,7 @@ async def arun_eval(
     cache: bool | None = None,
     limit: int | None = None,
     resume: str | None = None,
+    tier: str | None = None,
 ) -> EvalResult:
     """Run an eval spec (from an async test).
 
@@ -79,10 +80,11 @@ async def arun_eval(
         cache: Allow cached model responses (default: the spec's).
         limit: Run at most this many cases.
         resume: Finish this killed run instead of starting one.
+        tier: Run every model node on this tier.
     """
     path = Path(spec)
     found = _project(path, project)
-    options = EvalOptions(concurrency, resume, split, cache, limit)
+    options = EvalOptions(concurrency, resume, split, cache, limit, tier)
     prepared = prepare_eval(found, load_eval_spec(path), options)
     if models is not None:
         record = await run_prepared(prepared, models, tracing)

@@ -67,12 +67,16 @@ def run(
         bool | None, typer.Option("--cache/--no-cache", help="Allow cached model responses.")
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Run at most this many cases.", min=1)] = None,
+    tier: Annotated[
+        str | None,
+        typer.Option(help="Run every model node on this tier (one run per tier trains a router)."),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Run the flow over the eval set's cases and report quality, cost and latency."""
     project = project_for(str(spec))
     loaded = load_eval_spec(spec)
-    options_ = EvalOptions(concurrency, resume, split, cache, limit)
+    options_ = EvalOptions(concurrency, resume, split, cache, limit, tier)
     prepared = prepare_eval(project, loaded, options_)
     record = _execute(project, prepared)
     summary = summarize(record)

@@ -92,6 +92,7 @@ class EvalSummary(BaseModel):
     started: str
     finished: str | None
     split: str | None
+    tier: str | None = None
     planned: int
     cases: int
     ok: int
@@ -149,6 +150,7 @@ def summarize(run: EvalRunRecord, *, worst: int = 10) -> EvalSummary:
         started=manifest.started,
         finished=manifest.finished,
         split=manifest.split,
+        tier=manifest.tier,
         planned=manifest.cases,
         cases=len(cases),
         ok=len(cases) - failed,
@@ -252,6 +254,8 @@ def _header(summary: EvalSummary) -> Text:
     text.append(f"  flow {summary.flow}  run {summary.run_id}  started {summary.started}")
     if summary.split:
         text.append(f"  split {summary.split}")
+    if summary.tier:
+        text.append(f"  every model node on tier {summary.tier}")
     text.append(f"\n{summary.cases} cases: {summary.ok} ok, ")
     text.append(f"{summary.failed} failed", style="bold red" if summary.failed else "")
     if summary.planned > summary.cases:

@@ -101,6 +101,7 @@ class EvalManifest(BaseModel):
         cache: Whether model responses could come from the cache.
         split: The split run (None for all cases).
         cases: How many cases the run covers.
+        tier: The tier every model node ran on, when the run overrode the flow's tiers.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -116,6 +117,7 @@ class EvalManifest(BaseModel):
     cache: bool = False
     split: str | None = None
     cases: int = 0
+    tier: str | None = None
 
 
 class EvalRunRecord(BaseModel):

@@ -57,6 +57,7 @@ class EvalOptions:
     split: str | None = None
     cache: bool | None = None
     limit: int | None = None
+    tier: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,13 +97,13 @@ def prepare_eval(project: Project, loaded: LoadedEvalSpec, options: EvalOptions)
         UserError: A bad spec, case file, flow, split or resume id, named precisely.
     """
     spec = loaded.spec
-    flow = compile_project_flow(project, loaded.flow_path(project.flows_dir))
-    policy = ReferencePolicy(project.root, tuple(project.settings.allow_imports))
-    metrics = build_metrics(loaded, policy)
     if options.resume is not None:
         manifest, done = _resumed(project, spec.name, options.resume)
-        options = replace(options, split=manifest.split, cache=manifest.cache)
-    else:
+        options = replace(options, split=manifest.split, cache=manifest.cache, tier=manifest.tier)
+    flow = compile_project_flow(project, loaded.flow_path(project.flows_dir), options.tier)
+    policy = ReferencePolicy(project.root, tuple(project.settings.allow_imports))
+    metrics = build_metrics(loaded, policy)
+    if options.resume is None:
         manifest, done = _new_manifest(loaded, flow, metrics, options), frozenset[str]()
     cases = _select(loaded.load_cases(), options.split, spec.splits, options.limit)
     if options.concurrency is not None:
@@ -231,6 +232,7 @@ def _new_manifest(
         metrics=[m.name for m in metrics], started=_now(),
         concurrency=options.concurrency or spec.concurrency,
         cache=spec.cache if options.cache is None else options.cache, split=options.split,
+        tier=options.tier,
     )  # fmt: skip
 
 
