@@ -317,6 +317,10 @@ async def bench(n: int, seed: int, project_dir: Path, dataset: Path) -> dict[str
     console = Console()
     project = load_project(root=project_dir)
     spec = load_flow(project.flow_path("support"))
+    # The small model alone is measured: its nodes do not escalate up the ladder here.
+    nodes = [n.model_copy(update={"escalate": None}) if hasattr(n, "escalate") else n
+             for n in spec.nodes]  # fmt: skip
+    spec = spec.model_copy(update={"nodes": nodes})
     tiers = project.settings.tiers
     flow = compile_flow(spec, project_root=project.root, tiers=set(tiers))
     rows = load_rows(dataset, n, seed)

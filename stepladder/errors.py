@@ -11,7 +11,8 @@ StepladderError
 │   └── EvalSetError          an eval spec or case file that does not parse or validate
 ├── RunError                  a run failed while executing
 │   ├── NodeError             one node raised or returned something it must not
-│   │   └── NodeOutputError   a model's output failed validation after its retries
+│   │   ├── NodeOutputError   a model's output failed validation after its retries
+│   │   └── ReviewRequired    a node escalated to a human, but the run has no thread to pause
 │   └── ModelError            a model server is down, times out, or its file is bad
 ```
 
@@ -31,6 +32,7 @@ __all__ = [
     "NodeError",
     "NodeOutputError",
     "ReferenceError_",
+    "ReviewRequired",
     "RunError",
     "StepladderError",
     "UserError",
@@ -107,6 +109,18 @@ class NodeOutputError(NodeError):
         super().__init__(node_id, message)
         self.raw_output = raw_output
         self.attempts = attempts
+
+
+class ReviewRequired(NodeError):
+    """A node escalated to the `human` rung, but the run is not checkpointed, so it cannot pause.
+
+    Attributes:
+        reason: Why the node escalated.
+    """
+
+    def __init__(self, node_id: str, message: str, reason: str) -> None:
+        super().__init__(node_id, message)
+        self.reason = reason
 
 
 class ModelError(RunError):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,37 +40,72 @@ def run(
         str | None,
         typer.Option(
             "--thread",
-            help="Checkpoint to SQLite under this id; rerun with it to continue a killed run.",
+            help="Checkpoint to SQLite under this id; rerun with it to continue a killed run. "
+            "Flows whose ladder reaches `human` get one automatically.",
         ),
     ] = None,
 ) -> None:
     """Run a flow and print its final state as JSON."""
     project, compiled = load_compiled_flow(flow)
     data = parse_input(input)
-    on_update = _print_update if stream else None
-    checkpoint_db = project.state_dir / CHECKPOINT_FILE
-    store = open_project_store(project) if compiled.collections else None
-    tracing = project_tracing(project)
-    try:
-        result = asyncio.run(
-            _run(compiled, project, data, thread, checkpoint_db, on_update, store, tracing)
+    if thread is None and compiled.reaches_human:
+        thread = new_thread_id(compiled.name)
+        stderr.print(
+            f"thread {thread} (checkpointed: a node may hand this run to a human reviewer)"
         )
-    finally:
-        tracing.shutdown()
-    if result.resumed_at:
+    result = execute(compiled, project, data, thread, _print_update if stream else None)
+    if result.resumed_at and not result.paused:
         unused = " --input was not used." if data is not None else ""
         stderr.print(
             f"resumed thread '{thread}' at {', '.join(result.resumed_at)} "
             f"(completed nodes were not run again).{unused}"
         )
+    print_result(result, stream)
+
+
+def new_thread_id(flow: str) -> str:
+    """A fresh checkpoint thread id: the flow's name, the time and a random suffix."""
+    return f"{flow}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def execute(
+    flow: Flow,
+    project: Project,
+    data: dict[str, Any] | None,
+    thread: str | None,
+    on_update: Callable[[str, dict[str, Any]], None] | None = None,
+    resume: Mapping[str, Any] | None = None,
+) -> RunResult:
+    """Run (or continue, or answer the reviews of) a project's flow, traced as it asks."""
+    store = open_project_store(project) if flow.collections else None
+    tracing = project_tracing(project)
+    try:
+        return asyncio.run(_run(flow, project, data, thread, on_update, store, tracing, resume))
+    finally:
+        tracing.shutdown()
+
+
+def print_result(result: RunResult, stream: bool) -> None:
+    """Print the final state (a JSON line with `--stream`), then usage, reviews and trace."""
     if stream:
-        final = {"event": "final", "state": result.state, "usage": result.usage}
-        print_json(final | {"trace_id": result.trace_id}, indent=None)
+        final = {"event": "final", "status": result.status, "state": result.state}
+        print_json(final | {"usage": result.usage, "trace_id": result.trace_id}, indent=None)
     else:
         print_json(result.state)
     report_usage(result.usage)
+    report_reviews(result)
     if result.trace_id:
         stderr.print(f"trace {result.trace_id} (stepladder traces show {result.trace_id[:12]})")
+
+
+def report_reviews(result: RunResult) -> None:
+    """Say what a paused run waits for, and how to answer it."""
+    for review in result.reviews:
+        stderr.print(
+            f"paused: node '{review.node}' awaits human review ({review.reason}: "
+            f"{review.detail}). Answer with: stepladder review resolve {result.thread_id} "
+            f"--answer '{{...}}' (fields: {', '.join(review.fields)})"
+        )
 
 
 def report_usage(usage: Mapping[str, Any]) -> None:
@@ -76,10 +113,11 @@ def report_usage(usage: Mapping[str, Any]) -> None:
     if not usage.get("calls"):
         return
     by_node = ", ".join(f"{node} {format_cost(usd)}" for node, usd in usage["cost_by_node"].items())
+    escalations = f", escalations: {usage['escalations']}" if usage.get("escalations") else ""
     stderr.print(
         f"model calls: {usage['calls']}, tokens in/out/cached: {usage['prompt_tokens']}/"
         f"{usage['completion_tokens']}/{usage['cached_tokens']}, retries: "
-        f"{usage['retries']}, model time: {usage['seconds']:.2f} s, "
+        f"{usage['retries']}{escalations}, model time: {usage['seconds']:.2f} s, "
         f"cost: {format_cost(usage['cost_usd'])} ({by_node})"
     )
 
@@ -89,10 +127,10 @@ async def _run(
     project: Project,
     data: dict[str, Any] | None,
     thread: str | None,
-    checkpoint_db: Path,
     on_update: Callable[[str, dict[str, Any]], None] | None,
     store: Store | None,
     tracing: Tracing,
+    resume: Mapping[str, Any] | None,
 ) -> RunResult:
     settings = project.settings
     async with ModelPool(settings.tiers, prices=settings.prices) as models:
@@ -100,12 +138,18 @@ async def _run(
             flow,
             data,
             thread_id=thread,
-            checkpoint_db=checkpoint_db,
+            checkpoint_db=checkpoint_path(project),
             on_update=on_update,
             models=models,
             store=store,
             tracing=tracing,
+            resume=resume,
         )
+
+
+def checkpoint_path(project: Project) -> Path:
+    """The project's checkpoint database (`.stepladder/checkpoints.sqlite`)."""
+    return project.state_dir / CHECKPOINT_FILE
 
 
 def project_tracing(project: Project) -> Tracing:
@@ -118,22 +162,22 @@ def _print_update(node_id: str, update: dict[str, Any]) -> None:
     print_json({"event": "update", "node": node_id, "update": update}, indent=None)
 
 
-def parse_input(text: str | None) -> dict[str, Any] | None:
-    """Read `--input`: JSON text, or `@path` to a JSON file.
+def parse_input(text: str | None, option: str = "--input") -> dict[str, Any] | None:
+    """Read `--input` (or another `option`): JSON text, or `@path` to a JSON file.
 
     Raises:
         FlowInputError: If the file is missing or the JSON is invalid.
     """
     if text is None:
         return None
-    origin = "--input"
+    origin = option
     if text.startswith("@"):
         file = Path(text[1:])
         origin = str(file)
         try:
             text = file.read_text(encoding="utf-8")
         except OSError as error:
-            raise FlowInputError(f"--input {file}: cannot read input file: {error}.") from error
+            raise FlowInputError(f"{option} {file}: cannot read input file: {error}.") from error
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:

@@ -7,14 +7,21 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from stepladder.config.costs import TokenPrice
 from stepladder.config.explain import explain_validation_error
 from stepladder.config.locations import LocatedDocument, describe_yaml_error, load_yaml
 from stepladder.config.retrieval import ChromaSettings, EmbeddingSettings
-from stepladder.config.tiers import DEFAULT_TIERS, LlamaCppTier, TierSpec
+from stepladder.config.tiers import (
+    DEFAULT_TIERS,
+    LadderRung,
+    LlamaCppTier,
+    TierSpec,
+    check_ladder,
+    check_tier_names,
+)
 from stepladder.config.tracing import TracingSettings
 from stepladder.errors import ConfigError
 
@@ -50,6 +57,11 @@ class Settings(BaseSettings):
         default_factory=lambda: dict(_default_tiers()),
         description="Model tiers by name: which runtime serves each (default: small = llamacpp).",
     )
+    ladder: list[LadderRung] = Field(
+        default_factory=list,
+        description="Escalation order of tier names, cheapest first; 'human' may end it "
+        "(a person reviews the case). Nodes with `escalate:` climb it.",
+    )
     prices: dict[str, TokenPrice] = Field(
         default_factory=dict,
         description="API model prices (USD per million tokens), overriding the built-in table.",
@@ -57,6 +69,9 @@ class Settings(BaseSettings):
     tracing: TracingSettings = Field(
         default_factory=TracingSettings, description="Where run traces go."
     )
+
+    _tier_names = field_validator("tiers")(check_tier_names)
+    _ladder_order = field_validator("ladder")(check_ladder)
 
     @classmethod
     def settings_customise_sources(

@@ -11,19 +11,24 @@ tiers:
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from stepladder.config.costs import MachineCost
 
 __all__ = [
     "DEFAULT_TIERS",
+    "HUMAN",
+    "LadderRung",
     "LiteLLMTier",
     "LlamaCppTier",
     "OpenAICompatibleTier",
     "SGLangTier",
     "TierSpec",
+    "check_ladder",
+    "check_tier_names",
 ]
 
 
@@ -100,3 +105,51 @@ TierSpec = Annotated[
 ]
 
 DEFAULT_TIERS: dict[str, dict[str, object]] = {"small": {"runtime": "llamacpp"}}
+
+HUMAN = "human"
+
+
+def _rung(value: str, info: ValidationInfo) -> str:
+    """A ladder item must be a bound tier or `human` (the tiers are validated before it)."""
+    tiers: Mapping[str, Any] = (info.data or {}).get("tiers") or {}
+    if value == HUMAN or value in tiers:
+        return value
+    from stepladder.config.locations import near_miss, valid_choices
+
+    choices = [*tiers, HUMAN]
+    guess = near_miss(value, choices)
+    hint = f"; did you mean '{guess}'?" if guess else "."
+    raise ValueError(
+        f"unknown tier '{value}'{hint} Valid: {valid_choices(choices)}. List tiers bound under "
+        "`tiers:`, cheapest first; 'human' is the reserved last step"
+    )
+
+
+LadderRung = Annotated[str, AfterValidator(_rung)]
+
+
+def check_ladder(ladder: list[str]) -> list[str]:
+    """Each rung once, and `human` only last.
+
+    Raises:
+        ValueError: Naming the misplaced item.
+    """
+    for index, rung in enumerate(ladder):
+        if rung in ladder[:index]:
+            raise ValueError(f"ladder[{index}]: '{rung}' is listed twice; each rung appears once")
+        if rung == HUMAN and index != len(ladder) - 1:
+            raise ValueError(f"ladder[{index}]: '{HUMAN}' is the last step; move it to the end")
+    return ladder
+
+
+def check_tier_names(tiers: dict[str, Any]) -> dict[str, Any]:
+    """No tier may be named `human` (the ladder's reserved last step).
+
+    Raises:
+        ValueError: When one is.
+    """
+    if HUMAN in tiers:
+        raise ValueError(
+            f"'{HUMAN}' is reserved for the ladder's human step; give the tier another name"
+        )
+    return tiers

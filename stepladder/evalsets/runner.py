@@ -2,7 +2,8 @@
 
 Each finished case is appended to `.stepladder/evals/RUN_ID/results.jsonl` at once, so a killed
 run loses nothing it finished; `resume=RUN_ID` runs only the cases missing there. A case whose
-flow fails is recorded with its error (scoring 0) and the run goes on.
+flow fails is recorded with its error (scoring 0) and the run goes on; so is a case whose
+ladder reaches a human reviewer (its error says it awaits review).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pydantic_core import to_jsonable_python
 
 from stepladder.config import Project
 from stepladder.config.references import ReferencePolicy
-from stepladder.errors import RunError, StepladderError, UserError
+from stepladder.errors import ReviewRequired, RunError, StepladderError, UserError
 from stepladder.evalsets.cases import EvalCase
 from stepladder.evalsets.metrics import Metric, MetricContext, build_metrics, score_case
 from stepladder.evalsets.pacing import StartPacer
@@ -168,6 +169,14 @@ async def _run_case(
             trace_attributes=attributes,
         )  # fmt: skip
         state, usage, trace_id = result.state, result.usage, result.trace_id
+        if result.paused:
+            waiting = "; ".join(f"node '{r.node}' ({r.reason})" for r in result.reviews)
+            error = f"awaits human review: {waiting}"
+    except ReviewRequired as failure:
+        error = f"awaits human review: node '{failure.node_id}' ({failure.reason})"
+        state = dict(failure.partial_state or {})
+        usage = dict(failure.usage or {})
+        trace_id = failure.trace_id
     except StepladderError as failure:
         error = str(failure)
         state = dict(getattr(failure, "partial_state", None) or {})

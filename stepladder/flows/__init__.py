@@ -5,6 +5,7 @@ from stepladder.flows.compile import compile_flow
 from stepladder.flows.flow import Flow
 from stepladder.flows.loader import flow_from_dict, flow_from_yaml, flow_to_yaml, load_flow
 from stepladder.flows.project import compile_project_flow
+from stepladder.flows.reviews import PendingReview
 from stepladder.flows.run import RunResult, run_flow
 from stepladder.flows.spec import END, START, EdgeSpec, FlowSpec, StateField
 
@@ -15,6 +16,7 @@ __all__ = [
     "Flow",
     "FlowBuilder",
     "FlowSpec",
+    "PendingReview",
     "RunResult",
     "StateField",
     "compile_flow",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
@@ -19,6 +19,7 @@ from stepladder.flows.checks import check_flow
 from stepladder.flows.flow import Flow
 from stepladder.flows.spec import END, START, EdgeSpec, FlowSpec
 from stepladder.nodes import BuildContext, RunContext
+from stepladder.nodes.escalation import check_escalation
 from stepladder.nodes.traced import traced
 
 __all__ = ["compile_flow"]
@@ -37,6 +38,7 @@ def compile_flow(
     allow_imports: tuple[str, ...] = (),
     objects: Mapping[str, Any] | None = None,
     tiers: Collection[str] | None = None,
+    ladder: Sequence[str] = (),
 ) -> Flow:
     """Validate `spec` and build its LangGraph `StateGraph`.
 
@@ -46,11 +48,17 @@ def compile_flow(
         allow_imports: Extra module prefixes references may import from.
         objects: Python objects given directly (the builder's callables), by reference.
         tiers: The bound model tiers; when given, nodes may only name these.
+        ladder: The project's escalation ladder, which nodes with `escalate:` climb.
 
     Raises:
         FlowCompileError: If the flow is unsound or a reference cannot be resolved.
     """
     check_flow(spec, tiers)
+    problems = check_escalation(spec.nodes, ladder, tiers, spec.document)
+    if problems:
+        origin = str(spec.document.source) if spec.document.source else f"flow '{spec.name}'"
+        count = "1 problem" if len(problems) == 1 else f"{len(problems)} problems"
+        raise FlowCompileError(f"{origin}: cannot compile, {count}: " + " ".join(problems))
     policy = ReferencePolicy(project_root, allow_imports, objects, spec.document)
     state_types = _state_types(spec, policy)
     state_schema = TypedDict(f"{spec.name}_state", state_types, total=False)  # type: ignore[misc]
@@ -66,7 +74,13 @@ def compile_flow(
         )
     for index, edge in enumerate(spec.effective_edges()):
         _add_edge(graph, edge, index, policy)
-    return Flow(spec=spec, graph=graph, project_root=project_root, state_types=state_types)
+    return Flow(
+        spec=spec,
+        graph=graph,
+        project_root=project_root,
+        state_types=state_types,
+        ladder=tuple(ladder),
+    )
 
 
 def _state_types(spec: FlowSpec, policy: ReferencePolicy) -> dict[str, Any]:

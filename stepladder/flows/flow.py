@@ -17,6 +17,7 @@ from stepladder.errors import FlowInputError
 from stepladder.flows.checks import collections_used, tiers_used
 from stepladder.flows.spec import FlowSpec
 from stepladder.nodes import RunContext
+from stepladder.nodes.escalation import reaches_human, verifier_tiers
 from stepladder.retrieval.store import Store
 from stepladder.runtimes import ModelPool
 from stepladder.tracing import Tracing
@@ -33,12 +34,14 @@ class Flow:
         graph: The LangGraph `StateGraph` (not yet compiled with a checkpointer).
         project_root: The project folder the flow belongs to, if any.
         state_types: The Python type of each state key.
+        ladder: The project's escalation ladder (tier names, cheapest first; maybe `human`).
     """
 
     spec: FlowSpec
     graph: StateGraph[Any, RunContext, Any, Any]
     project_root: Path | None = None
     state_types: dict[str, Any] = field(default_factory=dict)
+    ladder: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -58,8 +61,17 @@ class Flow:
 
     @property
     def tiers(self) -> set[str]:
-        """The model tiers this flow's nodes use."""
-        return tiers_used(self.spec)
+        """The model tiers this flow's nodes start on, and their verifiers' judges.
+
+        Rungs above a node's tier start only when the node escalates to them.
+        """
+        judges = {tier for node in self.spec.nodes for tier in verifier_tiers(node)}
+        return tiers_used(self.spec) | judges
+
+    @property
+    def reaches_human(self) -> bool:
+        """Whether a node can hand a case to a human reviewer (the run needs a thread)."""
+        return any(reaches_human(node, self.ladder) for node in self.spec.nodes)
 
     @property
     def collections(self) -> set[str]:
@@ -81,6 +93,7 @@ class Flow:
             store=store,
             tracing=tracing,
             extras=extras,
+            ladder=self.ladder,
         )
 
     def mermaid(self) -> str:

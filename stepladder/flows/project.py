@@ -34,12 +34,15 @@ def compile_project_flow(project: Project, flow: str | Path, tier: str | None = 
                 f"tier '{tier}' is not defined in stepladder.yaml; tiers: "
                 f"{', '.join(sorted(project.settings.tiers))}."
             )
-        nodes = [n.model_copy(update={"tier": tier}) if hasattr(n, "tier") else n
-                 for n in spec.nodes]  # fmt: skip
+        # One tier alone: nodes neither escalate nor follow a router's tier.
+        pinned = {"tier": tier, "escalate": None, "tier_from": None}
+        nodes = [n.model_copy(update={k: v for k, v in pinned.items() if k in type(n).model_fields})
+                 if hasattr(n, "tier") else n for n in spec.nodes]  # fmt: skip
         spec = spec.model_copy(update={"nodes": nodes})
     return compile_flow(
         spec,
         project_root=project.root,
         allow_imports=tuple(project.settings.allow_imports),
         tiers=set(project.settings.tiers),
+        ladder=tuple(project.settings.ladder),
     )

@@ -1,26 +1,36 @@
-"""Running a compiled flow: input checks, streaming, and SQLite checkpoints that resume."""
+"""Running a compiled flow: input checks, streaming, and SQLite checkpoints that resume.
+
+A node that escalates to a human reviewer pauses a checkpointed run: `run_flow` then returns
+a `RunResult` with status `paused` and the pending reviews; `run_flow(..., resume={interrupt
+id: answer})` continues it with the answer (nodes that finished are not run again).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from langgraph.errors import is_invalid_resume
+from langgraph.types import Command
+from pydantic import ValidationError
 
 from stepladder.errors import ConfigError, FlowInputError, ModelError, RunError
 from stepladder.flows.flow import Flow
+from stepladder.flows.reviews import PendingReview, save_reviews
 from stepladder.nodes import RunContext
 from stepladder.retrieval.store import Store
 from stepladder.runtimes import ModelPool
 from stepladder.tracing import Tracing, run_span, set_preview
 from stepladder.tracing import attributes as names
 
-__all__ = ["RunResult", "check_collections", "run_flow"]
+__all__ = ["PendingReview", "RunResult", "check_collections", "run_flow"]
 
 UpdateHandler = Callable[[str, dict[str, Any]], None]
+INTERRUPT = "__interrupt__"
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,8 @@ class RunResult:
         updates: Each node's update, in the order they happened.
         usage: Model calls, tokens, seconds and cost (total and per node) of the run.
         trace_id: The run's OpenTelemetry trace id (hex), when it was traced.
+        status: `finished`, or `paused` when a node waits for a human review.
+        reviews: The pending reviews of a paused run.
     """
 
     state: dict[str, Any]
@@ -42,6 +54,13 @@ class RunResult:
     updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     usage: dict[str, Any] = field(default_factory=dict)
     trace_id: str | None = None
+    status: Literal["finished", "paused"] = "finished"
+    reviews: tuple[PendingReview, ...] = ()
+
+    @property
+    def paused(self) -> bool:
+        """Whether the run waits for a human review."""
+        return self.status == "paused"
 
 
 async def run_flow(
@@ -55,11 +74,14 @@ async def run_flow(
     store: Store | None = None,
     tracing: Tracing | None = None,
     trace_attributes: Mapping[str, str] | None = None,
+    resume: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Run `flow`, reporting each node's update; checkpoint to SQLite when given a thread.
 
     With a `thread_id` whose last run did not finish, the run continues after the last
-    completed node (the `data` is then not used); otherwise it starts from `data`.
+    completed node (the `data` is then not used); otherwise it starts from `data`. A thread
+    paused for a human review stays paused (its result lists the reviews) until `resume`
+    answers them: a mapping of interrupt id (`PendingReview.interrupt_id`) to answer.
 
     The collections the flow searches are checked first (each must exist in `store` and
     hold chunks), then the model tiers it uses are started (through `models`), so a missing
@@ -68,7 +90,8 @@ async def run_flow(
     `trace_attributes` go on the root span (an eval run puts its run and case ids there).
 
     Raises:
-        FlowInputError: If the input is invalid, or a thread has nothing to resume and no input.
+        FlowInputError: If the input is invalid, a thread has nothing to resume and no input,
+            or a review's answer does not fit the node's output fields.
         ConfigError: If a collection the flow searches is missing or empty.
     """
     check_collections(flow, store)
@@ -83,23 +106,75 @@ async def run_flow(
             )
         await models.start(flow.tiers)
     if thread_id is None:
+        if resume is not None:
+            raise ValueError("answering a review needs the thread_id of the paused run")
         payload = flow.prepare_input(data or {})
-        return await _stream(context, flow.app, payload, None, on_update)
+        return await _stream(context, flow, flow.app, payload, None, on_update)
     if checkpoint_db is None:
         raise ValueError("a checkpointed run needs checkpoint_db")
     checkpoint_db.parent.mkdir(parents=True, exist_ok=True)
     async with AsyncSqliteSaver.from_conn_string(str(checkpoint_db)) as saver:
         app = flow.compile(checkpointer=saver)
         config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
-        pending = (await app.aget_state(config)).next
-        if pending:
-            return await _stream(context, app, None, config, on_update, tuple(pending))
-        if data is None:
-            raise FlowInputError(
-                f"thread '{thread_id}' has no unfinished run to continue; "
-                "give --input to start one."
-            )
-        return await _stream(context, app, flow.prepare_input(data), config, on_update)
+        result = await _on_thread(flow, app, config, context, data, on_update, resume)
+    save_reviews(checkpoint_db, thread_id, result.reviews)
+    return result
+
+
+async def _on_thread(
+    flow: Flow,
+    app: Any,
+    config: RunnableConfig,
+    context: RunContext,
+    data: dict[str, Any] | None,
+    on_update: UpdateHandler | None,
+    resume: Mapping[str, Any] | None,
+) -> RunResult:
+    """Start, continue, or answer the reviews of, the run on a checkpoint thread."""
+    thread_id = config["configurable"]["thread_id"]
+    snapshot = await app.aget_state(config)
+    waiting = tuple(_review(flow, thread_id, i) for i in snapshot.interrupts)
+    pending = tuple(snapshot.next)
+    if resume is not None:
+        if not waiting:
+            raise FlowInputError(f"thread '{thread_id}' has no pending review to answer.")
+        try:
+            return await _stream(context, flow, app, Command(resume=dict(resume)), config,
+                                 on_update, pending)  # fmt: skip
+        except ValidationError as error:
+            if not is_invalid_resume(error):
+                raise
+            raise FlowInputError(_bad_answer(error, waiting)) from None
+    if waiting:
+        state = dict(snapshot.values)
+        usage = context.usage.totals()
+        return RunResult(state, thread_id, pending, usage=usage, status="paused", reviews=waiting)
+    if pending:
+        return await _stream(context, flow, app, None, config, on_update, pending)
+    if data is None:
+        raise FlowInputError(
+            f"thread '{thread_id}' has no unfinished run to continue; give --input to start one."
+        )
+    return await _stream(context, flow, app, flow.prepare_input(data), config, on_update)
+
+
+def _review(flow: Flow, thread_id: str | None, interrupt: Any) -> PendingReview:
+    source = flow.spec.document.source
+    return PendingReview.from_interrupt(
+        interrupt, thread_id, flow.name, str(source) if source else None
+    )
+
+
+def _bad_answer(error: ValidationError, waiting: tuple[PendingReview, ...]) -> str:
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in d['loc']) or 'answer'}: {d['msg']}"
+        for d in error.errors(include_url=False)
+    )
+    fields = "; ".join(f"node '{r.node}': {', '.join(r.fields)}" for r in waiting)
+    return (
+        f"the answer does not fit the output fields ({problems}). Fields: {fields}. "
+        "The review is still pending; answer again."
+    )
 
 
 def check_collections(flow: Flow, store: Store | None) -> None:
@@ -132,24 +207,27 @@ def check_collections(flow: Flow, store: Store | None) -> None:
 
 async def _stream(
     context: RunContext,
+    flow: Flow,
     app: Any,
-    payload: dict[str, Any] | None,
+    payload: dict[str, Any] | Command[Any] | None,
     config: RunnableConfig | None,
     on_update: UpdateHandler | None,
     resumed_at: tuple[str, ...] = (),
 ) -> RunResult:
     thread = config["configurable"]["thread_id"] if config else None
     tracing = context.tracing
-    with run_span(tracing, context.flow_name, payload, thread, context.trace_attributes) as span:
+    shown = {"resume": payload.resume} if isinstance(payload, Command) else payload
+    with run_span(tracing, context.flow_name, shown, thread, context.trace_attributes) as span:
         if resumed_at and span.is_recording():
             span.set_attribute(names.RESUMED_AT, list(resumed_at))
+        interrupts: list[Any] = []
         try:
-            updates, final = await _updates(context, app, payload, config, on_update)
+            updates, final = await _updates(context, app, payload, config, on_update, interrupts)
         except RunError as error:
             error.trace_id = _trace_id(span)
             raise
         finally:
-            _finish_run(context, span)
+            _finish_run(context, span, len(interrupts))
         set_preview(tracing, span, names.OUTPUT, final)
         trace_id = _trace_id(span)
     return RunResult(
@@ -159,15 +237,18 @@ async def _stream(
         updates=updates,
         usage=context.usage.totals(),
         trace_id=trace_id,
+        status="paused" if interrupts else "finished",
+        reviews=tuple(_review(flow, thread, i) for i in interrupts),
     )
 
 
 async def _updates(
     context: RunContext,
     app: Any,
-    payload: dict[str, Any] | None,
+    payload: dict[str, Any] | Command[Any] | None,
     config: RunnableConfig | None,
     on_update: UpdateHandler | None,
+    interrupts: list[Any],
 ) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, Any]]:
     updates: list[tuple[str, dict[str, Any]]] = []
     final: dict[str, Any] = {}
@@ -179,9 +260,12 @@ async def _updates(
     try:
         async for mode, chunk in stream:
             if mode == "values":
-                final = dict(chunk)
+                final = {k: v for k, v in chunk.items() if k != INTERRUPT}
                 continue
             for node_id, update in chunk.items():
+                if node_id == INTERRUPT:
+                    interrupts.extend(update)
+                    continue
                 update = dict(update or {})
                 updates.append((node_id, update))
                 if on_update is not None:
@@ -197,10 +281,13 @@ def _trace_id(span: Any) -> str | None:
     return f"{span.get_span_context().trace_id:032x}" if span.is_recording() else None
 
 
-def _finish_run(context: RunContext, span: Any) -> None:
-    """Put the run's totals on its root span."""
+def _finish_run(context: RunContext, span: Any, reviews: int = 0) -> None:
+    """Put the run's totals (and whether it paused for reviews) on its root span."""
     if not span.is_recording():
         return
+    span.set_attribute(names.RUN_STATUS, "paused" if reviews else "finished")
+    if reviews:
+        span.set_attribute(names.REVIEWS, reviews)
     totals = context.usage.totals()
     span.set_attributes(
         {

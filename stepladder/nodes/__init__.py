@@ -12,6 +12,7 @@ from stepladder.nodes.function import FunctionNodeSpec, function_node
 from stepladder.nodes.generate import GenerateNodeSpec
 from stepladder.nodes.llm import LLMNodeSpec
 from stepladder.nodes.retrieve import RetrieveNodeSpec
+from stepladder.nodes.route import RouteNodeSpec
 
 __all__ = [
     "NODE_KINDS",
@@ -26,6 +27,7 @@ __all__ = [
     "NodeSpec",
     "NodeSpecBase",
     "RetrieveNodeSpec",
+    "RouteNodeSpec",
     "RunContext",
     "check_updates",
     "function_node",
@@ -34,7 +36,12 @@ __all__ = [
 # Adding a node kind: write its module, then add its spec class here.
 NodeSpec = Annotated[
     Union[  # noqa: UP007
-        FunctionNodeSpec, ClassifyNodeSpec, ExtractNodeSpec, GenerateNodeSpec, RetrieveNodeSpec
+        FunctionNodeSpec,
+        ClassifyNodeSpec,
+        ExtractNodeSpec,
+        GenerateNodeSpec,
+        RetrieveNodeSpec,
+        RouteNodeSpec,
     ],
     Field(discriminator="kind"),
 ]
@@ -45,4 +52,5 @@ NODE_KINDS: dict[str, type[NodeSpecBase]] = {
     "extract": ExtractNodeSpec,
     "generate": GenerateNodeSpec,
     "retrieve": RetrieveNodeSpec,
+    "route": RouteNodeSpec,
 }

@@ -20,8 +20,10 @@ from stepladder.nodes.base import BuildContext, BuiltNode, State
 from stepladder.nodes.llm import (
     LLMCall,
     LLMNodeSpec,
+    ModelAnswer,
     input_fields,
 )
+from stepladder.nodes.verify import build_verifier
 from stepladder.prompts import SignatureField, build_signature, output_model
 
 __all__ = ["ClassifyNodeSpec", "label_confidence"]
@@ -78,6 +80,8 @@ class ClassifyNodeSpec(LLMNodeSpec):
             )
         elif self.signature is not None or self.demos:
             raise ValueError("`signature` and `demos` do not apply with `using: embeddings`")
+        elif self.tier_from is not None:
+            raise ValueError("`tier_from` does not apply with `using: embeddings`")
         return self
 
     @property
@@ -101,30 +105,47 @@ class ClassifyNodeSpec(LLMNodeSpec):
             from stepladder.nodes.classify_embeddings import build_embedding_classify
 
             return build_embedding_classify(self, context)
-        program, outputs = self.resolve_program(context, lambda: _predict(self, context))
+        self.check_escalation(context, sampled_confidence=False)
+        call = self.model_call(context, self.label_names)
+
+        async def run(state: State, runtime: Any) -> dict[str, Any]:
+            return self.update(await call(state, runtime))
+
+        return BuiltNode(afunc=run)
+
+    def model_call(self, context: BuildContext, labels: list[str]) -> LLMCall:
+        """The call that asks a model tier for one of `labels` (with its confidence)."""
+        make = lambda: _predict(self, context, labels)  # noqa: E731
+        program, outputs = self.resolve_program(context, make)
         if self.output not in outputs.model_fields:
             raise FlowCompileError(
                 f"{context.where('output')}: the signature has no output field '{self.output}'."
             )
-        call = LLMCall(self, program, outputs, want_logprobs=self.confidence is not None)
+        policy = self.escalate
+        wants = self.confidence is not None or (
+            policy is not None and "confidence" in policy.active
+        )
 
-        async def run(state: State, runtime: Any) -> dict[str, Any]:
-            answer = await call(state, runtime)
-            label = answer.values[self.output]
-            update: dict[str, Any] = {self.output: label}
-            if self.confidence is not None:
-                update[self.confidence] = label_confidence(
-                    answer.logprobs, str(label), self.label_names
-                )
-            return update
+        def confidence(answer: ModelAnswer) -> float | None:
+            return label_confidence(answer.logprobs, str(answer.values[self.output]), labels)
 
-        return BuiltNode(afunc=run)
+        return LLMCall(
+            self, program, outputs, want_logprobs=wants, confidence=confidence,
+            verifier=build_verifier(self, context),
+        )  # fmt: skip
+
+    def update(self, answer: ModelAnswer) -> dict[str, Any]:
+        """The state update for an answer: the label, and its confidence when asked for."""
+        update: dict[str, Any] = {self.output: answer.values[self.output]}
+        if self.confidence is not None:
+            update[self.confidence] = answer.confidence
+        return update
 
 
-def _predict(node: ClassifyNodeSpec, context: BuildContext) -> Any:
+def _predict(node: ClassifyNodeSpec, context: BuildContext, labels: list[str]) -> Any:
     import dspy
 
-    label_type = Literal[tuple(node.label_names)]  # type: ignore[valid-type]
+    label_type = Literal[tuple(labels)]  # type: ignore[valid-type]
     instructions = node.instructions or "Classify the input into exactly one of the labels."
     if isinstance(node.labels, dict):
         meanings = "\n".join(f"- {label}: {text}" for label, text in node.labels.items())

@@ -15,14 +15,20 @@ Building the node reads only the classifier's manifest, to check that it exists 
 labels (and fallback) are the node's `labels` when given. The weights and the embedding model
 load at the first run, once per process. The node's reads are joined into one text (one line
 each); an empty text gets the fallback label.
+
+With `escalate:` the classifier is the first rung of the node's ladder: when its confidence
+is below `min_confidence` (or a verifier refuses its label), a model tier is asked for one of
+the same labels, then the next rung, up to a human reviewer.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stepladder.config.artifacts import DEFAULT_STATE_DIR, project_state_dir
 from stepladder.errors import ConfigError, FlowCompileError
 from stepladder.nodes.base import BuildContext, BuiltNode, State
 from stepladder.retrieval.classifier import classifier_path, load_classifier, read_manifest
@@ -32,8 +38,6 @@ if TYPE_CHECKING:
     from stepladder.nodes.classify import ClassifyNodeSpec
 
 __all__ = ["build_embedding_classify"]
-
-DEFAULT_STATE_DIR = ".stepladder"
 
 
 def build_embedding_classify(node: ClassifyNodeSpec, context: BuildContext) -> BuiltNode:
@@ -46,17 +50,22 @@ def build_embedding_classify(node: ClassifyNodeSpec, context: BuildContext) -> B
     fallback = node.fallback or manifest.fallback
     _check_labels(node, manifest, fallback, context)
 
-    def decide(state: State) -> dict[str, Any]:
+    def classify(state: State) -> tuple[str, float]:
         text = "\n".join(str(state[k]) for k in node.reads if state.get(k) is not None).strip()
-        if text:
-            item = load_classifier(folder).predict_timed([text], fallback).items[0]
-            label, confidence = item.label, item.confidence
-        else:
-            label, confidence = fallback, 1.0
+        if not text:
+            return fallback, 1.0
+        item = load_classifier(folder).predict_timed([text], fallback).items[0]
+        return item.label, item.confidence
+
+    def decide(state: State) -> dict[str, Any]:
+        label, confidence = classify(state)
         update: dict[str, Any] = {node.output: label}
         if node.confidence is not None:
             update[node.confidence] = confidence
         return update
+
+    if node.escalate is not None:
+        return _escalating(node, context, [*manifest.labels, fallback], classify)
 
     def run_sync(state: State, runtime: Any) -> dict[str, Any]:
         return decide(state)
@@ -65,6 +74,30 @@ def build_embedding_classify(node: ClassifyNodeSpec, context: BuildContext) -> B
         return await asyncio.to_thread(decide, state)
 
     return BuiltNode(afunc=run, func=run_sync)
+
+
+def _escalating(
+    node: ClassifyNodeSpec,
+    context: BuildContext,
+    produced: list[str],
+    classify: Callable[[State], tuple[str, float]],
+) -> BuiltNode:
+    """The classifier as the first rung of the node's ladder, model tiers above it."""
+    from stepladder.nodes.climb import climb
+    from stepladder.nodes.escalation import EMBEDDINGS
+    from stepladder.nodes.llm import ModelAnswer
+
+    labels = node.label_names or list(dict.fromkeys(produced))
+    call = node.model_call(context, labels)
+
+    async def run(state: State, runtime: Any) -> dict[str, Any]:
+        async def first() -> ModelAnswer:
+            label, confidence = await asyncio.to_thread(classify, state)
+            return ModelAnswer({node.output: label}, None, 1, EMBEDDINGS, confidence)
+
+        return node.update(await climb(call, state, runtime, first=first))
+
+    return BuiltNode(afunc=run)
 
 
 def _locate(node: ClassifyNodeSpec, context: BuildContext) -> Path:
@@ -77,23 +110,11 @@ def _locate(node: ClassifyNodeSpec, context: BuildContext) -> Path:
             "flow belongs to no project; compile it with project_root=..., or give the "
             "classifier's folder."
         )
-    state_dir = _state_dir(Path(root)) if root is not None else Path(DEFAULT_STATE_DIR)
+    state_dir = project_state_dir(Path(root)) if root is not None else Path(DEFAULT_STATE_DIR)
     try:
         return classifier_path(reference, state_dir)
     except ConfigError as error:
         raise FlowCompileError(f"{context.where('classifier')}: {error}") from None
-
-
-def _state_dir(root: Path) -> Path:
-    """The project's state folder (from its stepladder.yaml, else the default)."""
-    from stepladder.config.settings import CONFIG_FILE, load_project
-
-    if (root / CONFIG_FILE).is_file():
-        try:
-            return load_project(root=root).state_dir
-        except ConfigError:
-            pass
-    return root / DEFAULT_STATE_DIR
 
 
 def _check_labels(

@@ -30,6 +30,7 @@ class RunContext:
         tracing: Where the run's spans go (None: not traced).
         trace_attributes: Extra attributes for the run's root span (an eval's run and case ids).
         extras: Values a caller makes available to function nodes that ask for `context`.
+        ladder: The project's escalation ladder (tier names, cheapest first; maybe `human`).
     """
 
     project_root: Path | None = None
@@ -40,3 +41,4 @@ class RunContext:
     tracing: Tracing | None = None
     trace_attributes: dict[str, str] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    ladder: tuple[str, ...] = ()

@@ -19,6 +19,7 @@ from stepladder.nodes.llm import (
     LLMNodeSpec,
     input_fields,
 )
+from stepladder.nodes.verify import build_verifier
 from stepladder.prompts import SignatureField, build_signature
 
 __all__ = ["ExtractField", "ExtractNodeSpec"]
@@ -61,7 +62,8 @@ class ExtractNodeSpec(LLMNodeSpec):
                 f"{context.where('writes')}: extracted field(s) {', '.join(missing)} must be "
                 "in the node's writes."
             )
-        call = LLMCall(self, program, outputs)
+        self.check_escalation(context, sampled_confidence=True)
+        call = LLMCall(self, program, outputs, verifier=build_verifier(self, context))
 
         async def run(state: State, runtime: Any) -> dict[str, Any]:
             answer = await call(state, runtime)

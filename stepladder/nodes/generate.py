@@ -13,6 +13,7 @@ from stepladder.nodes.llm import (
     LLMNodeSpec,
     input_fields,
 )
+from stepladder.nodes.verify import build_verifier
 from stepladder.prompts import SignatureField, build_signature
 
 __all__ = ["GenerateNodeSpec"]
@@ -42,7 +43,8 @@ class GenerateNodeSpec(LLMNodeSpec):
             raise FlowCompileError(
                 f"{context.where('output')}: the signature has no output field '{self.output}'."
             )
-        call = LLMCall(self, program, outputs)
+        self.check_escalation(context, sampled_confidence=True)
+        call = LLMCall(self, program, outputs, verifier=build_verifier(self, context))
 
         async def run(state: State, runtime: Any) -> dict[str, Any]:
             answer = await call(state, runtime)

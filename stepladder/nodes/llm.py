@@ -1,7 +1,8 @@
 """What LLM nodes share: spec fields, and calling a DSPy program on a tier.
 
 The call sends the output schema (constrained decoding), validates the answer, retries invalid
-output, and records each call's tokens and time.
+output, and records each call's tokens and time. A node with `escalate:` (or `tier_from:`)
+climbs its ladder of rungs (`stepladder.nodes.climb`); each rung is one `LLMCall.on_tier`.
 """
 
 from __future__ import annotations
@@ -9,24 +10,29 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from langgraph.runtime import Runtime
 from opentelemetry.trace import Span
 from pydantic import BaseModel, Field, ValidationError
 
+from stepladder.config.locations import near_miss, valid_choices
 from stepladder.config.references import REFERENCE_PATTERN
 from stepladder.errors import FlowCompileError, ModelError, NodeOutputError
 from stepladder.nodes.base import BuildContext, NodeSpecBase, State
 from stepladder.nodes.context import RunContext
+from stepladder.nodes.escalation import EscalationPolicy
 from stepladder.nodes.model_calls import record_model_call
 from stepladder.prompts import SignatureField, constrained_adapter, output_model
 from stepladder.runtimes.pool import BoundTier
 from stepladder.tracing import attributes as names
 from stepladder.tracing import model_span, set_error, set_preview
 
-__all__ = ["LLMCall", "LLMNodeSpec", "ModelAnswer", "input_fields"]
+if TYPE_CHECKING:
+    from stepladder.nodes.verify import Verifier
+
+__all__ = ["Invalid", "LLMCall", "LLMNodeSpec", "ModelAnswer", "input_fields"]
 
 RETRY_TEMPERATURE = 0.7
 TOP_LOGPROBS = 10
@@ -48,6 +54,42 @@ class LLMNodeSpec(NodeSpecBase):
         description="Worked examples (input and output fields) shown to the model.",
     )
     max_tokens: int | None = Field(default=None, ge=1, description="Override the tier's limit.")
+    escalate: EscalationPolicy | None = Field(
+        default=None,
+        description="When to re-run on the next rung of the ladder (invalid output, low "
+        "confidence, a verifier's verdict), and optionally the rungs (`to`).",
+    )
+    tier_from: str | None = Field(
+        default=None,
+        description="A state key holding a tier name (a route node's decision): the node "
+        "starts on that tier instead of `tier`.",
+    )
+
+    def check_escalation(self, context: BuildContext, *, sampled_confidence: bool) -> None:
+        """Check `tier_from` and `escalate` against the flow (at build time).
+
+        Args:
+            context: The build context (state keys, YAML locations).
+            sampled_confidence: Whether this kind's confidence is the agreement of samples.
+        """
+        if self.tier_from is not None and self.tier_from not in context.state_types:
+            keys = list(context.state_types)
+            guess = near_miss(self.tier_from, keys)
+            hint = f"; did you mean '{guess}'?" if guess else "."
+            raise FlowCompileError(
+                f"{context.where('tier_from')}: unknown state key '{self.tier_from}'{hint} "
+                f"Valid: {valid_choices(keys)}. Declare it under `state:` (a route node "
+                "writes the tier name there)."
+            )
+        policy = self.escalate
+        if policy is None or "confidence" not in policy.active:
+            return
+        if sampled_confidence and policy.samples < 2:
+            raise FlowCompileError(
+                f"{context.where('escalate', 'samples')}: a {getattr(self, 'kind', 'node')} "
+                "node's confidence is the agreement of several samples; set `samples` to 2 "
+                "or more (3 is a good start)."
+            )
 
     def resolve_program(
         self, context: BuildContext, make_default: Callable[[], Any]
@@ -63,11 +105,31 @@ class LLMNodeSpec(NodeSpecBase):
 
 @dataclass(frozen=True)
 class ModelAnswer:
-    """A validated answer and what it took."""
+    """A validated answer and what it took.
+
+    Attributes:
+        values: The output fields.
+        logprobs: The token log-probabilities, when the tier gave them.
+        attempts: Calls made on the rung that answered.
+        tier: The rung that answered (a tier, `embeddings` or `human`).
+        confidence: How sure the rung was, when known.
+    """
 
     values: dict[str, Any]
     logprobs: Any
     attempts: int
+    tier: str = ""
+    confidence: float | None = None
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """Output that stayed invalid through a rung's retries."""
+
+    raw: str
+    problem: str
+    attempts: int
+    tier: str
 
 
 def input_fields(node: NodeSpecBase, context: BuildContext) -> list[SignatureField]:
@@ -114,6 +176,8 @@ class LLMCall:
         program: The DSPy module to call (a `dspy.Predict` for spec-built signatures).
         outputs: The pydantic model of the expected output fields.
         want_logprobs: Ask for token log-probabilities when the tier supports them.
+        confidence: How sure an answer is (from its log-probabilities), for the node kind.
+        verifier: Checks an answer for the `verifier` trigger.
     """
 
     def __init__(
@@ -123,41 +187,83 @@ class LLMCall:
         outputs: type[BaseModel],
         *,
         want_logprobs: bool = False,
+        confidence: Callable[[ModelAnswer], float | None] | None = None,
+        verifier: Verifier | None = None,
     ) -> None:
         self.node = node
         self.program = program
         self.outputs = outputs
         self.want_logprobs = want_logprobs
+        self.confidence = confidence
+        self.verifier = verifier
         if node.demos:
             _attach_demos(program, node.demos)
 
     async def __call__(self, state: State, runtime: Runtime[RunContext]) -> ModelAnswer:
-        """Run the program on the node's reads; return validated output values."""
+        """Run the program on the node's reads, climbing the ladder when it must escalate."""
+        from stepladder.nodes.climb import climb
+
+        return await climb(self, state, runtime)
+
+    def context_of(self, runtime: Runtime[RunContext]) -> RunContext:
+        """The run context, which must hold the model tiers.
+
+        Raises:
+            ModelError: When the run has no model pool.
+        """
         context = runtime.context
         if context is None or context.models is None:
             raise ModelError(
                 f"node '{self.node.id}' needs model tiers, but the run has none; run the flow "
                 "with `stepladder run`, or pass `models=ModelPool(...)` to the run."
             )
-        bound = await context.models.bound(self.node.tier)
-        inputs = {key: state.get(key) for key in self.node.reads}
+        return context
+
+    async def on_tier(
+        self,
+        context: RunContext,
+        bound: BoundTier,
+        inputs: dict[str, Any],
+        reason: str | None = None,
+    ) -> ModelAnswer | Invalid:
+        """Call the program on one tier, retrying invalid output.
+
+        The first call carries `reason` when the node escalated (or was routed) to this tier.
+        """
         last_raw = ""
         last_problem = ""
         for attempt in range(1, self.node.retries + 2):
             config = self._config(bound.endpoint.supports_logprobs, attempt)
             with self._span(context, bound, attempt, inputs, config) as span:
                 answer, last_raw, last_problem = await self._attempt(
-                    context, bound, attempt, inputs, config, span
-                )
+                    context, bound, attempt, inputs, config, span,
+                    reason if attempt == 1 else None,
+                )  # fmt: skip
             if answer is not None:
                 return answer
-        raise NodeOutputError(
+        return Invalid(last_raw, last_problem, self.node.retries + 1, bound.name)
+
+    def invalid_error(self, failure: Invalid) -> NodeOutputError:
+        """The error for output that stayed invalid on the last rung."""
+        return NodeOutputError(
             self.node.id,
-            f"the model's output was invalid after {self.node.retries + 1} attempt(s) "
-            f"({last_problem}); raw output: {last_raw[:300]!r}",
-            raw_output=last_raw,
-            attempts=self.node.retries + 1,
+            f"the model's output was invalid after {failure.attempts} attempt(s) "
+            f"({failure.problem}); raw output: {failure.raw[:300]!r}",
+            raw_output=failure.raw,
+            attempts=failure.attempts,
         )
+
+    async def sample(
+        self, context: RunContext, bound: BoundTier, inputs: dict[str, Any], index: int
+    ) -> dict[str, Any] | None:
+        """One more sample at a raised temperature (for agreement); None when invalid."""
+        config = self._config(bound.endpoint.supports_logprobs, 1)
+        config.update(temperature=RETRY_TEMPERATURE, rollout_id=index)
+        with self._span(context, bound, 1, inputs, config) as span:
+            if span.is_recording():
+                span.set_attribute(names.SAMPLE, index)
+            answer, _, _ = await self._attempt(context, bound, 1, inputs, config, span, None)
+        return answer.values if answer is not None else None
 
     async def _attempt(
         self,
@@ -167,6 +273,7 @@ class LLMCall:
         inputs: dict[str, Any],
         config: dict[str, Any],
         span: Span,
+        reason: str | None,
     ) -> tuple[ModelAnswer | None, str, str]:
         """One call: the validated answer, or None with the raw output and the problem."""
         import dspy
@@ -177,12 +284,12 @@ class LLMCall:
                 prediction = await self.program.acall(**inputs, config=config)
         except dspy.utils.exceptions.AdapterParseError as error:
             raw, problem = str(error.lm_response), _parse_problem(error)
-            self._record(context, bound, started, None, attempt, span, ok=False)
+            self._record(context, bound, started, None, attempt, span, False, reason)
             return self._invalid(context, span, raw, problem)
         except dspy.utils.exceptions.LMError as error:
             where = bound.endpoint.base_url or bound.endpoint.model
             raise ModelError(
-                f"node '{self.node.id}': tier '{self.node.tier}' ({where}) failed: "
+                f"node '{self.node.id}': tier '{bound.name}' ({where}) failed: "
                 f"{str(error).splitlines()[0]} Check that the model server is running and "
                 f"answers within timeout_s ({bound.settings.timeout_s:g} s), or bind the "
                 "tier to another runtime in stepladder.yaml."
@@ -192,12 +299,15 @@ class LLMCall:
         try:
             validated = self.outputs.model_validate(values)
         except ValidationError as error:
-            self._record(context, bound, started, usage, attempt, span, ok=False)
+            self._record(context, bound, started, usage, attempt, span, False, reason)
             return self._invalid(context, span, repr(values), _first_problem(error))
-        self._record(context, bound, started, usage, attempt, span, ok=True)
+        self._record(context, bound, started, usage, attempt, span, True, reason)
         set_preview(context.tracing, span, names.OUTPUT, validated.model_dump(mode="json"))
         logprobs = getattr(prediction, "logprobs", None)
-        return ModelAnswer(validated.model_dump(), logprobs, attempt), "", ""
+        answer = ModelAnswer(validated.model_dump(), logprobs, attempt, bound.name)
+        if self.confidence is not None:
+            answer = replace(answer, confidence=self.confidence(answer))
+        return answer, "", ""
 
     @staticmethod
     def _invalid(context: RunContext, span: Span, raw: str, problem: str) -> tuple[None, str, str]:
@@ -223,7 +333,7 @@ class LLMCall:
             flow=context.flow_name,
             node_id=self.node.id,
             node_kind=str(getattr(self.node, "kind", "llm")),
-            tier=self.node.tier,
+            tier=bound.name,
             model=bound.endpoint.display_name or bound.endpoint.model,
             attempt=attempt,
             inputs=inputs,
@@ -249,12 +359,12 @@ class LLMCall:
         usage: Mapping[str, Any] | None,
         attempt: int,
         span: Span,
-        *,
         ok: bool,
+        reason: str | None,
     ) -> None:
         record_model_call(
             context.usage, bound, node_id=self.node.id, started=started, usage=usage,
-            attempt=attempt, ok=ok, span=span,
+            attempt=attempt, ok=ok, span=span, escalation_reason=reason,
         )  # fmt: skip
 
 

@@ -25,10 +25,12 @@ def record_model_call(
     attempt: int,
     ok: bool,
     span: Span,
+    escalation_reason: str | None = None,
 ) -> ModelCall:
     """Price a call that started at `started` (monotonic), record it, and put it on `span`.
 
-    An answer from DSPy's response cache (which reports no usage) costs nothing.
+    An answer from DSPy's response cache (which reports no usage) costs nothing. The first
+    call a node makes on a rung it escalated to carries the `escalation_reason`.
     """
     ended = time.perf_counter()
     prompt, completion, cached = usage_from_dspy(dict(usage or {}))
@@ -47,6 +49,7 @@ def record_model_call(
         cost_usd=0.0 if from_cache else cost.usd,
         cost_basis="cached" if from_cache else cost.basis,
         cached=from_cache,
+        escalation_reason=escalation_reason,
     )
     ledger.record(call)
     if span.is_recording():
@@ -59,4 +62,6 @@ def record_model_call(
                 names.COST_BASIS: call.cost_basis,
             }
         )
+        if escalation_reason:
+            span.set_attribute(names.ESCALATION_REASON, escalation_reason)
     return call

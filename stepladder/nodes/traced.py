@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from langgraph.errors import GraphInterrupt
 from langgraph.runtime import Runtime
 
 from stepladder.nodes.base import BuiltNode, NodeSpecBase, State
@@ -26,10 +27,18 @@ def traced(node: NodeSpecBase, built: BuiltNode) -> BuiltNode:
             return await inner_async(state, runtime)
         before = context.usage.count()
         inputs = {key: state.get(key) for key in node.reads}
+        paused: GraphInterrupt | None = None
         with node_span(context.tracing, context.flow_name, node.id, kind, inputs) as span:
-            update = await inner_async(state, runtime)
-            _finish(context, span, node.id, update, before)
-            return update
+            try:
+                update = await inner_async(state, runtime)
+            except GraphInterrupt as interrupt:  # a pause for a human review, not a failure
+                paused = interrupt
+                span.set_attribute(names.RUN_STATUS, "paused")
+            else:
+                _finish(context, span, node.id, update, before)
+        if paused is not None:
+            raise paused
+        return update
 
     def run_sync(state: State, runtime: Runtime[RunContext]) -> dict[str, Any]:
         context = runtime.context

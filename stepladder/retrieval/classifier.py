@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stepladder.config.artifacts import MANIFEST, saved_versions
 from stepladder.errors import ConfigError
 from stepladder.retrieval.classifier_fit import Floats, KernelModel, Platt
 from stepladder.retrieval.classifier_manifest import ClassifierManifest
@@ -41,10 +42,8 @@ __all__ = [
     "save_classifier",
 ]
 
-MANIFEST = "manifest.json"
 WEIGHTS = "weights.npz"
 _REFERENCE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*)(@v(?P<version>\d+))?$")
-_VERSION_DIR = re.compile(r"^v(\d+)$")
 _lock = threading.Lock()
 _classifiers: dict[tuple[str, int], EmbeddingClassifier] = {}
 
@@ -182,12 +181,12 @@ def classifier_path(reference: str, state_dir: Path) -> Path:
             return folder
         raise ConfigError(f"no classifier at {folder}: it has no {MANIFEST}.")
     home = classifiers_dir(state_dir)
-    versions = _versions(home / match["name"])
+    versions = saved_versions(home / match["name"])
     if match["version"] is not None and int(match["version"]) in versions:
         return home / match["name"] / f"v{int(match['version'])}"
     if match["version"] is None and versions:
         return home / match["name"] / f"v{max(versions)}"
-    names = sorted(p.name for p in home.iterdir() if _versions(p)) if home.is_dir() else []
+    names = sorted(p.name for p in home.iterdir() if saved_versions(p)) if home.is_dir() else []
     known = ", ".join(names)
     hint = f"; trained versions: {', '.join(f'v{v}' for v in sorted(versions))}" if versions else ""
     raise ConfigError(
@@ -196,17 +195,10 @@ def classifier_path(reference: str, state_dir: Path) -> Path:
     )
 
 
-def _versions(folder: Path) -> list[int]:
-    if not folder.is_dir():
-        return []
-    found = (_VERSION_DIR.match(p.name) for p in folder.iterdir())
-    return [int(m[1]) for m in found if m and (folder / m[0] / MANIFEST).is_file()]
-
-
 def save_classifier(classifier: EmbeddingClassifier, state_dir: Path) -> Path:
     """Save as the next version of its name under the project's classifiers folder."""
     folder = classifiers_dir(state_dir) / classifier.manifest.name
-    version = max(_versions(folder), default=0) + 1
+    version = max(saved_versions(folder), default=0) + 1
     classifier.manifest = classifier.manifest.model_copy(update={"version": version})
     return classifier.save(folder / f"v{version}")
 

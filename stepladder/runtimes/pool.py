@@ -7,6 +7,7 @@ a server that is down is reported before any node runs. All nodes share one LM p
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -108,6 +109,18 @@ class ModelPool:
             if name not in self._bound:
                 self._bound[name] = await asyncio.to_thread(self._start, name)
         return self._bound[name]
+
+    def unavailable(self, name: str) -> str | None:
+        """Why tier `name` cannot start for want of an API key (None: nothing known against it).
+
+        A fresh machine has no frontier key: an escalating node skips such a rung.
+        """
+        if name in self._bound or name in self._given:
+            return None
+        variable = getattr(self.tiers.get(name), "api_key_env", None)
+        if variable and not os.environ.get(variable):
+            return f"its API key variable {variable} is not set"
+        return None
 
     async def lm(self, name: str) -> dspy.LM:
         """The shared LM of tier `name`."""

@@ -49,12 +49,18 @@ class UsageLedger:
     """Collects the model calls of a run (safe to share across threads and tasks)."""
 
     calls: list[ModelCall] = field(default_factory=list)
+    handoffs: list[tuple[str, str]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record(self, call: ModelCall) -> None:
         """Add a call."""
         with self._lock:
             self.calls.append(call)
+
+    def record_handoff(self, node_id: str, reason: str) -> None:
+        """Note that a node escalated to a human reviewer (no model call is made)."""
+        with self._lock:
+            self.handoffs.append((node_id, reason))
 
     def snapshot(self) -> list[ModelCall]:
         """The calls so far."""
@@ -78,7 +84,11 @@ class UsageLedger:
         return costs
 
     def totals(self) -> dict[str, Any]:
-        """Calls, tokens, seconds and cost summed over the run, and cost per node."""
+        """Calls, tokens, seconds and cost summed over the run, and cost per node.
+
+        `escalations` counts model calls made on a higher rung (or a router's tier) and
+        hand-offs to a human reviewer; `reviews` counts the hand-offs alone.
+        """
         calls = self.snapshot()
         return {
             "calls": len(calls),
@@ -87,7 +97,8 @@ class UsageLedger:
             "cached_tokens": sum(c.cached_tokens for c in calls),
             "retries": sum(1 for c in calls if c.attempt > 1),
             "seconds": round(sum(c.seconds for c in calls), 3),
-            "escalations": sum(1 for c in calls if c.escalation_reason),
+            "escalations": sum(1 for c in calls if c.escalation_reason) + len(self.handoffs),
+            "reviews": len(self.handoffs),
             "cached_calls": sum(1 for c in calls if c.cached),
             "cost_usd": sum(c.cost_usd for c in calls),
             "cost_by_node": self.cost_by_node(),

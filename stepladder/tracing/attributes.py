@@ -36,6 +36,15 @@ ATTEMPT = "stepladder.attempt"
 RETRIES = "stepladder.retries"
 ESCALATION_REASON = "stepladder.escalation.reason"
 ESCALATIONS = "stepladder.escalations"
+# On a node span: the rung that answered, why it climbed, and rungs skipped (no API key).
+ESCALATION_FINAL_TIER = "stepladder.escalation.final_tier"
+ESCALATION_REASONS = "stepladder.escalation.reasons"
+ESCALATION_SKIPPED = "stepladder.escalation.skipped"
+CONFIDENCE = "stepladder.confidence"
+SAMPLE = "stepladder.sample"
+# On a run span: `finished` or `paused` (waiting for a human review), and the pending reviews.
+RUN_STATUS = "stepladder.run.status"
+REVIEWS = "stepladder.reviews"
 # A run's token totals: not `gen_ai.usage.*`, which tools add up over every span.
 RUN_INPUT_TOKENS = "stepladder.usage.input_tokens"
 RUN_OUTPUT_TOKENS = "stepladder.usage.output_tokens"

@@ -113,7 +113,7 @@ async def test_the_support_eval_on_the_embedded_model(
 ) -> None:
     shutil.copytree(EXAMPLES / "flows", tmp_path / "flows")
     shutil.copytree(EXAMPLES / "evalsets", tmp_path / "evalsets")
-    (tmp_path / "stepladder.yaml").write_text("name: support-eval\n")
+    (tmp_path / "stepladder.yaml").write_text("name: support-eval\nladder: [small, human]\n")
     result = await arun_eval(tmp_path / "evalsets/support.yaml", models=embedded_pool, limit=3)
     assert len(result.record.results) == 3 and not result.failed
     assert {m.name for m in result.summary.metrics} == {"category", "entity_type", "entity_value"}

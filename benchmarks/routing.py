@@ -1,0 +1,244 @@
+"""Router quality on RouteLLM's recorded benchmarks: APGR, CPT(50%), CPT(80%), cost saving.
+
+Data: `/work/shared/data/routing/` (RouteLLM's recorded correctness of Mixtral-8x7B-Instruct,
+the weak model, and GPT-4-1106-preview, the strong one). Rows marked `contaminated` are
+dropped, as RouteLLM does: MMLU 14,037, GSM8K 1,307, MT-Bench 72 prompts.
+
+- MMLU and GSM8K: 5-fold cross-fitting (seeded random folds). For each fold, stepladder's
+  router (`--kind`, default `ensemble` of cosine kNN and logistic regression on the packaged
+  all-MiniLM-L6-v2 embeddings plus cheap text features) is trained on the other 4 folds,
+  its hyper-parameters (k, the L2 penalty, the kNN/logistic weight) chosen by
+  cross-validation inside those 4 folds only (leave-one-out for kNN, 3 inner folds for
+  logistic regression; criterion: the area under the routing curve); the held-out fold
+  is then scored. No row is scored by a model that saw its labels.
+- MT-Bench (72 prompts, routed on the first turn): a router trained on all of MMLU + GSM8K.
+- The router score is the predicted gain P(strong right) - P(weak right).
+- Metrics as RouteLLM computes them (`stepladder.routing.metrics`): 10 quantile thresholds,
+  trapezoid area under PGR against the share of strong calls (APGR), CPT by interpolation.
+  `random`: the mean over 10 seeds of a uniform random score. `oracle`: the true gain,
+  ties broken at random (seeded), as the data README's reference numbers do.
+- Cost saving: the cheapest threshold (over every distinct score) keeping >= 95% of GPT-4's
+  quality, against always calling GPT-4, with list prices for a typical call of 500 input
+  and 300 output tokens: GPT-4-1106-preview $10/$30 per million tokens -> $0.014 per call;
+  Mixtral-8x7B-Instruct $0.60/$0.60 (together.ai) -> $0.00048 per call.
+
+Embeddings are cached under `.stepladder/cache/embeddings/`; the first run embeds ~15k
+prompts (about 8 minutes on 2 CPU cores).
+
+    .venv/bin/python benchmarks/routing.py
+    .venv/bin/python benchmarks/routing.py --kind knn --only gsm8k
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from rich.console import Console
+from rich.table import Table
+
+from stepladder.config.retrieval import EmbeddingSettings
+from stepladder.progress import progress_bar
+from stepladder.retrieval.embeddings import shared_embedder
+from stepladder.routing.features import embed_texts, text_features
+from stepladder.routing.fit import FitOptions, RouterModel, fit_router_model, folds_of
+from stepladder.routing.metrics import cost_saving, evaluate_router, pgr
+from stepladder.routing.plots import pgr_png
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "routing"
+CACHE = ROOT / ".stepladder" / "cache" / "embeddings"
+ARTIFACTS = ROOT / "benchmarks" / "artifacts"
+WEAK, STRONG = "mixtral-8x7b-instruct-v0.1", "gpt-4-1106-preview"
+IN_TOKENS, OUT_TOKENS = 500, 300
+STRONG_PRICE = (IN_TOKENS * 10.0 + OUT_TOKENS * 30.0) / 1e6
+WEAK_PRICE = (IN_TOKENS * 0.60 + OUT_TOKENS * 0.60) / 1e6
+console = Console(stderr=True, highlight=False)
+
+
+@dataclass(frozen=True)
+class Bench:
+    name: str
+    texts: list[str]
+    vectors: NDArray[np.float32]
+    features: NDArray[np.float64]
+    weak: NDArray[np.float64]
+    strong: NDArray[np.float64]
+
+    @property
+    def targets(self) -> NDArray[np.float64]:
+        return np.c_[self.weak, self.strong]
+
+
+def load(name: str) -> Bench:
+    file = DATA / f"routellm_{name}.jsonl"
+    lines = file.read_text(encoding="utf-8").split("\n")  # prompts hold U+2028: no splitlines
+    rows = [
+        r for r in (json.loads(line) for line in lines if line.strip()) if not r["contaminated"]
+    ]
+    field = "score" if name == "mtbench" else "correct"
+    weak = np.array([float(r[f"{field}__{WEAK}"]) for r in rows])
+    strong = np.array([float(r[f"{field}__{STRONG}"]) for r in rows])
+    texts = [r["prompt"] for r in rows]
+    settings = EmbeddingSettings()
+    with progress_bar(console=console) as bar:
+        task = bar.add_task(f"embedding {name}", total=len(texts))
+        vectors = embed_texts(
+            texts, shared_embedder(settings), settings, CACHE,
+            lambda done, total: bar.update(task, completed=done, total=total),
+        )  # fmt: skip
+    return Bench(name, texts, vectors, text_features(texts), weak, strong)
+
+
+def fit(
+    x: NDArray[np.float32], f: NDArray[np.float64], y: NDArray[np.float64], kind: str
+) -> RouterModel:
+    return fit_router_model(x, f, y, kind, FitOptions(select_by="gain"))  # type: ignore[arg-type]
+
+
+def gain(model: RouterModel, x: NDArray[np.float32], f: NDArray[np.float64]) -> NDArray[np.float64]:
+    p = model.predict(x, f)
+    return p[:, 1] - p[:, 0]
+
+
+def cross_fitted(bench: Bench, kind: str, folds: int = 5) -> tuple[NDArray[np.float64], list[str]]:
+    assignment = folds_of(len(bench.texts), folds, seed=0)
+    scores = np.zeros(len(bench.texts))
+    chosen = []
+    with progress_bar(console=console) as bar:
+        task = bar.add_task(f"{bench.name}: {folds}-fold cross-fitting", total=folds)
+        for fold in range(folds):
+            test = assignment == fold
+            model = fit(bench.vectors[~test], bench.features[~test], bench.targets[~test], kind)
+            scores[test] = gain(model, bench.vectors[test], bench.features[test])
+            chosen.append(describe(model))
+            bar.advance(task)
+    return scores, chosen
+
+
+def describe(model: RouterModel) -> str:
+    parts = [model.kind]
+    if model.knn is not None:
+        parts.append(f"k={model.knn.k}")
+    if model.logistic is not None:
+        parts.append(f"l2={model.logistic.l2:g}")
+    if model.kind == "ensemble":
+        parts.append(f"w_knn={model.knn_weight:g}")
+    return " ".join(parts)
+
+
+def baselines(bench: Bench) -> dict[str, dict[str, float]]:
+    rng = np.random.default_rng(0)
+    randoms = [
+        evaluate_router(rng.random(len(bench.weak)), bench.weak, bench.strong) for _ in range(10)
+    ]
+    jitter = np.random.default_rng(1).random(len(bench.weak)) * 1e-6
+    oracle = evaluate_router(bench.strong - bench.weak + jitter, bench.weak, bench.strong)
+    return {
+        "random": {
+            k: float(np.mean([getattr(r, k) for r in randoms])) for k in ("apgr", "cpt50", "cpt80")
+        },
+        "oracle": {"apgr": oracle.apgr, "cpt50": oracle.cpt50, "cpt80": oracle.cpt80},
+    }
+
+
+def report(bench: Bench, scores: NDArray[np.float64], chosen: list[str]) -> dict[str, float]:
+    result = evaluate_router(scores, bench.weak, bench.strong)
+    saving = cost_saving(scores, bench.weak, bench.strong, WEAK_PRICE, STRONG_PRICE, 0.95)
+    base = baselines(bench)
+    table = Table(
+        title=f"{bench.name}: {len(scores):,} prompts; weak {result.weak_quality:.3f}, "
+        f"strong {result.strong_quality:.3f}"
+    )
+    for column in ("router", "APGR", "CPT(50%)", "CPT(80%)"):
+        table.add_column(column)
+    table.add_row("stepladder", f"{result.apgr:.3f}", f"{result.cpt50:.1%}", f"{result.cpt80:.1%}")
+    for name, values in base.items():
+        table.add_row(
+            name, f"{values['apgr']:.3f}", f"{values['cpt50']:.1%}", f"{values['cpt80']:.1%}"
+        )
+    console.print(table)
+    console.print(
+        f"{bench.name}: at >= 95% of GPT-4's quality: {saving.share:.1%} GPT-4 calls, "
+        f"${saving.cost_per_call:.5f}/call vs ${STRONG_PRICE:.5f}: {saving.ratio:.2f}x cheaper "
+        f"({saving.saved:.1%} saved); models chosen per fold: {'; '.join(chosen)}"
+    )
+    return {
+        f"{bench.name}_apgr": round(result.apgr, 4),
+        f"{bench.name}_cpt50": round(result.cpt50, 4),
+        f"{bench.name}_cpt80": round(result.cpt80, 4),
+        f"{bench.name}_random_apgr": round(base["random"]["apgr"], 4),
+        f"{bench.name}_oracle_apgr": round(base["oracle"]["apgr"], 4),
+        f"{bench.name}_saving_95_ratio": round(saving.ratio, 3),
+        f"{bench.name}_saving_95_strong_share": round(saving.share, 4),
+    }
+
+
+def curve_lines(
+    bench: Bench, scores: NDArray[np.float64]
+) -> dict[str, tuple[list[float], list[float]]]:
+    lines = {}
+    jitter = np.random.default_rng(1).random(len(bench.weak)) * 1e-6
+    named = {
+        "stepladder": scores,
+        "random": np.random.default_rng(0).random(len(bench.weak)),
+        "oracle": bench.strong - bench.weak + jitter,
+    }
+    for name, values in named.items():
+        r = evaluate_router(values, bench.weak, bench.strong)
+        lines[f"{name} (APGR {r.apgr:.3f})"] = (
+            r.curve.shares.tolist(),
+            pgr(r.curve.qualities, r.weak_quality, r.strong_quality).tolist(),
+        )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kind", choices=["ensemble", "knn", "logistic"], default="ensemble")
+    parser.add_argument("--only", choices=["mmlu", "gsm8k", "mtbench"], default=None)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    out: dict[str, object] = {"benchmark": "routing"}
+    panels = {}
+    benches = {name: load(name) for name in ("mmlu", "gsm8k", "mtbench")}
+    for name in ("mmlu", "gsm8k"):
+        if args.only in (None, name):
+            scores, chosen = cross_fitted(benches[name], args.kind)
+            out |= report(benches[name], scores, chosen)
+            panels[f"{name} (5-fold cross-fitted)"] = curve_lines(benches[name], scores)
+    if args.only in (None, "mtbench"):
+        mmlu, gsm8k, mt = benches["mmlu"], benches["gsm8k"], benches["mtbench"]
+        t = time.perf_counter()
+        model = fit(
+            np.r_[mmlu.vectors, gsm8k.vectors], np.r_[mmlu.features, gsm8k.features],
+            np.r_[mmlu.targets, gsm8k.targets], args.kind,
+        )  # fmt: skip
+        console.print(
+            f"trained the MT-Bench router on MMLU+GSM8K in {time.perf_counter() - t:.0f} s"
+        )
+        scores = gain(model, mt.vectors, mt.features)
+        out |= report(mt, scores, [describe(model)])
+        panels["mtbench (trained on MMLU+GSM8K)"] = curve_lines(mt, scores)
+    figure = pgr_png(panels, ARTIFACTS / "routing_pgr.png")
+    console.print(f"PGR curves: {figure.relative_to(ROOT)}")
+    out |= {
+        "kind": args.kind,
+        "score": "P(strong right) - P(weak right)",
+        "strong_usd_per_call": STRONG_PRICE,
+        "weak_usd_per_call": WEAK_PRICE,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""Verifiers an escalating node asks whether its output is good enough to keep.
+
+A function by reference (`module:function`) gets the node's reads and outputs as keyword
+arguments (those it names, or all with `**kwargs`; sync or async) and returns a bool or
+`(bool, reason)`. A judge (`{tier, criteria}`) asks a model on that tier, through the
+constrained-JSON adapter, for `passed` and `reason`; its calls are the node's, on the judge's tier.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydantic_core import to_jsonable_python
+
+from stepladder.errors import FlowCompileError, ModelError, NodeError
+from stepladder.nodes.base import BuildContext
+from stepladder.nodes.context import RunContext
+from stepladder.nodes.escalation import JudgeVerifier
+from stepladder.nodes.model_calls import record_model_call
+from stepladder.prompts import SignatureField, build_signature, constrained_adapter
+from stepladder.tracing import attributes as names
+from stepladder.tracing import model_span, set_error, set_preview
+
+__all__ = ["Verdict", "Verifier", "build_verifier"]
+
+Verdict = tuple[bool, str]
+_JUDGE_INSTRUCTIONS = (
+    "You check the output of a step of a task. Read the step's inputs, its output and the "
+    "criteria, and decide whether the output meets the criteria. Set `passed` to true or "
+    "false, and say why in one sentence in `reason`."
+)
+
+
+class Verifier(Protocol):
+    """Says whether a node's output may be kept, and why not."""
+
+    async def __call__(
+        self, context: RunContext, inputs: dict[str, Any], values: dict[str, Any]
+    ) -> Verdict:
+        """Return (passed, reason)."""
+        ...
+
+
+def build_verifier(node: Any, context: BuildContext) -> Verifier | None:
+    """The verifier a node's `escalate.verifier` names (resolved now), or None."""
+    policy = getattr(node, "escalate", None)
+    if policy is None or policy.verifier is None:
+        return None
+    if isinstance(policy.verifier, JudgeVerifier):
+        return JudgeCheck(node.id, policy.verifier)
+    path = (*context.path, "escalate", "verifier")
+    target = context.resolver.resolve(policy.verifier, path)
+    if not callable(target):
+        raise FlowCompileError(
+            f"{context.where('escalate', 'verifier')}: '{policy.verifier}' is not callable."
+        )
+    return FunctionCheck(node.id, policy.verifier, target)
+
+
+@dataclass(frozen=True)
+class FunctionCheck:
+    """A Python function that judges the output."""
+
+    node_id: str
+    reference: str
+    function: Callable[..., Any]
+
+    async def __call__(
+        self, context: RunContext, inputs: dict[str, Any], values: dict[str, Any]
+    ) -> Verdict:
+        """Call the function with the reads and outputs it names."""
+        arguments = _arguments(self.function, {**inputs, **values})
+        result = self.function(**arguments)
+        if inspect.isawaitable(result):
+            result = await result
+        if isinstance(result, bool):
+            return result, "" if result else f"{self.reference} returned False"
+        if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], bool):
+            return result[0], str(result[1] or "")
+        raise NodeError(
+            self.node_id,
+            f"verifier {self.reference} returned {type(result).__name__}; return a bool or "
+            "(bool, reason).",
+        )
+
+
+def _arguments(function: Callable[..., Any], available: dict[str, Any]) -> dict[str, Any]:
+    parameters = inspect.signature(function).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return available
+    return {p.name: available[p.name] for p in parameters if p.name in available}
+
+
+@dataclass(frozen=True)
+class JudgeCheck:
+    """A model on a tier judges the output against criteria."""
+
+    node_id: str
+    judge: JudgeVerifier
+
+    async def __call__(
+        self, context: RunContext, inputs: dict[str, Any], values: dict[str, Any]
+    ) -> Verdict:
+        """Ask the judge once; no valid verdict counts as not passed."""
+        import dspy
+
+        assert context.models is not None
+        bound = await context.models.bound(self.judge.tier)
+        question = {
+            "inputs": _as_text(inputs),
+            "output": _as_text(values),
+            "criteria": self.judge.criteria,
+        }
+        with model_span(
+            context.tracing, flow=context.flow_name, node_id=self.node_id, node_kind="verifier",
+            tier=bound.name, model=bound.endpoint.display_name or bound.endpoint.model,
+            attempt=1, inputs=question,
+        ) as span:  # fmt: skip
+            started = time.perf_counter()
+            try:
+                with dspy.context(lm=bound.lm, adapter=constrained_adapter(), track_usage=True):
+                    prediction = await dspy.Predict(_judge_signature()).acall(**question)
+            except dspy.utils.exceptions.AdapterParseError:
+                record_model_call(context.usage, bound, node_id=self.node_id, started=started,
+                                  usage=None, attempt=1, ok=False, span=span)  # fmt: skip
+                set_error(span, "the judge gave no valid verdict")
+                return False, "the judge gave no valid verdict"
+            except dspy.utils.exceptions.LMError as error:
+                raise ModelError(
+                    f"node '{self.node_id}': verifier tier '{self.judge.tier}' failed: "
+                    f"{str(error).splitlines()[0]}"
+                ) from error
+            usage = prediction.get_lm_usage() if hasattr(prediction, "get_lm_usage") else None
+            passed, reason = prediction.get("passed"), prediction.get("reason")
+            record_model_call(context.usage, bound, node_id=self.node_id, started=started,
+                              usage=usage, attempt=1, ok=True, span=span)  # fmt: skip
+            set_preview(context.tracing, span, names.OUTPUT, {"passed": passed, "reason": reason})
+        return passed is True, str(reason or "")
+
+
+@functools.cache
+def _judge_signature() -> Any:
+    return build_signature(
+        "verifier",
+        _JUDGE_INSTRUCTIONS,
+        inputs=[
+            SignatureField("inputs", str, "The step's inputs, as JSON."),
+            SignatureField("output", str, "The step's output, as JSON."),
+            SignatureField("criteria", str, "What a good output is."),
+        ],
+        outputs=[
+            SignatureField("passed", bool, "Whether the output meets the criteria."),
+            SignatureField("reason", str, "Why, in one sentence."),
+        ],
+    )
+
+
+def _as_text(value: Any) -> str:
+    return json.dumps(to_jsonable_python(value, fallback=str), ensure_ascii=False)

@@ -1,0 +1,114 @@
+"""The manifest of a saved router (`manifest.json`), as pydantic models."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stepladder.config.retrieval import EmbeddingSettings
+
+__all__ = [
+    "FORMAT",
+    "CalibrationRecord",
+    "ModelInfo",
+    "OperatingPoint",
+    "RouterEmbedding",
+    "RouterManifest",
+    "RouterTraining",
+    "TierRecord",
+]
+
+FORMAT = "stepladder.router"
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RouterEmbedding(_Part):
+    """The embedding model a router was trained with (and must predict with)."""
+
+    name: str = Field(description="The embedding model's name.")
+    dimension: int = Field(ge=1, description="Length of its vectors.")
+    settings: EmbeddingSettings = Field(description="How to make the embedding function.")
+
+
+class ModelInfo(_Part):
+    """The fitted model and its chosen hyper-parameters."""
+
+    kind: Literal["logistic", "knn", "ensemble"]
+    k: int | None = Field(default=None, description="kNN: neighbours averaged.")
+    smoothing: float | None = Field(default=None, description="kNN: prior pseudo-count.")
+    l2: float | None = Field(default=None, description="Logistic: L2 penalty.")
+    knn_weight: float = Field(description="kNN share of the prediction (ensemble).")
+    text_features: list[str] = Field(description="Cheap text features the model sees.")
+    select_by: Literal["brier", "gain"] = Field(description="Inner cross-validation criterion.")
+    selection: dict[str, float] = Field(description="Inner cross-validation scores.")
+
+
+class TierRecord(_Part):
+    """One tier's training data: its eval run and what its calls cost there."""
+
+    run_id: str | None = None
+    quality: float = Field(description="Mean correctness on the training cases.")
+    cost_usd_per_call: float = Field(default=0.0, description="Mean recorded cost per case.")
+    input_tokens: float = Field(default=0.0, description="Mean input tokens per case.")
+    output_tokens: float = Field(default=0.0, description="Mean output tokens per case.")
+
+
+class RouterTraining(_Part):
+    """What the router was trained on."""
+
+    source: str = Field(description="Where the examples came from (eval name, file, ...).")
+    metric: str | None = Field(default=None, description="The metric read as correctness.")
+    examples: int
+    tiers: dict[str, TierRecord]
+    held_out: str = Field(description="How held-out predictions for calibration were made.")
+    seconds: dict[str, float]
+
+
+class OperatingPoint(_Part):
+    """A threshold and what routing with it gave on held-out predictions."""
+
+    threshold: float
+    shares: dict[str, float] = Field(description="Share of inputs routed to each tier.")
+    quality: float = Field(description="Mean correctness of the routed mix.")
+    quality_ratio: float = Field(description="Mix quality / the best single tier's quality.")
+    ratio_lower_bound: float = Field(description="One-sided 95% lower bound of the ratio.")
+    cost_usd_per_call: float
+
+
+class CalibrationRecord(_Part):
+    """The thresholds chosen for a quality target, and the evidence."""
+
+    created: str
+    rule: Literal["shared-threshold"] = Field(
+        default="shared-threshold",
+        description="Each input goes to the cheapest tier whose P(right) >= the threshold "
+        "(one threshold shared by all tiers but the last), else to the last tier.",
+    )
+    target_quality: float = Field(description="Target for the lower bound of the ratio.")
+    met: bool = Field(description="Whether some operating point met the target.")
+    thresholds: dict[str, float] = Field(description="P(right) threshold per tier.")
+    chosen: OperatingPoint
+    prices: dict[str, float] = Field(description="USD per call of each tier.")
+    best_tier: str = Field(description="The tier of the highest single-tier quality.")
+    held_out_examples: int
+    bootstrap: int = Field(description="Paired bootstrap resamples.")
+    curve: list[OperatingPoint]
+
+
+class RouterManifest(_Part):
+    """Everything about a saved router except its arrays."""
+
+    format: Literal["stepladder.router"] = "stepladder.router"
+    format_version: Literal[1] = 1
+    name: str
+    version: int = Field(default=1, ge=1)
+    created: str
+    tiers: list[str] = Field(min_length=2, description="Tiers, cheapest first.")
+    embedding: RouterEmbedding
+    model: ModelInfo
+    training: RouterTraining
+    calibration: CalibrationRecord | None = None

@@ -1,0 +1,52 @@
+"""An embedding classifier is the first rung of a `classify` node's ladder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stepladder import compile_flow, flow_from_dict
+from stepladder.flows import Flow, run_flow
+from tests.escalation.helpers import dummy, pool
+from tests.nodes.test_classify_embeddings import NODE, STATE, project
+from tests.tracing.spans_helpers import attrs, by_name, in_memory, model_calls
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return project(tmp_path_factory.mktemp("escalate") / "project")
+
+
+def flow_in(root: Path, escalate: dict[str, Any]) -> Flow:
+    node = {**NODE, "escalate": escalate}
+    spec = flow_from_dict({"name": "intents", "state": STATE, "nodes": [node]})
+    return compile_flow(spec, project_root=root, tiers={"small"}, ladder=("small", "human"))
+
+
+async def test_an_unsure_classifier_hands_the_case_to_a_model(root: Path) -> None:
+    flow = flow_in(root, {"min_confidence": 0.999, "to": ["small"]})
+    models = pool(small=dummy({"intent": "change_pin"}))
+    tracing, exporter = in_memory()
+    result = await run_flow(
+        flow, {"message": "My new card has not arrived yet"}, models=models, tracing=tracing
+    )
+    assert result.state["intent"] == "change_pin"  # the model's answer, not the classifier's
+    assert result.state["confidence"] is None  # DummyLM gives no log-probabilities
+    (call,) = [attrs(s) for s in model_calls(exporter.get_finished_spans())]
+    assert call["stepladder.tier"] == "small"
+    assert call["stepladder.escalation.reason"] == "confidence"
+    node = by_name(exporter.get_finished_spans())["node intent"]
+    assert attrs(node)["stepladder.escalation.final_tier"] == "small"
+    assert node.events[0].attributes["from"] == "embeddings"
+    schema = models._given["small"].history[0]["kwargs"]["response_format"]["json_schema"]
+    assert "card_arrival" in schema["schema"]["properties"]["intent"]["enum"]  # its labels
+
+
+async def test_a_sure_classifier_answers_alone(root: Path) -> None:
+    flow = flow_in(root, {"min_confidence": 0.05})
+    assert flow.reaches_human and flow.tiers == set()  # model tiers start only if needed
+    result = await run_flow(flow, {"message": "My new card has not arrived yet"})
+    assert result.state["intent"] == "card_arrival"
+    assert result.usage["calls"] == 0
