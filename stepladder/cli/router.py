@@ -13,6 +13,8 @@ from stepladder.cli.app import app, command_in
 from stepladder.cli.common import project_for
 from stepladder.config import Project
 from stepladder.errors import ConfigError, UserError
+from stepladder.evalsets.results import MANIFEST_FILE, load_run
+from stepladder.evalsets.runner import evals_dir
 from stepladder.routing import (
     CalibrationRecord,
     FitOptions,
@@ -48,7 +50,10 @@ def train(
     name: Annotated[str, typer.Argument(help="The router's name (route nodes refer to it).")],
     run: Annotated[
         list[str],
-        typer.Option(help="TIER=RUN_ID: the same eval run once per tier, cheapest tier first."),
+        typer.Option(
+            help="TIER=RUN_ID, or RUN_ID of a run made with `eval --tier`: the same eval run "
+            "once per tier, cheapest tier first."
+        ),
     ],
     metric: Annotated[str, typer.Option(help="The eval metric read as correctness.")],
     kind: Annotated[str, typer.Option(help="logistic, knn or ensemble.")] = "logistic",
@@ -61,7 +66,7 @@ def train(
     if kind not in ("logistic", "knn", "ensemble"):
         raise UserError(f"--kind {kind}: choose logistic, knn or ensemble.")
     project = project_for()
-    runs = _pairs(run, "--run", "TIER=RUN_ID")
+    runs = _pairs([_with_tier(value, project) for value in run], "--run", "TIER=RUN_ID")
     data = load_training_data(project, runs, metric, field or None)
     training = RouterTraining(
         source=f"eval {data.eval_name}",
@@ -137,6 +142,22 @@ def list_command() -> None:
             manifest.created,
         )
     console.print(table)
+
+
+def _with_tier(value: str, project: Project) -> str:
+    """`value` as TIER=RUN_ID, the tier read from the run when it was made with `--tier`."""
+    if "=" in value:
+        return value
+    folder = evals_dir(project) / value.strip()
+    if not (folder / MANIFEST_FILE).is_file():
+        raise UserError(f"--run {value}: no such eval run under {evals_dir(project)}.")
+    tier = load_run(folder).manifest.tier
+    if tier is None:
+        raise UserError(
+            f"--run {value}: that run used each node's own tier; give it as TIER={value}, or "
+            "make one run per tier with `stepladder eval SPEC --tier TIER`."
+        )
+    return f"{tier}={value.strip()}"
 
 
 def _pairs(values: list[str], option: str, form: str) -> dict[str, str]:

@@ -13,13 +13,18 @@ SPEC = "name: qa\nflow: qa\ncases: qa.jsonl\nmetrics:\n  answer: exact\n"
 
 
 def write_run(
-    root: Path, run_id: str, eval_name: str, scores: dict[str, float], cost: float
+    root: Path,
+    run_id: str,
+    eval_name: str,
+    scores: dict[str, float],
+    cost: float,
+    tier: str | None = None,
 ) -> None:
     folder = root / "state" / "evals" / run_id
     folder.mkdir(parents=True)
     manifest = EvalManifest(
         run_id=run_id, eval_name=eval_name, spec_path="evalsets/qa.yaml", flow="qa",
-        metrics=["answer"], started="2026-01-01T00:00:00+00:00", cases=len(scores),
+        metrics=["answer"], started="2026-01-01T00:00:00+00:00", cases=len(scores), tier=tier,
     )  # fmt: skip
     (folder / "manifest.json").write_text(manifest.model_dump_json())
     lines = [

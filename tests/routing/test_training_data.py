@@ -9,7 +9,7 @@ from stepladder.config import load_project
 from stepladder.errors import UserError
 from stepladder.routing import load_router, router_path
 from stepladder.routing.training_data import load_training_data
-from tests.routing.evalproject import eval_project
+from tests.routing.evalproject import eval_project, write_run
 from tests.routing.sample import sample
 
 runner = CliRunner()
@@ -87,3 +87,17 @@ def test_cli_train_calibrate_list(root: Path) -> None:
     assert listed.exit_code == 0 and "qa_router@v1" in listed.output and "knn" in listed.output
     bad = runner.invoke(app, [*base, "calibrate", "qa_router", "--price", "frontier"])
     assert bad.exit_code == 2 and "expected TIER=USD" in bad.output
+
+
+def test_runs_made_with_eval_tier_name_their_own_tier(tmp_path: Path) -> None:
+    root = eval_project(tmp_path / "project")
+    ids, _, correct = sample(60)
+    for tier in ("small", "frontier"):
+        scores = dict(zip(ids, correct[tier].tolist(), strict=True))
+        write_run(root, f"tiered-{tier}", "qa", scores, 0.0, tier=tier)
+    base = ["--project", str(root), "router", "train", "r", "--metric", "answer", "--kind", "knn"]
+    trained = runner.invoke(app, [*base, "--run", "tiered-small", "--run", "tiered-frontier"])
+    assert trained.exit_code == 0, trained.output
+    assert load_router(router_path("r", root / "state")).tiers == ["small", "frontier"]
+    untiered = runner.invoke(app, [*base, "--run", "run-small", "--run", "tiered-frontier"])
+    assert untiered.exit_code == 2 and "give it as TIER=run-small" in untiered.output
