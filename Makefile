@@ -15,8 +15,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 MODEL := smollm2-135m
+# The example support flow's first rung: an embedding classifier, trained once (under a second).
+EXAMPLE_CLASSIFIER := examples/.stepladder/classifiers/support-category/.trained
 
-demo: $(STAMP)
+$(EXAMPLE_CLASSIFIER): $(STAMP) examples/data/bitext/category_train.csv
+	cd examples && HF_HUB_OFFLINE=1 ../$(BIN)/stepladder classifier train support-category data/bitext/category_train.csv
+	touch $(EXAMPLE_CLASSIFIER)
+
+demo: $(STAMP) $(EXAMPLE_CLASSIFIER)
 	cd examples && ../$(BIN)/stepladder validate
 	cd examples && ../$(BIN)/stepladder run support --input @inputs/cancel_order.json --stream
 	cd examples && ../$(BIN)/stepladder run support --input @inputs/invoice.json
@@ -36,7 +42,7 @@ browser:
 		echo "chromedriver not found: run 'sudo make browser' (or install chromium and chromium-driver) for the trace page test" >&2; \
 	fi
 
-test: $(STAMP) browser
+test: $(STAMP) browser $(EXAMPLE_CLASSIFIER)
 	$(BIN)/stepladder models pull $(MODEL)
 	HF_HUB_OFFLINE=1 LITELLM_LOCAL_MODEL_COST_MAP=True $(BIN)/pytest
 

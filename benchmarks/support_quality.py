@@ -317,8 +317,10 @@ async def bench(n: int, seed: int, project_dir: Path, dataset: Path) -> dict[str
     console = Console()
     project = load_project(root=project_dir)
     spec = load_flow(project.flow_path("support"))
-    # The small model alone is measured: its nodes do not escalate up the ladder here.
-    nodes = [n.model_copy(update={"escalate": None}) if hasattr(n, "escalate") else n
+    # The small model alone is measured: no node escalates up the ladder here, and classify
+    # asks the model (not the example's embedding classifier, its first rung in the flow).
+    alone = {"escalate": None, "using": "llm", "classifier": None}
+    nodes = [n.model_copy(update={k: v for k, v in alone.items() if hasattr(n, k)})
              for n in spec.nodes]  # fmt: skip
     spec = spec.model_copy(update={"nodes": nodes})
     tiers = project.settings.tiers

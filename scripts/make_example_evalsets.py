@@ -4,6 +4,8 @@
   `data/bitext/support_sample.csv`, expecting the category and the entity (type and value,
   null when the message names none); tags are the category and the intent; the first of each
   pair is split `dev`, the second `test`.
+- `examples/data/bitext/category_train.csv`: the sample's other messages (none is an eval case)
+  with their category: what the example's embedding classifier is trained on.
 - `examples/evalsets/faq.jsonl`: the second paraphrased query of each of the 40 StackFAQ
   threads, expecting that thread first among the retrieved passages; split `test`.
 
@@ -41,6 +43,23 @@ def support_cases() -> list[dict[str, object]]:
     return cases
 
 
+def category_training_rows() -> list[dict[str, str]]:
+    """The sample's messages that are not eval cases, with their category."""
+    rows = list(csv.DictReader((EXAMPLES / "data/bitext/support_sample.csv").open()))
+    in_eval = {c["inputs"]["message"] for c in support_cases()}  # type: ignore[index]
+    return [{"text": r["instruction"], "label": r["category"]}
+            for r in rows if r["instruction"] not in in_eval]  # fmt: skip
+
+
+def write_csv(path: Path, rows: list[dict[str, str]]) -> None:
+    """A CSV file with a header."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"{path}: {len(rows)} rows")
+
+
 def faq_cases() -> list[dict[str, object]]:
     """The second paraphrase of each thread."""
     queries = [json.loads(line) for line in (EXAMPLES / "data/stackfaq/queries.jsonl").open()]
@@ -68,3 +87,4 @@ def write(path: Path, cases: list[dict[str, object]]) -> None:
 if __name__ == "__main__":
     write(EXAMPLES / "evalsets/support.jsonl", support_cases())
     write(EXAMPLES / "evalsets/faq.jsonl", faq_cases())
+    write_csv(EXAMPLES / "data/bitext/category_train.csv", category_training_rows())

@@ -18,7 +18,9 @@ each); an empty text gets the fallback label.
 
 With `escalate:` the classifier is the first rung of the node's ladder: when its confidence
 is below `min_confidence` (or a verifier refuses its label), a model tier is asked for one of
-the same labels, then the next rung, up to a human reviewer.
+the same labels, then the next rung, up to a human reviewer. A request the classifier does not
+recognise then counts as confidence 0 (it goes up the ladder rather than getting the fallback
+label), so `labels` need not hold the fallback.
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ def build_embedding_classify(node: ClassifyNodeSpec, context: BuildContext) -> B
     except ConfigError as error:
         raise FlowCompileError(f"{context.where('classifier')}: {error}") from None
     fallback = node.fallback or manifest.fallback
-    _check_labels(node, manifest, fallback, context)
+    escalates = node.escalate is not None and node.escalate.min_confidence is not None
+    _check_labels(node, manifest, None if escalates else fallback, context)
 
     def classify(state: State) -> tuple[str, float]:
         text = "\n".join(str(state[k]) for k in node.reads if state.get(k) is not None).strip()
@@ -65,7 +68,7 @@ def build_embedding_classify(node: ClassifyNodeSpec, context: BuildContext) -> B
         return update
 
     if node.escalate is not None:
-        return _escalating(node, context, [*manifest.labels, fallback], classify)
+        return _escalating(node, context, [*manifest.labels, fallback], fallback, classify)
 
     def run_sync(state: State, runtime: Any) -> dict[str, Any]:
         return decide(state)
@@ -80,6 +83,7 @@ def _escalating(
     node: ClassifyNodeSpec,
     context: BuildContext,
     produced: list[str],
+    fallback: str,
     classify: Callable[[State], tuple[str, float]],
 ) -> BuiltNode:
     """The classifier as the first rung of the node's ladder, model tiers above it."""
@@ -93,6 +97,8 @@ def _escalating(
     async def run(state: State, runtime: Any) -> dict[str, Any]:
         async def first() -> ModelAnswer:
             label, confidence = await asyncio.to_thread(classify, state)
+            if label == fallback and label not in labels:  # not recognised: ask the next rung
+                confidence = 0.0
             return ModelAnswer({node.output: label}, None, 1, EMBEDDINGS, confidence)
 
         return node.update(await climb(call, state, runtime, first=first))
@@ -118,11 +124,15 @@ def _locate(node: ClassifyNodeSpec, context: BuildContext) -> Path:
 
 
 def _check_labels(
-    node: ClassifyNodeSpec, manifest: ClassifierManifest, fallback: str, context: BuildContext
+    node: ClassifyNodeSpec,
+    manifest: ClassifierManifest,
+    fallback: str | None,
+    context: BuildContext,
 ) -> None:
+    """The node's `labels` must be what the classifier answers (its fallback too, if given)."""
     if node.labels is None:
         return
-    produced = {*manifest.labels, fallback}
+    produced = {*manifest.labels, *([fallback] if fallback is not None else [])}
     declared = set(node.labels)
     if produced == declared:
         return
@@ -134,6 +144,6 @@ def _check_labels(
     raise FlowCompileError(
         f"{context.where('labels')}: the labels do not match classifier "
         f"'{manifest.name}@v{manifest.version}': {'; '.join(problems)}. Its labels: "
-        f"{', '.join(manifest.labels)}; fallback: {fallback}. Drop `labels` to take them from "
-        "the classifier, or retrain it."
+        f"{', '.join(manifest.labels)}; fallback: {fallback or manifest.fallback}. Drop "
+        "`labels` to take them from the classifier, or retrain it."
     )

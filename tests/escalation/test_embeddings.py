@@ -10,7 +10,7 @@ import pytest
 from stepladder import compile_flow, flow_from_dict
 from stepladder.flows import Flow, run_flow
 from tests.escalation.helpers import dummy, pool
-from tests.nodes.test_classify_embeddings import NODE, STATE, project
+from tests.nodes.test_classify_embeddings import NODE, STATE, UNRELATED, project
 from tests.tracing.spans_helpers import attrs, by_name, in_memory, model_calls
 
 
@@ -19,8 +19,8 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return project(tmp_path_factory.mktemp("escalate") / "project")
 
 
-def flow_in(root: Path, escalate: dict[str, Any]) -> Flow:
-    node = {**NODE, "escalate": escalate}
+def flow_in(root: Path, escalate: dict[str, Any] | None, **changes: Any) -> Flow:
+    node = {**NODE, "escalate": escalate, **changes}
     spec = flow_from_dict({"name": "intents", "state": STATE, "nodes": [node]})
     return compile_flow(spec, project_root=root, tiers={"small"}, ladder=("small", "human"))
 
@@ -50,3 +50,19 @@ async def test_a_sure_classifier_answers_alone(root: Path) -> None:
     result = await run_flow(flow, {"message": "My new card has not arrived yet"})
     assert result.state["intent"] == "card_arrival"
     assert result.usage["calls"] == 0
+
+
+async def test_a_request_the_classifier_does_not_know_goes_up_the_ladder(root: Path) -> None:
+    from stepladder.errors import FlowCompileError
+    from stepladder.retrieval.classifier import classifier_path, read_manifest
+
+    labels = read_manifest(classifier_path("banking", root / "state")).labels
+    with pytest.raises(FlowCompileError, match="it can answer oos, which `labels` lacks"):
+        flow_in(root, None, labels=labels)  # without escalation the fallback must be a label
+    flow = flow_in(root, {"min_confidence": 0.01, "to": ["small"]}, labels=labels)
+    models = pool(small=dummy({"intent": "card_arrival"}))
+    tracing, exporter = in_memory()
+    result = await run_flow(flow, {"message": UNRELATED[0]}, models=models, tracing=tracing)
+    assert result.state["intent"] == "card_arrival"  # the model's label, never "oos"
+    (call,) = [attrs(s) for s in model_calls(exporter.get_finished_spans())]
+    assert call["stepladder.escalation.reason"] == "confidence"

@@ -12,10 +12,14 @@ from pathlib import Path
 import pytest
 
 from stepladder.config import load_project
+from stepladder.config.retrieval import EmbeddingSettings
 from stepladder.errors import UserError
 from stepladder.evalsets import load_run
 from stepladder.evalsets.runner import EvalOptions, evals_dir, prepare_eval
 from stepladder.evalsets.spec import load_eval_spec
+from stepladder.retrieval.classifier import save_classifier
+from stepladder.retrieval.classifier_data import read_examples
+from stepladder.retrieval.classifier_train import train_classifier
 from stepladder.testing import arun_eval
 from tests.evalsets.eval_project import eval_project
 from tests.tracing.spans_helpers import attrs, in_memory
@@ -114,6 +118,9 @@ async def test_the_support_eval_on_the_embedded_model(
     shutil.copytree(EXAMPLES / "flows", tmp_path / "flows")
     shutil.copytree(EXAMPLES / "evalsets", tmp_path / "evalsets")
     (tmp_path / "stepladder.yaml").write_text("name: support-eval\nladder: [small, human]\n")
+    examples = read_examples(EXAMPLES / "data/bitext/category_train.csv", "text", "label")
+    report = train_classifier("support-category", examples, EmbeddingSettings())
+    save_classifier(report.classifier, tmp_path / ".stepladder")
     result = await arun_eval(tmp_path / "evalsets/support.yaml", models=embedded_pool, limit=3)
     assert len(result.record.results) == 3 and not result.failed
     assert {m.name for m in result.summary.metrics} == {"category", "entity_type", "entity_value"}
