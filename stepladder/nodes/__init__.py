@@ -4,6 +4,7 @@ from typing import Annotated, Union
 
 from pydantic import Field
 
+from stepladder.nodes.agent import AgentNodeSpec
 from stepladder.nodes.base import BuildContext, BuiltNode, NodeSpecBase, check_updates
 from stepladder.nodes.classify import ClassifyNodeSpec
 from stepladder.nodes.context import RunContext
@@ -42,6 +43,7 @@ NodeSpec = Annotated[
         GenerateNodeSpec,
         RetrieveNodeSpec,
         RouteNodeSpec,
+        AgentNodeSpec,
     ],
     Field(discriminator="kind"),
 ]
@@ -53,4 +55,5 @@ NODE_KINDS: dict[str, type[NodeSpecBase]] = {
     "generate": GenerateNodeSpec,
     "retrieve": RetrieveNodeSpec,
     "route": RouteNodeSpec,
+    "agent": AgentNodeSpec,
 }

@@ -50,7 +50,9 @@ def build_embedding_classify(node: ClassifyNodeSpec, context: BuildContext) -> B
     except ConfigError as error:
         raise FlowCompileError(f"{context.where('classifier')}: {error}") from None
     fallback = node.fallback or manifest.fallback
-    escalates = node.escalate is not None and node.escalate.min_confidence is not None
+    from stepladder.nodes.escalation import EMBEDDINGS
+
+    escalates = node.escalate is not None and node.escalate.threshold(EMBEDDINGS) is not None
     _check_labels(node, manifest, None if escalates else fallback, context)
 
     def classify(state: State) -> tuple[str, float]:

@@ -169,7 +169,7 @@ async def _run_rung(
     if (
         isinstance(outcome, ModelAnswer)
         and policy is not None
-        and "confidence" in policy.active
+        and policy.threshold(rung) is not None
         and outcome.confidence is None
         and policy.samples > 1
     ):
@@ -213,10 +213,9 @@ async def _problem(
         if "invalid" not in active:
             raise call.invalid_error(outcome)
         return "invalid", f"output invalid after {outcome.attempts} attempt(s): {outcome.problem}"
-    if policy is not None and "confidence" in active and outcome.confidence is not None:
-        threshold = policy.min_confidence or 0.0
-        if outcome.confidence < threshold:
-            return "confidence", f"confidence {outcome.confidence:.3f} < {threshold:g}"
+    threshold = policy.threshold(outcome.tier) if policy is not None else None
+    if threshold is not None and outcome.confidence is not None and outcome.confidence < threshold:
+        return "confidence", f"confidence {outcome.confidence:.3f} < {threshold:g}"
     if call.verifier is not None and "verifier" in active:
         passed, why = await call.verifier(context, inputs, outcome.values)
         if not passed:

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from stepladder.config.locations import LocatedDocument, near_miss, valid_choices
 from stepladder.config.references import REFERENCE_PATTERN
@@ -70,8 +70,10 @@ class EscalationPolicy(BaseModel):
         description="What escalates: invalid, confidence, verifier (default: invalid, plus "
         "confidence when min_confidence is set, plus verifier when verifier is set).",
     )
-    min_confidence: float | None = Field(
-        default=None, gt=0.0, le=1.0, description="Escalate when the confidence is below this."
+    min_confidence: float | dict[str, float] | None = Field(
+        default=None,
+        description="Escalate when the confidence is below this; or per rung, say "
+        "`{embeddings: 0.5}` (rungs not named are not checked for confidence).",
     )
     samples: int = Field(
         default=1,
@@ -90,6 +92,24 @@ class EscalationPolicy(BaseModel):
         description="The rungs above the node's tier, in order (tier names or 'human'); "
         "default: the project's `ladder`.",
     )
+
+    @field_validator("min_confidence")
+    @classmethod
+    def _in_range(cls, value: float | dict[str, float] | None) -> float | dict[str, float] | None:
+        values = value.values() if isinstance(value, dict) else [] if value is None else [value]
+        if any(not 0.0 < v <= 1.0 for v in values):
+            raise ValueError("a confidence threshold is above 0 and at most 1")
+        if isinstance(value, dict) and not value:
+            raise ValueError("name at least one rung, or give one number for every rung")
+        return value
+
+    def threshold(self, rung: str) -> float | None:
+        """The confidence below which an answer from `rung` escalates (None: not checked)."""
+        if "confidence" not in self.active or self.min_confidence is None:
+            return None
+        if isinstance(self.min_confidence, dict):
+            return self.min_confidence.get(rung)
+        return self.min_confidence
 
     @model_validator(mode="after")
     def _consistent(self) -> EscalationPolicy:
@@ -207,6 +227,15 @@ def check_escalation(
                 f"ladder ({', '.join(ladder)}); add it to `ladder:` in stepladder.yaml, or "
                 "give `escalate.to`."
             )
+        if isinstance(policy.min_confidence, dict):
+            rungs = node_ladder(node, ladder)
+            for rung in policy.min_confidence:
+                if rung not in rungs:
+                    where = document.where((*base, "min_confidence", rung))
+                    problems.append(
+                        f"{where}: '{rung}' is not a rung of this node; its rungs: "
+                        f"{valid_choices([r for r in rungs if r != HUMAN])}."
+                    )
         judge = policy.verifier if isinstance(policy.verifier, JudgeVerifier) else None
         if judge is not None and tiers is not None and judge.tier not in tiers:
             where = document.where((*base, "verifier", "tier"))

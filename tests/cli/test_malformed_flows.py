@@ -86,7 +86,7 @@ FLOW_CASES: list[tuple[str, tuple[str, ...]]] = [
             "nodes[0] (",
             "line 5)",
             "missing 'kind'",
-            "Valid kinds: classify, extract, function, generate, retrieve",
+            "Valid kinds: agent, classify, extract, function, generate, retrieve",
         ),
     ),
     (

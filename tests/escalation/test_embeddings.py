@@ -66,3 +66,25 @@ async def test_a_request_the_classifier_does_not_know_goes_up_the_ladder(root: P
     assert result.state["intent"] == "card_arrival"  # the model's label, never "oos"
     (call,) = [attrs(s) for s in model_calls(exporter.get_finished_spans())]
     assert call["stepladder.escalation.reason"] == "confidence"
+
+
+async def test_a_threshold_per_rung_checks_only_the_rungs_it_names(root: Path) -> None:
+    from stepladder.errors import FlowCompileError
+    from stepladder.nodes.escalation import EscalationPolicy
+
+    policy = EscalationPolicy(min_confidence={"embeddings": 0.5})
+    assert policy.threshold("embeddings") == 0.5 and policy.threshold("small") is None
+    assert EscalationPolicy(min_confidence=0.3).threshold("small") == 0.3
+    assert EscalationPolicy().threshold("embeddings") is None
+    flow = flow_in(root, {"min_confidence": {"embeddings": 0.999}, "to": ["small", "human"]})
+    models = pool(small=dummy({"intent": "change_pin"}))
+    tracing, exporter = in_memory()
+    result = await run_flow(
+        flow, {"message": "My new card has not arrived yet"}, models=models, tracing=tracing
+    )
+    assert result.state["intent"] == "change_pin" and result.status == "finished"
+    (call,) = [attrs(s) for s in model_calls(exporter.get_finished_spans())]
+    assert call["stepladder.tier"] == "small"
+    assert call["stepladder.escalation.reason"] == "confidence"
+    with pytest.raises(FlowCompileError, match=r"'large' is not a rung of this node"):
+        flow_in(root, {"min_confidence": {"large": 0.5}, "to": ["small"]})

@@ -92,7 +92,8 @@ def test_tier_from_must_be_a_state_key() -> None:
         ({"triggers": ["invalid"], "min_confidence": 0.5}, "'confidence' is not in `triggers`"),
         ({"triggers": ["bored"]}, "escalate.triggers.0"),
         ({"verifier": "not a reference"}, "not a 'module:function' reference"),
-        ({"min_confidence": 2}, "less than or equal to 1"),
+        ({"min_confidence": 2}, "above 0 and at most 1"),
+        ({"min_confidence": {"embeddings": 0}}, "above 0 and at most 1"),
     ],
 )
 def test_bad_policies_are_spec_errors(policy: dict[str, Any], problem: str) -> None:
