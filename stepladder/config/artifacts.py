@@ -7,7 +7,13 @@ from pathlib import Path
 
 from stepladder.errors import ConfigError
 
-__all__ = ["DEFAULT_STATE_DIR", "MANIFEST", "project_state_dir", "saved_versions"]
+__all__ = [
+    "DEFAULT_STATE_DIR",
+    "MANIFEST",
+    "lookup_state_dir",
+    "project_state_dir",
+    "saved_versions",
+]
 
 DEFAULT_STATE_DIR = ".stepladder"
 MANIFEST = "manifest.json"
@@ -32,3 +38,22 @@ def project_state_dir(root: Path) -> Path:
         except ConfigError:
             pass
     return root / DEFAULT_STATE_DIR
+
+
+def lookup_state_dir(root: str | Path | None, reference: str, what: str) -> Path:
+    """The state folder in which a flow's `reference` to a saved `what` is looked up.
+
+    Args:
+        root: The flow's project folder, if it belongs to one.
+        reference: NAME, NAME@vN, or a folder.
+        what: What is referred to ("classifier", "router"), for the message.
+
+    Raises:
+        ConfigError: When the flow belongs to no project and `reference` is not a folder.
+    """
+    if root is None and not Path(reference).is_dir():
+        raise ConfigError(
+            f"'{reference}' names a project {what}, but the flow belongs to no project; "
+            f"compile it with project_root=..., or give the {what}'s folder."
+        )
+    return project_state_dir(Path(root)) if root is not None else Path(DEFAULT_STATE_DIR)

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stepladder.config.artifacts import DEFAULT_STATE_DIR, project_state_dir
+from stepladder.config.artifacts import lookup_state_dir
 from stepladder.errors import ConfigError, FlowCompileError
 from stepladder.nodes.base import BuildContext, BuiltNode, State
 from stepladder.retrieval.classifier import classifier_path, load_classifier, read_manifest
@@ -111,16 +111,9 @@ def _escalating(
 def _locate(node: ClassifyNodeSpec, context: BuildContext) -> Path:
     assert node.classifier is not None
     root = getattr(context.resolver, "project_root", None)
-    reference = node.classifier
-    if root is None and not Path(reference).is_dir():
-        raise FlowCompileError(
-            f"{context.where('classifier')}: '{reference}' names a project classifier, but the "
-            "flow belongs to no project; compile it with project_root=..., or give the "
-            "classifier's folder."
-        )
-    state_dir = project_state_dir(Path(root)) if root is not None else Path(DEFAULT_STATE_DIR)
     try:
-        return classifier_path(reference, state_dir)
+        state_dir = lookup_state_dir(root, node.classifier, "classifier")
+        return classifier_path(node.classifier, state_dir)
     except ConfigError as error:
         raise FlowCompileError(f"{context.where('classifier')}: {error}") from None
 

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from opentelemetry import trace
 from pydantic import Field, model_validator
 
-from stepladder.config.artifacts import DEFAULT_STATE_DIR, project_state_dir
+from stepladder.config.artifacts import lookup_state_dir
 from stepladder.errors import ConfigError, FlowCompileError
 from stepladder.nodes.base import BuildContext, BuiltNode, NodeSpecBase, State
 from stepladder.routing.artifacts import load_router, read_router_manifest, router_path
@@ -103,14 +103,8 @@ class RouteNodeSpec(NodeSpecBase):
 
     def _locate(self, context: BuildContext) -> Path:
         root = getattr(context.resolver, "project_root", None)
-        if root is None and not Path(self.router).is_dir():
-            raise FlowCompileError(
-                f"{context.where('router')}: '{self.router}' names a project router, but the "
-                "flow belongs to no project; compile it with project_root=..., or give the "
-                "router's folder."
-            )
-        state_dir = project_state_dir(Path(root)) if root is not None else Path(DEFAULT_STATE_DIR)
         try:
+            state_dir = lookup_state_dir(root, self.router, "router")
             return router_path(self.router, state_dir, self.version)
         except ConfigError as error:
             raise FlowCompileError(f"{context.where('router')}: {error}") from None

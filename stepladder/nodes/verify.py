@@ -11,21 +11,18 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pydantic_core import to_jsonable_python
 
-from stepladder.errors import FlowCompileError, ModelError, NodeError
+from stepladder.errors import FlowCompileError, NodeError
 from stepladder.nodes.base import BuildContext
 from stepladder.nodes.context import RunContext
 from stepladder.nodes.escalation import JudgeVerifier
-from stepladder.nodes.model_calls import record_model_call
-from stepladder.prompts import SignatureField, build_signature, constrained_adapter
-from stepladder.tracing import attributes as names
-from stepladder.tracing import model_span, set_error, set_preview
+from stepladder.nodes.verdicts import ask_verdict
+from stepladder.prompts import SignatureField, build_signature
 
 __all__ = ["Verdict", "Verifier", "build_verifier"]
 
@@ -108,8 +105,6 @@ class JudgeCheck:
         self, context: RunContext, inputs: dict[str, Any], values: dict[str, Any]
     ) -> Verdict:
         """Ask the judge once; no valid verdict counts as not passed."""
-        import dspy
-
         assert context.models is not None
         bound = await context.models.bound(self.judge.tier)
         question = {
@@ -117,31 +112,12 @@ class JudgeCheck:
             "output": _as_text(values),
             "criteria": self.judge.criteria,
         }
-        with model_span(
-            context.tracing, flow=context.flow_name, node_id=self.node_id, node_kind="verifier",
-            tier=bound.name, model=bound.endpoint.display_name or bound.endpoint.model,
-            attempt=1, inputs=question,
-        ) as span:  # fmt: skip
-            started = time.perf_counter()
-            try:
-                with dspy.context(lm=bound.lm, adapter=constrained_adapter(), track_usage=True):
-                    prediction = await dspy.Predict(_judge_signature()).acall(**question)
-            except dspy.utils.exceptions.AdapterParseError:
-                record_model_call(context.usage, bound, node_id=self.node_id, started=started,
-                                  usage=None, attempt=1, ok=False, span=span)  # fmt: skip
-                set_error(span, "the judge gave no valid verdict")
-                return False, "the judge gave no valid verdict"
-            except dspy.utils.exceptions.LMError as error:
-                raise ModelError(
-                    f"node '{self.node_id}': verifier tier '{self.judge.tier}' failed: "
-                    f"{str(error).splitlines()[0]}"
-                ) from error
-            usage = prediction.get_lm_usage() if hasattr(prediction, "get_lm_usage") else None
-            passed, reason = prediction.get("passed"), prediction.get("reason")
-            record_model_call(context.usage, bound, node_id=self.node_id, started=started,
-                              usage=usage, attempt=1, ok=True, span=span)  # fmt: skip
-            set_preview(context.tracing, span, names.OUTPUT, {"passed": passed, "reason": reason})
-        return passed is True, str(reason or "")
+        verdict = await ask_verdict(
+            _judge_signature(), question, bound=bound, ledger=context.usage,
+            tracing=context.tracing, flow=context.flow_name, node_id=self.node_id,
+            node_kind="verifier", who=f"node '{self.node_id}': verifier",
+        )  # fmt: skip
+        return verdict if verdict is not None else (False, "the judge gave no valid verdict")
 
 
 @functools.cache
