@@ -6,6 +6,9 @@
   pair is split `dev`, the second `test`.
 - `examples/data/bitext/category_train.csv`: the sample's other messages (none is an eval case)
   with their category: what the example's embedding classifier is trained on.
+- `examples/evalsets/support_category.jsonl`: the category alone, for optimizing the classify
+  node: the messages of `category_train.csv` (split `train`) and the support cases (splits
+  `dev` and `test`, unchanged).
 - `examples/evalsets/faq.jsonl`: the second paraphrased query of each of the 40 StackFAQ
   threads, expecting that thread first among the retrieved passages; split `test`.
 
@@ -51,6 +54,16 @@ def category_training_rows() -> list[dict[str, str]]:
             for r in rows if r["instruction"] not in in_eval]  # fmt: skip
 
 
+def support_category_cases() -> list[dict[str, object]]:
+    """The training messages (split `train`), then the support cases, expecting the category."""
+    train = [{"id": f"category-{index:03d}", "inputs": {"message": row["text"]},
+              "expected": {"category": row["label"]}, "tags": [row["label"]], "split": "train"}
+             for index, row in enumerate(category_training_rows())]  # fmt: skip
+    held = [{**case, "expected": {"category": case["expected"]["category"]}}  # type: ignore[index]
+            for case in support_cases()]  # fmt: skip
+    return train + held
+
+
 def write_csv(path: Path, rows: list[dict[str, str]]) -> None:
     """A CSV file with a header."""
     with path.open("w", newline="", encoding="utf-8") as handle:
@@ -86,5 +99,6 @@ def write(path: Path, cases: list[dict[str, object]]) -> None:
 
 if __name__ == "__main__":
     write(EXAMPLES / "evalsets/support.jsonl", support_cases())
+    write(EXAMPLES / "evalsets/support_category.jsonl", support_category_cases())
     write(EXAMPLES / "evalsets/faq.jsonl", faq_cases())
     write_csv(EXAMPLES / "data/bitext/category_train.csv", category_training_rows())

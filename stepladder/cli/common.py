@@ -5,15 +5,24 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from pydantic_core import to_jsonable_python
 
 from stepladder.cli.app import options
 from stepladder.config import Project, load_project
 from stepladder.flows import Flow, compile_project_flow
 
-__all__ = ["load_compiled_flow", "print_json", "project_for"]
+__all__ = ["UseCompiled", "load_compiled_flow", "print_json", "project_for"]
+
+UseCompiled = Annotated[
+    bool,
+    typer.Option(
+        "--compiled/--no-compiled",
+        help="Load the flow's optimized prompts (prompts/compiled/<flow>.json) if any.",
+    ),
+]
 
 
 def project_for(flow_argument: str | None = None) -> Project:
@@ -27,10 +36,10 @@ def project_for(flow_argument: str | None = None) -> Project:
     return load_project()
 
 
-def load_compiled_flow(flow_argument: str) -> tuple[Project, Flow]:
-    """Find, load and compile a flow given by name or path."""
+def load_compiled_flow(flow_argument: str, *, prompts: bool = True) -> tuple[Project, Flow]:
+    """Find, load and compile a flow given by name or path (with its optimized prompts)."""
     project = project_for(flow_argument)
-    return project, compile_project_flow(project, flow_argument)
+    return project, compile_project_flow(project, flow_argument, compiled=prompts)
 
 
 def print_json(value: Any, *, indent: int | None = 2) -> None:

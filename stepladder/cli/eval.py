@@ -15,7 +15,7 @@ from rich.progress import TextColumn
 from typer.core import TyperGroup
 
 from stepladder.cli.app import app, command_in
-from stepladder.cli.common import print_json, project_for
+from stepladder.cli.common import UseCompiled, print_json, project_for
 from stepladder.cli.run import project_tracing
 from stepladder.config import Project
 from stepladder.evalsets.baseline import resolve_run, save_baseline
@@ -71,12 +71,13 @@ def run(
         str | None,
         typer.Option(help="Run every model node on this tier (one run per tier trains a router)."),
     ] = None,
+    use_compiled: UseCompiled = True,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Run the flow over the eval set's cases and report quality, cost and latency."""
     project = project_for(str(spec))
     loaded = load_eval_spec(spec)
-    options_ = EvalOptions(concurrency, resume, split, cache, limit, tier)
+    options_ = EvalOptions(concurrency, resume, split, cache, limit, tier, use_compiled)
     prepared = prepare_eval(project, loaded, options_)
     record = _execute(project, prepared)
     summary = summarize(record)

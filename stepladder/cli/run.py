@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from stepladder.cli.app import command, stderr
-from stepladder.cli.common import load_compiled_flow, print_json
+from stepladder.cli.common import UseCompiled, load_compiled_flow, print_json
 from stepladder.config import Project
 from stepladder.errors import FlowInputError
 from stepladder.flows import Flow, RunResult, run_flow
@@ -44,9 +44,10 @@ def run(
             "Flows whose ladder reaches `human` get one automatically.",
         ),
     ] = None,
+    use_compiled: UseCompiled = True,
 ) -> None:
     """Run a flow and print its final state as JSON."""
-    project, compiled = load_compiled_flow(flow)
+    project, compiled = load_compiled_flow(flow, prompts=use_compiled)
     data = parse_input(input)
     if thread is None and compiled.reaches_human:
         thread = new_thread_id(compiled.name)

@@ -108,6 +108,11 @@ class Project:
         return self.root / self.settings.flows_dir
 
     @property
+    def prompts_dir(self) -> Path:
+        """The folder holding prompts, and optimized prompts under `compiled/`."""
+        return self.root / "prompts"
+
+    @property
     def state_dir(self) -> Path:
         """The folder for checkpoints and run data (created on demand)."""
         return self.root / self.settings.state_dir

@@ -102,6 +102,7 @@ class EvalManifest(BaseModel):
         split: The split run (None for all cases).
         cases: How many cases the run covers.
         tier: The tier every model node ran on, when the run overrode the flow's tiers.
+        compiled_prompts: The optimized prompts the flow loaded (file, date, optimizer), if any.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -118,6 +119,7 @@ class EvalManifest(BaseModel):
     split: str | None = None
     cases: int = 0
     tier: str | None = None
+    compiled_prompts: str | None = None
 
 
 class EvalRunRecord(BaseModel):

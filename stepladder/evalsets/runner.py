@@ -59,6 +59,7 @@ class EvalOptions:
     cache: bool | None = None
     limit: int | None = None
     tier: str | None = None
+    compiled: bool = True
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,11 @@ def prepare_eval(project: Project, loaded: LoadedEvalSpec, options: EvalOptions)
     spec = loaded.spec
     if options.resume is not None:
         manifest, done = _resumed(project, spec.name, options.resume)
-        options = replace(options, split=manifest.split, cache=manifest.cache, tier=manifest.tier)
-    flow = compile_project_flow(project, loaded.flow_path(project.flows_dir), options.tier)
+        options = replace(options, split=manifest.split, cache=manifest.cache, tier=manifest.tier,
+                          compiled=manifest.compiled_prompts is not None)  # fmt: skip
+    flow = compile_project_flow(
+        project, loaded.flow_path(project.flows_dir), options.tier, compiled=options.compiled
+    )
     policy = ReferencePolicy(project.root, tuple(project.settings.allow_imports))
     metrics = build_metrics(loaded, policy)
     if options.resume is None:
@@ -241,7 +245,7 @@ def _new_manifest(
         metrics=[m.name for m in metrics], started=_now(),
         concurrency=options.concurrency or spec.concurrency,
         cache=spec.cache if options.cache is None else options.cache, split=options.split,
-        tier=options.tier,
+        tier=options.tier, compiled_prompts=flow.compiled_prompts,
     )  # fmt: skip
 
 

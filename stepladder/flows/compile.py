@@ -65,10 +65,11 @@ def compile_flow(
     graph: StateGraph[Any, RunContext, Any, Any] = StateGraph(
         state_schema, context_schema=RunContext
     )
+    programs: dict[str, Any] = {}
     for index, node in enumerate(spec.nodes):
-        built = traced(
-            node, node.build(BuildContext(policy, ("nodes", index), spec.document, state_types))
-        )
+        where = ("nodes", index)
+        context = BuildContext(policy, where, spec.document, state_types, programs, spec.tools)
+        built = traced(node, node.build(context))
         graph.add_node(
             node.id, RunnableCallable(built.func, built.afunc, name=node.id, trace=False)
         )
@@ -80,6 +81,7 @@ def compile_flow(
         project_root=project_root,
         state_types=state_types,
         ladder=tuple(ladder),
+        programs=programs,
     )
 
 

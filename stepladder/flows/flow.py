@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -35,6 +36,10 @@ class Flow:
         project_root: The project folder the flow belongs to, if any.
         state_types: The Python type of each state key.
         ladder: The project's escalation ladder (tier names, cheapest first; maybe `human`).
+        programs: The DSPy program of each LLM node, by node id (what optimization tunes;
+            compiled prompts are loaded into these).
+        compiled_prompts: The optimized prompts loaded into `programs` (file, date,
+            optimizer), if any.
     """
 
     spec: FlowSpec
@@ -42,6 +47,8 @@ class Flow:
     project_root: Path | None = None
     state_types: dict[str, Any] = field(default_factory=dict)
     ladder: tuple[str, ...] = ()
+    programs: dict[str, Any] = field(default_factory=dict)
+    compiled_prompts: str | None = None
 
     @property
     def name(self) -> str:
@@ -83,9 +90,13 @@ class Flow:
         models: ModelPool | None = None,
         store: Store | None = None,
         tracing: Tracing | None = None,
+        programs: Mapping[str, Any] | None = None,
         **extras: Any,
     ) -> RunContext:
-        """A run context for this flow: the model tiers, store and tracing its nodes use."""
+        """A run context for this flow: the model tiers, store and tracing its nodes use.
+
+        `programs` replace LLM nodes' own DSPy programs for this run (by node id).
+        """
         return RunContext(
             project_root=self.project_root,
             flow_name=self.spec.name,
@@ -94,6 +105,7 @@ class Flow:
             tracing=tracing,
             extras=extras,
             ladder=self.ladder,
+            programs=dict(programs or {}),
         )
 
     def mermaid(self) -> str:

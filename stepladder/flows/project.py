@@ -2,30 +2,41 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from stepladder.config import Project
 from stepladder.errors import ConfigError
 from stepladder.flows.compile import compile_flow
 from stepladder.flows.flow import Flow
 from stepladder.flows.loader import load_flow
+from stepladder.nodes import NodeSpec
+from stepladder.prompts import apply_compiled, compiled_path, load_compiled
 
-__all__ = ["compile_project_flow"]
+__all__ = ["compile_project_flow", "load_project_prompts"]
 
 
-def compile_project_flow(project: Project, flow: str | Path, tier: str | None = None) -> Flow:
+def compile_project_flow(
+    project: Project, flow: str | Path, tier: str | None = None, *, compiled: bool = True
+) -> Flow:
     """Load the flow named `flow` (in the flows folder, or a file path) and compile it.
+
+    The flow's optimized prompts (`prompts/compiled/<flow>.json`, from `stepladder optimize`)
+    are loaded into its LLM nodes when the file exists, unless `compiled` is False.
 
     Args:
         project: The project (its settings name the tiers).
         flow: The flow's name or file.
         tier: Run every model node on this tier instead of its own (an eval per tier, whose
             per-case results a router learns from).
+        compiled: Load the flow's compiled prompts.
 
     Raises:
         FlowSpecError: If the file is missing or not a valid flow.
         FlowCompileError: If the flow does not compile.
         ConfigError: If `tier` is not a tier of the project.
+        CompiledPromptsError: If the compiled prompts were made for another version of the flow.
     """
     spec = load_flow(project.flow_path(str(flow)))
     if tier is not None:
@@ -34,15 +45,45 @@ def compile_project_flow(project: Project, flow: str | Path, tier: str | None = 
                 f"tier '{tier}' is not defined in stepladder.yaml; tiers: "
                 f"{', '.join(sorted(project.settings.tiers))}."
             )
-        # One tier alone: nodes neither escalate nor follow a router's tier.
-        pinned = {"tier": tier, "escalate": None, "tier_from": None}
-        nodes = [n.model_copy(update={k: v for k, v in pinned.items() if k in type(n).model_fields})
-                 if hasattr(n, "tier") else n for n in spec.nodes]  # fmt: skip
-        spec = spec.model_copy(update={"nodes": nodes})
-    return compile_flow(
+        spec = spec.model_copy(update={"nodes": [_pinned(node, tier) for node in spec.nodes]})
+    built = compile_flow(
         spec,
         project_root=project.root,
         allow_imports=tuple(project.settings.allow_imports),
         tiers=set(project.settings.tiers),
         ladder=tuple(project.settings.ladder),
+    )
+    loaded = load_project_prompts(project, built) if compiled else None
+    return replace(built, compiled_prompts=loaded) if loaded else built
+
+
+def _pinned(node: NodeSpec, tier: str) -> NodeSpec:
+    """`node` on `tier` alone: no ladder, no router's tier; a model decides its labels."""
+    if not hasattr(node, "tier"):
+        return node
+    pinned: dict[str, Any] = {"tier": tier, "escalate": None, "tier_from": None}
+    if getattr(node, "using", None) == "embeddings" and getattr(node, "labels", None):
+        pinned["using"] = "llm"
+    fields = type(node).model_fields
+    return node.model_copy(update={k: v for k, v in pinned.items() if k in fields})
+
+
+def load_project_prompts(project: Project, flow: Flow) -> str | None:
+    """Load `prompts/compiled/<flow>.json` into the flow's programs; what was loaded.
+
+    Returns:
+        The file, its date, its optimizer and the nodes it tuned; None without a file.
+
+    Raises:
+        CompiledPromptsError: If the file is unreadable or made for another flow version.
+    """
+    path = compiled_path(project.prompts_dir, flow.name)
+    if not path.is_file():
+        return None
+    compiled = load_compiled(path)
+    nodes = apply_compiled(compiled, flow.programs, path)
+    where = path.relative_to(project.root) if path.is_relative_to(project.root) else path
+    return (
+        f"{where} ({compiled.optimizer}, {compiled.created:%Y-%m-%d %H:%M} UTC; "
+        f"nodes: {', '.join(nodes)})"
     )

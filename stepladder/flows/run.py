@@ -75,6 +75,7 @@ async def run_flow(
     tracing: Tracing | None = None,
     trace_attributes: Mapping[str, str] | None = None,
     resume: Mapping[str, Any] | None = None,
+    programs: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Run `flow`, reporting each node's update; checkpoint to SQLite when given a thread.
 
@@ -88,6 +89,7 @@ async def run_flow(
     collection, key or model is reported before any node runs. With `tracing`, the run is one
     trace: a root span, a span per node, per model call and per retrieval;
     `trace_attributes` go on the root span (an eval run puts its run and case ids there).
+    `programs` replace LLM nodes' DSPy programs for this run (an optimizer's copies).
 
     Raises:
         FlowInputError: If the input is invalid, a thread has nothing to resume and no input,
@@ -96,7 +98,8 @@ async def run_flow(
     """
     check_collections(flow, store)
     context = replace(
-        flow.context(models, store, tracing), trace_attributes=dict(trace_attributes or {})
+        flow.context(models, store, tracing, programs),
+        trace_attributes=dict(trace_attributes or {}),
     )
     if flow.tiers:
         if models is None:

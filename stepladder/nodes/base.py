@@ -55,12 +55,17 @@ class BuildContext:
         path: The YAML path of this node (`("nodes", 2)`), for error messages.
         document: Where the flow came from, to name lines in errors.
         state_types: The Python type of each state key.
+        programs: The DSPy programs of the flow's LLM nodes by node id, filled as they are
+            built (shared by all nodes of one flow; what an optimizer tunes).
+        tools: The flow's tools by name (references or declarations), for agent nodes.
     """
 
     resolver: ReferenceResolver
     path: tuple[str | int, ...]
     document: LocatedDocument = field(default_factory=lambda: LocatedDocument(data=None))
     state_types: Mapping[str, Any] = field(default_factory=dict)
+    programs: dict[str, Any] = field(default_factory=dict)
+    tools: Mapping[str, Any] = field(default_factory=dict)
 
     def where(self, *parts: str | int) -> str:
         """Describe an item of this node for an error message (`nodes[2].call (f.yaml, line 9)`)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ class RunContext:
         trace_attributes: Extra attributes for the run's root span (an eval's run and case ids).
         extras: Values a caller makes available to function nodes that ask for `context`.
         ladder: The project's escalation ladder (tier names, cheapest first; maybe `human`).
+        programs: DSPy programs to call instead of the LLM nodes' own, by node id (an
+            optimizer runs the flow over its copies of the programs this way).
     """
 
     project_root: Path | None = None
@@ -42,3 +45,4 @@ class RunContext:
     trace_attributes: dict[str, str] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
     ladder: tuple[str, ...] = ()
+    programs: Mapping[str, Any] = field(default_factory=dict)

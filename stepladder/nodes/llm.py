@@ -100,6 +100,7 @@ class LLMNodeSpec(NodeSpecBase):
             check_program_fields(self, program, context)
         else:
             program = make_default()
+        context.programs[self.id] = program
         return program, signature_outputs(program)
 
 
@@ -278,10 +279,11 @@ class LLMCall:
         """One call: the validated answer, or None with the raw output and the problem."""
         import dspy
 
+        program = context.programs.get(self.node.id, self.program)
         started = time.perf_counter()
         try:
             with dspy.context(lm=bound.lm, adapter=constrained_adapter(), track_usage=True):
-                prediction = await self.program.acall(**inputs, config=config)
+                prediction = await program.acall(**inputs, config=config)
         except dspy.utils.exceptions.AdapterParseError as error:
             raw, problem = str(error.lm_response), _parse_problem(error)
             self._record(context, bound, started, None, attempt, span, False, reason)

@@ -1,0 +1,147 @@
+"""`stepladder optimize EVALSPEC`: tune a flow's prompts with DSPy, save them, measure them."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, TaskID, TextColumn
+from rich.table import Table
+
+from stepladder.cli.app import command
+from stepladder.cli.common import print_json, project_for
+from stepladder.cli.run import project_tracing
+from stepladder.evalsets.compare import render_comparison
+from stepladder.evalsets.flow_program import Spend
+from stepladder.evalsets.optimize import OptimizeOptions, OptimizeReport, optimize
+from stepladder.evalsets.optimizers import OPTIMIZERS
+from stepladder.evalsets.spec import load_eval_spec
+from stepladder.progress import progress_bar
+from stepladder.runtimes import ModelPool
+
+console = Console(highlight=False)
+stderr = Console(stderr=True, highlight=False)
+
+
+class _Phases:
+    """The rich progress of an optimization: one bar per phase, the spend alongside."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: TaskID | None = None
+
+    def start(self, phase: str, total: int | None) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, completed=self.progress.tasks[-1].total or 0)
+        self.task = self.progress.add_task(phase, total=total, spent="")
+
+    def advance(self, spend: Spend | None = None) -> None:
+        if self.task is None:
+            return
+        spent = ""
+        if spend is not None:
+            summary = spend.summary()
+            spent = f"{summary['calls']} calls, ${summary['cost_usd']:.5f}"
+        self.progress.update(self.task, advance=1, spent=spent)
+
+
+@command("optimize")
+def optimize_command(
+    spec: Annotated[Path, typer.Argument(help="The eval spec whose flow and metrics to use.")],
+    optimizer: Annotated[
+        str, typer.Option(help=f"The DSPy optimizer: {', '.join(OPTIMIZERS)}.")
+    ] = "bootstrap",
+    teacher: Annotated[
+        str | None, typer.Option(help="A stronger tier that runs the flow to find demos.")
+    ] = None,
+    tier: Annotated[
+        str | None, typer.Option(help="Run every model node on this tier alone (no ladder).")
+    ] = None,
+    node: Annotated[
+        list[str] | None, typer.Option("--node", help="Tune only this LLM node (repeatable).")
+    ] = None,
+    metric: Annotated[
+        str | None, typer.Option(help="Optimize this metric of the eval (default: their mean).")
+    ] = None,
+    test_split: Annotated[str, typer.Option(help="The held-out split run before/after.")] = "test",
+    val_fraction: Annotated[
+        float, typer.Option(help="Share of non-test cases that validate.", min=0.05, max=0.95)
+    ] = 0.5,
+    seed: Annotated[int, typer.Option(help="The seed of the split and the optimizer.")] = 0,
+    max_train: Annotated[int | None, typer.Option(help="Use at most N train cases.", min=1)] = None,
+    max_val: Annotated[
+        int | None, typer.Option(help="Use at most N validation cases.", min=1)
+    ] = None,
+    max_demos: Annotated[int, typer.Option(help="Bootstrapped demos per node.", min=0)] = 4,
+    max_labeled: Annotated[int, typer.Option(help="Labelled demos per node.", min=0)] = 4,
+    max_calls: Annotated[
+        int | None, typer.Option(help="Stop before the optimization passes N model calls.", min=1)
+    ] = None,
+    max_cost: Annotated[
+        float | None, typer.Option(help="Stop before the optimization passes this many USD.")
+    ] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Flow runs at once.", min=1)] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Tune a flow's prompts against its eval; save them; compare the test split before/after.
+
+    The optimized prompts go to prompts/compiled/<flow>.json, which the flow then loads.
+    """
+    project = project_for(str(spec))
+    loaded = load_eval_spec(spec)
+    options = OptimizeOptions(
+        optimizer=optimizer, teacher=teacher, tier=tier, nodes=tuple(node or ()), metric=metric,
+        test_split=test_split, val_fraction=val_fraction, seed=seed, max_train=max_train,
+        max_val=max_val, max_demos=max_demos, max_labeled=max_labeled, max_calls=max_calls,
+        max_cost_usd=max_cost, concurrency=concurrency,
+    )  # fmt: skip
+    settings = project.settings
+    models = ModelPool(settings.tiers, prices=settings.prices)
+    tracing = project_tracing(project)
+    logging.getLogger("dspy").setLevel(logging.WARNING)
+    bar = progress_bar(TextColumn("{task.fields[spent]}"), console=stderr)
+    try:  # DSPy prints its notes on stdout: they go to stderr, keeping stdout for the report
+        with bar as progress, contextlib.redirect_stdout(sys.stderr):
+            report = optimize(project, loaded, options, models, _Phases(progress), tracing)
+    finally:
+        tracing.shutdown()
+    if json_output:
+        print_json(_as_json(report))
+        return
+    _render(report)
+
+
+def _render(report: OptimizeReport) -> None:
+    table = Table(title=f"optimize {report.flow} ({report.optimizer})", show_header=False)
+    table.add_row("nodes", ", ".join(report.nodes))
+    table.add_row("splits", report.splits)
+    table.add_row("validation", f"{report.validation_before:.3f} -> {report.validation_after:.3f}")
+    spent = report.spent
+    table.add_row(
+        "spent",
+        f"{spent['flow_runs']} flow runs, {spent['calls']} model calls, "
+        f"{spent['prompt_tokens']} + {spent['completion_tokens']} tokens, "
+        f"${spent['cost_usd']:.5f}",
+    )
+    table.add_row("time", f"{report.seconds:.0f} s")
+    table.add_row("saved", str(report.compiled))
+    console.print(table)
+    console.print(f"test split, before ({report.before.manifest.run_id}) and after "
+                  f"({report.after.manifest.run_id}):")  # fmt: skip
+    render_comparison(report.comparison, console)
+
+
+def _as_json(report: OptimizeReport) -> dict[str, Any]:
+    return {
+        "flow": report.flow, "optimizer": report.optimizer, "nodes": list(report.nodes),
+        "splits": report.splits, "validation_before": report.validation_before,
+        "validation_after": report.validation_after, "spent": report.spent,
+        "seconds": round(report.seconds, 1), "compiled": str(report.compiled),
+        "before_run": report.before.manifest.run_id, "after_run": report.after.manifest.run_id,
+        "comparison": report.comparison.model_dump(mode="json"),
+    }  # fmt: skip
