@@ -14,10 +14,11 @@ from typing import Any
 
 import dspy
 
-from stepladder.errors import UserError
+from stepladder.errors import ModelError, UserError
 from stepladder.evalsets.cases import EvalCase
 from stepladder.evalsets.flow_program import ERROR_KEY, FlowProgram, FlowRunner
 from stepladder.evalsets.metrics import Metric, MetricContext, score_case
+from stepladder.prompts import constrained_adapter
 from stepladder.runtimes import ModelPool
 from stepladder.runtimes.usage import UsageLedger
 
@@ -221,12 +222,28 @@ def compile_program(
     teacher: FlowProgram | None,
     splits: Splits,
 ) -> FlowProgram:
-    """Run the optimizer over the student (with the teacher, when it takes one)."""
+    """Run the optimizer over the student (with the teacher, when it takes one).
+
+    The optimizer's own model calls (MIPROv2's proposals, GEPA's reflections) go through the
+    constrained-JSON adapter too, so a small model still answers in the fields asked for.
+
+    Raises:
+        ModelError: When the proposing or reflecting model's answers cannot be parsed.
+    """
     trainset = splits.examples(splits.train)
     arguments: dict[str, Any] = {"trainset": trainset}
     if "valset" in extra:
         arguments["valset"] = splits.examples(splits.validation)
     if teacher is not None and not isinstance(optimizer, dspy.GEPA):
         arguments["teacher"] = teacher
-    compiled: FlowProgram = optimizer.compile(student, **arguments)
+    try:
+        with dspy.context(adapter=constrained_adapter()):
+            compiled: FlowProgram = optimizer.compile(student, **arguments)
+    except dspy.utils.exceptions.AdapterParseError as error:
+        fields = ", ".join(error.signature.output_fields) if error.signature else "its fields"
+        raise ModelError(
+            f"the optimizer's own model gave an answer without the fields it asked for "
+            f"({fields}): {str(error.lm_response)[:200]!r}. Give it a stronger tier with "
+            "--teacher, or use --optimizer bootstrap (which needs no proposals)."
+        ) from None
     return compiled
