@@ -24,6 +24,7 @@ from stepladder.evalsets.compare import Comparison, compare_runs
 from stepladder.evalsets.flow_program import BudgetExhausted, FlowProgram, FlowRunner, Spend
 from stepladder.evalsets.metrics import Metric
 from stepladder.evalsets.optimizers import (
+    OPTIMIZERS,
     FlowMetric,
     OptimizerChoice,
     Splits,
@@ -126,9 +127,16 @@ def _optimize(
     tracing: Tracing | None,
 ) -> OptimizeReport:
     started = time.perf_counter()
+    if options.optimizer not in OPTIMIZERS:
+        raise UserError(f"--optimizer {options.optimizer}: choose one of {', '.join(OPTIMIZERS)}.")
     flow_file = loaded.flow_path(project.flows_dir)
     student_flow = compile_project_flow(project, flow_file, options.tier, compiled=False)
     nodes = _chosen_nodes(student_flow, options.nodes)
+    teacher_flow = (
+        compile_project_flow(project, flow_file, options.teacher, compiled=False)
+        if options.teacher is not None
+        else None
+    )
     test_options = EvalOptions(split=options.test_split, tier=options.tier,
                                concurrency=options.concurrency)  # fmt: skip
     before = prepare_eval(project, loaded, test_options)
@@ -150,7 +158,7 @@ def _optimize(
         phases.start("validation, before", len(splits.validation))
         validation_before = _evaluate(current, splits, metric, threads)
         student = FlowProgram(student_flow, runner, nodes)
-        teacher = _teacher(project, flow_file, options.teacher, runner, nodes)
+        teacher = FlowProgram(teacher_flow, runner, nodes) if teacher_flow else None
         lm = runner.call(models.lm(options.teacher or options.tier or _first_tier(student_flow)))
         choice = OptimizerChoice(options.optimizer, options.max_demos, options.max_labeled,
                                  threads, options.seed)  # fmt: skip
@@ -208,15 +216,6 @@ def _scored(cases: Sequence[EvalCase], metrics: Sequence[Metric]) -> list[EvalCa
 
 def _first_tier(flow: Flow) -> str:
     return sorted(flow.tiers)[0]
-
-
-def _teacher(
-    project: Project, flow_file: Path, tier: str | None, runner: FlowRunner, nodes: tuple[str, ...]
-) -> FlowProgram | None:
-    if tier is None:
-        return None
-    flow = compile_project_flow(project, flow_file, tier, compiled=False)
-    return FlowProgram(flow, runner, nodes)
 
 
 def _evaluate(program: FlowProgram, splits: Splits, metric: FlowMetric, threads: int) -> float:

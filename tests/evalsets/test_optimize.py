@@ -139,3 +139,24 @@ def test_a_missing_test_split_or_too_few_cases_is_explained() -> None:
         split_cases(cases("dev", "dev"), test_split="test", val_fraction=0.5, seed=0)
     with pytest.raises(UserError, match="too few cases to optimize: 1 to train and 0"):
         split_cases(cases("dev", "test"), test_split="test", val_fraction=0.1, seed=0)
+
+
+def test_gepa_runs_and_mipro_reports_a_proposer_that_cannot_answer(tmp_path: Path) -> None:
+    with chat_server('{"category": "REFUND"}') as small:
+        spec = project(tmp_path, small[0], small[0])
+        gepa = runner.invoke(app, ["optimize", str(spec), "--optimizer", "gepa", "--json"])
+        assert gepa.exit_code == 0, gepa.output
+        assert load_compiled(tmp_path / "prompts/compiled/triage.json").optimizer == "gepa"
+        # The fake server answers every call with the category, also MIPROv2's proposals.
+        mipro = runner.invoke(app, ["optimize", str(spec), "--optimizer", "mipro"])
+    assert mipro.exit_code == 1
+    assert "without the fields it asked for (proposed_instruction)" in mipro.output
+    assert "--teacher" in mipro.output
+
+
+def test_an_unknown_optimizer_or_teacher_is_refused_before_any_run(tmp_path: Path) -> None:
+    spec = project(tmp_path, 9, 9)  # nothing listens: any run would fail
+    result = runner.invoke(app, ["optimize", str(spec), "--optimizer", "copro"])
+    assert result.exit_code == 2 and "choose one of bootstrap, mipro, gepa" in result.output
+    result = runner.invoke(app, ["optimize", str(spec), "--teacher", "huge"])
+    assert result.exit_code == 2 and "tier 'huge' is not defined" in result.output
