@@ -4,26 +4,34 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
-@contextmanager
-def chat_server(content: str) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-    """Serve `content` as every chat answer; yield the port and the requests received."""
-    requests: list[dict[str, Any]] = []
-    body = json.dumps({
+def _body(content: str) -> bytes:
+    return json.dumps({
         "id": "x", "object": "chat.completion", "created": 0, "model": "m",
         "choices": [{"index": 0, "finish_reason": "stop",
                      "message": {"role": "assistant", "content": content}}],
         "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8},
     }).encode()  # fmt: skip
 
+
+@contextmanager
+def chat_server(
+    content: str | Callable[[dict[str, Any]], str],
+) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    """Serve `content` as every chat answer (or `content(request)`); yield the port and the
+    requests received."""
+    requests: list[dict[str, Any]] = []
+
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            requests.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
+            request = json.loads(self.rfile.read(int(self.headers["content-length"])))
+            requests.append(request)
+            body = _body(content(request) if callable(content) else content)
             self.send_response(200)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(body)))

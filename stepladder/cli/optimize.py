@@ -79,6 +79,17 @@ def optimize_command(
     ] = None,
     max_demos: Annotated[int, typer.Option(help="Bootstrapped demos per node.", min=0)] = 4,
     max_labeled: Annotated[int, typer.Option(help="Labelled demos per node.", min=0)] = 4,
+    candidates: Annotated[
+        int,
+        typer.Option(
+            help="bootstrap: demo sets tried besides zero-shot and labelled-only, the best on "
+            "validation kept (0: one set, no search).",
+            min=0,
+        ),
+    ] = 4,
+    keep_worse: Annotated[
+        bool, typer.Option(help="Save the prompts even when they score lower on validation.")
+    ] = False,
     max_calls: Annotated[
         int | None, typer.Option(help="Stop before the optimization passes N model calls.", min=1)
     ] = None,
@@ -98,7 +109,8 @@ def optimize_command(
         optimizer=optimizer, teacher=teacher, tier=tier, nodes=tuple(node or ()), metric=metric,
         test_split=test_split, val_fraction=val_fraction, seed=seed, max_train=max_train,
         max_val=max_val, max_demos=max_demos, max_labeled=max_labeled, max_calls=max_calls,
-        max_cost_usd=max_cost, concurrency=concurrency,
+        max_cost_usd=max_cost, concurrency=concurrency, candidates=candidates,
+        keep_worse=keep_worse,
     )  # fmt: skip
     settings = project.settings
     models = ModelPool(settings.tiers, prices=settings.prices)
@@ -129,11 +141,21 @@ def _render(report: OptimizeReport) -> None:
         f"${spent['cost_usd']:.5f}",
     )
     table.add_row("time", f"{report.seconds:.0f} s")
-    table.add_row("saved", str(report.compiled))
+    table.add_row("saved", str(report.compiled) if report.compiled else _NOT_SAVED)
     console.print(table)
+    if report.after is None or report.comparison is None:
+        console.print(f"test split, before: {report.before.manifest.run_id} (not run after: "
+                      "nothing was saved)")  # fmt: skip
+        return
     console.print(f"test split, before ({report.before.manifest.run_id}) and after "
                   f"({report.after.manifest.run_id}):")  # fmt: skip
     render_comparison(report.comparison, console)
+
+
+_NOT_SAVED = (
+    "no: the optimized prompts scored lower on validation than the flow as it runs now "
+    "(--keep-worse saves them anyway)"
+)
 
 
 def _as_json(report: OptimizeReport) -> dict[str, Any]:
@@ -141,7 +163,9 @@ def _as_json(report: OptimizeReport) -> dict[str, Any]:
         "flow": report.flow, "optimizer": report.optimizer, "nodes": list(report.nodes),
         "splits": report.splits, "validation_before": report.validation_before,
         "validation_after": report.validation_after, "spent": report.spent,
-        "seconds": round(report.seconds, 1), "compiled": str(report.compiled),
-        "before_run": report.before.manifest.run_id, "after_run": report.after.manifest.run_id,
-        "comparison": report.comparison.model_dump(mode="json"),
+        "seconds": round(report.seconds, 1), "saved": report.saved,
+        "compiled": str(report.compiled) if report.compiled else None,
+        "before_run": report.before.manifest.run_id,
+        "after_run": report.after.manifest.run_id if report.after else None,
+        "comparison": report.comparison.model_dump(mode="json") if report.comparison else None,
     }  # fmt: skip

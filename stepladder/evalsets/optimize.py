@@ -3,7 +3,9 @@
 The steps: run the eval's test split as the flow runs now (before); score the validation
 cases; optimize (the flow as a `FlowProgram`, the eval's metrics as one `FlowMetric`); score
 the validation cases again; save `prompts/compiled/<flow>.json`; run the test split again
-(after, loading the new file) and compare the two runs. The optimization's own flow runs
+(after, loading the new file) and compare the two runs. Prompts that score lower on the
+validation cases than the flow as it runs now are not saved (unless `keep_worse`), and the
+test split is then not run again. The optimization's own flow runs
 (validation and optimizer) count against the budget and are not traced.
 """
 
@@ -63,6 +65,8 @@ class OptimizeOptions:
     max_calls: int | None = None
     max_cost_usd: float | None = None
     concurrency: int | None = None
+    candidates: int = 4
+    keep_worse: bool = False
 
 
 class Phases(Protocol):
@@ -89,10 +93,15 @@ class OptimizeReport:
     validation_after: float
     spent: dict[str, Any]
     seconds: float
-    compiled: Path
+    compiled: Path | None
     before: EvalRunRecord
-    after: EvalRunRecord
-    comparison: Comparison
+    after: EvalRunRecord | None
+    comparison: Comparison | None
+
+    @property
+    def saved(self) -> bool:
+        """Whether the optimized prompts were saved (not when they scored lower)."""
+        return self.compiled is not None
 
 
 def optimize(
@@ -161,7 +170,7 @@ def _optimize(
         teacher = FlowProgram(teacher_flow, runner, nodes) if teacher_flow else None
         lm = runner.call(models.lm(options.teacher or options.tier or _first_tier(student_flow)))
         choice = OptimizerChoice(options.optimizer, options.max_demos, options.max_labeled,
-                                 threads, options.seed)  # fmt: skip
+                                 threads, options.seed, options.candidates)  # fmt: skip
         optimizer, extra = build_optimizer(choice, metric, lm)
         phases.start(f"optimizing ({options.optimizer})", None)
         tuned = compile_program(optimizer, extra, student, teacher, splits)
@@ -169,16 +178,18 @@ def _optimize(
         phases.start("validation, after", len(splits.validation))
         validation_after = _evaluate(tuned, splits, metric, threads)
         spent = spend.summary()
-        path = _save(project, student_flow, tuned, options, splits, spent,
-                     (validation_before, validation_after))  # fmt: skip
-        after = prepare_eval(project, loaded, test_options)
-        phases.start(f"test split '{options.test_split}', after", len(after.cases))
-        after_run = runner.call(run_eval(after, models, tracing, lambda _: phases.advance()))
+        path, after_run = None, None
+        if validation_after >= validation_before or options.keep_worse:
+            path = _save(project, student_flow, tuned, options, splits, spent,
+                         (validation_before, validation_after))  # fmt: skip
+            after = prepare_eval(project, loaded, test_options)
+            phases.start(f"test split '{options.test_split}', after", len(after.cases))
+            after_run = runner.call(run_eval(after, models, tracing, lambda _: phases.advance()))
     return OptimizeReport(
         flow=student_flow.name, optimizer=options.optimizer, nodes=nodes, splits=splits.how,
         validation_before=validation_before, validation_after=validation_after, spent=spent,
         seconds=time.perf_counter() - started, compiled=path, before=before_run,
-        after=after_run, comparison=compare_runs(before_run, after_run),
+        after=after_run, comparison=compare_runs(before_run, after_run) if after_run else None,
     )  # fmt: skip
 
 

@@ -180,6 +180,7 @@ class OptimizerChoice:
     max_labeled: int = 4
     threads: int = 2
     seed: int = 0
+    candidates: int = 4
 
 
 def build_optimizer(
@@ -192,12 +193,21 @@ def build_optimizer(
         metric: The flow-level metric.
         lm: The LM that proposes instructions (MIPROv2) or reflects (GEPA).
     """
-    if choice.name == "bootstrap":
+    if choice.name == "bootstrap" and choice.candidates == 0:
         optimizer = dspy.BootstrapFewShot(
             metric=metric, metric_threshold=1.0, max_bootstrapped_demos=choice.max_demos,
             max_labeled_demos=choice.max_labeled,
         )  # fmt: skip
         return optimizer, {}
+    if choice.name == "bootstrap":
+        # Zero-shot, labelled-only and `candidates` bootstrapped demo sets, the best on the
+        # validation cases kept: demos that mislead a small model are not chosen.
+        optimizer = dspy.BootstrapFewShotWithRandomSearch(
+            metric=metric, metric_threshold=1.0, max_bootstrapped_demos=choice.max_demos,
+            max_labeled_demos=choice.max_labeled, num_candidate_programs=choice.candidates,
+            num_threads=choice.threads,
+        )  # fmt: skip
+        return optimizer, {"valset": None}
     if choice.name == "mipro":
         optimizer = dspy.MIPROv2(
             metric=metric, prompt_model=lm, task_model=lm, auto="light",

@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -54,8 +55,8 @@ def test_a_teacher_bootstraps_demos_that_the_flow_then_loads(tmp_path: Path) -> 
     wrong, right = '{"category": "ORDER"}', '{"category": "REFUND"}'
     with chat_server(wrong) as small, chat_server(right) as big:
         spec = project(tmp_path, small[0], big[0])
-        result = runner.invoke(app, ["optimize", str(spec), "--teacher", "big", "--max-demos",
-                                     "2", "--max-labeled", "0", "--json"])  # fmt: skip
+        options = ["--max-demos", "2", "--max-labeled", "0", "--candidates", "0", "--json"]
+        result = runner.invoke(app, ["optimize", str(spec), "--teacher", "big", *options])
         assert result.exit_code == 0, result.output
         report = json.loads(result.stdout)
         after_prompts = [json.dumps(r["messages"]) for r in small[1][-3:]]
@@ -79,6 +80,38 @@ def test_a_teacher_bootstraps_demos_that_the_flow_then_loads(tmp_path: Path) -> 
     after = json.loads((tmp_path / ".stepladder/evals" / report["after_run"] / "manifest.json")
                        .read_text())  # fmt: skip
     assert after["compiled_prompts"].startswith("prompts/compiled/triage.json (bootstrap")
+
+
+def misled_by_demos(request: dict[str, Any]) -> str:
+    """A model that answers right with no demos and wrong when the prompt shows any."""
+    demos = len(request["messages"]) > 2  # demos come as extra user/assistant turns
+    return '{"category": "ORDER"}' if demos else '{"category": "REFUND"}'
+
+
+def test_prompts_that_score_lower_on_validation_are_not_saved(tmp_path: Path) -> None:
+    with chat_server(misled_by_demos) as small, chat_server('{"category": "REFUND"}') as big:
+        spec = project(tmp_path, small[0], big[0])
+        arguments = ["optimize", str(spec), "--teacher", "big", "--candidates", "0", "--json"]
+        result = runner.invoke(app, arguments)
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout)
+        assert (report["validation_before"], report["validation_after"]) == (1.0, 0.0)
+        assert report["saved"] is False and report["after_run"] is None
+        assert not (tmp_path / "prompts/compiled/triage.json").exists()
+        kept = runner.invoke(app, [*arguments, "--keep-worse"])
+        assert kept.exit_code == 0, kept.output
+    assert json.loads(kept.stdout)["comparison"]["metrics"][0]["candidate_mean"] == 0.0
+
+
+def test_the_search_keeps_zero_shot_when_demos_mislead(tmp_path: Path) -> None:
+    with chat_server(misled_by_demos) as small, chat_server('{"category": "REFUND"}') as big:
+        spec = project(tmp_path, small[0], big[0])
+        result = runner.invoke(app, ["optimize", str(spec), "--teacher", "big", "--json"])
+        assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["validation_before"], report["validation_after"]) == (1.0, 1.0)
+    compiled = load_compiled(tmp_path / "prompts/compiled/triage.json")
+    assert compiled.nodes["classify"].state["demos"] == []
 
 
 def test_a_compiled_file_for_a_changed_flow_is_refused(tmp_path: Path) -> None:
