@@ -22,13 +22,20 @@ $(EXAMPLE_CLASSIFIER): $(STAMP) examples/data/bitext/category_train.csv
 	cd examples && HF_HUB_OFFLINE=1 ../$(BIN)/stepladder classifier train support-category data/bitext/category_train.csv
 	touch $(EXAMPLE_CLASSIFIER)
 
-demo: $(STAMP) $(EXAMPLE_CLASSIFIER)
+# The order agent's shop database (generated rows, seeded; a few seconds at most).
+EXAMPLE_ORDERS := examples/.stepladder/orders.sqlite
+
+$(EXAMPLE_ORDERS): $(STAMP) examples/scripts/make_orders_db.py
+	cd examples && ../$(BIN)/python scripts/make_orders_db.py
+
+demo: $(STAMP) $(EXAMPLE_CLASSIFIER) $(EXAMPLE_ORDERS)
 	cd examples && ../$(BIN)/stepladder validate
 	cd examples && ../$(BIN)/stepladder run support --input @inputs/cancel_order.json --stream
 	cd examples && ../$(BIN)/stepladder run support --input @inputs/invoice.json
 	cd examples && ../$(BIN)/stepladder run support_triage --input @inputs/unknown.json
 	cd examples && ../$(BIN)/stepladder ingest faq data/stackfaq/threads.jsonl --id-field id
 	cd examples && ../$(BIN)/stepladder run faq --input @inputs/faq.json
+	cd examples && ../$(BIN)/stepladder run order_support --input @inputs/order_status.json
 	cd examples && ../$(BIN)/stepladder eval evalsets/support.yaml --split test --limit 8
 	cd examples && ../$(BIN)/stepladder traces list --limit 5
 
@@ -42,7 +49,7 @@ browser:
 		echo "chromedriver not found: run 'sudo make browser' (or install chromium and chromium-driver) for the trace page test" >&2; \
 	fi
 
-test: $(STAMP) browser $(EXAMPLE_CLASSIFIER)
+test: $(STAMP) browser $(EXAMPLE_CLASSIFIER) $(EXAMPLE_ORDERS)
 	$(BIN)/stepladder models pull $(MODEL)
 	HF_HUB_OFFLINE=1 LITELLM_LOCAL_MODEL_COST_MAP=True $(BIN)/pytest
 

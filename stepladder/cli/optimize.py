@@ -78,7 +78,9 @@ def optimize_command(
         int | None, typer.Option(help="Use at most N validation cases.", min=1)
     ] = None,
     max_demos: Annotated[int, typer.Option(help="Bootstrapped demos per node.", min=0)] = 4,
-    max_labeled: Annotated[int, typer.Option(help="Labelled demos per node.", min=0)] = 4,
+    max_labeled: Annotated[
+        int, typer.Option(help="Labelled demos per node (DSPy default).", min=0)
+    ] = 16,
     candidates: Annotated[
         int,
         typer.Option(

@@ -38,7 +38,14 @@ from stepladder.evalsets.results import EvalRunRecord
 from stepladder.evalsets.runner import EvalOptions, prepare_eval, run_eval
 from stepladder.evalsets.spec import LoadedEvalSpec
 from stepladder.flows import Flow, compile_project_flow
-from stepladder.prompts import CompiledFile, CompiledNode, compiled_path, fingerprint, save_compiled
+from stepladder.prompts import (
+    CompiledFile,
+    CompiledNode,
+    compiled_path,
+    compiled_state,
+    fingerprint,
+    save_compiled,
+)
 from stepladder.retrieval.store import open_project_store
 from stepladder.runtimes import ModelPool
 from stepladder.tracing import Tracing
@@ -61,7 +68,7 @@ class OptimizeOptions:
     max_train: int | None = None
     max_val: int | None = None
     max_demos: int = 4
-    max_labeled: int = 4
+    max_labeled: int = 16
     max_calls: int | None = None
     max_cost_usd: float | None = None
     concurrency: int | None = None
@@ -253,7 +260,7 @@ def _save(
 ) -> Path:
     nodes = {
         node_id: CompiledNode(fingerprint=fingerprint(flow.programs[node_id]),
-                              state=program.dump_state())
+                              state=compiled_state(program))
         for node_id, program in tuned.node_programs().items()
     }  # fmt: skip
     tiers = sorted({*flow.tiers, *filter(None, [options.teacher])})

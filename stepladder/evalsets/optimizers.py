@@ -177,7 +177,7 @@ class OptimizerChoice:
 
     name: str
     max_demos: int = 4
-    max_labeled: int = 4
+    max_labeled: int = 16
     threads: int = 2
     seed: int = 0
     candidates: int = 4

@@ -5,12 +5,15 @@ Every problem found is reported at once, in one `FlowCompileError`.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 
 from stepladder.config.locations import LocatedDocument, Path_, near_miss, valid_choices
 from stepladder.errors import FlowCompileError
 from stepladder.flows.spec import END, START, EdgeSpec, FlowSpec
+from stepladder.tools import FINISH
+from stepladder.tools.tool import TOOL_NAME_PATTERN
 
 __all__ = ["check_flow", "collections_used", "successors", "tiers_used"]
 
@@ -25,6 +28,7 @@ def check_flow(spec: FlowSpec, tiers: Collection[str] | None = None) -> None:
     problems = _Problems(spec.document)
     ids = _check_ids(spec, problems)
     _check_keys(spec, problems)
+    _check_tools(spec, problems)
     if tiers is not None:
         _check_tiers(spec, tiers, problems)
     edges = spec.effective_edges()
@@ -92,6 +96,26 @@ def _check_keys(spec: FlowSpec, problems: _Problems) -> None:
             problems.add(("state", key, "reducer"), f"append needs a list type, not {kind}.")
         if field_spec.reducer == "merge" and kind not in ("dict", "any"):
             problems.add(("state", key, "reducer"), f"merge needs a dict type, not {kind}.")
+
+
+def _check_tools(spec: FlowSpec, problems: _Problems) -> None:
+    """Flow-level tool names are valid; nodes name only tools the flow declares."""
+    for key, value in spec.tools.items():
+        if key == FINISH:
+            problems.add(("tools", key), f"'{FINISH}' is reserved for ending an agent's loop.")
+        elif re.fullmatch(TOOL_NAME_PATTERN, key) is None:
+            problems.add(("tools", key), "a tool name holds only letters, digits and '_'.")
+        elif not isinstance(value, str) and value.name != key:
+            problems.add(("tools", key, "name"), f"'{value.name}' differs from its key '{key}'.")
+    for index, node in enumerate(spec.nodes):
+        entries = getattr(node, "tools", None)
+        for position, entry in enumerate(entries if isinstance(entries, list) else []):
+            if isinstance(entry, str) and ":" not in entry and entry not in spec.tools:
+                problems.add(
+                    ("nodes", index, "tools", position),
+                    _unknown("tool", entry, spec.tools)
+                    + " Declare it under the flow's `tools:`, or give 'module:function'.",
+                )
 
 
 def tiers_used(spec: FlowSpec) -> set[str]:

@@ -17,6 +17,7 @@ from stepladder.config.explain import describe_pattern
 from stepladder.config.locations import LocatedDocument
 from stepladder.config.typed_field import TypedField
 from stepladder.nodes import NodeSpec
+from stepladder.tools import ToolSpec
 
 __all__ = ["END", "START", "EdgeSpec", "FlowSpec", "StateField"]
 
@@ -112,12 +113,29 @@ class FlowSpec(BaseModel):
     name: str = Field(pattern=NAME_PATTERN, description="The flow's name (letters, digits, _ -).")
     description: str = ""
     state: dict[str, StateField] = Field(default_factory=dict, description="Typed state keys.")
+    tools: dict[str, str | ToolSpec] = Field(
+        default_factory=dict,
+        description="Tools agent nodes may call, by name: 'module:attr' (a function or Tool) "
+        "or a declaration (description, parameters, call). A node lists the names it uses.",
+    )
     nodes: list[NodeSpec] = Field(min_length=1, description="The steps of the flow.")
     edges: list[EdgeSpec] | None = Field(
         default=None, description="Edges; omitted means the nodes run in the order listed."
     )
 
     _document: LocatedDocument = PrivateAttr(default_factory=lambda: LocatedDocument(data=None))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tool_names(cls, data: Any) -> Any:
+        """A declaration under `tools:` is named by its key (`name:` may repeat it)."""
+        if not isinstance(data, dict) or not isinstance(data.get("tools"), dict):
+            return data
+        tools = {
+            key: {"name": key, **value} if isinstance(value, dict) else value
+            for key, value in data["tools"].items()
+        }
+        return {**data, "tools": tools}
 
     def __eq__(self, other: object) -> bool:
         """Specs are equal when their fields are; where they came from does not count."""
@@ -150,6 +168,9 @@ class FlowSpec(BaseModel):
         for key, value in data.get("state", {}).items():
             if list(value) == ["type"]:
                 data["state"][key] = value["type"]
+        for key, value in data.get("tools", {}).items():
+            if isinstance(value, dict) and value.get("name") == key:
+                del value["name"]
         data["nodes"] = [
             {"id": node.pop("id"), "kind": node.pop("kind"), **node} for node in data["nodes"]
         ]

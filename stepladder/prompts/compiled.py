@@ -27,6 +27,7 @@ __all__ = [
     "CompiledPromptsError",
     "apply_compiled",
     "compiled_path",
+    "compiled_state",
     "fingerprint",
     "load_compiled",
     "save_compiled",
@@ -84,6 +85,25 @@ def fingerprint(program: Any) -> dict[str, Any]:
         }
         for name, predictor in program.named_predictors()
     }
+
+
+def compiled_state(program: Any) -> dict[str, Any]:
+    """The program's DSPy state to save: demos keep only their signature's fields.
+
+    Bootstrapped demos carry whatever the prediction held (token log-probabilities) and
+    labelled ones whatever the example held (its case id); neither belongs in a prompt file.
+    """
+    import dspy
+
+    trimmed = program.deepcopy()
+    for _, predictor in trimmed.named_predictors():
+        fields = {*predictor.signature.input_fields, *predictor.signature.output_fields}
+        predictor.demos = [
+            dspy.Example({k: v for k, v in dict(demo).items() if k in fields or k == "augmented"})
+            for demo in predictor.demos
+        ]
+    state: dict[str, Any] = trimmed.dump_state()
+    return state
 
 
 def save_compiled(path: Path, compiled: CompiledFile) -> Path:

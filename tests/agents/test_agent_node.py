@@ -40,12 +40,15 @@ async def test_a_two_tool_task_runs_to_the_answer() -> None:
          "observation": '{"order_id": "42", "name": "Ada Lovelace"}', "status": "ok"},
     ]  # fmt: skip
     assert result.usage["calls"] == 6
-    choose = lm.history[0]["kwargs"]["response_format"]["json_schema"]["schema"]
+    first = lm.history[0]["kwargs"]["response_format"]["json_schema"]["schema"]
+    assert first["properties"]["tool"]["enum"] == ["get_order_status", "get_customer"]
+    choose = lm.history[2]["kwargs"]["response_format"]["json_schema"]["schema"]
     assert choose["properties"]["tool"]["enum"] == ["get_order_status", "get_customer", "finish"]
     arguments = lm.history[1]["kwargs"]["response_format"]["json_schema"]["schema"]
     assert arguments["properties"]["arguments"]["properties"]["order_id"]["type"] == "string"
     assert arguments["properties"]["arguments"]["required"] == ["order_id"]
-    assert "1. get_order_status" in str(lm.history[2]["messages"])  # the model sees the steps
+    seen = str(lm.history[2]["messages"])  # the model sees the steps so far
+    assert 'Step 1: called get_order_status({"order_id": "42"}); it returned: shipped' in seen
 
 
 async def test_failures_become_observations_and_the_loop_goes_on() -> None:
@@ -74,7 +77,7 @@ async def test_failures_become_observations_and_the_loop_goes_on() -> None:
 
 
 async def test_the_step_limit_ends_the_loop_without_an_answer() -> None:
-    lm = dummy(*call("get_order_status", order_id="42") * 2)
+    lm = dummy(*call("get_order_status", order_id="42"), *call("get_order_status", order_id="7"))
     tracing, exporter = in_memory()
     result = await run_flow(
         agent_flow(max_steps=2), QUESTION, models=pool(small=lm), tracing=tracing
@@ -85,6 +88,29 @@ async def test_the_step_limit_ends_the_loop_without_an_answer() -> None:
     node = attrs(the_node(exporter.get_finished_spans()))
     assert node["stepladder.agent.outcome"] == "step_limit"
     assert node["stepladder.agent.steps"] == 2
+
+
+async def test_a_repeated_call_goes_to_the_answer_without_running_the_tool() -> None:
+    lm = dummy(
+        *call("get_order_status", order_id="42"),
+        *call("get_order_status", order_id="42"),
+        {"answer": "shipped"},
+    )
+    result = await run_flow(agent_flow(), QUESTION, models=pool(small=lm))
+    assert (result.state["outcome"], result.state["answer"]) == ("finished", "shipped")
+    assert len(result.state["trajectory"]) == 1
+    assert "Step 1: called get_order_status" in str(lm.history[-1]["messages"])
+
+
+async def test_min_steps_zero_offers_finish_at_once_and_no_parameters_need_no_call() -> None:
+    tools = ["tests.agents.toolbox:get_order_status", "tests.agents.toolbox:policy"]
+    lm = dummy({"tool": "policy"}, {"tool": "finish"}, {"answer": "30 days"})
+    flow = agent_flow(tools=tools, min_steps=0)
+    result = await run_flow(flow, QUESTION, models=pool(small=lm))
+    assert result.state["trajectory"][0]["observation"] == "Returns within 30 days."
+    assert result.usage["calls"] == 3  # choose, choose, finish: no arguments to ask for
+    schema = lm.history[0]["kwargs"]["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["tool"]["enum"] == ["get_order_status", "policy", "finish"]
 
 
 async def test_every_step_and_tool_call_is_a_span() -> None:
@@ -130,7 +156,20 @@ async def test_output_that_stays_invalid_raises() -> None:
             r"nodes\[0\]\.tools.*two tools are named 'get_order_status'",
         ),
         ({"tools": ["tests.agents.toolbox:nope"]}, r"nope"),
-        ({"escalate": {"to": ["small"]}}, r"escalate.*not support"),
+        ({"escalate": {"min_confidence": 0.5, "to": ["human"]}}, r"escalate.*gives up"),
+        ({"min_steps": 3, "max_steps": 2}, r"min_steps.*more than max_steps"),
+        (
+            {"demos": [{"question": "q", "answer": "a",
+                        "steps": [{"tool": "nope", "observation": "x"}]}]},
+            r"demos\[0\]\.steps\[0\]\.tool.*valid: get_order_status, get_customer",
+        ),
+        (
+            {"demos": [{"question": "q", "answer": "a",
+                        "steps": [{"tool": "get_customer", "arguments": {"x": 1},
+                                   "observation": "x"}]}]},
+            r"demos\[0\]\.steps\[0\]\.arguments.*order_id: Field required",
+        ),
+        ({"demos": [{"question": "q", "reply": "a"}]}, r"demos\[0\].*unknown key\(s\) reply"),
         ({"reads": ["question", "steps_so_far"]}, r"reads\[1\].*steps_so_far"),
         (
             {"tools": [{"name": "x", "call": "tests.agents.toolbox:refund",

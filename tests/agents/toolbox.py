@@ -69,6 +69,11 @@ def refund(order_id: str, amount: float = 0.0) -> str:
     return f"refunded {amount:.2f} on {order_id}"
 
 
+def policy() -> str:
+    """Read the return policy (a tool without parameters)."""
+    return "Returns within 30 days."
+
+
 NOT_CALLABLE = 3
 
 

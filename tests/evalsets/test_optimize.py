@@ -75,6 +75,7 @@ def test_a_teacher_bootstraps_demos_that_the_flow_then_loads(tmp_path: Path) -> 
     assert compiled.details["teacher"] == "big"
     demos = compiled.nodes["classify"].state["demos"]
     assert [d["category"] for d in demos] == ["REFUND", "REFUND"]
+    assert all(set(d) == {"message", "category", "augmented"} for d in demos)
     # The test run after the optimization loaded the teacher's demos into the small model's prompt.
     assert all("money back for order 0" in prompt for prompt in after_prompts)
     after = json.loads((tmp_path / ".stepladder/evals" / report["after_run"] / "manifest.json")

@@ -40,7 +40,7 @@ def test_bootstrap_on_the_embedded_model_saves_prompts_the_flow_loads(tmp_path: 
     result = CliRunner().invoke(
         app,
         ["optimize", str(tmp_path / "evalsets/triage.yaml"), "--max-demos", "2",
-         "--max-labeled", "2", "--json"],
+         "--max-labeled", "2", "--candidates", "0", "--keep-worse", "--json"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)

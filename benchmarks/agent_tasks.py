@@ -1,0 +1,282 @@
+"""The example order agent on order questions with known answers, on the embedded model.
+
+The agent node of `examples/flows/order_support.yaml` (its tools, instructions and demos)
+runs alone (no classify before it, no escalation: the small model is measured) over questions
+generated from the example's SQLite database (built afresh with `scripts/make_orders_db.py`,
+seed 8): order status, total and carrier, a customer's order count, and the refund policy's
+numbers. Question order ids are drawn with a seed and never one a demo uses. A task succeeds
+when the agent called the tool that holds the fact with the number the question gives (the
+refund questions: the policy tool) and the answer contains the fact as a whole word
+(case-insensitive; totals as `123.45`), so an answer copied from a demo does not count.
+
+Reported: the share of steps (tool calls) whose arguments were valid under the tool's schema
+(the tool name is an enum of the node's tools, so it is always one of them), the share of model
+calls whose output was valid, the task success rate, the share of tasks that called the right
+tool, and steps and seconds per task (medians).
+
+    .venv/bin/python benchmarks/agent_tasks.py                 # 40 questions
+    .venv/bin/python benchmarks/agent_tasks.py --limit 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import random
+import re
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import TextColumn
+from rich.table import Table
+
+from stepladder import Flow, ModelError, NodeOutputError, compile_flow, load_flow
+from stepladder.config import load_project
+from stepladder.flows import FlowSpec
+from stepladder.progress import progress_bar
+from stepladder.runtimes import ModelPool
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+AGENT = "agent"
+KINDS = ("status", "total", "count", "carrier", "status", "refund", "total", "status")
+
+
+@dataclass(frozen=True)
+class Task:
+    """A question, the fact its answer must contain, and the tool that finds it."""
+
+    kind: str
+    question: str
+    expected: str
+    tool: str
+    arguments: dict[str, int]
+
+
+@dataclass
+class Result:
+    """One task's run."""
+
+    task: Task
+    answer: str
+    outcome: str
+    steps: list[dict[str, Any]]
+    calls: int
+    invalid_calls: int
+    seconds: float
+    problem: str = ""
+
+    @property
+    def right_call(self) -> bool:
+        """Whether the agent called the task's tool with the question's number."""
+        return any(
+            s["tool"] == self.task.tool and s["arguments"] == self.task.arguments
+            for s in self.steps
+        )
+
+    @property
+    def success(self) -> bool:
+        """The right call, and the fact in the answer as a whole word."""
+        fact = re.escape(self.task.expected.casefold())
+        found = re.search(rf"(?<![\w.]){fact}(?![\w]|\.\d)", self.answer.casefold())
+        return self.right_call and found is not None
+
+
+def build_db(folder: Path) -> Path:
+    """The example database, built with the example's script into `folder`."""
+    script = EXAMPLES / "scripts" / "make_orders_db.py"
+    spec = importlib.util.spec_from_file_location("make_orders_db", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    path: Path = module.build(folder / "orders.sqlite")
+    return path
+
+
+def demo_numbers(spec: FlowSpec) -> set[int]:
+    """Order and customer numbers the agent's demos use (kept out of the questions)."""
+    node = next(n for n in spec.nodes if n.id == AGENT)
+    return {int(n) for n in re.findall(r"\b\d{3,5}\b", json.dumps(getattr(node, "demos", [])))}
+
+
+def lookup(order_id: int) -> tuple[str, dict[str, int]]:
+    """The call that finds an order's facts."""
+    return "lookup_order", {"order_id": order_id}
+
+
+def make_tasks(db: Path, n: int, seed: int, avoid: set[int]) -> list[Task]:
+    """`n` questions with their expected facts, drawn deterministically from the database."""
+    rng = random.Random(seed)
+    with sqlite3.connect(db) as conn:
+        orders = [o for o in conn.execute("SELECT id, status, total, carrier FROM orders")
+                  if o[0] not in avoid]  # fmt: skip
+        counts = [
+            c
+            for c in conn.execute("SELECT customer_id, COUNT(*) FROM orders GROUP BY customer_id")
+            if c[0] not in avoid
+        ]
+    shipped = [o for o in orders if o[3]]
+    refund = [
+        ("How many days do I have to return an item for a refund?", "30"),
+        ("How many business days does a refund take once my return arrives?", "5"),
+    ]
+    tasks: list[Task] = []
+    for index in range(n):
+        kind = KINDS[index % len(KINDS)]
+        if kind == "status":
+            oid, status, _, _ = rng.choice(orders)
+            tasks.append(Task(kind, f"What is the status of order {oid}?", status, *lookup(oid)))
+        elif kind == "total":
+            oid, _, total, _ = rng.choice(orders)
+            tasks.append(
+                Task(kind, f"How much did order {oid} cost?", f"{total:.2f}", *lookup(oid))
+            )
+        elif kind == "carrier":
+            oid, _, _, carrier = rng.choice(shipped)
+            tasks.append(Task(kind, f"Which carrier shipped order {oid}?", carrier, *lookup(oid)))
+        elif kind == "count":
+            cid, count = rng.choice(counts)
+            question = f"How many orders has customer {cid} placed?"
+            listing = ("list_customer_orders", {"customer_id": cid})
+            tasks.append(Task(kind, question, str(count), *listing))
+        else:
+            question, fact = refund[(index // len(KINDS)) % len(refund)]
+            tasks.append(Task(kind, question, fact, "refund_policy", {}))
+    return tasks
+
+
+def agent_flow(project_dir: Path) -> tuple[Flow, FlowSpec, set[str]]:
+    """The example flow's agent node alone, on the small model with no escalation."""
+    project = load_project(root=project_dir)
+    spec = load_flow(project.flow_path("order_support"))
+    node = next(n for n in spec.nodes if n.id == AGENT).model_copy(update={"escalate": None})
+    keys = ["message", *node.writes]
+    alone = spec.model_copy(update={
+        "name": "order_agent", "nodes": [node], "edges": None,
+        "state": {k: v for k, v in spec.state.items() if k in keys},
+    })  # fmt: skip
+    tiers = set(project.settings.tiers)
+    return compile_flow(alone, project_root=project.root, tiers=tiers), spec, tiers
+
+
+async def run_task(flow: Flow, pool: ModelPool, task: Task) -> Result:
+    """Run the agent on one question; invalid output or a model error ends the task."""
+    context = flow.context(pool)
+    state: dict[str, Any] = {}
+    problem = failure = ""
+    started = time.perf_counter()
+    try:
+        state = dict(await flow.app.ainvoke(
+            flow.prepare_input({"message": task.question}), context=context))  # fmt: skip
+    except NodeOutputError as error:
+        problem, failure = str(error)[:160], "invalid"
+    except ModelError as error:  # the server failed or timed out (a busy machine)
+        problem, failure = str(error)[:160], "model_error"
+    seconds = time.perf_counter() - started
+    steps = list(state.get("steps") or [])
+    calls = len(context.usage.calls)
+    invalid_calls = sum(not call.ok for call in context.usage.calls)
+    outcome = str(state.get("outcome") or failure or "none")
+    answer = str(state.get("answer") or "")
+    return Result(task, answer, outcome, steps, calls, invalid_calls, seconds, problem)
+
+
+def summarise(results: list[Result]) -> dict[str, Any]:
+    """The figures of the closing note."""
+    n = len(results)
+    steps = [s for r in results for s in r.steps]
+    valid = sum(s["status"] != "invalid_arguments" for s in steps)
+    calls = sum(r.calls for r in results)
+    invalid = sum(r.invalid_calls for r in results)
+    right_tool = sum(any(s["tool"] == r.task.tool for s in r.steps) for r in results)
+    right_call = sum(r.right_call for r in results)
+
+    def median(values: list[float]) -> float | None:
+        return round(statistics.median(values), 3) if values else None
+
+    return {
+        "benchmark": "agent_tasks",
+        "n": n,
+        "valid_tool_call_share": round(valid / len(steps), 4) if steps else None,
+        "valid_model_output_share": round((calls - invalid) / calls, 4) if calls else None,
+        "tool_calls": len(steps),
+        "model_calls": calls,
+        "success_rate": round(sum(r.success for r in results) / n, 4) if n else None,
+        "right_tool_share": round(right_tool / n, 4) if n else None,
+        "right_call_share": round(right_call / n, 4) if n else None,
+        "finished_share": round(sum(r.outcome == "finished" for r in results) / n, 4)
+        if n
+        else None,
+        "steps_per_task_p50": median([len(r.steps) for r in results]),
+        "seconds_per_task_p50": median([r.seconds for r in results]),
+        "outcomes": dict(Counter(r.outcome for r in results)),
+        "success_by_kind": {
+            kind: round(sum(r.success for r in rs) / len(rs), 4)
+            for kind in sorted({r.task.kind for r in results})
+            if (rs := [r for r in results if r.task.kind == kind])
+        },
+    }
+
+
+def report(console: Console, results: list[Result], summary: dict[str, Any]) -> None:
+    """A table of the tasks, then the figures."""
+    table = Table(title=f"order agent on {summary['n']} questions")
+    for column in ("question", "expected", "tools called", "outcome", "ok", "s"):
+        table.add_column(column, justify="right" if column == "s" else "left")
+    for r in results:
+        called = ", ".join(f"{s['tool']}({json.dumps(s['arguments'])})" for s in r.steps)
+        table.add_row(r.task.question, r.task.expected, called or r.problem[:60], r.outcome,
+                      "yes" if r.success else "no", f"{r.seconds:.1f}")  # fmt: skip
+    console.print(table)
+    for r in results[:8]:
+        console.print(f"  {r.task.question!r} -> {r.answer[:140]!r}", highlight=False)
+    for key, value in summary.items():
+        console.print(f"{key:>24}: {value}", highlight=False)
+
+
+async def bench(limit: int, seed: int, project_dir: Path) -> dict[str, Any]:
+    """Run the tasks one at a time on the project's small tier."""
+    console = Console()
+    flow, spec, _ = agent_flow(project_dir)
+    with tempfile.TemporaryDirectory() as folder:
+        db = build_db(Path(folder))
+        os.environ["ORDERS_DB"] = str(db)
+        tasks = make_tasks(db, limit, seed, demo_numbers(spec))
+        results: list[Result] = []
+        tiers = load_project(root=project_dir).settings.tiers
+        async with ModelPool(tiers) as pool:
+            await pool.start(flow.tiers)
+            with progress_bar(TextColumn("{task.fields[stats]}")) as progress:
+                bar = progress.add_task("order agent", total=len(tasks), stats="")
+                for task in tasks:
+                    results.append(await run_task(flow, pool, task))
+                    done = sum(r.success for r in results)
+                    progress.update(bar, advance=1, stats=f"success {done}/{len(results)}")
+    summary = summarise(results)
+    summary["seed"] = seed
+    report(console, results, summary)
+    return summary
+
+
+def main() -> None:
+    """Parse the options, run, and print the figures as JSON on the last line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, default=40, help="questions to ask (30 or more)")
+    parser.add_argument("--seed", type=int, default=0, help="question sampling seed")
+    parser.add_argument("--project", type=Path, default=EXAMPLES, help="project folder")
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(bench(args.limit, args.seed, args.project))))
+
+
+if __name__ == "__main__":
+    main()
