@@ -145,6 +145,7 @@ def _optimize(
     started = time.perf_counter()
     if options.optimizer not in OPTIMIZERS:
         raise UserError(f"--optimizer {options.optimizer}: choose one of {', '.join(OPTIMIZERS)}.")
+    _check_installed(options.optimizer)
     flow_file = loaded.flow_path(project.flows_dir)
     student_flow = compile_project_flow(project, flow_file, options.tier, compiled=False)
     nodes = _chosen_nodes(student_flow, options.nodes)
@@ -198,6 +199,18 @@ def _optimize(
         seconds=time.perf_counter() - started, compiled=path, before=before_run,
         after=after_run, comparison=compare_runs(before_run, after_run) if after_run else None,
     )  # fmt: skip
+
+
+def _check_installed(optimizer: str) -> None:
+    """MIPROv2 needs optuna (installed with stepladder; a trimmed environment may lack it)."""
+    if optimizer != "mipro":
+        return
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        raise UserError(
+            "--optimizer mipro needs optuna, which is not installed: pip install 'dspy[optuna]'."
+        ) from None
 
 
 def _chosen_nodes(flow: Flow, wanted: Sequence[str]) -> tuple[str, ...]:
