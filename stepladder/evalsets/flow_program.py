@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import dspy
 
-from stepladder.errors import RunError, StepladderError
+from stepladder.errors import ModelError, RunError, StepladderError
 from stepladder.flows import Flow, run_flow
 from stepladder.retrieval import Store
 from stepladder.runtimes import ModelPool
@@ -123,6 +123,7 @@ class FlowRunner:
         self.tracing = tracing
         self.spend = spend or Spend()
         self.on_run = on_run
+        self.fatal: ModelError | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
@@ -174,13 +175,18 @@ class FlowRunner:
 
         Raises:
             BudgetExhausted: Before the run, when it could pass the budget.
+            ModelError: When a model server is down or times out (scoring it 0 would hide it).
         """
+        self.raise_fatal()
         self.spend.check()
         try:
             result = self.call(
                 run_flow(flow, dict(inputs), models=self.models, store=self.store,
                          tracing=self.tracing, programs=programs)
             )  # fmt: skip
+        except ModelError as failure:
+            self.fatal = failure  # a server that is down stops the optimization
+            raise
         except RunError as failure:
             self.spend.add(getattr(failure, "usage", None) or {})
             self._report()
@@ -189,6 +195,11 @@ class FlowRunner:
         self.spend.add(result.usage)
         self._report()
         return result.state
+
+    def raise_fatal(self) -> None:
+        """Raise the model failure an earlier run met (DSPy's optimizers catch errors)."""
+        if self.fatal is not None:
+            raise self.fatal
 
     def _report(self) -> None:
         if self.on_run is not None:

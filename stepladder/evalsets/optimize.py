@@ -182,6 +182,7 @@ def _optimize(
         optimizer, extra = build_optimizer(choice, metric, lm)
         phases.start(f"optimizing ({options.optimizer})", None)
         tuned = compile_program(optimizer, extra, student, teacher, splits)
+        runner.raise_fatal()
         metric.feedback = False
         phases.start("validation, after", len(splits.validation))
         validation_after = _evaluate(tuned, splits, metric, threads)

@@ -194,3 +194,14 @@ def test_an_unknown_optimizer_or_teacher_is_refused_before_any_run(tmp_path: Pat
     assert result.exit_code == 2 and "choose one of bootstrap, mipro, gepa" in result.output
     result = runner.invoke(app, ["optimize", str(spec), "--teacher", "huge"])
     assert result.exit_code == 2 and "tier 'huge' is not defined" in result.output
+
+
+def test_a_model_server_that_is_down_stops_the_optimization(tmp_path: Path) -> None:
+    with chat_server('{"category": "REFUND"}') as small:
+        spec = project(tmp_path, small[0], 9)  # the teacher's port has no server
+        result = runner.invoke(app, ["optimize", str(spec), "--teacher", "big"])
+    assert result.exit_code == 1
+    assert (
+        "tier 'big'" in result.output and "Check that the model server is running" in result.output
+    )
+    assert not (tmp_path / "prompts/compiled/triage.json").exists()
