@@ -10,7 +10,6 @@ from rich.table import Table
 
 from stepladder.cli.app import app, command_in
 from stepladder.cli.common import project_for
-from stepladder.config.tiers import LlamaCppTier
 from stepladder.errors import ConfigError
 from stepladder.runtimes.models import cached_models, models_home, pull_model
 
@@ -48,8 +47,6 @@ def list_models() -> None:
     for column in ("tier", "runtime", "model"):
         tiers.add_column(column)
     for name, tier in project.settings.tiers.items():
-        model = getattr(tier, "model", None) or getattr(tier, "model_path", None) or "-"
-        if isinstance(tier, LlamaCppTier):
-            model = f"{model}"
-        tiers.add_row(name, tier.runtime, str(model or getattr(tier, "base_url", "-")))
+        model = tier.model_name or getattr(tier, "base_url", None) or "-"
+        tiers.add_row(name, tier.runtime, str(model))
     console.print(tiers)

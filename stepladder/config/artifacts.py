@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel
 
 from stepladder.errors import ConfigError
 
@@ -12,12 +15,30 @@ __all__ = [
     "MANIFEST",
     "lookup_state_dir",
     "project_state_dir",
+    "read_manifest_file",
     "saved_versions",
 ]
 
 DEFAULT_STATE_DIR = ".stepladder"
 MANIFEST = "manifest.json"
 _VERSION_DIR = re.compile(r"^v(\d+)$")
+Manifest = TypeVar("Manifest", bound=BaseModel)
+
+
+def read_manifest_file(folder: Path, model: type[Manifest], what: str) -> Manifest:
+    """Read and check the manifest of a saved `what` ("classifier", "router").
+
+    Raises:
+        ConfigError: If it is missing, unreadable or not a valid manifest.
+    """
+    file = folder / MANIFEST
+    try:
+        return model.model_validate_json(file.read_bytes())
+    except OSError as error:
+        raise ConfigError(f"{file}: cannot read the {what} manifest: {error}.") from error
+    except ValueError as error:
+        first = " ".join(str(error).splitlines()[:3])
+        raise ConfigError(f"{file}: not a valid {what} manifest: {first}.") from None
 
 
 def saved_versions(folder: Path) -> list[int]:

@@ -48,6 +48,11 @@ class TierBase(BaseModel):
         ),
     )
 
+    @property
+    def model_name(self) -> str:
+        """The tier's model as configured (`model`, else `model_path`), or empty."""
+        return str(getattr(self, "model", None) or getattr(self, "model_path", None) or "")
+
 
 class LlamaCppTier(TierBase):
     """The embedded llama.cpp server (xllamacpp), started in-process on a loopback port."""

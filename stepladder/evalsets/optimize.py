@@ -179,11 +179,10 @@ def _optimize(
         lm = runner.call(models.lm(options.teacher or options.tier or _first_tier(student_flow)))
         choice = OptimizerChoice(options.optimizer, options.max_demos, options.max_labeled,
                                  threads, options.seed, options.candidates)  # fmt: skip
-        optimizer, extra = build_optimizer(choice, metric, lm)
+        optimizer, takes_valset = build_optimizer(choice, metric, lm)
         phases.start(f"optimizing ({options.optimizer})", None)
-        tuned = compile_program(optimizer, extra, student, teacher, splits)
+        tuned = compile_program(optimizer, takes_valset, student, teacher, splits)
         runner.raise_fatal()
-        metric.feedback = False
         phases.start("validation, after", len(splits.validation))
         validation_after = _evaluate(tuned, splits, metric, threads)
         spent = spend.summary()
@@ -280,19 +279,10 @@ def _save(
     tiers = sorted({*flow.tiers, *filter(None, [options.teacher])})
     compiled = CompiledFile(
         flow=flow.name, optimizer=options.optimizer, nodes=nodes,
-        models={tier: _model_name(project, tier) for tier in tiers},
+        models={tier: project.settings.tiers[tier].model_name or tier for tier in tiers},
         score={"metric": options.metric or "mean of the eval's metrics",
                "validation_before": scores[0], "validation_after": scores[1]},
         details={"splits": splits.how, "seed": options.seed, "teacher": options.teacher,
                  "tier": options.tier, "spent": spent},
     )  # fmt: skip
     return save_compiled(compiled_path(project.prompts_dir, flow.name), compiled)
-
-
-def _model_name(project: Project, tier: str) -> str:
-    settings = project.settings.tiers.get(tier)
-    for attribute in ("model", "model_path"):
-        value = getattr(settings, attribute, None)
-        if value:
-            return str(value)
-    return tier

@@ -108,15 +108,13 @@ class FlowMetric:
     """The eval's metrics as one DSPy metric: the mean score of a case's scored metrics.
 
     A run that failed scores 0. Called as `metric(example, prediction, trace=None)` by DSPy's
-    optimizers and `Evaluate`; GEPA's extra arguments are accepted, and with `feedback=True`
-    it returns a `dspy.Prediction(score, feedback)` naming each metric's verdict.
+    optimizers and `Evaluate`; `with_feedback` is the same metric in GEPA's form.
 
     Args:
         metrics: The metrics (all of the eval's, or the one chosen).
         cases: The eval's cases by id.
         runner: Runs scoring coroutines (judge metrics call models).
         models: The model tiers, for judge metrics.
-        feedback: Return feedback with the score (GEPA).
     """
 
     def __init__(
@@ -125,28 +123,27 @@ class FlowMetric:
         cases: Mapping[str, EvalCase],
         runner: FlowRunner,
         models: ModelPool,
-        *,
-        feedback: bool = False,
     ) -> None:
         self.metrics = list(metrics)
         self.cases = dict(cases)
         self.runner = runner
         self.models = models
-        self.feedback = feedback
 
-    def __call__(
+    def __call__(self, example: Any, prediction: Any, trace: Any = None) -> float:
+        """The case's score in [0, 1]."""
+        return self.score(example, prediction)[0]
+
+    def with_feedback(
         self,
         example: Any,
         prediction: Any,
         trace: Any = None,
         pred_name: str | None = None,
         pred_trace: Any = None,
-    ) -> Any:
-        """The case's score in [0, 1] (with feedback for GEPA)."""
+    ) -> dspy.Prediction:
+        """GEPA's form: the score, and feedback naming each metric's verdict."""
         score, notes = self.score(example, prediction)
-        if self.feedback:
-            return dspy.Prediction(score=score, feedback="; ".join(notes))
-        return score
+        return dspy.Prediction(score=score, feedback="; ".join(notes))
 
     def score(self, example: Any, prediction: Any) -> tuple[float, list[str]]:
         """The mean metric score of one case, and a note per metric."""
@@ -183,10 +180,8 @@ class OptimizerChoice:
     candidates: int = 4
 
 
-def build_optimizer(
-    choice: OptimizerChoice, metric: FlowMetric, lm: Any
-) -> tuple[Any, dict[str, Any]]:
-    """The DSPy optimizer, and the extra arguments its `compile` takes.
+def build_optimizer(choice: OptimizerChoice, metric: FlowMetric, lm: Any) -> tuple[Any, bool]:
+    """The DSPy optimizer, and whether its `compile` takes the validation cases.
 
     Args:
         choice: Which optimizer and its sizes.
@@ -198,7 +193,7 @@ def build_optimizer(
             metric=metric, metric_threshold=1.0, max_bootstrapped_demos=choice.max_demos,
             max_labeled_demos=choice.max_labeled,
         )  # fmt: skip
-        return optimizer, {}
+        return optimizer, False
     if choice.name == "bootstrap":
         # Zero-shot, labelled-only and `candidates` bootstrapped demo sets, the best on the
         # validation cases kept: demos that mislead a small model are not chosen.
@@ -207,27 +202,26 @@ def build_optimizer(
             max_labeled_demos=choice.max_labeled, num_candidate_programs=choice.candidates,
             num_threads=choice.threads,
         )  # fmt: skip
-        return optimizer, {"valset": None}
+        return optimizer, True
     if choice.name == "mipro":
         optimizer = dspy.MIPROv2(
             metric=metric, prompt_model=lm, task_model=lm, auto="light",
             max_bootstrapped_demos=choice.max_demos, max_labeled_demos=choice.max_labeled,
             num_threads=choice.threads, seed=choice.seed, metric_threshold=1.0,
         )  # fmt: skip
-        return optimizer, {"valset": None}
+        return optimizer, True
     if choice.name == "gepa":
-        metric.feedback = True
         optimizer = dspy.GEPA(
-            metric=metric, auto="light", reflection_lm=lm, num_threads=choice.threads,
+            metric=metric.with_feedback, auto="light", reflection_lm=lm, num_threads=choice.threads,
             seed=choice.seed,
         )  # fmt: skip
-        return optimizer, {"valset": None}
+        return optimizer, True
     raise UserError(f"--optimizer {choice.name}: choose one of {', '.join(OPTIMIZERS)}.")
 
 
 def compile_program(
     optimizer: Any,
-    extra: dict[str, Any],
+    takes_valset: bool,
     student: FlowProgram,
     teacher: FlowProgram | None,
     splits: Splits,
@@ -242,7 +236,7 @@ def compile_program(
     """
     trainset = splits.examples(splits.train)
     arguments: dict[str, Any] = {"trainset": trainset}
-    if "valset" in extra:
+    if takes_valset:
         arguments["valset"] = splits.examples(splits.validation)
     if teacher is not None and not isinstance(optimizer, dspy.GEPA):
         arguments["teacher"] = teacher

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stepladder.config.artifacts import MANIFEST, saved_versions
+from stepladder.config.artifacts import MANIFEST, read_manifest_file, saved_versions
 from stepladder.errors import ConfigError
 from stepladder.retrieval.classifier_fit import Floats, KernelModel, Platt
 from stepladder.retrieval.classifier_manifest import ClassifierManifest
@@ -209,14 +209,7 @@ def read_manifest(folder: Path) -> ClassifierManifest:
     Raises:
         ConfigError: If it is missing, unreadable or not a classifier manifest.
     """
-    file = folder / MANIFEST
-    try:
-        return ClassifierManifest.model_validate_json(file.read_bytes())
-    except OSError as error:
-        raise ConfigError(f"{file}: cannot read the classifier manifest: {error}.") from error
-    except ValueError as error:
-        first = str(error).splitlines()[:3]
-        raise ConfigError(f"{file}: not a valid classifier manifest: {' '.join(first)}.") from None
+    return read_manifest_file(folder, ClassifierManifest, "classifier")
 
 
 def load_classifier(folder: Path, embedder: EmbeddingFunction | None = None) -> EmbeddingClassifier:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from stepladder.config.artifacts import MANIFEST, saved_versions
+from stepladder.config.artifacts import MANIFEST, read_manifest_file, saved_versions
 from stepladder.errors import ConfigError
 from stepladder.retrieval.embeddings import EmbeddingFunction
 from stepladder.routing.fit import KnnModel, LogisticModel, RouterModel
@@ -126,14 +126,7 @@ def read_router_manifest(folder: Path) -> RouterManifest:
     Raises:
         ConfigError: If it is missing, unreadable or not a router manifest.
     """
-    file = folder / MANIFEST
-    try:
-        return RouterManifest.model_validate_json(file.read_bytes())
-    except OSError as error:
-        raise ConfigError(f"{file}: cannot read the router manifest: {error}.") from error
-    except ValueError as error:
-        first = " ".join(str(error).splitlines()[:3])
-        raise ConfigError(f"{file}: not a valid router manifest: {first}.") from None
+    return read_manifest_file(folder, RouterManifest, "router")
 
 
 def load_router(folder: Path, embedder: EmbeddingFunction | None = None) -> Router:

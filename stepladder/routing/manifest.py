@@ -6,14 +6,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from stepladder.config.retrieval import EmbeddingSettings
+from stepladder.retrieval.classifier_manifest import EmbeddingInfo
 
 __all__ = [
     "FORMAT",
     "CalibrationRecord",
     "ModelInfo",
     "OperatingPoint",
-    "RouterEmbedding",
     "RouterManifest",
     "RouterTraining",
     "TierRecord",
@@ -24,14 +23,6 @@ FORMAT = "stepladder.router"
 
 class _Part(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RouterEmbedding(_Part):
-    """The embedding model a router was trained with (and must predict with)."""
-
-    name: str = Field(description="The embedding model's name.")
-    dimension: int = Field(ge=1, description="Length of its vectors.")
-    settings: EmbeddingSettings = Field(description="How to make the embedding function.")
 
 
 class ModelInfo(_Part):
@@ -108,7 +99,7 @@ class RouterManifest(_Part):
     version: int = Field(default=1, ge=1)
     created: str
     tiers: list[str] = Field(min_length=2, description="Tiers, cheapest first.")
-    embedding: RouterEmbedding
+    embedding: EmbeddingInfo
     model: ModelInfo
     training: RouterTraining
     calibration: CalibrationRecord | None = None

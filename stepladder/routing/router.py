@@ -27,13 +27,13 @@ from rich.console import Console
 
 from stepladder.config.retrieval import EmbeddingSettings
 from stepladder.errors import ConfigError
+from stepladder.retrieval.classifier_manifest import EmbeddingInfo
 from stepladder.retrieval.embedding_cache import progress_on
 from stepladder.retrieval.embeddings import EmbeddingFunction, shared_embedder
 from stepladder.routing.features import TEXT_FEATURES, embed_texts, text_features
 from stepladder.routing.fit import FitOptions, Kind, RouterModel, fit_router_model
 from stepladder.routing.manifest import (
     ModelInfo,
-    RouterEmbedding,
     RouterManifest,
     RouterTraining,
     TierRecord,
@@ -158,7 +158,7 @@ class Router:
             name=name,
             created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             tiers=tiers,
-            embedding=RouterEmbedding(
+            embedding=EmbeddingInfo(
                 name=embedder.name, dimension=int(vectors.shape[1]), settings=settings
             ),
             model=_model_info(model, options),
