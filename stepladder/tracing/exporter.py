@@ -30,21 +30,26 @@ def span_record(span: ReadableSpan) -> dict[str, Any]:
     """A span as the JSON-ready dict the store writes."""
     context = span.context
     assert context is not None
+    parent = span.parent
+    status = span.status
+    attributes = span.attributes
     return {
         "trace_id": f"{context.trace_id:032x}",
         "span_id": f"{context.span_id:016x}",
-        "parent_id": f"{span.parent.span_id:016x}" if span.parent else None,
+        "parent_id": f"{parent.span_id:016x}" if parent else None,
         "name": span.name,
         "kind": span.kind.name,
         "start_ns": span.start_time,
         "end_ns": span.end_time,
-        "status": span.status.status_code.name,
-        "status_message": span.status.description,
-        "attributes": dict(span.attributes or {}),
+        "status": status.status_code.name,
+        "status_message": status.description,
+        "attributes": attributes if type(attributes) is dict else dict(attributes or {}),
         "events": [
             {"name": e.name, "time_ns": e.timestamp, "attributes": dict(e.attributes or {})}
             for e in span.events
-        ],
+        ]
+        if span.events
+        else [],
         "resource": _resource_attributes(span.resource),
     }
 

@@ -15,19 +15,21 @@ from pathlib import Path
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SynchronousMultiSpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SimpleSpanProcessor,
     SpanExporter,
 )
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from stepladder.config.tracing import TracingSettings
 from stepladder.errors import ConfigError
 from stepladder.tracing.attributes import Previews
 from stepladder.tracing.exporter import JsonlSpanExporter
 from stepladder.tracing.processor import JsonlBatchProcessor
+from stepladder.tracing.recorded import RecordingTracer
 
 __all__ = ["Tracing", "otlp_exporter"]
 
@@ -39,8 +41,11 @@ PROTOCOL_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_
 class Tracing:
     """A tracer provider and how spans keep inputs and outputs.
 
+    stepladder's spans are opened by a `RecordingTracer` that hands them to the provider's
+    processors (see `stepladder.tracing.recorded`); the provider flushes and shuts them down.
+
     Args:
-        provider: The provider spans come from; None traces nothing.
+        provider: The provider whose processors get the spans; None traces nothing.
         previews: How inputs and outputs are cut or masked on spans.
         folder: The local store's folder, when spans are written there.
     """
@@ -54,8 +59,11 @@ class Tracing:
         self.provider = provider
         self.previews = previews or Previews()
         self.folder = folder
-        source = provider if provider is not None else trace.NoOpTracerProvider()
-        self.tracer = source.get_tracer("stepladder", _version())
+        self.tracer: trace.Tracer = (
+            _recording_tracer(provider)
+            if provider is not None
+            else trace.NoOpTracerProvider().get_tracer("stepladder")
+        )
 
     @property
     def enabled(self) -> bool:
@@ -68,7 +76,7 @@ class Tracing:
         if not settings.enabled:
             return cls(None)
         folder = state_dir / settings.dir
-        provider = TracerProvider(resource=_resource(project), sampler=ALWAYS_ON)
+        provider = _provider(project)
         store = JsonlSpanExporter(
             folder, int(settings.max_file_mb * 1_000_000), settings.keep_files
         )
@@ -84,7 +92,7 @@ class Tracing:
         cls, exporter: SpanExporter, *, batch: bool = False, previews: Previews | None = None
     ) -> Tracing:
         """Tracing into one exporter (tests use the SDK's `InMemorySpanExporter`)."""
-        provider = TracerProvider(resource=_resource(""), sampler=ALWAYS_ON)
+        provider = _provider("")
         processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
         provider.add_span_processor(processor)
         return cls(provider, previews)
@@ -120,6 +128,21 @@ def otlp_exporter() -> SpanExporter | None:
             f"OTEL_EXPORTER_OTLP_ENDPOINT is set but the OTLP exporter is missing ({error}); "
             "pip install opentelemetry-exporter-otlp, or unset the variable."
         ) from error
+
+
+def _provider(project: str) -> TracerProvider:
+    """A provider whose processors `RecordingTracer` can hand spans to."""
+    return TracerProvider(
+        resource=_resource(project),
+        sampler=ALWAYS_ON,
+        active_span_processor=SynchronousMultiSpanProcessor(),  # type: ignore[no-untyped-call]
+    )
+
+
+def _recording_tracer(provider: TracerProvider) -> RecordingTracer:
+    processor = provider._active_span_processor  # the processor the provider owns
+    scope = InstrumentationScope("stepladder", _version())
+    return RecordingTracer(processor, provider.resource, scope)
 
 
 def _resource(project: str) -> Resource:
