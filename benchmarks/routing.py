@@ -42,12 +42,14 @@ import numpy as np
 from numpy.typing import NDArray
 from rich.console import Console
 from rich.table import Table
+from scipy import sparse
 
 from stepladder.config.retrieval import EmbeddingSettings
 from stepladder.progress import progress_bar
 from stepladder.retrieval.embeddings import shared_embedder
 from stepladder.routing.features import embed_texts, text_features
 from stepladder.routing.fit import FitOptions, RouterModel, fit_router_model, folds_of
+from stepladder.routing.lexical import Sparse, word_counts
 from stepladder.routing.metrics import cost_saving, evaluate_router, pgr
 from stepladder.routing.plots import pgr_png
 
@@ -70,6 +72,7 @@ class Bench:
     texts: list[str]
     vectors: NDArray[np.float32]
     features: NDArray[np.float64]
+    words: Sparse
     weak: NDArray[np.float64]
     strong: NDArray[np.float64]
 
@@ -95,17 +98,20 @@ def load(name: str) -> Bench:
             texts, shared_embedder(settings), settings, CACHE,
             lambda done, total: bar.update(task, completed=done, total=total),
         )  # fmt: skip
-    return Bench(name, texts, vectors, text_features(texts), weak, strong)
+    return Bench(name, texts, vectors, text_features(texts), word_counts(texts), weak, strong)
 
 
 def fit(
-    x: NDArray[np.float32], f: NDArray[np.float64], y: NDArray[np.float64], kind: str
+    x: NDArray[np.float32], f: NDArray[np.float64], w: Sparse, y: NDArray[np.float64], kind: str
 ) -> RouterModel:
-    return fit_router_model(x, f, y, kind, FitOptions(select_by="gain"))  # type: ignore[arg-type]
+    options = FitOptions(select_by="gain")
+    return fit_router_model(x, f, y, kind, options, w)  # type: ignore[arg-type]
 
 
-def gain(model: RouterModel, x: NDArray[np.float32], f: NDArray[np.float64]) -> NDArray[np.float64]:
-    p = model.predict(x, f)
+def gain(
+    model: RouterModel, x: NDArray[np.float32], f: NDArray[np.float64], w: Sparse
+) -> NDArray[np.float64]:
+    p = model.predict(x, f, w)
     return p[:, 1] - p[:, 0]
 
 
@@ -117,8 +123,12 @@ def cross_fitted(bench: Bench, kind: str, folds: int = 5) -> tuple[NDArray[np.fl
         task = bar.add_task(f"{bench.name}: {folds}-fold cross-fitting", total=folds)
         for fold in range(folds):
             test = assignment == fold
-            model = fit(bench.vectors[~test], bench.features[~test], bench.targets[~test], kind)
-            scores[test] = gain(model, bench.vectors[test], bench.features[test])
+            train = ~test
+            model = fit(
+                bench.vectors[train], bench.features[train], bench.words[train],
+                bench.targets[train], kind,
+            )  # fmt: skip
+            scores[test] = gain(model, bench.vectors[test], bench.features[test], bench.words[test])
             chosen.append(describe(model))
             bar.advance(task)
     return scores, chosen
@@ -132,6 +142,8 @@ def describe(model: RouterModel) -> str:
         parts.append(f"l2={model.logistic.l2:g}")
     if model.kind == "ensemble":
         parts.append(f"w_knn={model.knn_weight:g}")
+    if model.lexical is not None:
+        parts.append(f"w_words={model.lexical_weight:g} C={model.lexical.c:g}")
     return " ".join(parts)
 
 
@@ -220,12 +232,13 @@ def main() -> None:
         t = time.perf_counter()
         model = fit(
             np.r_[mmlu.vectors, gsm8k.vectors], np.r_[mmlu.features, gsm8k.features],
+            sparse.vstack([mmlu.words, gsm8k.words]).tocsr(),
             np.r_[mmlu.targets, gsm8k.targets], args.kind,
         )  # fmt: skip
         console.print(
             f"trained the MT-Bench router on MMLU+GSM8K in {time.perf_counter() - t:.0f} s"
         )
-        scores = gain(model, mt.vectors, mt.features)
+        scores = gain(model, mt.vectors, mt.features, mt.words)
         out |= report(mt, scores, [describe(model)])
         panels["mtbench (trained on MMLU+GSM8K)"] = curve_lines(mt, scores)
     figure = pgr_png(panels, ARTIFACTS / "routing_pgr.png")

@@ -213,7 +213,10 @@ def _show_training(manifest: RouterManifest) -> None:
         table.add_row(tier, record.run_id or "-", f"{record.quality:.3f}", cost)
     console.print(table)
     model = manifest.model
-    chosen = ", ".join(f"{k} {v}" for k, v in (("k", model.k), ("l2", model.l2)) if v is not None)
+    values = (("k", model.k), ("l2", model.l2), ("words C", model.lexical_c))
+    chosen = ", ".join(f"{k} {v}" for k, v in values if v is not None)
+    if model.lexical_weight > 0:
+        chosen += f", words weight {model.lexical_weight:g}"
     console.print(
         f"{model.kind} on {manifest.embedding.name} + {len(model.text_features)} text features "
         f"({chosen or 'defaults'}); {manifest.training.examples} cases; held-out predictions: "

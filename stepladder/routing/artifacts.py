@@ -24,6 +24,7 @@ from stepladder.config.artifacts import MANIFEST, read_manifest_file, saved_vers
 from stepladder.errors import ConfigError
 from stepladder.retrieval.embeddings import EmbeddingFunction
 from stepladder.routing.fit import KnnModel, LogisticModel, RouterModel
+from stepladder.routing.lexical import LexicalModel
 from stepladder.routing.manifest import RouterManifest
 from stepladder.routing.router import HeldOut, Router
 
@@ -91,7 +92,7 @@ def save_router(router: Router, state_dir: Path) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     staging = home / f".v{version}.tmp-{time.time_ns()}"
     staging.mkdir()
-    np.savez(staging / ARRAYS, **_arrays(router))
+    np.savez_compressed(staging / ARRAYS, **_arrays(router))
     (staging / MANIFEST).write_text(router.manifest.model_dump_json(indent=2), "utf-8")
     staging.rename(folder)
     router.path = folder
@@ -114,6 +115,9 @@ def _arrays(router: Router) -> dict[str, Any]:
         lr = model.logistic
         out |= {"lr_mean": lr.mean, "lr_scale": lr.scale, "lr_weights": lr.weights}
         out |= {"lr_bias": lr.bias}
+    if model.lexical is not None:
+        words = model.lexical
+        out |= {"lex_idf": words.idf, "lex_weights": words.weights, "lex_bias": words.bias}
     if router.held_out is not None:
         held = router.held_out
         out |= {"held_ids": held.ids, "held_p": held.probabilities, "held_y": held.targets}
@@ -179,9 +183,19 @@ def _load_arrays(file: Path, manifest: RouterManifest) -> tuple[RouterModel, Hel
                 arrays["lr_mean"], arrays["lr_scale"], arrays["lr_weights"], arrays["lr_bias"],
                 info.l2,
             )  # fmt: skip
+        lexical = None
+        if info.lexical_weight > 0:
+            assert info.lexical_c is not None
+            lexical = LexicalModel(
+                arrays["lex_idf"], arrays["lex_weights"], arrays["lex_bias"], info.lexical_c
+            )
     except (KeyError, AssertionError) as error:
         raise ConfigError(f"{file}: router arrays lack {error}; retrain the router.") from None
     held = None
     if "held_p" in arrays:
         held = HeldOut(arrays["held_ids"], arrays["held_p"], arrays["held_y"])
-    return RouterModel(info.kind, knn, logistic, info.knn_weight, dict(info.selection)), held
+    model = RouterModel(
+        info.kind, knn, logistic, info.knn_weight, dict(info.selection), lexical,
+        info.lexical_weight,
+    )  # fmt: skip
+    return model, held

@@ -2,8 +2,10 @@
 
 Each model predicts, for each text, the probability that each tier gets it right (targets
 are 0/1 correctness or scores in 0..1). Hyper-parameters (k, the L2 penalty, the ensemble
-weight) are chosen by cross-validation inside the training data only: exact leave-one-out
-for kNN, `inner_folds`-fold cross-validation for logistic regression.
+weights) are chosen by cross-validation inside the training data only: exact leave-one-out
+for kNN, `inner_folds`-fold cross-validation for the logistic regressions. An ensemble
+given the texts' word counts (`stepladder.routing.lexical`) also blends in a logistic
+regression on TF-IDF word features.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
+
+from stepladder.routing.lexical import LexicalModel, Sparse, fit_lexical, predict_fold
 
 __all__ = [
     "FitOptions",
@@ -44,6 +48,9 @@ class FitOptions:
             routing curve of the first tier (cheapest) against the last (most capable),
             scored by P(last right) - P(first right).
         text_features: Whether logistic regression also sees the cheap text features.
+        lexical: Whether an ensemble blends in the word model when given word counts.
+        c_grid: Inverse L2 penalties tried for the word model.
+        lexical_grid: Word-model weights tried in the ensemble (the rest is kNN + logistic).
         seed: Seed of the inner folds.
     """
 
@@ -54,6 +61,9 @@ class FitOptions:
     inner_folds: int = 3
     select_by: Literal["brier", "gain"] = "brier"
     text_features: bool = True
+    lexical: bool = True
+    c_grid: tuple[float, ...] = (0.3, 1.0, 3.0)
+    lexical_grid: tuple[float, ...] = (0.0, 0.2, 0.35, 0.5, 0.65)
     seed: int = 0
 
 
@@ -147,8 +157,11 @@ class RouterModel:
         kind: `logistic`, `knn`, or `ensemble` (a weighted mean of both).
         knn: The kNN model (knn, ensemble).
         logistic: The logistic model (logistic, ensemble).
-        knn_weight: The kNN share of an ensemble's prediction (1 for knn, 0 for logistic).
+        knn_weight: The kNN share of the embedding models' prediction (1 for knn, 0 for
+            logistic).
         selection: The inner cross-validation's scores by candidate, for the record.
+        lexical: The word model (an ensemble given word counts), if it got any weight.
+        lexical_weight: The word model's share of the prediction.
     """
 
     kind: Kind
@@ -156,16 +169,30 @@ class RouterModel:
     logistic: LogisticModel | None
     knn_weight: float
     selection: dict[str, float] = field(default_factory=dict)
+    lexical: LexicalModel | None = None
+    lexical_weight: float = 0.0
 
-    def predict(self, vectors: Floats, features: Floats) -> NDArray[np.float64]:
-        """P(right) per text (rows) and tier (columns)."""
+    def predict(
+        self, vectors: Floats, features: Floats, words: Sparse | None = None
+    ) -> NDArray[np.float64]:
+        """P(right) per text (rows) and tier (columns); `words` from `word_counts`.
+
+        Raises:
+            ValueError: If the model has a word part and `words` is None.
+        """
         parts = []
         if self.knn is not None and self.knn_weight > 0:
             parts.append(self.knn_weight * self.knn.predict(vectors))
         if self.logistic is not None and self.knn_weight < 1:
             design = design_matrix(vectors, features, self.logistic.mean.shape[0])
             parts.append((1 - self.knn_weight) * self.logistic.predict(design))
-        return np.asarray(np.clip(sum(parts), 0.0, 1.0))
+        mixed = sum(parts)
+        if self.lexical is not None and self.lexical_weight > 0:
+            if words is None:
+                raise ValueError("this router also reads the words: pass word_counts(texts)")
+            w = self.lexical_weight
+            mixed = (1 - w) * mixed + w * self.lexical.predict(words)
+        return np.asarray(np.clip(mixed, 0.0, 1.0))
 
 
 def design_matrix(vectors: Floats, features: Floats, width: int | None = None) -> Floats:
@@ -195,9 +222,18 @@ def _criterion(options: FitOptions, targets: Floats) -> Callable[[Floats], float
 
 
 def fit_router_model(
-    vectors: Floats, features: Floats, targets: Floats, kind: Kind, options: FitOptions
+    vectors: Floats,
+    features: Floats,
+    targets: Floats,
+    kind: Kind,
+    options: FitOptions,
+    words: Sparse | None = None,
 ) -> RouterModel:
-    """Fit a model of `kind`, its hyper-parameters chosen inside these rows only."""
+    """Fit a model of `kind`, its hyper-parameters chosen inside these rows only.
+
+    An `ensemble` given `words` (`word_counts` of the texts, and `options.lexical`) also
+    weighs in the word model, its weight chosen with the others.
+    """
     targets = np.asarray(targets, np.float64)
     score = _criterion(options, targets)
     selection: dict[str, float] = {}
@@ -208,12 +244,42 @@ def fit_router_model(
         x = design_matrix(vectors, features) if options.text_features else np.asarray(vectors)
         logistic, logistic_oof = _select_logistic(x, targets, options, score, selection)
     weight = 1.0 if kind == "knn" else 0.0
-    if kind == "ensemble":
-        assert knn_oof is not None and logistic_oof is not None
-        candidates = {w: score(w * knn_oof + (1 - w) * logistic_oof) for w in options.weights_grid}
-        selection.update({f"knn_weight={w:g}": round(v, 6) for w, v in candidates.items()})
-        weight = max(candidates, key=lambda w: candidates[w])
-    return RouterModel(kind, knn, logistic, weight, selection)
+    if kind != "ensemble":
+        return RouterModel(kind, knn, logistic, weight, selection)
+    assert knn_oof is not None and logistic_oof is not None
+    lexical_oof, c = None, None
+    if words is not None and options.lexical and words.shape[0] >= 2 * options.inner_folds:
+        c, lexical_oof = _select_lexical(words, targets, options, score, selection)
+    oof = (knn_oof, logistic_oof, lexical_oof)
+    candidates = _blends(oof, options, score, selection)
+    weight, lexical_weight = max(candidates, key=lambda pair: candidates[pair])
+    lexical = None
+    if lexical_weight > 0 and c is not None and words is not None:
+        lexical = fit_lexical(words, targets, c)
+    return RouterModel(kind, knn, logistic, weight, selection, lexical, lexical_weight)
+
+
+def _blends(
+    oof: tuple[Floats, Floats, Floats | None],
+    options: FitOptions,
+    score: Callable[[Floats], float],
+    selection: dict[str, float],
+) -> dict[tuple[float, float], float]:
+    """Inner scores of each (kNN weight, word-model weight) blend of out-of-fold predictions."""
+    knn_oof, logistic_oof, lexical_oof = oof
+    grid = [0.0] if lexical_oof is None else sorted(set(options.lexical_grid) | {0.0})
+    candidates: dict[tuple[float, float], float] = {}
+    for lw in grid:
+        for w in options.weights_grid:
+            mixed = w * knn_oof + (1 - w) * logistic_oof
+            if lexical_oof is not None:
+                mixed = (1 - lw) * mixed + lw * lexical_oof
+            candidates[(w, lw)] = score(mixed)
+            named = f"knn_weight={w:g}"
+            selection[named if lexical_oof is None else f"{named},lexical_weight={lw:g}"] = round(
+                candidates[(w, lw)], 6
+            )
+    return candidates
 
 
 def _select_knn(
@@ -231,6 +297,28 @@ def _select_knn(
     best = max(scores, key=lambda k: scores[k])
     model = KnnModel(train, targets.astype(np.float32), best, options.smoothing)
     return model, loo[ks.index(best)]
+
+
+def _select_lexical(
+    words: Sparse,
+    targets: Floats,
+    options: FitOptions,
+    score: Callable[[Floats], float],
+    selection: dict[str, float],
+) -> tuple[float, Floats]:
+    """The word model's C by inner cross-validation, and its out-of-fold predictions."""
+    folds = folds_of(words.shape[0], options.inner_folds, options.seed)
+    oof = {c: np.zeros_like(targets) for c in options.c_grid}
+    for fold in np.unique(folds):
+        train, test = folds != fold, folds == fold
+        for c, predicted in predict_fold(
+            words[train], targets[train], words[test], options.c_grid
+        ).items():
+            oof[c][test] = predicted
+    scores = {c: score(p) for c, p in oof.items()}
+    selection.update({f"lexical_c={c:g}": round(v, 6) for c, v in scores.items()})
+    best = max(scores, key=lambda c: scores[c])
+    return best, oof[best]
 
 
 def _select_logistic(

@@ -32,7 +32,13 @@ class ModelInfo(_Part):
     k: int | None = Field(default=None, description="kNN: neighbours averaged.")
     smoothing: float | None = Field(default=None, description="kNN: prior pseudo-count.")
     l2: float | None = Field(default=None, description="Logistic: L2 penalty.")
-    knn_weight: float = Field(description="kNN share of the prediction (ensemble).")
+    knn_weight: float = Field(description="kNN share of the embedding models' prediction.")
+    lexical_weight: float = Field(
+        default=0.0, description="Share of the TF-IDF word model in the prediction (ensemble)."
+    )
+    lexical_c: float | None = Field(
+        default=None, description="Word model: inverse L2 penalty of its regressions."
+    )
     text_features: list[str] = Field(description="Cheap text features the model sees.")
     select_by: Literal["brier", "gain"] = Field(description="Inner cross-validation criterion.")
     selection: dict[str, float] = Field(description="Inner cross-validation scores.")

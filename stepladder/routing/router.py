@@ -3,7 +3,8 @@
 A router embeds texts with the project's embedding function (plus cheap text features),
 and predicts P(right) per tier with a small learned model: `logistic` (one L2 logistic
 regression per tier), `knn` (mean correctness of the k most similar training texts,
-smoothed) or `ensemble` (a weighted mean of both). Hyper-parameters are chosen by
+smoothed) or `ensemble` (a weighted mean of both, and of a logistic regression on the texts'
+TF-IDF words, `stepladder.routing.lexical`). Hyper-parameters and weights are chosen by
 cross-validation inside the training data (`stepladder.routing.fit`).
 
 Training also keeps held-out predictions for calibration: the examples are split into
@@ -32,6 +33,7 @@ from stepladder.retrieval.embedding_cache import progress_on
 from stepladder.retrieval.embeddings import EmbeddingFunction, shared_embedder
 from stepladder.routing.features import TEXT_FEATURES, embed_texts, text_features
 from stepladder.routing.fit import FitOptions, Kind, RouterModel, fit_router_model
+from stepladder.routing.lexical import Sparse, word_counts
 from stepladder.routing.manifest import (
     ModelInfo,
     RouterManifest,
@@ -147,9 +149,11 @@ class Router:
         features = text_features(texts)
         embedded = time.perf_counter()
         options = options or FitOptions()
+        words = word_counts(texts) if kind == "ensemble" and options.lexical else None
         keys = [str(i) for i in ids] if ids is not None else list(texts)
-        held_out = cross_fit(vectors, features, targets, kind, options, keys, held_out_folds)
-        model = fit_router_model(vectors, features, targets, kind, options)
+        inputs = (vectors, features, words)
+        held_out = cross_fit(inputs, targets, kind, options, keys, held_out_folds)
+        model = fit_router_model(vectors, features, targets, kind, options, words)
         seconds = {"embed": embedded - started, "fit": time.perf_counter() - embedded}
         tiers = list(correct)
         record = training or _default_training(tiers, targets, held_out_folds)
@@ -177,13 +181,17 @@ class Router:
         if not texts:
             return np.zeros((0, len(self.tiers)))
         vectors = np.asarray(self.embedder.embed(list(texts)), dtype=np.float32)
-        return self.predict_vectors(vectors, text_features(texts))
+        words = word_counts(texts) if self.model.lexical is not None else None
+        return self.predict_vectors(vectors, text_features(texts), words)
 
-    def predict_vectors(self, vectors: ArrayLike, features: ArrayLike) -> NDArray[np.float64]:
-        """P(right) for embeddings already made (and their text features).
+    def predict_vectors(
+        self, vectors: ArrayLike, features: ArrayLike, words: Sparse | None = None
+    ) -> NDArray[np.float64]:
+        """P(right) for embeddings already made (and their text features and word counts).
 
         Raises:
-            ConfigError: If the vectors' length is not the router's embedding dimension.
+            ConfigError: If the vectors' length is not the router's embedding dimension, or
+                the router reads words and `words` (`word_counts(texts)`) is missing.
         """
         rows = np.asarray(vectors, dtype=np.float32)
         expected = self.manifest.embedding.dimension
@@ -193,7 +201,12 @@ class Router:
                 f"embeddings from '{self.manifest.embedding.name}', got vectors of shape "
                 f"{rows.shape}; embed with the router's model."
             )
-        return self.model.predict(rows, np.asarray(features, dtype=np.float64))
+        if self.model.lexical is not None and words is None:
+            raise ConfigError(
+                f"router '{self.manifest.name}' also reads the texts' words: pass "
+                "word_counts(texts), or call probabilities(texts)."
+            )
+        return self.model.predict(rows, np.asarray(features, dtype=np.float64), words)
 
     def route(self, texts: Sequence[str]) -> list[str]:
         """The calibrated tier for each text.
@@ -225,15 +238,18 @@ def choose_tiers(probabilities: NDArray[np.float64], thresholds: ArrayLike) -> N
 
 
 def cross_fit(
-    vectors: NDArray[np.float32],
-    features: NDArray[np.float64],
+    inputs: tuple[NDArray[np.float32], NDArray[np.float64], Sparse | None],
     targets: NDArray[np.float64],
     kind: Kind,
     options: FitOptions,
     ids: Sequence[str],
     folds: int,
 ) -> NDArray[np.float64]:
-    """Held-out P(right): each hash fold predicted by a model fitted on the others."""
+    """Held-out P(right): each hash fold predicted by a model fitted on the others.
+
+    `inputs` are the embeddings, text features and word counts (or None) of the examples.
+    """
+    vectors, features, words = inputs
     assignment = hash_folds(ids, folds)
     out = np.zeros_like(targets)
     for fold in np.unique(assignment):
@@ -241,8 +257,13 @@ def cross_fit(
         if test.all():  # one fold only: nothing to train on
             out[test] = targets.mean(axis=0)
             continue
-        model = fit_router_model(vectors[~test], features[~test], targets[~test], kind, options)
-        out[test] = model.predict(vectors[test], features[test])
+        train_words = None if words is None else words[~test]
+        model = fit_router_model(
+            vectors[~test], features[~test], targets[~test], kind, options, train_words
+        )
+        out[test] = model.predict(
+            vectors[test], features[test], None if words is None else words[test]
+        )
     return out
 
 
@@ -294,6 +315,8 @@ def _model_info(model: RouterModel, options: FitOptions) -> ModelInfo:
         smoothing=knn.smoothing if knn is not None else None,
         l2=logistic.l2 if logistic is not None else None,
         knn_weight=model.knn_weight,
+        lexical_weight=model.lexical_weight if model.lexical is not None else 0.0,
+        lexical_c=model.lexical.c if model.lexical is not None else None,
         text_features=list(TEXT_FEATURES) if options.text_features and logistic else [],
         select_by=options.select_by,
         selection=model.selection,
