@@ -33,6 +33,7 @@ __all__ = ["RecordedSpan", "RecordingTracer"]
 _PLAIN = (str, int, float, bool)
 _UNSET = Status(StatusCode.UNSET)
 _FLAGS = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
+MAX_ITEMS = 128  # attributes, events and links kept per span (the SDK's default limits)
 
 
 def _clean(value: Any) -> Any:
@@ -85,8 +86,8 @@ class RecordedSpan(trace_api.Span, ReadableSpan):
         return self._end_time is None
 
     def set_attribute(self, key: str, value: types.AnyValue) -> None:
-        """Set one attribute (ignored once the span has ended)."""
-        if self._end_time is None:
+        """Set one attribute (ignored once the span has ended, or past `MAX_ITEMS` keys)."""
+        if self._end_time is None and (key in self._values or len(self._values) < MAX_ITEMS):
             self._values[key] = _clean(value)
 
     def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
@@ -98,13 +99,13 @@ class RecordedSpan(trace_api.Span, ReadableSpan):
         self, name: str, attributes: types.Attributes = None, timestamp: int | None = None
     ) -> None:
         """Record an event (say, an exception)."""
-        if self._end_time is None:
+        if self._end_time is None and len(self._events) < MAX_ITEMS:
             clean = {key: _clean(value) for key, value in (attributes or {}).items()}
             self._events.append(Event(name, clean, timestamp or time_ns()))
 
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
         """Link another span."""
-        if self._end_time is None and context.is_valid:
+        if self._end_time is None and context.is_valid and len(self._links) < MAX_ITEMS:
             self._links = (*self._links, trace_api.Link(context, dict(attributes or {})))
 
     def update_name(self, name: str) -> None:

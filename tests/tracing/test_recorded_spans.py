@@ -15,7 +15,7 @@ from opentelemetry.trace import StatusCode
 from stepladder import FlowBuilder
 from stepladder.flows import run_flow
 from stepladder.tracing import Tracing, span_record
-from stepladder.tracing.recorded import RecordedSpan
+from stepladder.tracing.recorded import MAX_ITEMS, RecordedSpan
 from tests.tracing.spans_helpers import by_name, in_memory, span_id
 
 
@@ -135,3 +135,18 @@ def test_simple_processor_exports_each_span_as_it_ends() -> None:
     assert memory.get_finished_spans() == ()
     span.end()
     assert [s.name for s in memory.get_finished_spans()] == ["now"]
+
+
+def test_a_span_keeps_at_most_the_sdks_default_number_of_items() -> None:
+    tracing, memory = in_memory()
+    span = tracing.tracer.start_span("busy")
+    for index in range(MAX_ITEMS + 10):
+        span.set_attribute(f"key{index}", index)
+        span.add_event(f"event {index}")
+    span.set_attribute("key0", "updated")  # an existing key still updates
+    span.end()
+    (finished,) = memory.get_finished_spans()
+    assert finished.attributes is not None
+    assert len(finished.attributes) == MAX_ITEMS
+    assert finished.attributes["key0"] == "updated"
+    assert len(finished.events) == MAX_ITEMS
