@@ -12,6 +12,7 @@ it see it, and its ids are those of the trace it belongs to (a caller's span is 
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from time import time_ns
@@ -20,7 +21,6 @@ from typing import Any
 
 from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
-from opentelemetry.attributes import _clean_attribute_value
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
@@ -31,16 +31,25 @@ from opentelemetry.util import types
 __all__ = ["RecordedSpan", "RecordingTracer"]
 
 _PLAIN = (str, int, float, bool)
+_KEPT = (str, int, float, bool, bytes, type(None))
 _UNSET = Status(StatusCode.UNSET)
 _FLAGS = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
 MAX_ITEMS = 128  # attributes, events and links kept per span (the SDK's default limits)
 
 
 def _clean(value: Any) -> Any:
-    """`value` as OpenTelemetry keeps an attribute value (sequences as tuples, and so on)."""
-    if type(value) in _PLAIN:
+    """`value` as OpenTelemetry keeps an attribute value.
+
+    Plain values stay; sequences become tuples and mappings dicts (their items cleaned the
+    same way); anything else becomes its `str`, as the SDK does for unknown types.
+    """
+    if type(value) in _PLAIN or isinstance(value, _KEPT):
         return value
-    return _clean_attribute_value(value, None)
+    if isinstance(value, Mapping):
+        return {str(key): _clean(item) for key, item in value.items()}
+    if isinstance(value, Sequence):
+        return tuple(_clean(item) for item in value)
+    return str(value)
 
 
 class RecordedSpan(trace_api.Span, ReadableSpan):
@@ -129,8 +138,6 @@ class RecordedSpan(trace_api.Span, ReadableSpan):
         escaped: bool = False,
     ) -> None:
         """Record `exception` as an `exception` event, as the SDK does."""
-        import traceback
-
         kind = type(exception)
         module = kind.__module__
         recorded: dict[str, Any] = {

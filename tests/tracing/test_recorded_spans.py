@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -45,7 +46,7 @@ def test_attributes_are_cleaned_as_the_sdk_does_and_frozen_at_end() -> None:
     tracing, memory = in_memory()
     span = tracing.tracer.start_span("s", attributes={"list": ["a", "b"], "n": 2})
     span.set_attribute("flag", True)
-    span.set_attributes({"ratio": 0.5, "nested": [1, 2]})
+    span.set_attributes({"ratio": 0.5, "nested": [1, 2], "path": Path("/tmp/x")})
     span.end()
     span.set_attribute("late", "ignored")
     span.end()  # a second end is ignored
@@ -56,6 +57,7 @@ def test_attributes_are_cleaned_as_the_sdk_does_and_frozen_at_end() -> None:
         "flag": True,
         "ratio": 0.5,
         "nested": (1, 2),
+        "path": "/tmp/x",
     }
     assert not span.is_recording()
 
