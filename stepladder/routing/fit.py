@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from stepladder.routing.lexical import LexicalModel, Sparse, fit_lexical, predict_fold
+from stepladder.routing.lexical import LexicalModel, Sparse, fit_lexical
 
 __all__ = [
     "FitOptions",
@@ -254,7 +254,8 @@ def fit_router_model(
     candidates = _blends(oof, options, score, selection)
     weight, lexical_weight = max(candidates, key=lambda pair: candidates[pair])
     lexical = None
-    if lexical_weight > 0 and c is not None and words is not None:
+    if lexical_weight > 0:  # only possible when the word model was scored, so c is set
+        assert c is not None and words is not None
         lexical = fit_lexical(words, targets, c)
     return RouterModel(kind, knn, logistic, weight, selection, lexical, lexical_weight)
 
@@ -275,10 +276,8 @@ def _blends(
             if lexical_oof is not None:
                 mixed = (1 - lw) * mixed + lw * lexical_oof
             candidates[(w, lw)] = score(mixed)
-            named = f"knn_weight={w:g}"
-            selection[named if lexical_oof is None else f"{named},lexical_weight={lw:g}"] = round(
-                candidates[(w, lw)], 6
-            )
+            key = f"knn_weight={w:g}" + ("" if lexical_oof is None else f",lexical_weight={lw:g}")
+            selection[key] = round(candidates[(w, lw)], 6)
     return candidates
 
 
@@ -311,10 +310,8 @@ def _select_lexical(
     oof = {c: np.zeros_like(targets) for c in options.c_grid}
     for fold in np.unique(folds):
         train, test = folds != fold, folds == fold
-        for c, predicted in predict_fold(
-            words[train], targets[train], words[test], options.c_grid
-        ).items():
-            oof[c][test] = predicted
+        for c in options.c_grid:
+            oof[c][test] = fit_lexical(words[train], targets[train], c).predict(words[test])
     scores = {c: score(p) for c, p in oof.items()}
     selection.update({f"lexical_c={c:g}": round(v, 6) for c, v in scores.items()})
     best = max(scores, key=lambda c: scores[c])

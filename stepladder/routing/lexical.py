@@ -88,20 +88,6 @@ def fit_lexical(counts: Sparse, targets: NDArray[np.floating[Any]], c: float) ->
     return LexicalModel(idf, weights, np.array([b for _, b in columns]), c)
 
 
-def predict_fold(
-    train: Sparse, targets: NDArray[np.floating[Any]], test: Sparse, grid: Sequence[float]
-) -> dict[float, NDArray[np.float64]]:
-    """Predictions on `test` of a model fitted on `train`, for each C of `grid`."""
-    idf = learn_idf(train)
-    x, z = weighted(train, idf), weighted(test, idf)
-    out = {}
-    for c in grid:
-        columns = [_fit_tier(x, targets[:, t], c) for t in range(targets.shape[1])]
-        logits = np.stack([z @ w + b for w, b in columns], axis=1)
-        out[c] = np.asarray(1.0 / (1.0 + np.exp(-logits)))
-    return out
-
-
 def _fit_tier(
     x: Sparse, y: NDArray[np.floating[Any]], c: float
 ) -> tuple[NDArray[np.float64], float]:

@@ -315,7 +315,7 @@ def _model_info(model: RouterModel, options: FitOptions) -> ModelInfo:
         smoothing=knn.smoothing if knn is not None else None,
         l2=logistic.l2 if logistic is not None else None,
         knn_weight=model.knn_weight,
-        lexical_weight=model.lexical_weight if model.lexical is not None else 0.0,
+        lexical_weight=model.lexical_weight,
         lexical_c=model.lexical.c if model.lexical is not None else None,
         text_features=list(TEXT_FEATURES) if options.text_features and logistic else [],
         select_by=options.select_by,

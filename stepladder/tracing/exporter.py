@@ -47,9 +47,7 @@ def span_record(span: ReadableSpan) -> dict[str, Any]:
         "events": [
             {"name": e.name, "time_ns": e.timestamp, "attributes": dict(e.attributes or {})}
             for e in span.events
-        ]
-        if span.events
-        else [],
+        ],
         "resource": _resource_attributes(span.resource),
     }
 

@@ -30,7 +30,6 @@ from opentelemetry.util import types
 
 __all__ = ["RecordedSpan", "RecordingTracer"]
 
-_PLAIN = (str, int, float, bool)
 _KEPT = (str, int, float, bool, bytes, type(None))
 _UNSET = Status(StatusCode.UNSET)
 _FLAGS = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
@@ -43,7 +42,7 @@ def _clean(value: Any) -> Any:
     Plain values stay; sequences become tuples and mappings dicts (their items cleaned the
     same way); anything else becomes its `str`, as the SDK does for unknown types.
     """
-    if type(value) in _PLAIN or isinstance(value, _KEPT):
+    if isinstance(value, _KEPT):
         return value
     if isinstance(value, Mapping):
         return {str(key): _clean(item) for key, item in value.items()}
@@ -54,6 +53,9 @@ def _clean(value: Any) -> Any:
 
 class RecordedSpan(trace_api.Span, ReadableSpan):
     """An open span that becomes, unchanged, the finished span its processor receives."""
+
+    _context: SpanContext
+    _attributes: dict[str, Any]
 
     def __init__(
         self,
@@ -66,10 +68,8 @@ class RecordedSpan(trace_api.Span, ReadableSpan):
     ) -> None:
         self._name = name
         self._context = context
-        self._ids = context
         self._parent = parent
         self._kind = kind
-        self._values = attributes
         self._attributes = attributes
         self._events: list[Event] = []
         self._links: tuple[trace_api.Link, ...] = ()
@@ -84,11 +84,11 @@ class RecordedSpan(trace_api.Span, ReadableSpan):
     @property
     def attributes(self) -> dict[str, Any]:
         """The attributes themselves, not a read-only copy (read them; do not change them)."""
-        return self._values
+        return self._attributes
 
     def get_span_context(self) -> SpanContext:
         """The span's ids."""
-        return self._ids
+        return self._context
 
     def is_recording(self) -> bool:
         """True until the span ends."""
@@ -96,8 +96,9 @@ class RecordedSpan(trace_api.Span, ReadableSpan):
 
     def set_attribute(self, key: str, value: types.AnyValue) -> None:
         """Set one attribute (ignored once the span has ended, or past `MAX_ITEMS` keys)."""
-        if self._end_time is None and (key in self._values or len(self._values) < MAX_ITEMS):
-            self._values[key] = _clean(value)
+        kept = self._attributes
+        if self._end_time is None and (key in kept or len(kept) < MAX_ITEMS):
+            kept[key] = _clean(value)
 
     def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
         """Set several attributes."""
@@ -239,5 +240,5 @@ class RecordingTracer(trace_api.Tracer):
     ) -> Iterator[RecordedSpan]:
         """Open a span as the current one for the block."""
         span = self.start_span(name, context, kind, attributes, links, start_time)
-        with trace_api.use_span(span, end_on_exit=end_on_exit, record_exception=True):
+        with trace_api.use_span(span, end_on_exit, record_exception, set_status_on_exception):
             yield span

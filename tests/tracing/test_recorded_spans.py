@@ -9,7 +9,7 @@ from pathlib import Path
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
@@ -84,6 +84,18 @@ def test_status_and_exceptions_follow_the_sdk() -> None:
     assert spans["ok"].status.status_code is StatusCode.OK
 
 
+def test_start_as_current_span_passes_the_exception_flags_on() -> None:
+    tracing, memory = in_memory()
+    try:
+        with tracing.tracer.start_as_current_span("quiet", record_exception=False):
+            raise ValueError("not recorded")
+    except ValueError:
+        pass
+    (span,) = memory.get_finished_spans()
+    assert not span.events
+    assert span.status.status_code is StatusCode.ERROR
+
+
 def test_a_callers_own_span_is_the_parent_of_a_run() -> None:
     tracing, memory = in_memory()
     theirs = TracerProvider().get_tracer("app")
@@ -131,8 +143,6 @@ def test_exporters_read_recorded_spans() -> None:
 def test_simple_processor_exports_each_span_as_it_ends() -> None:
     memory = InMemorySpanExporter()
     tracing = Tracing.with_exporter(memory)
-    assert tracing.provider is not None
-    tracing.provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
     span = tracing.tracer.start_span("now")
     assert memory.get_finished_spans() == ()
     span.end()
