@@ -1,7 +1,9 @@
 """The `stepladder` command line: one module per command."""
 
 from stepladder.cli import (
+    capture,
     classifier,
+    drift,
     eval,
     graph,
     ingest,
@@ -12,6 +14,7 @@ from stepladder.cli import (
     router,
     run,
     schema,
+    serve,
     traces,
     validate,
 )
@@ -19,7 +22,9 @@ from stepladder.cli.app import app, main
 
 __all__ = [
     "app",
+    "capture",
     "classifier",
+    "drift",
     "eval",
     "graph",
     "ingest",
@@ -31,6 +36,7 @@ __all__ = [
     "router",
     "run",
     "schema",
+    "serve",
     "traces",
     "validate",
 ]

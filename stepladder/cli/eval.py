@@ -16,7 +16,6 @@ from typer.core import TyperGroup
 
 from stepladder.cli.app import app, command_in
 from stepladder.cli.common import UseCompiled, print_json, project_for
-from stepladder.cli.run import project_tracing
 from stepladder.config import Project
 from stepladder.evalsets.baseline import resolve_run, save_baseline
 from stepladder.evalsets.compare import compare_runs, gate, render_comparison
@@ -25,6 +24,7 @@ from stepladder.evalsets.report import render_summary, summarize
 from stepladder.evalsets.results import CaseResult, EvalRunRecord
 from stepladder.evalsets.runner import EvalOptions, PreparedEval, evals_dir, prepare_eval, run_eval
 from stepladder.evalsets.spec import load_eval_spec
+from stepladder.flows.project import project_tracing
 from stepladder.progress import progress_bar
 from stepladder.runtimes import ModelPool
 

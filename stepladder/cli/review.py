@@ -16,9 +16,10 @@ from rich.table import Table
 
 from stepladder.cli.app import app, command_in
 from stepladder.cli.common import print_json, project_for
-from stepladder.cli.run import checkpoint_path, execute, parse_input, print_result
+from stepladder.cli.run import execute, parse_input, print_result
 from stepladder.errors import FlowInputError, UserError
 from stepladder.flows import PendingReview, compile_project_flow
+from stepladder.flows.project import checkpoint_path
 from stepladder.flows.reviews import load_reviews
 
 __all__ = ["check_answer", "list_reviews", "resolve"]

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,13 +15,12 @@ from stepladder.cli.common import UseCompiled, load_compiled_flow, print_json
 from stepladder.config import Project
 from stepladder.errors import FlowInputError
 from stepladder.flows import Flow, RunResult, run_flow
+from stepladder.flows.project import checkpoint_path, new_thread_id, project_tracing
 from stepladder.retrieval import Store
 from stepladder.retrieval.store import open_project_store
 from stepladder.runtimes import ModelPool
 from stepladder.tracing import Tracing
 from stepladder.tracing.render import format_cost
-
-CHECKPOINT_FILE = "checkpoints.sqlite"
 
 
 @command()
@@ -62,11 +59,6 @@ def run(
             f"(completed nodes were not run again).{unused}"
         )
     print_result(result, stream)
-
-
-def new_thread_id(flow: str) -> str:
-    """A fresh checkpoint thread id: the flow's name, the time and a random suffix."""
-    return f"{flow}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
 def execute(
@@ -146,17 +138,6 @@ async def _run(
             tracing=tracing,
             resume=resume,
         )
-
-
-def checkpoint_path(project: Project) -> Path:
-    """The project's checkpoint database (`.stepladder/checkpoints.sqlite`)."""
-    return project.state_dir / CHECKPOINT_FILE
-
-
-def project_tracing(project: Project) -> Tracing:
-    """Tracing as the project's settings ask (JSONL under the state folder, OTLP if set)."""
-    settings = project.settings
-    return Tracing.for_project(settings.tracing, project.state_dir, settings.name)
 
 
 def _print_update(node_id: str, update: dict[str, Any]) -> None:

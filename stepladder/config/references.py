@@ -124,17 +124,17 @@ class ReferencePolicy:
         if root in sys.path:
             sys.path.remove(root)
         sys.path.insert(0, root)
-        cached = sys.modules.get(top)
-        if cached is not None and not _module_is_under(cached, self.project_root):
-            for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+        family = [n for n in sys.modules if n == top or n.startswith(top + ".")]
+        for name in family:  # each checked: a namespace package spans several projects
+            if not _module_is_under(sys.modules[name], self.project_root):
                 del sys.modules[name]
         importlib.invalidate_caches()
 
 
 def _module_is_under(module: Any, root: Path) -> bool:
-    locations = list(getattr(module, "__path__", []) or [])
-    if getattr(module, "__file__", None):
-        locations.append(module.__file__)
+    """Whether a module's file (or, for a namespace package, one of its folders) is in `root`."""
+    file = getattr(module, "__file__", None)
+    locations = [file] if file else list(getattr(module, "__path__", []) or [])
     return any(Path(loc).resolve().is_relative_to(root) for loc in locations)
 
 

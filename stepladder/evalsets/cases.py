@@ -1,4 +1,4 @@
-"""Eval cases: one JSON object per line (`id`, `inputs`, `expected`, `tags`, `split`).
+"""Eval cases: one JSON object per line (`id`, `inputs`, `expected`, `tags`, `split`, `meta`).
 
 ```
 {"id": "c1", "inputs": {"message": "refund order 5512"}, "expected": {"category": "REFUND"}}
@@ -35,6 +35,8 @@ class EvalCase(BaseModel):
         expected: The expected value of each scored state key (a key left out is not scored).
         tags: Labels to slice results by (`hard`, `billing`, ...).
         split: The split the case belongs to (`train`, `dev`, `test`, ...), if any.
+        meta: Where the case came from, for people (not scored): `stepladder capture` puts
+            the trace id, capture time and the production answer here.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -46,6 +48,9 @@ class EvalCase(BaseModel):
     )
     tags: list[str] = Field(default_factory=list, description="Labels to slice results by.")
     split: str | None = Field(default=None, description="The split the case belongs to.")
+    meta: dict[str, Any] = Field(
+        default_factory=dict, description="Provenance and notes for people (not scored)."
+    )
 
 
 class _Problems:

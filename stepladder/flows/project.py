@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +15,17 @@ from stepladder.flows.flow import Flow
 from stepladder.flows.loader import load_flow
 from stepladder.nodes import NodeSpec
 from stepladder.prompts import apply_compiled, compiled_path, load_compiled
+from stepladder.tracing import Tracing
 
-__all__ = ["compile_project_flow", "load_project_prompts"]
+__all__ = [
+    "checkpoint_path",
+    "compile_project_flow",
+    "load_project_prompts",
+    "new_thread_id",
+    "project_tracing",
+]
+
+CHECKPOINT_FILE = "checkpoints.sqlite"
 
 
 def compile_project_flow(
@@ -87,3 +98,19 @@ def load_project_prompts(project: Project, flow: Flow) -> str | None:
         f"{where} ({compiled.optimizer}, {compiled.created:%Y-%m-%d %H:%M} UTC; "
         f"nodes: {', '.join(nodes)})"
     )
+
+
+def checkpoint_path(project: Project) -> Path:
+    """The project's checkpoint database (`.stepladder/checkpoints.sqlite`)."""
+    return project.state_dir / CHECKPOINT_FILE
+
+
+def project_tracing(project: Project) -> Tracing:
+    """Tracing as the project's settings ask (JSONL under the state folder, OTLP if set)."""
+    settings = project.settings
+    return Tracing.for_project(settings.tracing, project.state_dir, settings.name)
+
+
+def new_thread_id(flow: str) -> str:
+    """A fresh checkpoint thread id: the flow's name, the time and a random suffix."""
+    return f"{flow}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 
-__all__ = ["PendingReview", "load_reviews", "pending_nodes", "save_reviews"]
+__all__ = ["PendingReview", "load_reviews", "open_table", "pending_nodes", "save_reviews"]
 
 _TABLE = "stepladder_reviews"
 _SCHEMA = f"""
@@ -105,7 +105,7 @@ def _type_of(spec: dict[str, Any]) -> str:
 
 def save_reviews(db: Path, thread_id: str, reviews: Iterable[PendingReview]) -> None:
     """Make `reviews` the thread's pending reviews (none: the thread waits for nothing)."""
-    with _connect(db) as connection:
+    with open_table(db, _SCHEMA) as connection:
         connection.execute(f"DELETE FROM {_TABLE} WHERE thread_id = ?", (thread_id,))
         connection.executemany(
             f"INSERT INTO {_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -120,7 +120,7 @@ def load_reviews(db: Path, thread_id: str | None = None) -> list[PendingReview]:
     """The pending reviews (of one thread, or all), oldest first."""
     if not db.is_file():
         return []
-    with _connect(db) as connection:
+    with open_table(db, _SCHEMA) as connection:
         where, arguments = ("WHERE thread_id = ?", (thread_id,)) if thread_id else ("", ())
         rows = connection.execute(
             f"SELECT thread_id, interrupt_id, payload FROM {_TABLE} {where} "
@@ -131,13 +131,13 @@ def load_reviews(db: Path, thread_id: str | None = None) -> list[PendingReview]:
 
 
 @contextmanager
-def _connect(db: Path) -> Iterator[sqlite3.Connection]:
-    """A connection in a transaction (committed on success), closed afterwards."""
+def open_table(db: Path, schema: str) -> Iterator[sqlite3.Connection]:
+    """A connection to `db` in a transaction (committed on success), `schema` created first."""
     db.parent.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(db, timeout=30)
     try:
         with connection:
-            connection.execute(_SCHEMA)
+            connection.execute(schema)
             yield connection
     finally:
         connection.close()

@@ -45,3 +45,12 @@ def test_two_projects_with_the_same_module_name(tmp_path: Path) -> None:
     second = write_project(tmp_path / "two", {"steps_same.py": "VALUE = 2\n"})
     assert ReferencePolicy(first).resolve("steps_same:VALUE", ()) == 1
     assert ReferencePolicy(second).resolve("steps_same:VALUE", ()) == 2
+
+
+def test_two_projects_with_the_same_module_in_a_folder_without_init(tmp_path: Path) -> None:
+    # `shared_flows` is a namespace package spanning both projects once both are on sys.path.
+    first = write_project(tmp_path / "one", {"shared_flows/steps.py": "VALUE = 1\n"})
+    second = write_project(tmp_path / "two", {"shared_flows/steps.py": "VALUE = 2\n"})
+    assert ReferencePolicy(first).resolve("shared_flows.steps:VALUE", ()) == 1
+    assert ReferencePolicy(second).resolve("shared_flows.steps:VALUE", ()) == 2
+    assert ReferencePolicy(first).resolve("shared_flows.steps:VALUE", ()) == 1

@@ -68,7 +68,8 @@ def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
     assert message.startswith(f"{path}: 6 problems in the eval cases: ")
     assert "line 3: id: Input should be a valid string (got 3)" in message
     assert (
-        "line 3: colour: unknown field. Valid fields: expected, id, inputs, split, tags" in message
+        "line 3: colour: unknown field. Valid fields: expected, id, inputs, meta, split, tags"
+        in message
     )
     assert "line 4: not valid JSON (" in message
     assert "line 5: a case must be a JSON object" in message

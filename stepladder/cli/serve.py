@@ -1,0 +1,108 @@
+"""`stepladder serve [--flows DIR] [--host 127.0.0.1] [--port 8000]`: the flows over HTTP.
+
+Every flow file is compiled at start-up; one that does not compile is skipped with a warning
+(and listed under `skipped` in `GET /flows`); with none left to serve the command stops.
+FastAPI and uvicorn are imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from stepladder.cli.app import command, stderr
+from stepladder.cli.common import UseCompiled, project_for
+from stepladder.errors import ConfigError
+
+if TYPE_CHECKING:
+    from stepladder.serve import ServedFlows
+
+
+@command()
+def serve(
+    flows: Annotated[
+        Path | None,
+        typer.Option("--flows", help="Folder of flow files (default: the project's flows/)."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: a free one).")] = 8000,
+    token_env: Annotated[
+        str | None,
+        typer.Option(
+            "--token-env",
+            help="Environment variable holding the API token (default STEPLADDER_API_TOKEN); "
+            "when it is set, requests need 'Authorization: Bearer <token>'.",
+        ),
+    ] = None,
+    warm: Annotated[
+        bool, typer.Option("--warm", help="Start the flows' model tiers now, not on first use.")
+    ] = False,
+    keep_runs: Annotated[
+        int, typer.Option(min=1, help="Finished runs kept in memory for GET /runs/{id}.")
+    ] = 10_000,
+    log_level: Annotated[
+        str, typer.Option(help="uvicorn's log level (info and below: access log too).")
+    ] = "warning",
+    use_compiled: UseCompiled = True,
+) -> None:
+    """Serve the project's flows over HTTP: runs, streams, reviews, health, metrics, OpenAPI."""
+    from stepladder.serve import (
+        TOKEN_VARIABLE,
+        Service,
+        create_app,
+        listen,
+        load_flows,
+        read_token,
+        run_server,
+        url_of,
+        with_flows_dir,
+    )
+
+    project = with_flows_dir(project_for(), flows)
+    served = load_flows(project, compiled=use_compiled)
+    _check_served(served, project.flows_dir)
+    variable = token_env or TOKEN_VARIABLE
+    token = read_token(variable)
+    sock = listen(host, port)
+    service = Service(project, served, keep_runs=keep_runs)
+    app = create_app(service, token=token, token_variable=variable, warm=warm)
+    _announce(url_of(sock), served, variable if token else None, variable, host)
+    run_server(app, sock, log_level=log_level)
+
+
+def _check_served(served: ServedFlows, folder: Path) -> None:
+    for name, problem in served.skipped.items():
+        stderr.print(f"[yellow]skipped flow {name}:[/] ", end="")
+        stderr.print(problem, markup=False)
+    if not served.flows:
+        found = "its flow files do not compile" if served.skipped else "it holds no flow files"
+        raise ConfigError(f"nothing to serve: {found} ({folder}).")
+
+
+def _announce(
+    url: str, served: ServedFlows, auth_variable: str | None, variable: str, host: str
+) -> None:
+    names = ", ".join(served.flows)
+    stderr.print(f"serving {len(served.flows)} flow(s) at {url} ({names})", markup=False)
+    stderr.print(f"  OpenAPI: {url}/docs, health: {url}/healthz, metrics: {url}/metrics")
+    if auth_variable is not None:
+        stderr.print(f"  auth: on (Authorization: Bearer <the value of {auth_variable}>)")
+        return
+    stderr.print(f"  auth: off (set {variable} to require a bearer token)")
+    if not _is_loopback(host):
+        stderr.print(
+            f"[yellow]warning:[/] listening on {host} with no token: anyone who reaches this "
+            f"port can run flows. Set {variable}."
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,79 @@
+"""HTTP errors of the service: one JSON body, `{"error": kind, "detail": message, ...}`.
+
+A 422 is shaped as FastAPI's own: `{"error": "invalid_input", "message": ..., "detail":
+[{"loc": [...], "msg": ..., "type": ...}]}`.
+
+How a run's failure maps to a status:
+
+```
+FlowInputError            422 invalid_input      the input or a review's answer does not fit
+ModelError                503 model_unavailable  a tier is down, times out, or cannot start
+ConfigError               503 not_configured     a tier's key, a collection, ... is missing
+NodeOutputError           500 invalid_output     the model's output stayed invalid
+NodeError                 500 node_failed        a node raised
+RunError, UserError       500 run_failed
+anything else             500 internal_error     a bug: the type and message, no traceback
+```
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stepladder.errors import (
+    ConfigError,
+    FlowInputError,
+    ModelError,
+    NodeError,
+    NodeOutputError,
+    StepladderError,
+)
+
+__all__ = ["ServeError", "failure_of"]
+
+
+class ServeError(Exception):
+    """An error answered as one JSON body with an HTTP status.
+
+    Args:
+        status: The HTTP status.
+        error: A short kind (`model_unavailable`, `unknown_flow`, ...).
+        detail: The message, one paragraph.
+        extra: More keys for the body (the run id, the flows served, ...).
+    """
+
+    def __init__(self, status: int, error: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.error = error
+        self.detail = detail
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body (a 422 has FastAPI's shape: `detail` lists problems with a `loc`)."""
+        if self.status == 422:
+            problem = {"type": self.error, "loc": ["body"], "msg": self.detail}
+            return {"error": self.error, "message": self.detail, "detail": [problem], **self.extra}
+        return {"error": self.error, "detail": self.detail, **self.extra}
+
+
+_KINDS: tuple[tuple[type[Exception], int, str], ...] = (
+    (FlowInputError, 422, "invalid_input"),
+    (ModelError, 503, "model_unavailable"),
+    (ConfigError, 503, "not_configured"),
+    (NodeOutputError, 500, "invalid_output"),
+    (NodeError, 500, "node_failed"),
+    (StepladderError, 500, "run_failed"),
+)
+
+
+def failure_of(error: BaseException, **extra: Any) -> ServeError:
+    """The HTTP error for a run that raised `error`."""
+    if isinstance(error, ServeError):
+        error.extra.update(extra)
+        return error
+    for kind, status, name in _KINDS:
+        if isinstance(error, kind):
+            return ServeError(status, name, str(error), **extra)
+    message = f"{type(error).__name__}: {error}"
+    return ServeError(500, "internal_error", message, **extra)

@@ -1,0 +1,143 @@
+"""Pydantic models of the API, per flow from its state: what `/openapi.json` publishes.
+
+Each flow gets `<flow>_input` (its `input: true` state keys, `Flow.input_model`: unknown
+fields are refused), `<flow>_state` (every state key, each optional: a paused or failed run
+has not written them all) and `<flow>_run` (a run: id, status, usage, trace, reviews and the
+state). Responses are documented by these models but not re-validated: the state is returned
+as the run left it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
+
+from stepladder.flows import Flow
+
+__all__ = [
+    "ErrorBody",
+    "FlowSchemas",
+    "ResumeRequest",
+    "Review",
+    "RunView",
+    "ValidationErrorBody",
+    "flow_schemas",
+]
+
+
+class Review(BaseModel):
+    """A case a node handed to a person; answer it with `POST /runs/{run_id}/resume`."""
+
+    interrupt_id: str
+    node: str
+    reason: str = Field(description="Why it escalated: invalid, confidence, verifier, router.")
+    detail: str = ""
+    asked_at: str = ""
+    inputs: dict[str, Any] = Field(default_factory=dict, description="The node's reads.")
+    candidate: Any = Field(default=None, description="The last rung's output, if any.")
+    candidate_tier: str | None = None
+    answer_schema: dict[str, Any] = Field(
+        default_factory=dict, description="JSON Schema of the answer (the node's outputs)."
+    )
+
+
+class ErrorInfo(BaseModel):
+    """Why a run failed."""
+
+    error: str
+    detail: str
+
+
+class RunView(BaseModel):
+    """A run: its id, status, final (or current) state, usage, trace and pending reviews."""
+
+    run_id: str = Field(description="Use with GET /runs/{run_id}; the thread id when checkpointed.")
+    flow: str
+    status: Literal["running", "finished", "paused", "failed", "unfinished"]
+    thread_id: str | None = None
+    created_at: str
+    duration_s: float | None = None
+    state: dict[str, Any] = Field(default_factory=dict)
+    usage: dict[str, Any] = Field(
+        default_factory=dict, description="Model calls, tokens, seconds, cost (total, by node)."
+    )
+    trace_id: str | None = None
+    reviews: list[Review] = Field(default_factory=list)
+    error: ErrorInfo | None = None
+    resume: str | None = Field(default=None, description="Where to answer a paused run.")
+
+
+class ResumeRequest(BaseModel):
+    """The answer to a paused run's review: the waiting node's output fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    answer: dict[str, Any] = Field(description="The node's output fields (see answer_schema).")
+    node: str | None = Field(default=None, description="The node answered, when several wait.")
+
+
+class ErrorBody(BaseModel):
+    """An error: its kind and one paragraph saying what went wrong."""
+
+    error: str
+    detail: str
+    run_id: str | None = None
+
+
+class ValidationErrorBody(BaseModel):
+    """Input that does not fit the schema: each problem with the path of its field."""
+
+    error: Literal["invalid_input"]
+    message: str = Field(description="Every problem on one line, naming each field.")
+    detail: list[dict[str, Any]] = Field(description="Problems with their `loc` (field path).")
+
+
+@dataclass(frozen=True)
+class FlowSchemas:
+    """The request and response models of one flow."""
+
+    input: type[BaseModel]
+    state: type[BaseModel]
+    run: type[BaseModel]
+
+
+def flow_schemas(flow: Flow) -> FlowSchemas:
+    """Build the input, state and run models of `flow`."""
+    state = _state_model(flow)
+    run = create_model(
+        f"{flow.name}_run",
+        __base__=RunView,
+        __doc__=f"A run of flow '{flow.name}'.",
+        state=(state, Field(description=f"The state of flow '{flow.name}'.")),
+    )
+    return FlowSchemas(input=flow.input_model, state=state, run=run)
+
+
+def _state_model(flow: Flow) -> type[BaseModel]:
+    fields: dict[str, Any] = {}
+    for key, python_type in flow.state_types.items():
+        spec = flow.spec.state.get(key)
+        description = spec.description if spec is not None and spec.description else None
+        fields[key] = (_optional(python_type), Field(default=None, description=description))
+    return create_model(
+        f"{flow.name}_state", __doc__=flow.spec.description or f"State of flow '{flow.name}'.",
+        **fields,
+    )  # fmt: skip
+
+
+def _optional(python_type: Any) -> Any:
+    """`python_type | None`, or `Any` for a type that has no JSON Schema."""
+    plain = _unannotated(python_type)
+    try:
+        optional = plain | None
+        TypeAdapter(optional).json_schema()
+    except Exception:  # a Python class pydantic cannot describe: publish it as any value
+        return Any
+    return optional
+
+
+def _unannotated(python_type: Any) -> Any:
+    metadata = getattr(python_type, "__metadata__", None)
+    return python_type.__origin__ if metadata is not None else python_type

@@ -1,0 +1,63 @@
+"""Running the application: a listening socket (bound first, so its real port is known), uvicorn.
+
+One process, one asyncio event loop; runs execute concurrently as tasks on it.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import uvicorn
+from fastapi import FastAPI
+
+from stepladder.errors import ConfigError, RunError
+
+__all__ = ["BACKLOG", "GRACE_S", "listen", "run_server", "url_of"]
+
+BACKLOG = 2048
+GRACE_S = 30
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket listening on `host:port` (port 0: a free one).
+
+    Raises:
+        ConfigError: When it cannot listen there (port taken, unknown address, ...).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        sock = socket.create_server((host, port), family=family, backlog=BACKLOG)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({error.strerror or error}); pick another --port, "
+            "or --port 0 for a free one."
+        ) from error
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    """The base URL a listening socket answers on."""
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def run_server(app: FastAPI, sock: socket.socket, log_level: str = "warning") -> None:
+    """Serve `app` on `sock` until interrupted (Ctrl-C or SIGTERM: a graceful shutdown).
+
+    Raises:
+        RunError: When the application fails to start.
+    """
+    config = uvicorn.Config(
+        app,
+        log_level=log_level,
+        access_log=log_level in ("debug", "trace", "info"),
+        loop="asyncio",
+        lifespan="on",
+        timeout_graceful_shutdown=GRACE_S,
+    )
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    if not server.started:
+        raise RunError("the service did not start (see the messages above).")

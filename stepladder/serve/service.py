@@ -1,0 +1,246 @@
+"""`Service`: what one server holds for its lifetime, and how it executes runs.
+
+One `ModelPool` (tiers start on first use, or all at start-up with `warm`), one `Tracing`
+(the project's, plus the metrics' span processor), the retrieval store (opened on first use),
+the run registry and the metrics. Each run executes as its own asyncio task, so runs proceed
+concurrently and a client that disconnects does not stop a run (its result stays readable at
+`GET /runs/{id}`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from opentelemetry.sdk.trace import TracerProvider
+
+from stepladder.config import Project
+from stepladder.flows import Flow, RunResult, run_flow
+from stepladder.flows.project import checkpoint_path, project_tracing
+from stepladder.retrieval import Store
+from stepladder.retrieval.store import open_project_store
+from stepladder.runtimes import BoundTier, ModelPool
+from stepladder.serve.errors import ServeError, failure_of
+from stepladder.serve.loading import ServedFlows
+from stepladder.serve.metrics import Metrics, ModelCallMetrics
+from stepladder.serve.runs import DEFAULT_LIMIT, RunRecord, RunRegistry, new_run_id
+from stepladder.serve.threads import flow_of_thread, read_checkpointed, remember_thread
+from stepladder.tracing import Tracing
+from stepladder.tracing.attributes import Previews
+
+__all__ = ["Service"]
+
+logger = logging.getLogger("stepladder.serve")
+UpdateHandler = Callable[[str, dict[str, Any]], None]
+IN_PROGRESS = "stepladder_runs_in_progress"
+
+
+class Service:
+    """The flows served and everything their runs share.
+
+    Args:
+        project: The project (its settings name the tiers; its state folder holds
+            checkpoints and traces).
+        served: The compiled flows.
+        keep_runs: How many runs `GET /runs/{id}` keeps in memory.
+        models: A model pool to use instead of one built from the settings (tests).
+    """
+
+    def __init__(
+        self,
+        project: Project,
+        served: ServedFlows,
+        *,
+        keep_runs: int = DEFAULT_LIMIT,
+        models: ModelPool | None = None,
+    ) -> None:
+        settings = project.settings
+        self.project = project
+        self.flows = served.flows
+        self.schemas = served.schemas
+        self.skipped = served.skipped
+        self.registry = RunRegistry(keep_runs)
+        self.metrics = Metrics()
+        self.checkpoint_db = checkpoint_path(project)
+        self.models = models or ModelPool(settings.tiers, prices=settings.prices)
+        self.tracing = _tracing(project, self.metrics)
+        self.started: dict[str, BoundTier] = {}
+        self.tier_errors: dict[str, str] = {}
+        self._store: Store | None = None
+        self._store_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[RunRecord]] = set()
+
+    @property
+    def running(self) -> int:
+        """How many runs are executing now."""
+        return len(self._tasks)
+
+    async def warm(self) -> dict[str, str]:
+        """Start every tier the flows start on now; the tiers that failed, with why."""
+        for name in sorted({tier for flow in self.flows.values() for tier in flow.tiers}):
+            try:
+                await self._start_tier(name)
+            except ServeError as error:
+                logger.warning("tier '%s' did not start: %s", name, error.detail)
+        return dict(self.tier_errors)
+
+    async def close(self) -> None:
+        """Stop runs still executing, the model servers and tracing."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.to_thread(self.models.close)
+        self.tracing.shutdown()
+
+    async def run(
+        self,
+        flow: Flow,
+        data: dict[str, Any] | None,
+        *,
+        thread_id: str | None = None,
+        resume: Mapping[str, Any] | None = None,
+    ) -> RunRecord:
+        """Execute a run to its end (or pause) and return its record.
+
+        Raises:
+            ServeError: When it failed (the record stays readable at GET /runs/{id}).
+        """
+        _, task = await self.launch(flow, data, thread_id=thread_id, resume=resume)
+        record = await asyncio.shield(task)
+        if record.failure is not None:
+            raise record.failure
+        return record
+
+    async def launch(
+        self,
+        flow: Flow,
+        data: dict[str, Any] | None,
+        *,
+        thread_id: str | None = None,
+        on_update: UpdateHandler | None = None,
+        resume: Mapping[str, Any] | None = None,
+    ) -> tuple[RunRecord, asyncio.Task[RunRecord]]:
+        """Register a run, get its tiers and store ready, and start it as a task.
+
+        Returns:
+            The run as it starts, and the task that ends with its final record.
+
+        Raises:
+            ServeError: 409 when the thread is running already; 503 when a tier cannot start
+                or the store cannot open (the run is then recorded as failed).
+        """
+        record = self.registry.begin(thread_id or new_run_id(), flow.name, thread_id)
+        ready: asyncio.Future[ServeError | None] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(self._execute(record, flow, data, on_update, resume, ready))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        problem = await asyncio.shield(ready)
+        if problem is not None:
+            raise problem
+        return record, task
+
+    async def find_run(self, run_id: str) -> RunRecord | None:
+        """A run kept in memory, else read back from its checkpoint thread."""
+        record = self.registry.get(run_id)
+        if record is not None:
+            return record
+        known = await asyncio.to_thread(flow_of_thread, self.checkpoint_db, run_id)
+        if known is None or known[0] not in self.flows:
+            return None
+        return await read_checkpointed(self.flows[known[0]], self.checkpoint_db, run_id, known[1])
+
+    async def _execute(
+        self,
+        record: RunRecord,
+        flow: Flow,
+        data: dict[str, Any] | None,
+        on_update: UpdateHandler | None,
+        resume: Mapping[str, Any] | None,
+        ready: asyncio.Future[ServeError | None],
+    ) -> RunRecord:
+        clock = time.perf_counter()
+        self.metrics.add(IN_PROGRESS, {"flow": flow.name})
+        try:
+            try:
+                store = await self._prepare(flow, record.thread_id)
+            except Exception as error:
+                failed = self._failed(record, clock, error)
+                ready.set_result(failed.failure)
+                return failed
+            ready.set_result(None)
+            try:
+                result = await run_flow(
+                    flow, data, thread_id=record.thread_id, checkpoint_db=self.checkpoint_db,
+                    on_update=on_update, models=self.models, store=store, tracing=self.tracing,
+                    resume=resume,
+                )  # fmt: skip
+            except Exception as error:
+                return self._failed(record, clock, error)
+            return self._ended(record, clock, result)
+        except asyncio.CancelledError:
+            stopped = ServeError(503, "cancelled", "the service stopped before the run ended")
+            self._failed(record, clock, stopped)
+            raise
+        finally:
+            if not ready.done():
+                ready.set_result(ServeError(503, "cancelled", "the service is stopping"))
+            self.metrics.add(IN_PROGRESS, {"flow": flow.name}, -1)
+
+    async def _prepare(self, flow: Flow, thread_id: str | None) -> Store | None:
+        """Start the flow's tiers, open the store it searches, note its checkpoint thread."""
+        for name in sorted(flow.tiers):
+            await self._start_tier(name)
+        if thread_id is not None:
+            await asyncio.to_thread(remember_thread, self.checkpoint_db, thread_id, flow.name)
+        if not flow.collections:
+            return None
+        async with self._store_lock:
+            if self._store is None:
+                self._store = await asyncio.to_thread(open_project_store, self.project)
+        return self._store
+
+    async def _start_tier(self, name: str) -> BoundTier:
+        try:
+            bound = await self.models.bound(name)
+        except Exception as error:
+            self.tier_errors[name] = str(error)
+            raise ServeError(
+                503, "model_unavailable", f"tier '{name}' cannot start: {error}", tier=name
+            ) from error
+        self.tier_errors.pop(name, None)
+        self.started[name] = bound
+        return bound
+
+    def _ended(self, record: RunRecord, clock: float, result: RunResult) -> RunRecord:
+        seconds = time.perf_counter() - clock
+        self.metrics.record_run(record.flow, result.status, seconds, result.usage)
+        return self.registry.put(record.ended(result, seconds))
+
+    def _failed(self, record: RunRecord, clock: float, error: BaseException) -> RunRecord:
+        seconds = time.perf_counter() - clock
+        failure = failure_of(error, run_id=record.run_id)
+        if failure.status >= 500:
+            trace = error if failure.error == "internal_error" else None  # a bug: keep its stack
+            logger.warning(
+                "run %s of flow '%s' failed: %s", record.run_id, record.flow, failure,
+                exc_info=trace,
+            )  # fmt: skip
+        self.metrics.record_error(record.flow, failure.error)
+        self.metrics.record_run(record.flow, "failed", seconds, getattr(error, "usage", None))
+        return self.registry.put(record.failed(failure, seconds, error))
+
+
+def _tracing(project: Project, metrics: Metrics) -> Tracing:
+    """The project's tracing, plus the span processor feeding the per-tier metrics.
+
+    With tracing off in the settings, spans still feed the metrics but are not stored.
+    """
+    tracing = project_tracing(project)
+    if tracing.provider is None:
+        tracing = Tracing(TracerProvider(), Previews(0, redact=True))
+    assert tracing.provider is not None
+    tracing.provider.add_span_processor(ModelCallMetrics(metrics))
+    return tracing

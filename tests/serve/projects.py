@@ -1,0 +1,132 @@
+"""Temporary projects the service tests serve: function-node flows, and a desk whose reply
+node climbs small -> frontier (no key) -> human on a fake model server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import write_project
+
+STEPS = """
+import asyncio
+
+
+def compose(name: str, times: int) -> str:
+    return " ".join([f"hello {name}"] * times)
+
+
+def measure(greeting: str) -> int:
+    return len(greeting)
+
+
+async def wait(seconds: float) -> float:
+    await asyncio.sleep(seconds)
+    return seconds
+
+
+def explode(name: str) -> str:
+    raise ValueError(f"cannot greet {name}")
+
+
+def first(message: str) -> str:
+    return message.strip()
+
+
+def after(reply: str) -> str:
+    return f"sent: {reply}"
+"""
+GREET = """
+name: greet
+description: Greet someone, a number of times.
+state:
+  name: {type: str, input: true, description: Who to greet.}
+  times: {type: int, input: true, default: 1}
+  greeting: str
+  length: {type: int, description: Characters in the greeting.}
+nodes:
+  - {id: compose, kind: function, call: "flows.steps:compose", reads: [name, times],
+     writes: [greeting]}
+  - {id: measure, kind: function, call: "flows.steps:measure", reads: [greeting], writes: [length]}
+"""
+WAIT = """
+name: wait
+state:
+  seconds: {type: float, input: true}
+  waited: float
+nodes:
+  - {id: wait, kind: function, call: "flows.steps:wait", reads: [seconds], writes: [waited]}
+"""
+EXPLODE = """
+name: explode
+state:
+  name: {type: str, input: true}
+  greeting: str
+nodes:
+  - {id: explode, kind: function, call: "flows.steps:explode", reads: [name], writes: [greeting]}
+"""
+BROKEN = """
+name: broken
+state:
+  name: {type: str, input: true}
+nodes:
+  - {id: oops, kind: teleport, reads: [name]}
+"""
+DESK = """
+name: desk
+state:
+  message: {type: str, input: true}
+  text: str
+  reply: str
+  sent: str
+nodes:
+  - {id: first, kind: function, call: "flows.steps:first", reads: [message], writes: [text]}
+  - {id: reply, kind: generate, reads: [text], output: reply, max_chars: 10, retries: 0,
+     escalate: {}}
+  - {id: after, kind: function, call: "flows.steps:after", reads: [reply], writes: [sent]}
+"""
+ASK = """
+name: ask_{tier}
+state:
+  message: {{type: str, input: true}}
+  reply: str
+nodes:
+  - {{id: reply, kind: generate, tier: {tier}, reads: [message], output: reply, retries: 0}}
+"""
+TOO_LONG = '{"reply": "far too long for ten"}'
+KEYLESS = "STEPLADDER_TEST_UNSET_KEY"
+
+
+def function_project(root: Path) -> Path:
+    """Flows of function nodes only (and one file that does not compile)."""
+    files = {
+        "flows/steps.py": STEPS,
+        "flows/greet.yaml": GREET,
+        "flows/wait.yaml": WAIT,
+        "flows/explode.yaml": EXPLODE,
+        "flows/broken.yaml": BROKEN,
+    }
+    return write_project(root, files, "name: functions\n")
+
+
+def desk_project(root: Path, chat_port: int, down_port: int) -> Path:
+    """`desk` pauses for a person; `ask_small` asks the fake server; `ask_down` uses a tier
+    whose server is not running; `ask_locked` a tier whose key variable is not set."""
+    url = "http://127.0.0.1:{}/v1"
+    settings = (
+        "name: desk\ntiers:\n"
+        f'  small: {{runtime: openai-compatible, base_url: "{url.format(chat_port)}", model: m}}\n'
+        f"  frontier: {{runtime: litellm, model: openai/gpt-4.1-mini, api_key_env: {KEYLESS}}}\n"
+        f'  down: {{runtime: openai-compatible, base_url: "{url.format(down_port)}", model: m,'
+        " timeout_s: 5}\n"
+        f'  locked: {{runtime: openai-compatible, base_url: "{url.format(chat_port)}", model: m,'
+        f" api_key_env: {KEYLESS}}}\n"
+        "ladder: [small, frontier, human]\n"
+    )
+    files = {
+        "flows/steps.py": STEPS,
+        "flows/desk.yaml": DESK,
+        "flows/ask_small.yaml": ASK.format(tier="small"),
+        "flows/ask_down.yaml": ASK.format(tier="down"),
+        "flows/ask_locked.yaml": ASK.format(tier="locked"),
+    }
+    return write_project(root, files, settings)
