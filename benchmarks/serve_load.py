@@ -10,6 +10,8 @@ answer, within `--timeout` seconds. A run counts as an error unless it answers 2
 status `finished`. Each phase prints count, errors, rps, p50_ms, p99_ms; the last line of
 stdout is `{"benchmark": "serve_load", "errors": ..., "rps": ..., "p99_ms": ...}` (errors of
 both phases; rps and p99 of the function-flow phase), with both phases' numbers as more keys.
+The baseline is the same function-flow runs executed in this process with `run_flow` (traced
+the same way, no HTTP): `serve_over_direct` is the served throughput over that one.
 
     .venv/bin/python benchmarks/serve_load.py [--runs 200] [--model-runs 20] [--timeout 120]
 """
@@ -35,6 +37,10 @@ from typing import Any
 
 import httpx
 from rich.console import Console
+
+from stepladder.config import load_project
+from stepladder.flows import run_flow
+from stepladder.flows.project import compile_project_flow, project_tracing
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "flows"
 SETTINGS = """name: serve-load
@@ -179,6 +185,34 @@ async def measure(url: str, runs: int, model_runs: int, timeout: float) -> list[
     return results
 
 
+async def direct(root: Path, runs: int) -> dict[str, Any]:
+    """The baseline: the function-flow runs at once in this process (no HTTP), traced."""
+    project = load_project(root=root)
+    flow = compile_project_flow(project, "support_triage")
+    tracing = project_tracing(project)
+
+    async def timed(message: str) -> float:
+        started = time.perf_counter()
+        await run_flow(flow, {"message": message}, tracing=tracing)
+        return time.perf_counter() - started
+
+    try:
+        await timed(MESSAGES[0])
+        started = time.perf_counter()
+        latencies = await asyncio.gather(*(timed(MESSAGES[i % 5]) for i in range(runs)))
+        wall = time.perf_counter() - started
+    finally:
+        tracing.shutdown()
+    ordered = sorted(seconds * 1000 for seconds in latencies)
+    return {
+        "phase": "direct",
+        "count": runs,
+        "rps": round(runs / wall, 2),
+        "p50_ms": round(statistics.median(ordered), 1),
+        "p99_ms": round(percentile(ordered, 0.99), 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200, help="function-flow runs (200)")
@@ -188,6 +222,9 @@ def main() -> None:
     with project() as root, server(root) as url:
         stderr.print(f"server at {url}")
         results = asyncio.run(measure(url, args.runs, args.model_runs, args.timeout))
+        baseline = asyncio.run(direct(root, args.runs)) if args.runs > 0 else None
+    if baseline is not None:
+        print(json.dumps(baseline), flush=True)
     by_phase = {r["phase"]: r for r in results}
     main_phase = by_phase.get("function") or results[0]
     summary: dict[str, Any] = {
@@ -199,6 +236,9 @@ def main() -> None:
     for name, result in by_phase.items():
         for key in ("count", "errors", "rps", "p50_ms", "p99_ms"):
             summary[f"{name}_{key}"] = result[key]
+    if baseline is not None:
+        summary["direct_rps"] = baseline["rps"]
+        summary["serve_over_direct"] = round(main_phase["rps"] / baseline["rps"], 3)
     print(json.dumps(summary))
     if summary["errors"]:
         sys.exit(1)
