@@ -15,13 +15,11 @@ from typer.testing import CliRunner
 from stepladder.cli import app
 from tests.evalsets.drift_project import (
     intent_sets,
-    needs_data,
     run_production,
     run_traced_eval,
     write_intents_project,
 )
 
-pytestmark = needs_data
 runner = CliRunner()
 ECHO_FLOW = """
 name: echo

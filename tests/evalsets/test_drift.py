@@ -23,7 +23,6 @@ from stepladder.evalsets.production import ProductionRun
 from tests.evalsets.drift_project import (
     IntentSets,
     intent_sets,
-    needs_data,
     run_production,
     run_traced_eval,
     write_intents_project,
@@ -65,7 +64,6 @@ def reports(traffic: Traffic) -> dict[str, DriftReport]:
     return found
 
 
-@needs_data
 def test_same_intents_are_not_drift(traffic: Traffic, reports: dict[str, DriftReport]) -> None:
     report = reports["same"]
     assert report.production_runs == 200
@@ -78,7 +76,6 @@ def test_same_intents_are_not_drift(traffic: Traffic, reports: dict[str, DriftRe
     assert not report.novel and not report.clusters
 
 
-@needs_data
 def test_the_same_intents_in_another_mix_are_not_drift(reports: dict[str, DriftReport]) -> None:
     # A few hundred inputs can make a changed mix of the same intents significant; the
     # separability threshold keeps such a small shift from counting as drift.
@@ -88,7 +85,6 @@ def test_the_same_intents_in_another_mix_are_not_drift(reports: dict[str, DriftR
     assert report.far_share < report.options.min_far_share
 
 
-@needs_data
 @pytest.mark.parametrize("name", ["other", "clinc"])
 def test_other_traffic_is_drift(
     traffic: Traffic, reports: dict[str, DriftReport], name: str
@@ -107,13 +103,11 @@ def test_other_traffic_is_drift(
         assert cluster.nearest_eval in {text for text, _ in traffic.sets.eval_rows}
 
 
-@needs_data
 def test_clinc_traffic_is_almost_all_far(reports: dict[str, DriftReport]) -> None:
     assert reports["clinc"].far_share > 0.8
     assert reports["clinc"].shift.coefficient > reports["same"].shift.coefficient * 10
 
 
-@needs_data
 def test_rates_are_measured_against_the_traced_eval_run(
     traffic: Traffic, reports: dict[str, DriftReport]
 ) -> None:
@@ -125,7 +119,6 @@ def test_rates_are_measured_against_the_traced_eval_run(
     assert "rates compared with 300 traced case(s) of 1 eval run(s)" in reports["same"].notes
 
 
-@needs_data
 def test_report_json_and_html(reports: dict[str, DriftReport]) -> None:
     report = reports["other"]
     data = report.to_json()
@@ -139,7 +132,6 @@ def test_report_json_and_html(reports: dict[str, DriftReport]) -> None:
     assert report.clusters[0].examples[0].replace("'", "&#x27;") in page
 
 
-@needs_data
 def test_too_few_production_inputs_is_a_clear_error(traffic: Traffic) -> None:
     project = load_project(root=traffic.root)
     since, until = traffic.windows["same"]
@@ -148,7 +140,6 @@ def test_too_few_production_inputs_is_a_clear_error(traffic: Traffic) -> None:
         analyze_drift(project, "intents", options)
 
 
-@needs_data
 def test_no_production_runs_in_the_window(traffic: Traffic) -> None:
     project = load_project(root=traffic.root)
     later = datetime.now(UTC) + timedelta(days=1)
@@ -156,7 +147,6 @@ def test_no_production_runs_in_the_window(traffic: Traffic) -> None:
         analyze_drift(project, "intents", DriftOptions(since=later))
 
 
-@needs_data
 def test_field_must_be_an_input(traffic: Traffic) -> None:
     project = load_project(root=traffic.root)
     with pytest.raises(UserError, match=r"--field 'message'.*inputs: text"):
