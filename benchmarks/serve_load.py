@@ -144,17 +144,25 @@ async def phase(
             task.cancel()
     results = [task.result() for task in done]
     problems = [problem for _, problem in results if problem] + ["timed out"] * len(pending)
-    latencies = sorted(seconds * 1000 for seconds, problem in results if not problem)
     for problem in sorted(set(problems))[:5]:
         stderr.print(f"[red]{name}: {problem}[/]")
+    latencies = [seconds for seconds, problem in results if not problem]
     return {
         "phase": name,
         "count": len(bodies),
         "errors": len(problems),
         "seconds": round(wall, 3),
-        "rps": round(len(latencies) / wall, 2),
-        "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
-        "p99_ms": round(percentile(latencies, 0.99), 1) if latencies else None,
+        **throughput(latencies, wall),
+    }
+
+
+def throughput(latencies: list[float], wall: float) -> dict[str, Any]:
+    """rps (runs per second of wall time) and p50, p99 latency (ms, nearest rank)."""
+    ordered = sorted(seconds * 1000 for seconds in latencies)
+    return {
+        "rps": round(len(ordered) / wall, 2),
+        "p50_ms": round(statistics.median(ordered), 1) if ordered else None,
+        "p99_ms": round(percentile(ordered, 0.99), 1) if ordered else None,
     }
 
 
@@ -199,18 +207,12 @@ async def direct(root: Path, runs: int) -> dict[str, Any]:
     try:
         await timed(MESSAGES[0])
         started = time.perf_counter()
-        latencies = await asyncio.gather(*(timed(MESSAGES[i % 5]) for i in range(runs)))
+        messages = (MESSAGES[i % len(MESSAGES)] for i in range(runs))
+        latencies = await asyncio.gather(*(timed(message) for message in messages))
         wall = time.perf_counter() - started
     finally:
         tracing.shutdown()
-    ordered = sorted(seconds * 1000 for seconds in latencies)
-    return {
-        "phase": "direct",
-        "count": runs,
-        "rps": round(runs / wall, 2),
-        "p50_ms": round(statistics.median(ordered), 1),
-        "p99_ms": round(percentile(ordered, 0.99), 1),
-    }
+    return {"phase": "direct", "count": runs, **throughput(list(latencies), wall)}
 
 
 def main() -> None:

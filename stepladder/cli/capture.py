@@ -14,7 +14,6 @@ import os
 import signal
 import textwrap
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -41,9 +40,11 @@ from stepladder.evalsets.capture import (
 from stepladder.evalsets.capture_files import CaseFile, SpecRef, eval_snippet, specs_using
 from stepladder.evalsets.cases import EvalCase
 from stepladder.evalsets.production import parse_since
+from stepladder.evalsets.spec import EVALSETS_DIR
 from stepladder.flows import Flow, compile_project_flow
-from stepladder.flows.project import project_tracing
+from stepladder.flows.project import project_tracing, trace_folder
 from stepladder.progress import progress_bar
+from stepladder.retrieval.store import open_project_store
 from stepladder.runtimes import ModelPool
 
 console = Console(highlight=False, soft_wrap=True)
@@ -61,10 +62,10 @@ class Status(StrEnum):
 
 @dataclass(frozen=True)
 class Target:
-    """Where the cases go and what they expect."""
+    """Where the cases go and what they expect (`flow_ref`: how a spec in evalsets/ names it)."""
 
     flow: Flow
-    flow_file: Path
+    flow_ref: str
     evalsets_dir: Path
     path: Path
     fields: tuple[str, ...]
@@ -118,16 +119,16 @@ def capture(
     """Turn traced runs of a flow into eval cases (marked unreviewed) in a JSONL file."""
     _check_source(from_traces, to)
     filters = CaptureFilters(
-        since=_moment(since, "--since"), until=_moment(until, "--until"),
+        since=parse_since(since), until=parse_since(until, option="--until"),
         status=status.value if status else None, escalated=escalated, invalid=invalid,
         traces=tuple(trace or ()), limit=limit, sample=sample, seed=seed,
         include_eval=include_eval,
     )  # fmt: skip
     project, compiled = load_compiled_flow(flow, prompts=use_compiled)
     target = _target(project, compiled, flow, to, fields, split)
-    pinned = _label_flow(project, target, label_tier, use_compiled) if label_tier else None
-    selection = select_runs(project.state_dir / project.settings.tracing.dir, compiled, filters)
-    cases = capture_cases(selection, compiled, target.fields, split)
+    pinned = _label_flow(project, flow, compiled, label_tier, use_compiled) if label_tier else None
+    selection = select_runs(trace_folder(project), compiled, filters)
+    cases = capture_cases(selection, target.fields, split)
     file = CaseFile(to, overwrite=overwrite)
     fresh = [case for case in cases if case.id not in file]
     labeller = _labeller(project, pinned, label_tier) if pinned and label_tier else None
@@ -148,30 +149,31 @@ def _check_source(from_traces: bool, to: Path) -> None:
         )
 
 
-def _moment(text: str | None, option: str) -> datetime | None:
-    try:
-        return parse_since(text)
-    except UserError as error:
-        raise UserError(str(error).replace("--since", option, 1)) from None
-
-
 def _target(
     project: Project, flow: Flow, flow_ref: str, to: Path, fields: str | None, split: str | None
 ) -> Target:
-    specs = tuple(specs_using(to, project.root / "evalsets"))
-    outputs = default_fields(flow)
+    evalsets_dir = project.root / EVALSETS_DIR
+    specs = tuple(specs_using(to, evalsets_dir))
     named = [f.strip() for f in fields.split(",") if f.strip()] if fields else []
     if not named and specs:
         state = flow.spec.state
         named = [key for key in specs[0].fields if key in state and not state[key].input]
-    chosen = default_fields(flow, named) if named else outputs
+    chosen = default_fields(flow, named)
     if not chosen:
         raise UserError(f"flow '{flow.name}' has no output keys to expect.")
-    flow_file = project.flow_path(flow_ref)
-    return Target(flow, flow_file, project.root / "evalsets", to, chosen, specs, split)
+    ref = _spec_flow_ref(project, project.flow_path(flow_ref), evalsets_dir)
+    return Target(flow, ref, evalsets_dir, to, chosen, specs, split)
 
 
-def _label_flow(project: Project, target: Target, tier: str, compiled: bool) -> Flow:
+def _spec_flow_ref(project: Project, flow_file: Path, evalsets_dir: Path) -> str:
+    """How a spec in `evalsets_dir` names the flow: its name when in the flows folder."""
+    file = flow_file.resolve()
+    if file.parent == project.flows_dir.resolve():
+        return file.stem
+    return Path(os.path.relpath(file, evalsets_dir.resolve())).as_posix()
+
+
+def _label_flow(project: Project, flow_ref: str, flow: Flow, tier: str, compiled: bool) -> Flow:
     """The flow with every model node on the label tier (checked against the project's)."""
     tiers = project.settings.tiers
     if tier not in tiers:
@@ -180,22 +182,23 @@ def _label_flow(project: Project, target: Target, tier: str, compiled: bool) -> 
             f"--label-tier {tier}: not a tier of this project; tiers: "
             f"{', '.join(sorted(tiers)) or '(none)'}" + (f" (ladder: {ladder})." if ladder else ".")
         )
-    if not target.flow.tiers:
+    if not flow.tiers:
         raise UserError(
-            f"--label-tier {tier}: flow '{target.flow.name}' has no model node to run on "
+            f"--label-tier {tier}: flow '{flow.name}' has no model node to run on "
             "another tier; its captured outputs are already what it computes."
         )
-    if tier in target.flow.tiers:
+    if tier in flow.tiers:
         stderr.print(
-            f"[yellow]note:[/] flow '{target.flow.name}' already runs on '{tier}'; "
+            f"[yellow]note:[/] flow '{flow.name}' already runs on '{tier}'; "
             "a higher tier of the ladder gives better labels."
         )
-    return compile_project_flow(project, target.flow_file, tier, compiled=compiled)
+    return compile_project_flow(project, flow_ref, tier, compiled=compiled)
 
 
 def _labeller(project: Project, flow: Flow, tier: str) -> Labeller:
     models = ModelPool(project.settings.tiers, prices=project.settings.prices)
-    return Labeller(flow, tier, models, project_tracing(project))
+    store = open_project_store(project) if flow.collections else None
+    return Labeller(flow, tier, models, project_tracing(project), store)
 
 
 def _save(cases: list[EvalCase], file: CaseFile) -> list[EvalCase]:
@@ -242,23 +245,25 @@ async def _label_all(
     if not cases:
         return []
     stop = asyncio.Event()
-    _on_interrupt(stop)
+    _on_interrupt(stop, labeller.models)
     async with labeller.models:
         return await label_cases(
             cases, labeller, target.fields, concurrency=concurrency, on_case=on_case, stop=stop
         )
 
 
-def _on_interrupt(stop: asyncio.Event) -> None:
+def _on_interrupt(stop: asyncio.Event, models: ModelPool) -> None:
     """Ctrl-C sets `stop` (no new label run starts); a second Ctrl-C quits at once.
 
     Cancelling runs under way would stop the embedded model server mid-request; letting them
-    finish keeps every answer already paid for. Saved cases are whole files either way.
+    finish keeps every answer already paid for. Saved cases are whole files either way. Quitting
+    stops the model servers first: an SGLang server runs in its own session and would outlive us.
     """
 
     def interrupted() -> None:
         if stop.is_set():
             stderr.print("quitting; the cases saved so far are kept.")
+            models.close()
             os._exit(INTERRUPTED)
         stop.set()
         stderr.print("stopping: the label runs under way finish (Ctrl-C again to quit now)")
@@ -275,7 +280,7 @@ def _summary(
     new: list[EvalCase],
     labeller: Labeller | None,
 ) -> None:
-    left_out = _left_out(selection)
+    left_out = ", ".join(selection.left_out())
     chosen = len(selection.runs)
     console.print(
         f"flow '{target.flow.name}': {selection.matched} run(s) matched"
@@ -301,13 +306,6 @@ def _summary(
     _next_steps(target)
 
 
-def _left_out(selection: Selection) -> str:
-    parts = [f"{selection.unreadable} unreadable (input preview cut or redacted)"]
-    parts += [f"{selection.eval_runs} from eval runs"]
-    parts += [f"{selection.unfit} whose input no longer fits the flow"]
-    return ", ".join(part for part in parts if not part.startswith("0 "))
-
-
 def _next_steps(target: Target) -> None:
     console.print(
         "next: review the cases (tagged 'unreviewed': correct the expected values, drop the "
@@ -325,7 +323,7 @@ def _next_steps(target: Target) -> None:
     spec = _free_spec_path(target)
     shown = escape(_shown(spec))
     console.print(f"no eval spec in evalsets/ reads this file yet; save this as {shown}:\n")
-    snippet = eval_snippet(target.flow, _flow_ref(target, spec), target.path, spec, target.fields)
+    snippet = eval_snippet(target.flow, target.flow_ref, target.path, spec, target.fields)
     console.print(escape(textwrap.indent(snippet, "  ")))
     console.print(f"then: stepladder eval {shown}")
 
@@ -333,14 +331,6 @@ def _next_steps(target: Target) -> None:
 def _free_spec_path(target: Target) -> Path:
     spec = target.evalsets_dir / f"{target.path.stem}.yaml"
     return spec if not spec.exists() else spec.with_name(f"{target.path.stem}-captured.yaml")
-
-
-def _flow_ref(target: Target, spec: Path) -> str:
-    """How a spec at `spec` names the flow: its name when in flows/, else a relative path."""
-    folder = target.flow_file.resolve().parent
-    if folder == target.evalsets_dir.resolve().parent / "flows":
-        return target.flow_file.stem
-    return os.path.relpath(target.flow_file.resolve(), spec.parent.resolve())
 
 
 def _shown(path: Path) -> str:

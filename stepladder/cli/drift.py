@@ -7,7 +7,7 @@ or cron entry can run it as a check: `stepladder drift support --since 1d || ale
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +17,6 @@ from rich.console import Console
 from stepladder.cli.app import command
 from stepladder.cli.common import print_json, project_for
 from stepladder.config import Project
-from stepladder.errors import UserError
 from stepladder.evalsets.drift import DriftOptions, DriftReport, analyze_drift
 from stepladder.evalsets.drift_report import drift_html
 from stepladder.evalsets.production import parse_since
@@ -72,7 +71,7 @@ def drift(
     project = project_for(flow)
     options = DriftOptions(
         since=parse_since(since),
-        until=_until(until),
+        until=parse_since(until, option="--until"),
         evalsets=tuple(evalset or ()),
         field=field,
         alpha=alpha,
@@ -88,13 +87,6 @@ def drift(
         stderr.print(f"report: {path}")
     if report.drifted:
         raise typer.Exit(1)
-
-
-def _until(text: str | None) -> datetime | None:
-    try:
-        return parse_since(text)
-    except UserError as error:
-        raise UserError(str(error).replace("--since", "--until", 1)) from None
 
 
 def _default_html(project: Project, report: DriftReport) -> Path:

@@ -115,11 +115,7 @@ def check_answer(review: PendingReview, answer: dict[str, Any]) -> None:
     Raises:
         FlowInputError: Naming the unknown or missing fields, and listing the fields.
     """
-    properties = review.schema.get("properties") or {}
-    if not properties:
-        return
-    unknown = sorted(set(answer) - set(properties))
-    missing = [k for k in review.schema.get("required", []) if k not in answer]
+    unknown, missing = review.answer_keys(answer)
     problems = []
     if unknown:
         problems.append(f"unknown field(s) {', '.join(unknown)}")

@@ -69,7 +69,7 @@ def serve(
     sock = listen(host, port)
     service = Service(project, served, keep_runs=keep_runs)
     app = create_app(service, token=token, token_variable=variable, warm=warm)
-    _announce(url_of(sock), served, variable if token else None, variable, host)
+    _announce(url_of(sock), served, variable, host, auth=token is not None)
     run_server(app, sock, log_level=log_level)
 
 
@@ -82,14 +82,12 @@ def _check_served(served: ServedFlows, folder: Path) -> None:
         raise ConfigError(f"nothing to serve: {found} ({folder}).")
 
 
-def _announce(
-    url: str, served: ServedFlows, auth_variable: str | None, variable: str, host: str
-) -> None:
+def _announce(url: str, served: ServedFlows, variable: str, host: str, *, auth: bool) -> None:
     names = ", ".join(served.flows)
     stderr.print(f"serving {len(served.flows)} flow(s) at {url} ({names})", markup=False)
     stderr.print(f"  OpenAPI: {url}/docs, health: {url}/healthz, metrics: {url}/metrics")
-    if auth_variable is not None:
-        stderr.print(f"  auth: on (Authorization: Bearer <the value of {auth_variable}>)")
+    if auth:
+        stderr.print(f"  auth: on (Authorization: Bearer <the value of {variable}>)")
         return
     stderr.print(f"  auth: off (set {variable} to require a bearer token)")
     if not _is_loopback(host):

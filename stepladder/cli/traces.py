@@ -14,6 +14,7 @@ from rich.table import Table
 
 from stepladder.cli.app import app, command_in
 from stepladder.cli.common import project_for
+from stepladder.flows.project import trace_folder
 from stepladder.tracing.html import trace_html
 from stepladder.tracing.render import STATUS_STYLES, format_cost, format_duration, trace_tree
 from stepladder.tracing.store import TraceStore, TraceSummary, load_traces
@@ -37,8 +38,7 @@ class StatusFilter(StrEnum):
 
 def traces_dir() -> Path:
     """The project's span folder: `<state_dir>/<tracing.dir>` (`.stepladder/traces`)."""
-    project = project_for()
-    return project.state_dir / project.settings.tracing.dir
+    return trace_folder(project_for())
 
 
 def _store() -> TraceStore:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from pathlib import Path
 from typing import TypeVar
 
@@ -17,6 +18,7 @@ __all__ = [
     "project_state_dir",
     "read_manifest_file",
     "saved_versions",
+    "write_text_atomic",
 ]
 
 DEFAULT_STATE_DIR = ".stepladder"
@@ -78,3 +80,18 @@ def lookup_state_dir(root: str | Path | None, reference: str, what: str) -> Path
             f"compile it with project_root=..., or give the {what}'s folder."
         )
     return project_state_dir(Path(root)) if root is not None else Path(DEFAULT_STATE_DIR)
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write `text` to `path` (folders created) through a temporary file of its own.
+
+    A reader never sees half a file, and two writers never share the temporary file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path

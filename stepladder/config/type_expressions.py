@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from stepladder.config.locations import near_miss
 
-__all__ = ["TYPE_CHOICES", "TypeExpr", "parse_type"]
+__all__ = ["TYPE_CHOICES", "TypeExpr", "parse_type", "unannotated"]
 
 SIMPLE_TYPES: dict[str, Any] = {
     "str": str,
@@ -118,3 +118,9 @@ def _parse(text: str) -> tuple[TypeExpr, str]:
     guess = near_miss(lowered, [*SIMPLE_TYPES, *GENERIC_TYPES, "enum"])
     hint = f"; did you mean '{guess}'?" if guess else ""
     raise ValueError(f"unknown type '{word}'{hint} Valid types: {TYPE_CHOICES}")
+
+
+def unannotated(python_type: Any) -> Any:
+    """A state key's Python type without its `Annotated` reducer, if it has one."""
+    metadata = getattr(python_type, "__metadata__", None)
+    return python_type.__origin__ if metadata is not None else python_type

@@ -11,6 +11,7 @@ import logging
 import re
 from pathlib import Path
 
+from stepladder.config.artifacts import write_text_atomic
 from stepladder.errors import UserError
 from stepladder.evalsets.results import (
     MANIFEST_FILE,
@@ -65,8 +66,8 @@ def save_baseline(run: EvalRunRecord, project_root: Path) -> Path:
     previous = _manifest_or_none(folder)
     folder.mkdir(parents=True, exist_ok=True)
     lines = "".join(result.model_dump_json() + "\n" for result in run.results)
-    _write(folder / RESULTS_FILE, lines)
-    _write(folder / MANIFEST_FILE, run.manifest.model_dump_json(indent=2) + "\n")
+    write_text_atomic(folder / RESULTS_FILE, lines)
+    write_text_atomic(folder / MANIFEST_FILE, run.manifest.model_dump_json(indent=2) + "\n")
     if previous is not None and previous.run_id != run.manifest.run_id:
         logger.info(
             "replaced the baseline of %s (run %s) with run %s",
@@ -77,13 +78,6 @@ def save_baseline(run: EvalRunRecord, project_root: Path) -> Path:
     else:
         logger.info("saved run %s as the baseline of %s", run.manifest.run_id, folder.name)
     return folder
-
-
-def _write(path: Path, text: str) -> None:
-    """Write through a temporary file, so a reader never sees half a baseline file."""
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
 
 
 def baseline_manifest(project_root: Path, eval_name: str) -> EvalManifest | None:

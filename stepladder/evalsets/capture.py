@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -28,29 +27,27 @@ from stepladder.errors import UserError
 from stepladder.evalsets.cases import EvalCase
 from stepladder.evalsets.production import ProductionRun, load_production_runs
 from stepladder.flows import Flow, run_flow
+from stepladder.flows.project import new_thread_id
+from stepladder.flows.run import check_collections
+from stepladder.retrieval import Store
 from stepladder.runtimes import ModelPool
 from stepladder.tracing import Tracing
 from stepladder.tracing.attributes import EVAL_CASE_ID, EVAL_RUN_ID
 
 __all__ = [
     "CaptureFilters",
+    "LabelHook",
     "Labeller",
     "Selection",
     "StatusChoice",
     "capture_cases",
-    "case_from_run",
-    "case_id",
     "default_fields",
-    "fitted_inputs",
     "label_cases",
-    "labelled",
-    "picked",
     "select_runs",
 ]
 
 StatusChoice = Literal["ok", "error", "any"]
 CAPTURED, UNREVIEWED = "captured", "unreviewed"
-ID_PREFIX, ID_HEX = "trace-", 16
 LabelHook = Callable[[int, EvalCase], None]
 
 
@@ -114,12 +111,13 @@ class Selection:
     """The runs chosen for capture, and what was left out.
 
     Attributes:
-        runs: The chosen runs, oldest first.
+        runs: The chosen runs, oldest first (inputs cut to the flow's input keys).
         matched: Runs that passed the filters (before `limit` and `sample`).
         unreadable: Runs whose input preview was cut or redacted.
         eval_runs: Runs left out because an eval made them.
         unfit: Runs whose input no longer fits the flow's inputs.
         missing_traces: Named trace ids that matched no run.
+        total: Every traced run of the flow, in any window.
     """
 
     runs: tuple[ProductionRun, ...]
@@ -128,6 +126,16 @@ class Selection:
     eval_runs: int = 0
     unfit: int = 0
     missing_traces: tuple[str, ...] = ()
+    total: int = 0
+
+    def left_out(self) -> list[str]:
+        """Why runs were left out: one note per reason that applies (for messages)."""
+        counted = [
+            (self.unreadable, "unreadable (input preview cut or redacted)"),
+            (self.eval_runs, "from eval runs (--include-eval)"),
+            (self.unfit, "whose input no longer fits the flow"),
+        ]
+        return [f"{count} {why}" for count, why in counted if count]
 
 
 def select_runs(trace_dir: Path, flow: Flow, filters: CaptureFilters) -> Selection:
@@ -142,14 +150,19 @@ def select_runs(trace_dir: Path, flow: Flow, filters: CaptureFilters) -> Selecti
         include_eval=filters.include_eval,
     )  # fmt: skip
     kept = [run for run in loaded.runs if filters.keeps(run)]
-    fitting = [run for run in kept if fitted_inputs(flow, run.inputs) is not None]
+    fitting = [
+        replace(run, inputs=inputs)
+        for run in kept
+        if (inputs := _fitted_inputs(flow, run.inputs)) is not None
+    ]
     chosen = fitting[: filters.limit] if filters.limit is not None else fitting
     if filters.sample is not None and filters.sample < len(chosen):
         chosen = random.Random(filters.seed).sample(chosen, filters.sample)
     missing = tuple(t for t in filters.traces if not any(r.trace_id.startswith(t) for r in kept))
     selection = Selection(
         runs=tuple(sorted(chosen, key=lambda run: (run.started, run.trace_id))),
-        matched=len(fitting), unreadable=loaded.unreadable, eval_runs=loaded.eval_runs,
+        matched=len(fitting), unreadable=loaded.unreadable, total=loaded.total,
+        eval_runs=0 if filters.include_eval else len(loaded.eval_runs),
         unfit=len(kept) - len(fitting), missing_traces=missing,
     )  # fmt: skip
     if not selection.runs:
@@ -158,21 +171,17 @@ def select_runs(trace_dir: Path, flow: Flow, filters: CaptureFilters) -> Selecti
 
 
 def _nothing_matched(trace_dir: Path, flow: str, filters: CaptureFilters, found: Selection) -> str:
-    every = load_production_runs(trace_dir, flow, include_eval=True)
-    total = len(every.runs) + every.unreadable
-    notes = [f"{found.unreadable} unreadable (preview cut or redacted)"] if found.unreadable else []
-    notes += [f"{found.eval_runs} from eval runs (--include-eval)"] if found.eval_runs else []
-    notes += [f"{found.unfit} whose input no longer fits the flow"] if found.unfit else []
+    notes = found.left_out()
     if found.missing_traces:
         notes.append(f"no run's trace id starts with {', '.join(found.missing_traces)}")
     left_out = f"; left out: {'; '.join(notes)}" if notes else ""
     return (
         f"no traced run of flow '{flow}' matches {filters.describe()}; {trace_dir} holds "
-        f"{total} run(s) of '{flow}' in all{left_out}."
+        f"{found.total} run(s) of '{flow}' in all{left_out}."
     )
 
 
-def fitted_inputs(flow: Flow, inputs: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def _fitted_inputs(flow: Flow, inputs: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """A run's input restricted to the flow's input keys, or None when it no longer fits."""
     if inputs is None:
         return None
@@ -207,20 +216,18 @@ def default_fields(flow: Flow, fields: Sequence[str] | None = None) -> tuple[str
     return tuple(dict.fromkeys(fields))
 
 
-def case_id(trace_id: str) -> str:
-    """A captured case's id: `trace-` and the first 16 hex digits of its trace id."""
-    return f"{ID_PREFIX}{trace_id[:ID_HEX]}"
+def capture_cases(
+    selection: Selection, fields: Sequence[str], split: str | None = None
+) -> list[EvalCase]:
+    """One unreviewed case per chosen run, oldest first."""
+    now = datetime.now(UTC)
+    return [_case_from_run(run, fields, split, now) for run in selection.runs]
 
 
-def case_from_run(
-    run: ProductionRun,
-    flow: Flow,
-    fields: Sequence[str],
-    *,
-    split: str | None = None,
-    captured: datetime | None = None,
+def _case_from_run(
+    run: ProductionRun, fields: Sequence[str], split: str | None, captured: datetime
 ) -> EvalCase:
-    """The unreviewed eval case a production run makes (its outputs as expectations)."""
+    """The case a chosen run makes: id `trace-` and 16 hex digits of its trace id."""
     tags = [CAPTURED, UNREVIEWED]
     tags += ["error"] if run.status == "error" else []
     tags += ["escalated"] if run.escalations else []
@@ -228,15 +235,15 @@ def case_from_run(
     meta = {
         "source": "traces", "trace_id": run.trace_id, "flow": run.flow,
         "started": run.started.isoformat(timespec="seconds"),
-        "captured": (captured or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "captured": captured.isoformat(timespec="seconds"),
     }  # fmt: skip
     return EvalCase(
-        id=case_id(run.trace_id), inputs=fitted_inputs(flow, run.inputs) or {},
-        expected=picked(run.outputs, fields), tags=tags, split=split, meta=meta,
+        id=f"trace-{run.trace_id[:16]}", inputs=run.inputs or {},
+        expected=_picked(run.outputs, fields), tags=tags, split=split, meta=meta,
     )  # fmt: skip
 
 
-def picked(outputs: Mapping[str, Any] | None, fields: Iterable[str]) -> dict[str, Any]:
+def _picked(outputs: Mapping[str, Any] | None, fields: Iterable[str]) -> dict[str, Any]:
     """The `fields` of `outputs` that have a value, as JSON values."""
     values = outputs or {}
     return {
@@ -244,21 +251,6 @@ def picked(outputs: Mapping[str, Any] | None, fields: Iterable[str]) -> dict[str
         for key in fields
         if values.get(key) is not None
     }
-
-
-def capture_cases(
-    selection: Selection,
-    flow: Flow,
-    fields: Sequence[str],
-    split: str | None = None,
-) -> list[EvalCase]:
-    """One unreviewed case per chosen run, oldest first."""
-    now = datetime.now(UTC)
-    return [case_from_run(run, flow, fields, split=split, captured=now) for run in selection.runs]
-
-
-def _batch_id() -> str:
-    return f"capture-label-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
 @dataclass(frozen=True)
@@ -270,6 +262,7 @@ class Labeller:
         tier: The label tier.
         models: The project's model tiers.
         tracing: Where label runs are traced (as runs of a label batch, not production).
+        store: The store the flow's retrieve nodes search (None when it searches none).
         batch: The label batch's id (on each label run's trace, as its eval run id).
     """
 
@@ -277,24 +270,25 @@ class Labeller:
     tier: str
     models: ModelPool
     tracing: Tracing | None = None
-    batch: str = field(default_factory=_batch_id)
+    store: Store | None = None
+    batch: str = field(default_factory=lambda: new_thread_id("capture-label"))
 
     async def label(self, case: EvalCase, fields: Sequence[str]) -> EvalCase:
         """`case` with the label run's outputs as expectations (or tagged `label-failed`)."""
         attributes = {EVAL_RUN_ID: self.batch, EVAL_CASE_ID: case.id}
         try:
             result = await run_flow(
-                self.flow, case.inputs, models=self.models, tracing=self.tracing,
-                trace_attributes=attributes,
+                self.flow, case.inputs, models=self.models, store=self.store,
+                tracing=self.tracing, trace_attributes=attributes,
             )  # fmt: skip
         except Exception as error:  # a user's function node may raise anything
             return _label_failed(case, f"{type(error).__name__}: {error}")
         if result.paused:
             return _label_failed(case, "the label run paused for a human review")
-        return labelled(case, picked(result.state, fields), self.tier)
+        return _labelled(case, _picked(result.state, fields), self.tier)
 
 
-def labelled(case: EvalCase, labels: dict[str, Any], tier: str) -> EvalCase:
+def _labelled(case: EvalCase, labels: dict[str, Any], tier: str) -> EvalCase:
     """`case` expecting `labels` from `tier`; the production answer kept in `meta`."""
     production = case.expected
     disagrees = any(key in production and production[key] != labels.get(key) for key in labels)
@@ -319,12 +313,14 @@ async def label_cases(
 ) -> list[EvalCase]:
     """Label `cases`, `concurrency` at a time; `on_case(index, case)` as each finishes.
 
-    The label tier is started first, so a missing model or key is reported before any case.
+    The flow's collections are checked and the label tier started first, so a missing
+    collection, model or key is reported before any case.
     Once `stop` is set, no further case starts (the runs under way finish).
 
     Returns:
         The labelled cases, in order (only those started before `stop` was set).
     """
+    check_collections(labeller.flow, labeller.store)
     await labeller.models.start(labeller.flow.tiers)
     gate = asyncio.Semaphore(concurrency)
     done: list[EvalCase | None] = [None] * len(cases)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,13 +15,13 @@ from typing import Any
 
 import yaml
 
+from stepladder.config.artifacts import write_text_atomic
 from stepladder.errors import UserError
 from stepladder.evalsets.cases import EvalCase
+from stepladder.evalsets.spec import SPEC_SUFFIXES
 from stepladder.flows import Flow
 
-__all__ = ["CaseFile", "SpecRef", "eval_snippet", "metric_kind", "specs_using"]
-
-SPEC_SUFFIXES = (".yaml", ".yml")
+__all__ = ["CaseFile", "SpecRef", "eval_snippet", "specs_using"]
 
 
 class CaseFile:
@@ -39,11 +38,11 @@ class CaseFile:
     def __init__(self, path: Path, *, overwrite: bool = False) -> None:
         self.path = path
         self._kept = [] if overwrite else _lines(path)
-        self.ids = {case_id for line in self._kept if (case_id := _line_id(line))}
+        self._ids = {case_id for line in self._kept if (case_id := _line_id(line))}
         self._added: dict[int, str] = {}
 
     def __contains__(self, case_id: object) -> bool:
-        return case_id in self.ids
+        return case_id in self._ids
 
     @property
     def added(self) -> int:
@@ -57,7 +56,7 @@ class CaseFile:
             data.pop("meta", None)
         key = len(self._added) if position is None else position
         self._added[key] = json.dumps(data, ensure_ascii=False)
-        self.ids.add(case.id)
+        self._ids.add(case.id)
 
     def save(self) -> None:
         """Write the kept lines and the added cases, atomically.
@@ -67,13 +66,9 @@ class CaseFile:
         """
         lines = [*self._kept, *(self._added[key] for key in sorted(self._added))]
         text = "".join(f"{line}\n" for line in lines)
-        temporary = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.tmp")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary.write_text(text, encoding="utf-8")
-            os.replace(temporary, self.path)
+            write_text_atomic(self.path, text)
         except OSError as error:
-            temporary.unlink(missing_ok=True)
             raise UserError(f"--to {self.path}: cannot write the cases file: {error}.") from None
 
 
@@ -154,7 +149,7 @@ def _splits(data: dict[str, Any]) -> tuple[str, ...]:
     return tuple(str(s) for s in splits) if isinstance(splits, list) else ()
 
 
-def metric_kind(flow: Flow, key: str) -> str:
+def _metric_kind(flow: Flow, key: str) -> str:
     """The metric a captured key is scored with: `label` for an enum, `exact` otherwise."""
     state_field = flow.spec.state.get(key)
     is_enum = state_field is not None and state_field.parsed_type.name == "enum"
@@ -168,6 +163,6 @@ def eval_snippet(flow: Flow, flow_ref: str, cases: Path, spec: Path, fields: Seq
         "name": spec.stem,
         "flow": flow_ref,
         "cases": relative,
-        "metrics": {key: metric_kind(flow, key) for key in fields},
+        "metrics": {key: _metric_kind(flow, key) for key in fields},
     }
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

@@ -6,8 +6,8 @@ embedding function and compared with the eval set's case inputs:
 - **shift**: the energy distance between the two samples, with a permutation-test p-value;
   the inputs shifted when `p < alpha` *and* the samples' separability (the AUC with which
   nearest neighbours tell production from eval inputs; 0.5: not at all) reaches
-  `min_separability`, so that a large sample does not flag a tiny shift (a changed mix of the
-  same intents is significant with a few hundred inputs, but barely separable);
+  `min_separability`, so that a large sample does not flag a tiny shift (200 inputs of the
+  same intents in another mix: p=0.03, separability 0.57);
 - **novelty**: a production input is *far* when its nearest eval case is further than the
   `far_quantile` of the eval cases' own nearest-neighbour distances; far inputs are clustered
   and the inputs are novel when at least `min_far_share` of them are far (and that is
@@ -39,8 +39,9 @@ from stepladder.evalsets.drift_sources import (
     production_inputs,
     window,
 )
-from stepladder.evalsets.drift_stats import format_p
+from stepladder.evalsets.production import read_flow_runs
 from stepladder.flows import load_flow
+from stepladder.flows.project import trace_folder
 from stepladder.retrieval.embedding_cache import embed_cached, progress_on
 from stepladder.retrieval.embeddings import shared_embedder
 
@@ -56,23 +57,23 @@ MIN_EVAL_CASES = 10
 
 
 @dataclass(frozen=True)
-class DriftOptions:
-    """What to compare, and the thresholds of the verdict.
+class DriftOptions(RateThresholds):
+    """What to compare, and the thresholds of the verdict (with those of `RateThresholds`).
 
     Attributes:
+        alpha: Significance level of every test.
+        min_rate_change: Smallest change of an escalation or invalid-output rate flagged.
+        min_score_change: Smallest change of a mean router score flagged.
         since: Only production runs started at or after this time.
         until: Only production runs started before this time.
         evalsets: Eval spec files to compare with (default: every one of the flow).
         field: The input key whose text is embedded (default: all string inputs, joined).
-        alpha: Significance level of every test.
         min_separability: Smallest separability (AUC) that counts as a shift.
         far_quantile: Quantile of the eval cases' nearest-neighbour distances beyond which
             a production input is far.
         min_far_share: Share of far production inputs that counts as novel inputs.
         cluster_distance: Cosine distance at which far inputs stop joining a cluster.
         min_cluster: Smallest far cluster reported (also at least 1% of production inputs).
-        min_rate_change: Smallest change of an escalation or invalid-output rate flagged.
-        min_score_change: Smallest change of a mean router score flagged.
         permutations: Permutations of the shift test.
         seed: Seed of the permutations and subsampling.
         max_runs: Only the newest this many production runs are compared.
@@ -83,18 +84,19 @@ class DriftOptions:
     until: datetime | None = None
     evalsets: tuple[Path, ...] = ()
     field: str | None = None
-    alpha: float = 0.01
     min_separability: float = 0.65
     far_quantile: float = 0.99
     min_far_share: float = 0.05
     cluster_distance: float = 0.6
     min_cluster: int = 3
-    min_rate_change: float = 0.02
-    min_score_change: float = 0.05
     permutations: int = 500
     seed: int = 0
     max_runs: int = 2000
     min_runs: int = 20
+
+    def smallest_cluster(self, inputs: int) -> int:
+        """The smallest far cluster reported among `inputs` production inputs."""
+        return max(self.min_cluster, math.ceil(0.01 * inputs))
 
 
 @dataclass(frozen=True)
@@ -139,16 +141,23 @@ class DriftReport:
     flow: str
     eval_sets: tuple[str, ...]
     options: DriftOptions
-    eval_cases: int
-    production_runs: int
     shift: stats.ShiftTest
     novelty: stats.Novelty
-    far_p_value: float
     clusters: tuple[FarCluster, ...]
     rates: RateComparison
     projection: Projection
     notes: tuple[str, ...] = ()
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def eval_cases(self) -> int:
+        """Distinct eval case texts compared."""
+        return len(self.novelty.reference_distances)
+
+    @property
+    def production_runs(self) -> int:
+        """Production inputs compared."""
+        return len(self.novelty.distances)
 
     @property
     def far_count(self) -> int:
@@ -159,6 +168,13 @@ class DriftReport:
     def far_share(self) -> float:
         """Their share of the production inputs."""
         return self.far_count / self.production_runs if self.production_runs else 0.0
+
+    @property
+    def far_p_value(self) -> float:
+        """The chance of at least as many far inputs if each were far with `1 - far_quantile`."""
+        return stats.far_share_p_value(
+            self.far_count, self.production_runs, self.options.far_quantile
+        )
 
     @property
     def shifted(self) -> bool:
@@ -189,19 +205,19 @@ class DriftReport:
         return reasons
 
     def shift_summary(self) -> str:
-        """`separability 0.98 (threshold 0.65), energy distance 0.0463, p=0.002`."""
+        """`separability 0.98 (threshold 0.65), energy distance 0.0509, p=0.002`."""
         return (
             f"separability {self.shift.separability:.2f} (threshold "
             f"{self.options.min_separability:g}), energy distance {self.shift.statistic:.4f}, "
-            f"p={format_p(self.shift.p_value)}"
+            f"p={stats.format_p(self.shift.p_value)}"
         )
 
     def far_summary(self) -> str:
-        """`31 of 200 inputs far from every eval case (15.5%, by chance about 1%)`."""
-        chance = 1 - self.options.far_quantile
+        """`74 of 200 inputs far from every eval case (37.0%, by chance about 1%; p=2.9e-93)`."""
+        chance, p_value = 1 - self.options.far_quantile, stats.format_p(self.far_p_value)
         return (
             f"{self.far_count} of {self.production_runs} inputs far from every eval case "
-            f"({self.far_share:.1%}, by chance about {chance:.0%}; p={format_p(self.far_p_value)})"
+            f"({self.far_share:.1%}, by chance about {chance:.0%}; p={p_value})"
         )
 
     def verdict(self) -> str:
@@ -254,9 +270,12 @@ def analyze_drift(
     name = load_flow(flow_file).name
     specs = find_eval_specs(project, name, flow_file, options.evalsets)
     eval_texts = eval_case_texts(specs, options.field)
+    folder = trace_folder(project)
+    every = read_flow_runs(folder, name)
     runs, texts, notes = production_inputs(
-        project,
+        every,
         name,
+        folder,
         since=options.since,
         until=options.until,
         field=options.field,
@@ -269,16 +288,11 @@ def analyze_drift(
     shift = stats.distribution_shift(
         eval_x, prod_x, permutations=options.permutations, seed=options.seed
     )
-    thresholds = RateThresholds(options.alpha, options.min_rate_change, options.min_score_change)
-    rates = compare_with_eval_runs(project, name, specs, runs, thresholds)
+    rates = compare_with_eval_runs(project, specs, every, runs, options)
     return DriftReport(
-        flow=name, eval_sets=tuple(s.spec.name for s in specs), options=options,
-        eval_cases=len(eval_texts), production_runs=len(texts), shift=shift, novelty=novelty,
-        far_p_value=stats.far_share_p_value(
-            int(novelty.far.sum()), len(texts), options.far_quantile
-        ),
-        clusters=clusters, rates=rates, projection=_project(eval_x, prod_x, groups),
-        notes=(*notes, rates.note),
+        flow=name, eval_sets=tuple(s.spec.name for s in specs), options=options, shift=shift,
+        novelty=novelty, clusters=clusters, rates=rates,
+        projection=_project(eval_x, prod_x, groups), notes=(*notes, rates.note),
     )  # fmt: skip
 
 
@@ -320,10 +334,9 @@ def _far_clusters(
     far = np.flatnonzero(novelty.far)
     groups = np.full(len(texts), -1, dtype=np.int64)
     groups[far] = -2
-    smallest = max(options.min_cluster, math.ceil(0.01 * len(texts)))
-    found = stats.cluster_rows(prod_x[far], distance=options.cluster_distance)
+    smallest = options.smallest_cluster(len(texts))
     clusters: list[FarCluster] = []
-    for members in found.groups:
+    for members in stats.cluster_rows(prod_x[far], distance=options.cluster_distance):
         if len(members) < smallest:
             break
         rows = far[list(members)]
@@ -349,6 +362,4 @@ def _project(
     centred = pooled - pooled.mean(axis=0)
     _, _, axes = np.linalg.svd(centred, full_matrices=False)
     xy = centred @ axes[:2].T
-    if xy.shape[1] < 2:
-        xy = np.hstack([xy, np.zeros((len(xy), 2 - xy.shape[1]))])
     return Projection(xy[: len(eval_x)], xy[len(eval_x) :], groups)

@@ -15,8 +15,7 @@ from pathlib import Path
 
 from stepladder.config import Project
 from stepladder.evalsets import drift_stats as stats
-from stepladder.evalsets.drift_stats import format_p
-from stepladder.evalsets.production import ProductionRun, load_production_runs
+from stepladder.evalsets.production import ProductionRun
 from stepladder.evalsets.results import MANIFEST_FILE, EvalManifest
 from stepladder.evalsets.runner import evals_dir
 from stepladder.evalsets.spec import LoadedEvalSpec
@@ -27,7 +26,6 @@ __all__ = [
     "RateThresholds",
     "compare_with_eval_runs",
     "rate_changes",
-    "reference_runs",
 ]
 
 RATES = (("escalation rate", "escalations"), ("invalid-output rate", "invalid_outputs"))
@@ -35,7 +33,7 @@ RATES = (("escalation rate", "escalations"), ("invalid-output rate", "invalid_ou
 
 @dataclass(frozen=True)
 class RateThresholds:
-    """When a change is flagged.
+    """When a change is flagged (drift's `DriftOptions` extends these).
 
     Attributes:
         alpha: Significance level.
@@ -81,7 +79,7 @@ class RateChange:
         )
         return (
             f"{self.name} {before} → {after} "
-            f"(p={format_p(self.p_value)}, n={self.reference_n}/{self.production_n})"
+            f"(p={stats.format_p(self.p_value)}, n={self.reference_n}/{self.production_n})"
         )
 
 
@@ -104,13 +102,13 @@ class RateComparison:
 
 def compare_with_eval_runs(
     project: Project,
-    flow: str,
     specs: Sequence[LoadedEvalSpec],
+    every: Sequence[ProductionRun],
     production: Sequence[ProductionRun],
     thresholds: RateThresholds,
 ) -> RateComparison:
-    """Compare production's rates with those of the eval sets' traced eval runs."""
-    reference, run_ids = reference_runs(project, flow, specs)
+    """Compare production's rates with those of the eval sets' traced eval runs (in `every`)."""
+    reference, run_ids = _reference_runs(project, specs, every)
     if not reference:
         names = ", ".join(loaded.spec.name for loaded in specs)
         note = (
@@ -152,12 +150,10 @@ def rate_changes(
     return tuple(changes)
 
 
-def reference_runs(
-    project: Project, flow: str, specs: Sequence[LoadedEvalSpec]
+def _reference_runs(
+    project: Project, specs: Sequence[LoadedEvalSpec], runs: Sequence[ProductionRun]
 ) -> tuple[list[ProductionRun], set[str]]:
     """The traced cases of the eval sets' own eval runs (not those pinned to one tier)."""
-    trace_dir = project.state_dir / project.settings.tracing.dir
-    runs = load_production_runs(trace_dir, flow, include_eval=True).runs
     names = {loaded.spec.name for loaded in specs}
     folder = evals_dir(project)
     accepted: dict[str, bool] = {}

@@ -1,8 +1,9 @@
 """A drift report as one self-contained HTML page, with its plots as inline PNGs.
 
-Like the eval reports, the page loads nothing from anywhere and runs no script (inline CSS,
-images as `data:` URLs, a Content-Security-Policy that forbids any fetch), and every piece of
-run data is escaped before it enters the page. Plots are drawn with matplotlib's Agg backend.
+The page has the eval reports' style and policy: it loads nothing from anywhere and runs no
+script (inline CSS, images as `data:` URLs, a Content-Security-Policy that forbids any fetch),
+and every piece of run data is escaped before it enters the page. Plots are drawn with
+matplotlib's Agg backend.
 """
 
 from __future__ import annotations
@@ -14,41 +15,26 @@ from typing import Any
 
 import numpy as np
 
+from stepladder.evalsets import html_report
 from stepladder.evalsets.drift import DriftReport
+from stepladder.evalsets.drift_sources import window
 from stepladder.evalsets.drift_stats import format_p
 
 __all__ = ["drift_html"]
 
-POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 EVAL_COLOUR, NEAR_COLOUR, FAR_COLOUR = "#8c959f", "#0969da", "#cf222e"
 CLUSTER_COLOURS = ("#d62728", "#ff7f0e", "#9467bd", "#2ca02c", "#8c564b", "#e377c2", "#bcbd22",
                    "#17becf")  # fmt: skip
-STYLE = """
-:root { --line: #d0d7de; --muted: #57606a; }
-body { margin: 0; font: 13px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif;
-  color: #1f2328; background: #fff; }
-header { padding: 14px 20px; border-bottom: 1px solid var(--line); }
-h1 { font-size: 17px; margin: 0 0 6px; }
-h2 { font-size: 14px; margin: 0 0 8px; }
+STYLE = (
+    html_report.STYLE
+    + """
 .verdict { font-size: 15px; font-weight: 600; margin: 6px 0; }
-.verdict.yes { color: #cf222e; } .verdict.no { color: #1a7f37; }
-.stats { display: flex; flex-wrap: wrap; gap: 4px 18px; color: var(--muted); }
-.stats b { color: #1f2328; }
-.note { margin: 6px 0 0; color: var(--muted); }
-main { padding: 8px 20px 24px; display: grid; gap: 18px;
-  grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); }
-section { min-width: 0; } section.wide { grid-column: 1 / -1; }
+.verdict.yes { color: var(--error); } .verdict.no { color: #1a7f37; }
 img { max-width: 100%; height: auto; }
 p.caption { color: var(--muted); margin: 4px 0 0; }
-table { border-collapse: collapse; width: 100%; }
-th { text-align: left; color: var(--muted); font-weight: normal;
-  border-bottom: 1px solid var(--line); padding: 3px 10px 3px 0; }
-td { padding: 3px 10px 3px 0; border-bottom: 1px solid #f3f4f6; vertical-align: top;
-  word-break: break-word; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.flag { color: #cf222e; font-weight: 600; }
-.empty { color: var(--muted); }
+td.flag { color: var(--error); font-weight: 600; }
 """
+)
 
 
 def drift_html(report: DriftReport) -> str:
@@ -58,7 +44,7 @@ def drift_html(report: DriftReport) -> str:
         [
             "<!DOCTYPE html>",
             '<html lang="en"><head><meta charset="utf-8">',
-            f'<meta http-equiv="Content-Security-Policy" content="{POLICY}">',
+            f'<meta http-equiv="Content-Security-Policy" content="{html_report.POLICY}">',
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
             f"<title>{escape(title)}</title>",
             f"<style>{STYLE}</style></head><body>",
@@ -76,15 +62,12 @@ def drift_html(report: DriftReport) -> str:
 
 def _header(report: DriftReport) -> str:
     options = report.options
-    window = " → ".join(
-        f"{moment:%Y-%m-%d %H:%M} UTC" for moment in (options.since, options.until) if moment
-    )
     stats = [
         ("flow", report.flow),
         ("eval sets", ", ".join(report.eval_sets)),
         ("eval cases", str(report.eval_cases)),
         ("production inputs", str(report.production_runs)),
-        ("window", window or "all traced runs"),
+        ("window", window(options.since, options.until)),
         ("alpha", f"{options.alpha:g}"),
         ("created", f"{report.created:%Y-%m-%d %H:%M} UTC"),
     ]
@@ -229,7 +212,7 @@ def _clusters(report: DriftReport) -> str:
         far = report.far_count
         text = "No production input is far from every eval case." if not far else (
             f"{far} far input(s), in no cluster of at least "
-            f"{max(report.options.min_cluster, 1)} similar ones."
+            f"{report.options.smallest_cluster(report.production_runs)} similar ones."
         )  # fmt: skip
         return f'<p class="empty">{escape(text)}</p>'
     rows = []

@@ -17,19 +17,16 @@ from typing import Any
 
 from stepladder.config import Project
 from stepladder.errors import EvalSetError, UserError
-from stepladder.evalsets.production import ProductionRun, load_production_runs
-from stepladder.evalsets.spec import LoadedEvalSpec, load_eval_spec
+from stepladder.evalsets.production import ProductionRun, select_production_runs
+from stepladder.evalsets.spec import EVALSETS_DIR, SPEC_SUFFIXES, LoadedEvalSpec, load_eval_spec
 
 __all__ = [
-    "EVALSETS_DIR",
     "eval_case_texts",
     "find_eval_specs",
     "input_text",
     "production_inputs",
     "window",
 ]
-
-EVALSETS_DIR = "evalsets"
 
 
 def input_text(inputs: Mapping[str, Any], field: str | None = None) -> str | None:
@@ -55,7 +52,7 @@ def find_eval_specs(
     if chosen:
         return [load_eval_spec(path) for path in chosen]
     folder = project.root / EVALSETS_DIR
-    files = sorted(p for p in folder.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+    files = sorted(p for p in folder.glob("*.y*ml") if p.suffix in SPEC_SUFFIXES)
     found, others = [], []
     for file in files:
         try:
@@ -105,8 +102,9 @@ def eval_case_texts(specs: Sequence[LoadedEvalSpec], field: str | None) -> list[
 
 
 def production_inputs(
-    project: Project,
+    every: Sequence[ProductionRun],
     flow: str,
+    trace_dir: Path,
     *,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -118,8 +116,7 @@ def production_inputs(
     Raises:
         UserError: No traces, or no production run of the flow in the window.
     """
-    trace_dir = project.state_dir / project.settings.tracing.dir
-    found = load_production_runs(trace_dir, flow, since=since, until=until)
+    found = select_production_runs(every, since=since, until=until)
     notes = []
     if found.unreadable:
         notes.append(f"{found.unreadable} run(s) with cut or redacted inputs left out")

@@ -21,7 +21,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
-    "Clusters",
     "Novelty",
     "RateTest",
     "ScoreTest",
@@ -49,7 +48,6 @@ class ShiftTest:
         coefficient: The energy coefficient `statistic / (2 E|X-Y|)`, floored at 0.
         separability: The k-nearest-neighbour AUC of telling the samples apart (0.5: not).
         p_value: `(1 + #null >= statistic) / (1 + permutations)`.
-        permutations: Permutations drawn.
         null: The statistic under each permutation (for the report's plot).
         reference_n: Reference rows used (after subsampling).
         sample_n: Sample rows used (after subsampling).
@@ -59,10 +57,14 @@ class ShiftTest:
     coefficient: float
     separability: float
     p_value: float
-    permutations: int
     null: tuple[float, ...]
     reference_n: int
     sample_n: int
+
+    @property
+    def permutations(self) -> int:
+        """Permutations drawn."""
+        return len(self.null)
 
 
 @dataclass(frozen=True)
@@ -87,19 +89,6 @@ class Novelty:
     def far(self) -> NDArray[np.bool_]:
         """Which sample rows are far."""
         return np.asarray(self.distances > self.threshold)
-
-
-@dataclass(frozen=True)
-class Clusters:
-    """Groups of rows: a label per row, and the rows of each group, largest first.
-
-    Attributes:
-        labels: Each row's group.
-        groups: Row indices of each group, largest first, each ordered from its centre out.
-    """
-
-    labels: NDArray[np.int64]
-    groups: tuple[tuple[int, ...], ...]
 
 
 @dataclass(frozen=True)
@@ -173,7 +162,6 @@ def distribution_shift(
         coefficient=coefficient,
         separability=separability(similarity, ~first),
         p_value=p_value,
-        permutations=permutations,
         null=tuple(float(v) for v in null),
         reference_n=len(ref),
         sample_n=len(smp),
@@ -277,15 +265,13 @@ def far_share_p_value(far: int, total: int, quantile: float) -> float:
     return float(binomtest(far, total, 1.0 - quantile, alternative="greater").pvalue)
 
 
-def cluster_rows(rows: Matrix, *, distance: float = 0.6) -> Clusters:
-    """Average-linkage clusters on cosine distance, cut at `distance`.
+def cluster_rows(rows: Matrix, *, distance: float = 0.6) -> tuple[tuple[int, ...], ...]:
+    """Average-linkage clusters on cosine distance, cut at `distance`: row indices per group.
 
-    Each group lists its rows from the one nearest its centre outwards.
+    Groups come largest first; each lists its rows from the one nearest its centre outwards.
     """
-    if len(rows) == 0:
-        return Clusters(np.zeros(0, dtype=np.int64), ())
-    if len(rows) == 1:
-        return Clusters(np.zeros(1, dtype=np.int64), ((0,),))
+    if len(rows) < 2:
+        return tuple((i,) for i in range(len(rows)))
     from sklearn.cluster import AgglomerativeClustering
 
     model = AgglomerativeClustering(
@@ -294,7 +280,7 @@ def cluster_rows(rows: Matrix, *, distance: float = 0.6) -> Clusters:
     labels = np.asarray(model.fit_predict(rows), dtype=np.int64)
     groups = [_centred(rows, np.flatnonzero(labels == label)) for label in np.unique(labels)]
     groups.sort(key=lambda group: (-len(group), group[0]))
-    return Clusters(labels, tuple(groups))
+    return tuple(groups)
 
 
 def _centred(rows: Matrix, members: NDArray[np.int64]) -> tuple[int, ...]:

@@ -10,7 +10,7 @@ counted rather than guessed at.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,14 +19,16 @@ from typing import Any
 from stepladder.errors import UserError
 from stepladder.nodes.route import ROUTE_PROBABILITIES
 from stepladder.tracing import attributes as names
-from stepladder.tracing.store import SpanRecord, Trace, TraceStatus, load_traces
+from stepladder.tracing.store import SpanRecord, Trace, TraceStatus, load_traces, summarize
 
 __all__ = [
     "ProductionRun",
     "ProductionRuns",
     "load_production_runs",
     "parse_since",
+    "read_flow_runs",
     "run_from_trace",
+    "select_production_runs",
 ]
 
 INVALID_PREFIX = "invalid output"
@@ -40,7 +42,7 @@ class ProductionRun:
         trace_id: The run's trace id (hex).
         flow: The flow's name.
         started: When the run started (UTC).
-        status: `ok`, `error` or `incomplete` (no root span yet).
+        status: `ok` or `error` (a run still going has no root span and is not read).
         inputs: The run's input, or None when its preview was cut or redacted.
         outputs: The final state, or None when not recorded, cut or redacted.
         escalations: Times a node climbed the ladder in this run.
@@ -63,17 +65,52 @@ class ProductionRun:
 
 @dataclass(frozen=True)
 class ProductionRuns:
-    """The runs that matched, and how many were left out and why.
+    """The runs in a time window, and what was left out and why.
 
     Attributes:
-        runs: The matching runs, newest first.
-        unreadable: Runs whose input preview was cut or redacted (left out).
-        eval_runs: Runs left out because they belong to an eval run.
+        runs: The matching runs with a readable input, newest first.
+        eval_runs: The window's runs made by `stepladder eval`, readable or not (in `runs`
+            too, when readable, if eval runs were asked for).
+        unreadable: Runs left out because their input preview was cut or redacted.
+        total: Every traced run of the flow, in any window.
     """
 
     runs: tuple[ProductionRun, ...]
+    eval_runs: tuple[ProductionRun, ...] = ()
     unreadable: int = 0
-    eval_runs: int = 0
+    total: int = 0
+
+
+def read_flow_runs(trace_dir: Path, flow: str) -> tuple[ProductionRun, ...]:
+    """Every traced run of `flow` in the span files of `trace_dir`, newest first.
+
+    Raises:
+        UserError: The folder does not exist (nothing traced yet).
+    """
+    found = (run_from_trace(trace) for trace in load_traces(trace_dir).traces)
+    return tuple(run for run in found if run is not None and run.flow == flow)
+
+
+def select_production_runs(
+    every: Sequence[ProductionRun],
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    include_eval: bool = False,
+) -> ProductionRuns:
+    """The runs of `every` in the window (eval runs only with `include_eval`) with an input."""
+    window = [
+        run
+        for run in every
+        if not (since and run.started < since) and not (until and run.started >= until)
+    ]
+    wanted = [run for run in window if include_eval or run.eval_run_id is None]
+    return ProductionRuns(
+        runs=tuple(run for run in wanted if run.inputs is not None),
+        eval_runs=tuple(run for run in window if run.eval_run_id is not None),
+        unreadable=sum(1 for run in wanted if run.inputs is None),
+        total=len(every),
+    )
 
 
 def load_production_runs(
@@ -84,7 +121,7 @@ def load_production_runs(
     until: datetime | None = None,
     include_eval: bool = False,
 ) -> ProductionRuns:
-    """Read the runs of `flow` from the span files in `trace_dir`.
+    """Read the runs of `flow` from `trace_dir` and select those of the window.
 
     Args:
         trace_dir: The project's trace folder.
@@ -96,23 +133,8 @@ def load_production_runs(
     Raises:
         UserError: The folder does not exist (nothing traced yet).
     """
-    store = load_traces(trace_dir)
-    runs: list[ProductionRun] = []
-    unreadable = eval_runs = 0
-    for trace in store.traces:
-        run = run_from_trace(trace)
-        if run is None or run.flow != flow:
-            continue
-        if (since and run.started < since) or (until and run.started >= until):
-            continue
-        if run.eval_run_id is not None and not include_eval:
-            eval_runs += 1
-            continue
-        if run.inputs is None:
-            unreadable += 1
-            continue
-        runs.append(run)
-    return ProductionRuns(tuple(runs), unreadable=unreadable, eval_runs=eval_runs)
+    every = read_flow_runs(trace_dir, flow)
+    return select_production_runs(every, since=since, until=until, include_eval=include_eval)
 
 
 def run_from_trace(trace: Trace) -> ProductionRun | None:
@@ -124,23 +146,25 @@ def run_from_trace(trace: Trace) -> ProductionRun | None:
     if not isinstance(flow, str):
         return None
     eval_id = root.attributes.get(names.EVAL_RUN_ID)
-    escalations = root.number(names.ESCALATIONS)
+    summary = summarize(trace)
     return ProductionRun(
         trace_id=trace.trace_id,
         flow=flow,
         started=datetime.fromtimestamp(root.start_ns / 1e9, tz=UTC),
-        status="error" if root.is_error else "ok",
+        status=summary.status,
         inputs=_object(root.attributes.get(names.INPUT)),
         outputs=_object(root.attributes.get(names.OUTPUT)),
-        escalations=int(escalations) if escalations is not None else _escalations(trace.spans),
+        escalations=summary.escalations,
         invalid_outputs=sum(1 for span in trace.spans if _is_invalid(span)),
         route_scores=_route_scores(trace.spans),
         eval_run_id=str(eval_id) if eval_id else None,
     )
 
 
-def parse_since(text: str | None, now: datetime | None = None) -> datetime | None:
-    """A time from `--since`: an ISO date or time, or an age like `30m`, `12h`, `7d`, `2w`.
+def parse_since(
+    text: str | None, now: datetime | None = None, option: str = "--since"
+) -> datetime | None:
+    """A time from `option` (`--since`, `--until`): an ISO date or time, or an age (`7d`).
 
     Raises:
         UserError: Naming the accepted forms.
@@ -156,7 +180,7 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise UserError(
-            f"--since '{text}': give an age (30m, 12h, 7d, 2w) or an ISO date or time "
+            f"{option} '{text}': give an age (30m, 12h, 7d, 2w) or an ISO date or time "
             "(2026-11-20, 2026-11-20T09:00)"
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -171,10 +195,6 @@ def _object(preview: Any) -> dict[str, Any] | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
-
-
-def _escalations(spans: Iterable[SpanRecord]) -> int:
-    return sum(1 for span in spans if span.attributes.get(names.ESCALATION_REASON))
 
 
 def _is_invalid(span: SpanRecord) -> bool:

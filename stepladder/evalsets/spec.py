@@ -30,7 +30,9 @@ from stepladder.errors import EvalSetError
 from stepladder.evalsets.cases import EvalCase, load_cases
 
 __all__ = [
+    "EVALSETS_DIR",
     "METRIC_KINDS",
+    "SPEC_SUFFIXES",
     "ContainsMetricSpec",
     "EvalSpec",
     "ExactMetricSpec",
@@ -50,6 +52,8 @@ MetricKind = Literal[
     "exact", "label", "token_f1", "contains", "numeric", "json_fields", "judge", "function"
 ]
 METRIC_KINDS: tuple[str, ...] = get_args(MetricKind)
+EVALSETS_DIR = "evalsets"  # a project's eval specs and cases, under its root
+SPEC_SUFFIXES = FLOW_SUFFIXES  # eval specs are YAML files, like flows
 
 
 class MetricSpecBase(BaseModel):

@@ -14,6 +14,7 @@ from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from stepladder.config.locations import format_path
+from stepladder.config.type_expressions import unannotated
 from stepladder.errors import FlowInputError
 from stepladder.flows.checks import collections_used, tiers_used
 from stepladder.flows.spec import FlowSpec
@@ -66,7 +67,7 @@ class Flow:
         """The graph compiled without a checkpointer (built once)."""
         return self.compile()
 
-    @property
+    @cached_property
     def tiers(self) -> set[str]:
         """The model tiers this flow's nodes start on, and their verifiers' judges.
 
@@ -75,12 +76,12 @@ class Flow:
         judges = {tier for node in self.spec.nodes for tier in verifier_tiers(node)}
         return tiers_used(self.spec) | judges
 
-    @property
+    @cached_property
     def reaches_human(self) -> bool:
         """Whether a node can hand a case to a human reviewer (the run needs a thread)."""
         return any(reaches_human(node, self.ladder) for node in self.spec.nodes)
 
-    @property
+    @cached_property
     def collections(self) -> set[str]:
         """The collections this flow's retrieval nodes search."""
         return collections_used(self.spec)
@@ -119,7 +120,7 @@ class Flow:
         for key, state_field in self.spec.state.items():
             if not state_field.input:
                 continue
-            python_type = _unannotated(self.state_types[key])
+            python_type = unannotated(self.state_types[key])
             default = state_field.default if state_field.has_default else ...
             fields[key] = (python_type, default)
         return create_model(
@@ -181,8 +182,3 @@ class Flow:
         """Run the flow and return its final state."""
         context = self.context(models, store, **extras)
         return dict(await self.app.ainvoke(self.prepare_input(data), context=context))
-
-
-def _unannotated(python_type: Any) -> Any:
-    metadata = getattr(python_type, "__metadata__", None)
-    return python_type.__origin__ if metadata is not None else python_type

@@ -1,4 +1,4 @@
-"""Loading a project's flow by name (or path) and compiling it with the project's settings."""
+"""A project's flows: loading and compiling one by name, its checkpoints, tracing and thread ids."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ __all__ = [
     "load_project_prompts",
     "new_thread_id",
     "project_tracing",
+    "trace_folder",
 ]
 
 CHECKPOINT_FILE = "checkpoints.sqlite"
@@ -109,6 +110,11 @@ def project_tracing(project: Project) -> Tracing:
     """Tracing as the project's settings ask (JSONL under the state folder, OTLP if set)."""
     settings = project.settings
     return Tracing.for_project(settings.tracing, project.state_dir, settings.name)
+
+
+def trace_folder(project: Project) -> Path:
+    """The project's span files' folder: `<state_dir>/<tracing.dir>` (`.stepladder/traces`)."""
+    return project.state_dir / project.settings.tracing.dir
 
 
 def new_thread_id(flow: str) -> str:

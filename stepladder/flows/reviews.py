@@ -94,6 +94,18 @@ class PendingReview:
         properties = self.schema.get("properties") or {}
         return [f"{name} ({_type_of(spec)})" for name, spec in properties.items()]
 
+    def answer_keys(self, answer: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """An answer's keys that are not output fields, and the required fields it lacks.
+
+        Both are empty when the node's fields are unknown (its values are checked on resume).
+        """
+        properties = self.schema.get("properties") or {}
+        if not properties:
+            return [], []
+        unknown = sorted(set(answer) - set(properties))
+        missing = [key for key in self.schema.get("required", []) if key not in answer]
+        return unknown, missing
+
 
 def _type_of(spec: dict[str, Any]) -> str:
     if "enum" in spec:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from stepladder.config.locations import near_miss, valid_choices
 from stepladder.config.references import REFERENCE_PATTERN
+from stepladder.config.type_expressions import unannotated
 from stepladder.errors import FlowCompileError, ModelError, NodeOutputError
 from stepladder.nodes.base import BuildContext, NodeSpecBase, State
 from stepladder.nodes.context import RunContext
@@ -136,7 +137,8 @@ class Invalid:
 def input_fields(node: NodeSpecBase, context: BuildContext) -> list[SignatureField]:
     """The node's reads as signature input fields, typed like the state."""
     return [
-        SignatureField(key, _plain(context.state_types.get(key, str)), "") for key in node.reads
+        SignatureField(key, unannotated(context.state_types.get(key, str)), "")
+        for key in node.reads
     ]
 
 
@@ -394,8 +396,3 @@ def _first_problem(error: ValidationError) -> str:
     detail = error.errors(include_url=False)[0]
     where = ".".join(str(p) for p in detail["loc"]) or "output"
     return f"{where}: {detail['msg']}"
-
-
-def _plain(python_type: Any) -> Any:
-    metadata = getattr(python_type, "__metadata__", None)
-    return python_type.__origin__ if metadata is not None else python_type

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from stepladder.config.artifacts import write_text_atomic
 from stepladder.errors import UserError
 from stepladder.prompts.constrained import output_model
 
@@ -108,11 +109,7 @@ def compiled_state(program: Any) -> dict[str, Any]:
 
 def save_compiled(path: Path, compiled: CompiledFile) -> Path:
     """Write `compiled` to `path` (folders created), replacing any earlier file atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(compiled.model_dump_json(indent=2), encoding="utf-8")
-    partial.replace(path)
-    return path
+    return write_text_atomic(path, compiled.model_dump_json(indent=2))
 
 
 def load_compiled(path: Path) -> CompiledFile:

@@ -22,6 +22,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from stepladder import __version__
 from stepladder.serve.auth import TOKEN_VARIABLE, BearerAuth
 from stepladder.serve.errors import ServeError
 from stepladder.serve.health import health
@@ -51,10 +52,9 @@ def create_app(
     app = FastAPI(
         title=f"stepladder: {service.project.settings.name}",
         description="Run the project's flows; each flow's input and state are typed below.",
-        version=_version(),
+        version=__version__,
         lifespan=_lifespan(service, warm),
     )
-    app.state.service = service
     add_flow_routes(app, service)
     add_run_routes(app, service)
     _add_operations(app, service)
@@ -139,9 +139,3 @@ def _document_bearer(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-def _version() -> str:
-    from stepladder import __version__
-
-    return __version__

@@ -17,7 +17,6 @@ flows still work; `?strict=true` answers 503 when degraded (a readiness probe).
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import Any
 
 import httpx
@@ -64,7 +63,7 @@ async def _tier(service: Service, client: httpx.AsyncClient, name: str) -> dict[
         return {"runtime": runtime, **(await _probe(client, url))}
     if bound is not None:
         return {"status": "configured", "runtime": runtime}
-    return {"runtime": runtime, **_unstarted(settings)}
+    return {"runtime": runtime, **_unstarted(service, name, settings)}
 
 
 def _remote_url(settings: TierBase) -> str | None:
@@ -75,12 +74,11 @@ def _remote_url(settings: TierBase) -> str | None:
     return str(base).rstrip("/") if base else None
 
 
-def _unstarted(settings: TierBase) -> dict[str, Any]:
+def _unstarted(service: Service, name: str, settings: TierBase) -> dict[str, Any]:
     if isinstance(settings, LlamaCppTier | SGLangTier):
         return {"status": "idle", "detail": "starts on first use"}
-    variable = getattr(settings, "api_key_env", None)
-    if variable and not os.environ.get(variable):
-        return {"status": "no_key", "detail": f"its API key variable {variable} is not set"}
+    if missing := service.models.unavailable(name):
+        return {"status": "no_key", "detail": missing}
     return {"status": "configured"}
 
 

@@ -10,26 +10,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from stepladder.config import Project
 from stepladder.errors import StepladderError
 from stepladder.flows import Flow, compile_project_flow
-from stepladder.serve.schemas import FlowSchemas, flow_schemas
+from stepladder.serve.schemas import run_model
 
 __all__ = ["ServedFlows", "load_flows", "with_flows_dir"]
 
 
 @dataclass(frozen=True)
 class ServedFlows:
-    """The compiled flows by name, their API models, and the files skipped.
+    """The compiled flows by name, their run models, and the files skipped.
 
     Attributes:
         flows: Compiled flows by flow name.
-        schemas: Each flow's request and response models.
+        run_models: Each flow's response model (its input model is `Flow.input_model`).
         skipped: Flow files that could not be served, with the reason.
     """
 
     flows: dict[str, Flow] = field(default_factory=dict)
-    schemas: dict[str, FlowSchemas] = field(default_factory=dict)
+    run_models: dict[str, type[BaseModel]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
 
 
@@ -48,7 +50,7 @@ def load_flows(project: Project, *, compiled: bool = True) -> ServedFlows:
         path = str(project.flow_path(name))
         try:
             flow = compile_project_flow(project, path, compiled=compiled)
-            schemas = flow_schemas(flow)
+            run = run_model(flow)
         except StepladderError as error:
             served.skipped[name] = str(error)
             continue
@@ -59,5 +61,5 @@ def load_flows(project: Project, *, compiled: bool = True) -> ServedFlows:
             served.skipped[name] = f"flow name '{flow.name}' is already served by another file"
             continue
         served.flows[flow.name] = flow
-        served.schemas[flow.name] = schemas
+        served.run_models[flow.name] = run
     return served

@@ -17,13 +17,13 @@ from typing import Any, Literal
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
+from stepladder.config.tiers import HUMAN
 from stepladder.tracing import attributes as names
 
 __all__ = ["BUCKETS", "CONTENT_TYPE", "Metrics", "ModelCallMetrics"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
-HUMAN = "human"
 
 Kind = Literal["counter", "gauge", "histogram"]
 Labels = tuple[tuple[str, str], ...]

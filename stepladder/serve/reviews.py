@@ -15,7 +15,7 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 
 from stepladder.flows import Flow, PendingReview
-from stepladder.flows.reviews import load_reviews
+from stepladder.flows.reviews import load_reviews, pending_nodes
 from stepladder.serve.errors import ServeError
 from stepladder.serve.schemas import ResumeRequest
 from stepladder.serve.service import Service
@@ -55,7 +55,7 @@ async def answer_for(
 
 
 def _pick(reviews: Sequence[PendingReview], node: str | None) -> PendingReview:
-    waiting = ", ".join(r.node for r in reviews)
+    waiting = pending_nodes(reviews)
     if node is not None:
         for review in reviews:
             if review.node == node:
@@ -67,19 +67,17 @@ def _pick(reviews: Sequence[PendingReview], node: str | None) -> PendingReview:
 
 
 def _check_answer(review: PendingReview, answer: dict[str, Any]) -> None:
-    properties = review.schema.get("properties") or {}
-    if not properties:
-        return
+    unknown, missing = review.answer_keys(answer)
     fields = ", ".join(review.fields)
     errors = [
         _error(("body", "answer", key), f"not an output of node '{review.node}' ({fields})",
                answer[key], "extra_forbidden")
-        for key in sorted(set(answer) - set(properties))
+        for key in unknown
     ]  # fmt: skip
     errors += [
         _error(("body", "answer", key), f"Field required (node '{review.node}': {fields})",
                answer, "missing")
-        for key in review.schema.get("required", []) if key not in answer
+        for key in missing
     ]  # fmt: skip
     if errors:
         raise RequestValidationError(errors)

@@ -21,13 +21,7 @@ from stepladder.flows.project import new_thread_id
 from stepladder.serve.errors import ServeError
 from stepladder.serve.reviews import answer_for
 from stepladder.serve.runs import RunRecord
-from stepladder.serve.schemas import (
-    ErrorBody,
-    FlowSchemas,
-    ResumeRequest,
-    RunView,
-    ValidationErrorBody,
-)
+from stepladder.serve.schemas import ErrorBody, ResumeRequest, RunView, ValidationErrorBody
 from stepladder.serve.service import Service
 from stepladder.serve.streaming import RUN_ID_HEADER, stream_run
 
@@ -64,12 +58,11 @@ def run_response(record: RunRecord) -> JSONResponse:
 def add_flow_routes(app: FastAPI, service: Service) -> None:
     """`POST /flows/{flow}/runs` for each flow, `GET /flows`, and a 404 for other names."""
     for name, flow in service.flows.items():
-        schemas = service.schemas[name]
         app.add_api_route(
             f"/flows/{name}/runs",
-            _run_endpoint(service, flow, schemas),
+            _run_endpoint(service, flow),
             methods=["POST"],
-            response_model=schemas.run,
+            response_model=service.run_models[name],
             responses={**ERRORS, 200: {"content": SSE_CONTENT}},
             summary=f"Run flow '{name}'",
             description=flow.spec.description or f"Run flow '{name}' and return its final state.",
@@ -80,9 +73,7 @@ def add_flow_routes(app: FastAPI, service: Service) -> None:
     @app.get("/flows", tags=["flows"], summary="The flows served")
     async def list_flows() -> dict[str, Any]:
         return {
-            "flows": [
-                _flow_info(flow, service.schemas[name]) for name, flow in service.flows.items()
-            ],
+            "flows": [_flow_info(flow) for flow in service.flows.values()],
             "skipped": service.skipped,
         }
 
@@ -125,7 +116,7 @@ def add_run_routes(app: FastAPI, service: Service) -> None:
         return run_response(await service.run(flow, None, thread_id=run_id, resume=resume))
 
 
-def _run_endpoint(service: Service, flow: Flow, schemas: FlowSchemas) -> Any:
+def _run_endpoint(service: Service, flow: Flow) -> Any:
     """The endpoint of one flow, its body typed by the flow's input model."""
 
     async def endpoint(body: Any, stream: bool, thread_id: str | None) -> Response:
@@ -136,8 +127,8 @@ def _run_endpoint(service: Service, flow: Flow, schemas: FlowSchemas) -> Any:
             return await stream_run(service, flow, data, thread_id=thread_id)
         return run_response(await service.run(flow, data, thread_id=thread_id))
 
-    required = any(field.is_required() for field in schemas.input.model_fields.values())
-    body_type = schemas.input if required else schemas.input | None
+    required = any(field.is_required() for field in flow.input_model.model_fields.values())
+    body_type = flow.input_model if required else flow.input_model | None
     keyword = inspect.Parameter.KEYWORD_ONLY
     endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
@@ -152,12 +143,12 @@ def _run_endpoint(service: Service, flow: Flow, schemas: FlowSchemas) -> Any:
     return endpoint
 
 
-def _flow_info(flow: Flow, schemas: FlowSchemas) -> dict[str, Any]:
+def _flow_info(flow: Flow) -> dict[str, Any]:
     return {
         "name": flow.name,
         "description": flow.spec.description,
         "url": f"/flows/{flow.name}/runs",
-        "input_schema": schemas.input.model_json_schema(),
+        "input_schema": flow.input_model.model_json_schema(),
         "tiers": sorted(flow.tiers),
         "reaches_human": flow.reaches_human,
     }

@@ -76,12 +76,7 @@ class RunRecord:
             reviews=result.reviews,
         )
 
-    def failed(
-        self,
-        failure: ServeError,
-        seconds: float,
-        error: BaseException | None = None,
-    ) -> RunRecord:
+    def failed(self, failure: ServeError, seconds: float, error: BaseException) -> RunRecord:
         """This run, failed with `failure` (keeping the state, usage and trace of `error`)."""
         return replace(
             self,
@@ -171,9 +166,6 @@ class RunRegistry:
         """The run with this id, if kept."""
         with self._lock:
             return self._runs.get(run_id)
-
-    def __len__(self) -> int:
-        return len(self._runs)
 
     def _trim(self) -> None:
         excess = len(self._runs) - self.limit

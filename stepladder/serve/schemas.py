@@ -9,22 +9,15 @@ as the run left it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
+from stepladder.config.type_expressions import unannotated
 from stepladder.flows import Flow
+from stepladder.serve.runs import Status
 
-__all__ = [
-    "ErrorBody",
-    "FlowSchemas",
-    "ResumeRequest",
-    "Review",
-    "RunView",
-    "ValidationErrorBody",
-    "flow_schemas",
-]
+__all__ = ["ErrorBody", "ResumeRequest", "Review", "RunView", "ValidationErrorBody", "run_model"]
 
 
 class Review(BaseModel):
@@ -55,7 +48,7 @@ class RunView(BaseModel):
 
     run_id: str = Field(description="Use with GET /runs/{run_id}; the thread id when checkpointed.")
     flow: str
-    status: Literal["running", "finished", "paused", "failed", "unfinished"]
+    status: Status
     thread_id: str | None = None
     created_at: str
     duration_s: float | None = None
@@ -94,25 +87,14 @@ class ValidationErrorBody(BaseModel):
     detail: list[dict[str, Any]] = Field(description="Problems with their `loc` (field path).")
 
 
-@dataclass(frozen=True)
-class FlowSchemas:
-    """The request and response models of one flow."""
-
-    input: type[BaseModel]
-    state: type[BaseModel]
-    run: type[BaseModel]
-
-
-def flow_schemas(flow: Flow) -> FlowSchemas:
-    """Build the input, state and run models of `flow`."""
-    state = _state_model(flow)
-    run = create_model(
+def run_model(flow: Flow) -> type[BaseModel]:
+    """The model of a run of `flow` (`<flow>_run`, its state typed as `<flow>_state`)."""
+    return create_model(
         f"{flow.name}_run",
         __base__=RunView,
         __doc__=f"A run of flow '{flow.name}'.",
-        state=(state, Field(description=f"The state of flow '{flow.name}'.")),
+        state=(_state_model(flow), Field(description=f"The state of flow '{flow.name}'.")),
     )
-    return FlowSchemas(input=flow.input_model, state=state, run=run)
 
 
 def _state_model(flow: Flow) -> type[BaseModel]:
@@ -129,15 +111,10 @@ def _state_model(flow: Flow) -> type[BaseModel]:
 
 def _optional(python_type: Any) -> Any:
     """`python_type | None`, or `Any` for a type that has no JSON Schema."""
-    plain = _unannotated(python_type)
+    plain = unannotated(python_type)
     try:
         optional = plain | None
         TypeAdapter(optional).json_schema()
     except Exception:  # a Python class pydantic cannot describe: publish it as any value
         return Any
     return optional
-
-
-def _unannotated(python_type: Any) -> Any:
-    metadata = getattr(python_type, "__metadata__", None)
-    return python_type.__origin__ if metadata is not None else python_type

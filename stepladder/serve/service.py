@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from stepladder.config import Project
 from stepladder.flows import Flow, RunResult, run_flow
 from stepladder.flows.project import checkpoint_path, project_tracing
+from stepladder.flows.run import UpdateHandler
 from stepladder.retrieval import Store
 from stepladder.retrieval.store import open_project_store
 from stepladder.runtimes import BoundTier, ModelPool
@@ -34,7 +35,6 @@ from stepladder.tracing.attributes import Previews
 __all__ = ["Service"]
 
 logger = logging.getLogger("stepladder.serve")
-UpdateHandler = Callable[[str, dict[str, Any]], None]
 IN_PROGRESS = "stepladder_runs_in_progress"
 
 
@@ -46,26 +46,20 @@ class Service:
             checkpoints and traces).
         served: The compiled flows.
         keep_runs: How many runs `GET /runs/{id}` keeps in memory.
-        models: A model pool to use instead of one built from the settings (tests).
     """
 
     def __init__(
-        self,
-        project: Project,
-        served: ServedFlows,
-        *,
-        keep_runs: int = DEFAULT_LIMIT,
-        models: ModelPool | None = None,
+        self, project: Project, served: ServedFlows, *, keep_runs: int = DEFAULT_LIMIT
     ) -> None:
         settings = project.settings
         self.project = project
         self.flows = served.flows
-        self.schemas = served.schemas
+        self.run_models = served.run_models
         self.skipped = served.skipped
         self.registry = RunRegistry(keep_runs)
         self.metrics = Metrics()
         self.checkpoint_db = checkpoint_path(project)
-        self.models = models or ModelPool(settings.tiers, prices=settings.prices)
+        self.models = ModelPool(settings.tiers, prices=settings.prices)
         self.tracing = _tracing(project, self.metrics)
         self.started: dict[str, BoundTier] = {}
         self.tier_errors: dict[str, str] = {}
@@ -78,14 +72,13 @@ class Service:
         """How many runs are executing now."""
         return len(self._tasks)
 
-    async def warm(self) -> dict[str, str]:
-        """Start every tier the flows start on now; the tiers that failed, with why."""
+    async def warm(self) -> None:
+        """Start the flows' tiers now; one that fails is logged and tried again on first use."""
         for name in sorted({tier for flow in self.flows.values() for tier in flow.tiers}):
             try:
                 await self._start_tier(name)
             except ServeError as error:
                 logger.warning("tier '%s' did not start: %s", name, error.detail)
-        return dict(self.tier_errors)
 
     async def close(self) -> None:
         """Stop runs still executing, the model servers and tracing."""
@@ -239,8 +232,9 @@ def _tracing(project: Project, metrics: Metrics) -> Tracing:
     With tracing off in the settings, spans still feed the metrics but are not stored.
     """
     tracing = project_tracing(project)
-    if tracing.provider is None:
-        tracing = Tracing(TracerProvider(), Previews(0, redact=True))
-    assert tracing.provider is not None
-    tracing.provider.add_span_processor(ModelCallMetrics(metrics))
+    provider = tracing.provider
+    if provider is None:
+        provider = TracerProvider()
+        tracing = Tracing(provider, Previews(0, redact=True))
+    provider.add_span_processor(ModelCallMetrics(metrics))
     return tracing

@@ -14,6 +14,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from stepladder.flows import Flow
 from stepladder.flows.reviews import load_reviews, open_table
+from stepladder.flows.run import INTERRUPT
 from stepladder.serve.runs import RunRecord, Status
 
 __all__ = ["flow_of_thread", "read_checkpointed", "remember_thread"]
@@ -26,7 +27,6 @@ CREATE TABLE IF NOT EXISTS {_TABLE} (
     created_at TEXT NOT NULL
 )
 """
-INTERRUPT = "__interrupt__"
 
 
 def remember_thread(db: Path, thread_id: str, flow: str) -> None:

@@ -82,12 +82,26 @@ def test_a_spec_reading_the_file_is_named_and_picks_the_fields(
     project: Path, traced: list[str]
 ) -> None:
     spec = project / "evalsets/got.yaml"
-    spec.write_text("name: got\nflow: shout\ncases: got.jsonl\nmetrics:\n  size: label\n")
+    spec.write_text(
+        "name: got\nflow: shout\ncases: got.jsonl\nsplits: [dev, test]\nmetrics:\n  size: label\n"
+    )
     result = capture(project, "--split", "train")
     assert result.exit_code == 0, result.output
     assert "stepladder eval" in result.stdout and "got.yaml" in result.stdout
+    assert "got.yaml has no split 'train' (splits: dev, test)" in result.stdout
     assert "save this as" not in result.stdout
     assert all(set(case["expected"]) == {"size"} for case in lines(project))
+
+
+def test_the_suggested_spec_names_a_flow_of_the_flows_folder_by_name(tmp_path: Path) -> None:
+    project = capture_project(tmp_path / "proj")
+    (project / "flows").rename(project / "pipelines")
+    settings = project / "stepladder.yaml"
+    settings.write_text(settings.read_text() + "flows_dir: pipelines\n")
+    asyncio.run(traced_runs(project, "shout", texts("hello")))
+    result = capture(project)
+    assert result.exit_code == 0, result.output
+    assert "flow: shout\n" in result.stdout
 
 
 def test_no_runs_matched_says_which_filters_and_how_many_runs(

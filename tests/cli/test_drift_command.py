@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from stepladder.cli import app
 from tests.evalsets.drift_project import (
+    FLOW,
     intent_sets,
     run_production,
     run_traced_eval,
@@ -21,18 +22,12 @@ from tests.evalsets.drift_project import (
 )
 
 runner = CliRunner()
-ECHO_FLOW = """
-name: echo
-state:
-  text: {type: str, input: true}
-  label: str
-nodes:
-  - {id: classify, kind: function, call: "rules:classify", reads: [text], writes: [label]}
-"""
 
 
 @dataclass(frozen=True)
-class Project:
+class DriftProject:
+    """The project's folder, and the window each kind of traffic was run in."""
+
     root: Path
     windows: dict[str, tuple[datetime, datetime]]
 
@@ -42,24 +37,25 @@ class Project:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
+def project(tmp_path_factory: pytest.TempPathFactory) -> DriftProject:
     sets = intent_sets(intents=8, per_intent=20, production=80, seed=3)
     root = tmp_path_factory.mktemp("drift-cli") / "project"
     spec = write_intents_project(root, sets.eval_rows)
-    (root / "flows" / "echo.yaml").write_text(ECHO_FLOW, encoding="utf-8")
+    echo = FLOW.replace("name: intents", "name: echo")  # a second flow, with no eval set
+    (root / "flows" / "echo.yaml").write_text(echo, encoding="utf-8")
     run_traced_eval(root, spec)
     windows = {}
     for name, texts in (("same", sets.same), ("clinc", sets.clinc), ("few", sets.clinc[:5])):
         windows[name] = run_production(root, texts)
         time.sleep(0.01)
-    return Project(root, windows)
+    return DriftProject(root, windows)
 
 
-def drift(project: Project, *args: str) -> Any:
+def drift(project: DriftProject, *args: str) -> Any:
     return runner.invoke(app, ["--project", str(project.root), "drift", *args])
 
 
-def test_clinc_traffic_is_drift_and_exits_1(project: Project) -> None:
+def test_clinc_traffic_is_drift_and_exits_1(project: DriftProject) -> None:
     result = drift(project, "intents", *project.window("clinc"))
     assert result.exit_code == 1, result.output
     lines = result.stdout.splitlines()
@@ -76,7 +72,7 @@ def test_clinc_traffic_is_drift_and_exits_1(project: Project) -> None:
     assert "embedded 80 production texts" in result.stderr
 
 
-def test_same_intents_are_no_drift_and_exit_0(project: Project, tmp_path: Path) -> None:
+def test_same_intents_are_no_drift_and_exit_0(project: DriftProject, tmp_path: Path) -> None:
     page = tmp_path / "out" / "drift.html"
     result = drift(project, "intents", *project.window("same"), "--html", str(page))
     assert result.exit_code == 0, result.output
@@ -85,7 +81,7 @@ def test_same_intents_are_no_drift_and_exit_0(project: Project, tmp_path: Path) 
     assert page.is_file() and "no drift" in page.read_text(encoding="utf-8")
 
 
-def test_json_output_keeps_the_exit_status(project: Project) -> None:
+def test_json_output_keeps_the_exit_status(project: DriftProject) -> None:
     result = drift(project, "intents", *project.window("clinc"), "--json", "--field", "text")
     assert result.exit_code == 1, result.output
     data = json.loads(result.stdout)
@@ -96,7 +92,7 @@ def test_json_output_keeps_the_exit_status(project: Project) -> None:
     assert data["clusters"] and data["clusters"][0]["examples"]
 
 
-def test_evalset_option_chooses_the_spec(project: Project) -> None:
+def test_evalset_option_chooses_the_spec(project: DriftProject) -> None:
     spec = project.root / "evalsets" / "intents.yaml"
     result = drift(project, "echo", "--evalset", str(spec), *project.window("same"))
     assert result.exit_code == 2
@@ -116,7 +112,7 @@ def test_evalset_option_chooses_the_spec(project: Project) -> None:
     ],
 )
 def test_user_errors_are_one_message_and_exit_2(
-    project: Project, args: list[str], message: str
+    project: DriftProject, args: list[str], message: str
 ) -> None:
     result = drift(project, *args)
     assert result.exit_code == 2, result.output
@@ -124,7 +120,7 @@ def test_user_errors_are_one_message_and_exit_2(
     assert "Traceback" not in result.output
 
 
-def test_too_few_production_inputs_says_so(project: Project) -> None:
+def test_too_few_production_inputs_says_so(project: DriftProject) -> None:
     result = drift(project, "intents", *project.window("few"))
     assert result.exit_code == 2
     assert "only 5 production input(s) of flow 'intents' since" in result.stderr

@@ -7,21 +7,17 @@ traced runs of a real flow, made in-process in a fraction of a second each.
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
-import random
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from stepladder.config import load_project
 from stepladder.flows import compile_project_flow, run_flow
+from stepladder.flows.project import project_tracing
 from stepladder.testing import run_eval
-from stepladder.tracing import Tracing
 from tests.conftest import write_project
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "intents"
 # The texts each draw below picks, kept in the repository so the tests never depend on
 # ../shared (CC BY 4.0 Banking77, CC BY 3.0 CLINC150; see DATA_LICENSES.md). Rebuild with
 # `python scripts/make_drift_fixture.py` (needs ../shared/data).
@@ -89,41 +85,6 @@ def draw_key(intents: int, per_intent: int, production: int, seed: int) -> str:
     return f"{intents}x{per_intent}x{production}-seed{seed}"
 
 
-def draw_intent_sets(
-    intents: int = 12, per_intent: int = 25, production: int = 200, seed: int = 7
-) -> IntentSets:
-    """Pick eval and other intents at random (seeded) from ../shared/data; draw each set."""
-    test, train = _banking("test.csv"), _banking("train.csv")
-    rng = random.Random(seed)
-    names = sorted(test)
-    rng.shuffle(names)
-    chosen, others = names[:intents], names[intents : 2 * intents]
-    eval_rows = [(text, intent) for intent in chosen for text in test[intent][:per_intent]]
-    each = -(-production // intents)
-    same = [text for intent in chosen for text in rng.sample(train[intent], each)][:production]
-    remix = rng.sample([text for intent in chosen for text in train[intent]], production)
-    other = rng.sample([text for intent in others for text in train[intent]], production)
-    return IntentSets(eval_rows, same, remix, other, _clinc(rng, production))
-
-
-def _banking(name: str) -> dict[str, list[str]]:
-    by_intent: dict[str, list[str]] = defaultdict(list)
-    with (DATA / "banking77" / name).open(encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            by_intent[row["category"]].append(row["text"])
-    return by_intent
-
-
-def _clinc(rng: random.Random, count: int) -> list[str]:
-    data = json.loads((DATA / "clinc150" / "data_full.json").read_text(encoding="utf-8"))
-    domains = json.loads((DATA / "clinc150" / "domains.json").read_text(encoding="utf-8"))
-    money = {intent for name in ("banking", "credit_cards") for intent in domains[name]}
-    in_scope = [text for text, intent in data["test"] if intent not in money]
-    out_of_scope = [text for text, _ in data["oos_test"]]
-    oos = count // 4
-    return rng.sample(in_scope, count - oos) + rng.sample(out_of_scope, oos)
-
-
 def write_intents_project(root: Path, eval_rows: list[tuple[str, str]]) -> Path:
     """Write the project; return its eval spec."""
     cases = [
@@ -144,20 +105,13 @@ def write_intents_project(root: Path, eval_rows: list[tuple[str, str]]) -> Path:
     return root / "evalsets" / "intents.yaml"
 
 
-def tracing_of(root: Path) -> Tracing:
-    """The project's tracing (JSONL spans under `.stepladder/traces`)."""
-    project = load_project(root=root)
-    settings = project.settings
-    return Tracing.for_project(settings.tracing, project.state_dir, settings.name)
-
-
 def run_production(
     root: Path, texts: list[str], flow: str = "intents"
 ) -> tuple[datetime, datetime]:
     """Run the flow on each text, traced; return the window the runs started in."""
     project = load_project(root=root)
     compiled = compile_project_flow(project, flow)
-    tracing = tracing_of(root)
+    tracing = project_tracing(project)
     started = datetime.now(UTC)
 
     async def run_all() -> None:
@@ -171,11 +125,10 @@ def run_production(
     return started, datetime.now(UTC)
 
 
-def run_traced_eval(root: Path, spec: Path) -> str:
-    """Run the eval set with tracing on (the reference of the rates); return its run id."""
-    tracing = tracing_of(root)
+def run_traced_eval(root: Path, spec: Path) -> None:
+    """Run the eval set with tracing on (the reference of the rates)."""
+    tracing = project_tracing(load_project(root=root))
     try:
-        result = run_eval(spec, project=root, tracing=tracing, concurrency=16)
+        run_eval(spec, project=root, tracing=tracing, concurrency=16)
     finally:
         tracing.shutdown()
-    return result.record.manifest.run_id

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from stepladder import compile_flow, flow_from_dict
 from stepladder.cli import app
 from stepladder.config import load_project
-from stepladder.errors import UserError
-from stepladder.evalsets import load_cases
+from stepladder.errors import ConfigError, UserError
+from stepladder.evalsets import EvalCase, load_cases
 from stepladder.evalsets.capture import (
     CaptureFilters,
     Labeller,
@@ -28,10 +29,12 @@ from stepladder.evalsets.capture_files import CaseFile
 from stepladder.evalsets.production import load_production_runs
 from stepladder.flows import Flow, compile_project_flow
 from stepladder.flows.project import project_tracing
+from stepladder.retrieval.ingest import ingest
 from stepladder.runtimes import ModelPool
 from stepladder.tracing.attributes import EVAL_RUN_ID
 from tests.escalation.helpers import dummy
 from tests.evalsets.capture_project import LABELS, capture_project, texts, traced_runs
+from tests.retrieval.embedded import store_in
 
 runner = CliRunner()
 TRACES = ".stepladder/traces"
@@ -49,7 +52,7 @@ def shout_flow(root: Path) -> Flow:
 def captured(root: Path, **filters: Any) -> list[Any]:
     flow = shout_flow(root)
     selection = select_runs(root / TRACES, flow, CaptureFilters(**filters))
-    return capture_cases(selection, flow, default_fields(flow))
+    return capture_cases(selection, default_fields(flow))
 
 
 async def test_runs_become_unreviewed_cases_with_their_outputs(project: Path) -> None:
@@ -124,7 +127,7 @@ async def test_escalated_and_invalid_runs_can_be_asked_for(project: Path) -> Non
     flow = compile_project_flow(load_project(root=project), "triage")
     for filters in (CaptureFilters(escalated=True), CaptureFilters(invalid=True)):
         selection = select_runs(project / TRACES, flow, filters)
-        [case] = capture_cases(selection, flow, default_fields(flow))
+        [case] = capture_cases(selection, default_fields(flow))
         assert case.meta["trace_id"] == ids[1]
         assert case.expected == {"category": "REFUND"}
         assert case.tags == ["captured", "unreviewed", "escalated", "invalid-output"]
@@ -190,7 +193,7 @@ async def test_labelling_expects_the_label_tier_and_keeps_production_visible(
     loaded = load_project(root=project)
     flow = compile_project_flow(loaded, "triage")
     selection = select_runs(project / TRACES, flow, CaptureFilters())
-    cases = capture_cases(selection, flow, default_fields(flow))
+    cases = capture_cases(selection, default_fields(flow))
     assert [c.expected for c in cases] == [{"category": "ORDER"}] * 3
     answers = [{"category": "DELIVERY"}, {"category": "REFUND"}, {"category": "ORDER"}]
     bad = [{"category": "NOPE"}, {"category": "NOPE"}]
@@ -213,7 +216,7 @@ async def test_labelling_expects_the_label_tier_and_keeps_production_visible(
     assert labelled[0].meta["production"] == {"category": "ORDER"}
     assert labelled[2].meta["label_error"]
     after = load_production_runs(project / TRACES, "triage")
-    assert len(after.runs) == 3 and after.eval_runs == 3  # label runs are not production
+    assert len(after.runs) == 3 and len(after.eval_runs) == 3  # label runs are not production
 
 
 async def test_a_stopped_labelling_starts_no_further_case(project: Path) -> None:
@@ -222,7 +225,7 @@ async def test_a_stopped_labelling_starts_no_further_case(project: Path) -> None
     await traced_runs(project, "triage", messages, models=production)
     loaded = load_project(root=project)
     flow = compile_project_flow(loaded, "triage")
-    cases = capture_cases(select_runs(project / TRACES, flow, CaptureFilters()), flow, ["category"])
+    cases = capture_cases(select_runs(project / TRACES, flow, CaptureFilters()), ["category"])
     big = ModelPool({}, lms={"big": dummy(*[{"category": "REFUND"}] * 3)})
     labeller = Labeller(compile_project_flow(loaded, "triage", "big"), "big", big)
     stop = asyncio.Event()
@@ -232,6 +235,28 @@ async def test_a_stopped_labelling_starts_no_further_case(project: Path) -> None
     )  # fmt: skip
     assert [case.id for case in done] == [cases[0].id]
     assert done[0].expected == {"category": "REFUND"}
+
+
+async def test_label_runs_search_the_labellers_store(tmp_path: Path) -> None:
+    store = store_in(tmp_path)
+    docs = tmp_path / "help.jsonl"
+    docs.write_text(json.dumps({"id": "r1", "text": "Refunds reach your card in a week."}) + "\n")
+    ingest(store, "help", [docs], id_field="id")
+    state = {"message": {"type": "str", "input": True}, "passages": "list[dict]",
+             "category": {"type": "enum", "values": LABELS}}  # fmt: skip
+    search = {"id": "search", "kind": "retrieve", "collection": "help", "query": "message",
+              "output": "passages"}  # fmt: skip
+    classify = {"id": "classify", "kind": "classify", "tier": "big", "reads": ["message"],
+                "labels": LABELS, "output": "category"}  # fmt: skip
+    spec = flow_from_dict({"name": "lookup", "state": state, "nodes": [search, classify]})
+    flow = compile_flow(spec, tiers={"big"})
+    case = EvalCase(id="c1", inputs={"message": "refund me"}, expected={"category": "ORDER"})
+    big = ModelPool({}, lms={"big": dummy({"category": "REFUND"})})
+    with pytest.raises(ConfigError, match="given no store"):  # before any case runs
+        await label_cases([case], Labeller(flow, "big", big), ["category"])
+    [done] = await label_cases([case], Labeller(flow, "big", big, store=store), ["category"])
+    assert done.expected == {"category": "REFUND"}
+    assert done.tags == ["labelled:big", "disagrees"]
 
 
 def test_capture_round_trip_into_an_eval_run(project: Path) -> None:

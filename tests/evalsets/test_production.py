@@ -46,7 +46,7 @@ async def test_runs_come_back_with_inputs_outputs_and_invalid_outputs(tmp_path: 
     found = load_production_runs(tmp_path / "traces", "support")
 
     assert [run.trace_id for run in found.runs] == [invalid, good]
-    assert (found.eval_runs, found.unreadable) == (1, 1)
+    assert (len(found.eval_runs), found.unreadable, found.total) == (1, 1, 4)
     first = found.runs[1]
     assert first.inputs == {"message": "Refund order 55"}
     assert first.outputs is not None and first.outputs["category"] == "REFUND"
@@ -55,6 +55,14 @@ async def test_runs_come_back_with_inputs_outputs_and_invalid_outputs(tmp_path: 
 
     with_eval = load_production_runs(tmp_path / "traces", "support", include_eval=True)
     assert [run.eval_run_id for run in with_eval.runs].count("eval-1") == 1
+
+
+async def test_eval_runs_count_even_when_their_input_cannot_be_read(tmp_path: Path) -> None:
+    await traced_run(tmp_path, GOOD, redact=True, **{EVAL_RUN_ID: "eval-1"})
+    found = load_production_runs(tmp_path / "traces", "support", include_eval=True)
+    assert found.runs == () and found.unreadable == 1
+    assert [run.eval_run_id for run in found.eval_runs] == ["eval-1"]
+    assert found.eval_runs[0].outputs is None and found.eval_runs[0].invalid_outputs == 0
     assert load_production_runs(tmp_path / "traces", "other").runs == ()
 
 
@@ -78,5 +86,7 @@ def test_since_takes_ages_and_iso_times() -> None:
     assert parse_since("7d", now) == now - timedelta(days=7)
     assert parse_since("2026-11-20", now) == datetime(2026, 11, 20, tzinfo=UTC)
     assert parse_since(None) is None
-    with pytest.raises(UserError, match="give an age"):
+    with pytest.raises(UserError, match="--since 'last tuesday': give an age"):
         parse_since("last tuesday", now)
+    with pytest.raises(UserError, match="--until 'soon': give an age"):
+        parse_since("soon", now, option="--until")

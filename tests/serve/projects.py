@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import write_project
+from tests.escalation.helpers import KEYLESS
 
 STEPS = """
 import asyncio
@@ -93,7 +94,6 @@ nodes:
   - {{id: reply, kind: generate, tier: {tier}, reads: [message], output: reply, retries: 0}}
 """
 TOO_LONG = '{"reply": "far too long for ten"}'
-KEYLESS = "STEPLADDER_TEST_UNSET_KEY"
 
 
 def function_project(root: Path) -> Path:
