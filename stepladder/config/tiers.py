@@ -59,6 +59,14 @@ class LlamaCppTier(TierBase):
 
     runtime: Literal["llamacpp"]
     model: str = Field(default="smollm2-135m", description="A known model name or a GGUF path.")
+    timeout_s: float = Field(
+        default=600.0,
+        gt=0,
+        description=(
+            "Seconds before a call times out. Longer than a served tier's: on a busy CPU a "
+            "request waits for a free slot behind the others."
+        ),
+    )
     threads: int = Field(default=2, ge=1, description="CPU threads for generation.")
     context_size: int = Field(default=4096, ge=256, description="Context tokens, all slots.")
     parallel: int = Field(default=2, ge=1, description="Parallel slots (concurrent requests).")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 __all__ = ["StartPacer"]
 
@@ -33,11 +34,21 @@ LONGEST_SPACING_S = 0.05
 class StartPacer:
     """Spaces case starts by half the measured CPU time per finished case.
 
+    Args:
+        clock: Wall-clock seconds (monotonic); tests give a fake one.
+        sleep: How to wait that many seconds; tests give one that advances their clock.
+
     Attributes:
         spacing_s: The current spacing between two case starts, in seconds.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
         self._cpu_at_start = time.process_time()
         self._finished = 0
         self._next_start = 0.0
@@ -45,11 +56,11 @@ class StartPacer:
 
     async def wait_turn(self) -> None:
         """Return when a case may start; start times are handed out in call order."""
-        now = time.monotonic()
+        now = self._clock()
         start = max(now, self._next_start)
         self._next_start = start + self.spacing_s
         if start > now:
-            await asyncio.sleep(start - now)
+            await self._sleep(start - now)
 
     def case_finished(self) -> None:
         """Count a finished case and update the spacing from the CPU time spent so far."""

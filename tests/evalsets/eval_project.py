@@ -19,7 +19,14 @@ async def shout(text: str) -> str:
     if log:
         with Path(log).open("a") as handle:
             handle.write(text + "\\n")
+    events = os.environ.get("EVAL_TEST_EVENTS")
+    if events:
+        with Path(events).open("a") as handle:
+            handle.write(f"start {text}\\n")
     await asyncio.sleep(float(os.environ.get("EVAL_TEST_DELAY", "0.05")))
+    if events:
+        with Path(events).open("a") as handle:
+            handle.write(f"end {text}\\n")
     if text == "boom":
         raise ValueError("boom is not allowed")
     return text.upper()

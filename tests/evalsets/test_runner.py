@@ -30,11 +30,12 @@ TEXTS = ["hello", "boom", "quiet", "loud", "calm", "storm", "rain", "sun"]
 async def test_cases_run_concurrently_and_a_failure_is_recorded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    events = tmp_path / "events.log"
     monkeypatch.setenv("EVAL_TEST_DELAY", "0.3")
+    monkeypatch.setenv("EVAL_TEST_EVENTS", str(events))
     spec = eval_project(tmp_path, TEXTS)
-    started = time.perf_counter()
     result = await arun_eval(spec, concurrency=8)
-    assert time.perf_counter() - started < 8 * 0.3  # sequential would take 2.4 s
+    assert most_at_once(events.read_text().splitlines()) > 1  # cases overlapped
     by_id = {r.case_id: r for r in result.record.results}
     assert len(by_id) == 8
     assert not by_id["c1"].ok and "boom is not allowed" in (by_id["c1"].error or "")
@@ -130,3 +131,12 @@ async def test_the_support_eval_on_the_embedded_model(
     assert result.summary.cost_total_usd == pytest.approx(
         sum(c.cost_usd for c in result.record.results)
     )
+
+
+def most_at_once(events: list[str]) -> int:
+    """The most cases that had started and not yet ended, from `start X` / `end X` lines."""
+    running = most = 0
+    for event in events:
+        running += 1 if event.startswith("start ") else -1
+        most = max(most, running)
+    return most

@@ -3,7 +3,6 @@
 import asyncio
 import hashlib
 import socket
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,12 +56,10 @@ def remote(port: int, timeout_s: float = 5.0) -> ModelPool:
 
 async def test_server_not_reachable() -> None:
     port = free_port()
-    started = time.monotonic()
     with pytest.raises(ModelError) as caught:
         await run_flow(FLOW, {"message": "hi"}, models=remote(port))
     assert f"127.0.0.1:{port}" in str(caught.value)
     assert "Check that the model server is running" in str(caught.value)
-    assert time.monotonic() - started < 5
 
 
 async def test_server_that_never_answers_times_out() -> None:
@@ -70,12 +67,10 @@ async def test_server_that_never_answers_times_out() -> None:
     silent.bind(("127.0.0.1", 0))
     silent.listen()
     try:
-        started = time.monotonic()
         with pytest.raises(ModelError, match="timeout_s \\(1 s\\)"):
             await run_flow(
                 FLOW, {"message": "hi"}, models=remote(silent.getsockname()[1], timeout_s=1)
             )
-        assert time.monotonic() - started < 10
     finally:
         silent.close()
 

