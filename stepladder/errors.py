@@ -8,12 +8,15 @@ StepladderError
 │   ├── FlowCompileError      a valid spec that cannot become a graph (ids, edges, keys, refs)
 │   │   └── ReferenceError_   a `module:attr` reference refused or not importable
 │   ├── FlowInputError        run input that does not match the flow's state
+│   │   └── ThreadConflictError  a thread whose run is in progress, or that is another flow's
 │   └── EvalSetError          an eval spec or case file that does not parse or validate
 ├── RunError                  a run failed while executing
 │   ├── NodeError             one node raised or returned something it must not
 │   │   ├── NodeOutputError   a model's output failed validation after its retries
 │   │   └── ReviewRequired    a node escalated to a human, but the run has no thread to pause
-│   └── ModelError            a model server is down, times out, or its file is bad
+│   ├── ModelError            a model server is down, times out, or its file is bad
+│   └── StepLimitError        a run took more steps than allowed (a loop never took its exit);
+│                             also a UserError: change the flow or its step limit
 ```
 
 User errors carry a one-paragraph message that names the offending item by its YAML path
@@ -34,7 +37,9 @@ __all__ = [
     "ReferenceError_",
     "ReviewRequired",
     "RunError",
+    "StepLimitError",
     "StepladderError",
+    "ThreadConflictError",
     "UserError",
 ]
 
@@ -65,6 +70,20 @@ class ReferenceError_(FlowCompileError):
 
 class FlowInputError(UserError):
     """The input given to a run does not match the flow's declared state."""
+
+
+class ThreadConflictError(FlowInputError):
+    """A run on a checkpoint thread that is busy, or that belongs to another flow.
+
+    Attributes:
+        thread_id: The thread.
+        reason: `running` (another run holds the thread) or `other_flow`.
+    """
+
+    def __init__(self, thread_id: str, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.thread_id = thread_id
+        self.reason = reason
 
 
 class EvalSetError(UserError):
@@ -125,3 +144,15 @@ class ReviewRequired(NodeError):
 
 class ModelError(RunError):
     """A model runtime failed: server unreachable or timing out, model file missing or bad."""
+
+
+class StepLimitError(RunError, UserError):
+    """A run took more steps than its limit (LangGraph's recursion limit) without ending.
+
+    Attributes:
+        max_steps: The limit that was reached.
+    """
+
+    def __init__(self, message: str, max_steps: int) -> None:
+        super().__init__(message)
+        self.max_steps = max_steps
