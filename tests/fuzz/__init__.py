@@ -1,0 +1,1 @@
+"""The fuzz suite: mutated flow files, settings, eval specs and run inputs, run through the CLI."""
