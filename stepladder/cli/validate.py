@@ -9,7 +9,7 @@ from rich.console import Console
 
 from stepladder.cli.app import command
 from stepladder.cli.common import load_compiled_flow, project_for
-from stepladder.errors import ConfigError
+from stepladder.errors import ConfigError, UserError
 
 console = Console(highlight=False)
 
@@ -21,14 +21,25 @@ def validate(
         typer.Argument(help="Flow names or files (default: every flow in the project)."),
     ] = None,
 ) -> None:
-    """Check flows (spec, graph, references) without running them."""
+    """Check flows (spec, graph, references) without running them; report every bad one."""
     names = list(flows or [])
     if not names:
         project = project_for()
         names = project.flow_names()
         if not names:
             raise ConfigError(f"no flow files in {project.flows_dir}.")
+    problems: list[UserError] = []
     for name in names:
-        _, flow = load_compiled_flow(name)
+        try:
+            _, flow = load_compiled_flow(name)
+        except UserError as error:
+            problems.append(error)
+            continue
         edges = len(flow.spec.effective_edges())
         console.print(f"[green]ok[/] {flow.name}: {len(flow.spec.nodes)} nodes, {edges} edges")
+    distinct = list({str(problem): problem for problem in problems}.values())
+    if len(distinct) == 1:  # one bad flow, or one bad stepladder.yaml under them all
+        raise distinct[0]
+    if distinct:
+        listed = "\n".join(f"- {problem}" for problem in distinct)
+        raise UserError(f"{len(problems)} of {len(names)} flows are invalid:\n{listed}")
