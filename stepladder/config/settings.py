@@ -14,6 +14,7 @@ from stepladder.config.costs import TokenPrice
 from stepladder.config.explain import explain_validation_error
 from stepladder.config.locations import LocatedDocument, describe_yaml_error, load_yaml
 from stepladder.config.retrieval import ChromaSettings, EmbeddingSettings
+from stepladder.config.serving import ServeSettings
 from stepladder.config.tiers import (
     DEFAULT_TIERS,
     LadderRung,
@@ -68,6 +69,9 @@ class Settings(BaseSettings):
     )
     tracing: TracingSettings = Field(
         default_factory=TracingSettings, description="Where run traces go."
+    )
+    serve: ServeSettings = Field(
+        default_factory=ServeSettings, description="Limits of `stepladder serve`."
     )
 
     _tier_names = field_validator("tiers")(check_tier_names)

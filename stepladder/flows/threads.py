@@ -1,0 +1,198 @@
+"""Checkpoint threads: one writer at a time, and the flow each thread belongs to.
+
+A run on a thread holds the thread's lock file for as long as it runs:
+`<state_dir>/threads/<sha256 of the id>.lock`, locked with `flock`, so the operating system
+releases it when the process ends in any way (a `kill -9` included) and the next run takes
+the thread over. A second run, in this process or another, is refused at once with a
+`ThreadConflictError` that names the process holding it. The holder removes the file before
+it lets go of the lock; a process that opened the old file checks, once it holds the lock,
+that its file is still the one at the path.
+
+The first run on a thread records its flow (table `stepladder_threads` in the checkpoint
+database, beside LangGraph's tables and the pending reviews); a run of another flow on that
+thread is refused, since the checkpoint holds the other flow's state.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from stepladder.errors import ThreadConflictError
+from stepladder.flows.reviews import load_reviews, open_table
+
+__all__ = [
+    "ThreadLease",
+    "check_thread",
+    "claim_thread",
+    "flow_of_thread",
+    "lock_path",
+    "lock_thread",
+]
+
+LOCK_FOLDER = "threads"
+_TABLE = "stepladder_threads"
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {_TABLE} (
+    thread_id TEXT PRIMARY KEY,
+    flow TEXT NOT NULL,
+    created_at TEXT NOT NULL
+)
+"""
+
+
+@dataclass
+class ThreadLease:
+    """A thread held by this process for one run; `release` lets it go (also on exit).
+
+    Attributes:
+        thread_id: The thread.
+        path: Its lock file.
+    """
+
+    thread_id: str
+    path: Path
+    _fd: int | None
+
+    def release(self) -> None:
+        """Remove the lock file and let go of the lock (idempotent)."""
+        if self._fd is None:
+            return
+        try:
+            self.path.unlink(missing_ok=True)
+        finally:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> ThreadLease:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+
+def lock_path(db: Path, thread_id: str) -> Path:
+    """The lock file of `thread_id` beside the checkpoint database `db` (ids may be any text)."""
+    digest = hashlib.sha256(thread_id.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+    return db.parent / LOCK_FOLDER / f"{digest}.lock"
+
+
+def lock_thread(db: Path, thread_id: str) -> ThreadLease:
+    """Take the lock of `thread_id` for one run, without waiting (quick: no database).
+
+    Raises:
+        ThreadConflictError: When another run, in any process, holds the thread.
+    """
+    return _lock(lock_path(db, thread_id), thread_id)
+
+
+def check_thread(db: Path, thread_id: str, flow: str) -> None:
+    """Check that a run of `flow` could take `thread_id` now (the lock is not kept).
+
+    Raises:
+        ThreadConflictError: As `hold_thread` would.
+    """
+    with lock_thread(db, thread_id):
+        known = flow_of_thread(db, thread_id)
+    if known is not None and known[0] != flow:
+        raise _other_flow(thread_id, known[0])
+
+
+def flow_of_thread(db: Path, thread_id: str) -> tuple[str, str] | None:
+    """The flow a thread belongs to and when its first run started, if known."""
+    if not db.is_file():
+        return None
+    with open_table(db, _SCHEMA) as connection:
+        row = connection.execute(
+            f"SELECT flow, created_at FROM {_TABLE} WHERE thread_id = ?", (thread_id,)
+        ).fetchone()
+    if row is not None:
+        return str(row[0]), str(row[1])
+    reviews = load_reviews(db, thread_id)
+    return (reviews[0].flow, reviews[0].asked_at) if reviews else None
+
+
+def claim_thread(db: Path, thread_id: str, flow: str) -> None:
+    """Record `flow` as the thread's flow unless it has one (hold its lock first).
+
+    Raises:
+        ThreadConflictError: When the thread belongs to another flow.
+    """
+    now = datetime.now(UTC).isoformat()
+    reviews = load_reviews(db, thread_id)
+    with open_table(db, _SCHEMA) as connection:
+        first = reviews[0].flow if reviews else flow
+        connection.execute(
+            f"INSERT OR IGNORE INTO {_TABLE} VALUES (?, ?, ?)", (thread_id, first, now)
+        )
+        row = connection.execute(
+            f"SELECT flow FROM {_TABLE} WHERE thread_id = ?", (thread_id,)
+        ).fetchone()
+    if row[0] != flow:
+        raise _other_flow(thread_id, str(row[0]))
+
+
+def _lock(path: Path, thread_id: str) -> ThreadLease:
+    """Lock `path` without waiting (see the module's note on removed files)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = _read_owner(fd)
+            os.close(fd)
+            raise _running(thread_id, owner) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        if _still_at(fd, path):
+            _write_owner(fd)
+            return ThreadLease(thread_id, path, fd)
+        os.close(fd)  # the holder removed it after we opened it: take the new file
+
+
+def _still_at(fd: int, path: Path) -> bool:
+    try:
+        return os.fstat(fd).st_ino == path.stat().st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _write_owner(fd: int) -> None:
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    owner = f"pid {os.getpid()} on {socket.gethostname()}, since {started}"
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, owner.encode(), 0)
+
+
+def _read_owner(fd: int) -> str:
+    try:
+        return os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+
+
+def _running(thread_id: str, owner: str) -> ThreadConflictError:
+    by = f" ({owner})" if owner else ""
+    return ThreadConflictError(
+        thread_id,
+        "running",
+        f"thread '{thread_id}' has a run in progress{by}; one run at a time may write a "
+        "thread. Wait for it to end (rerun with the same thread to continue it if it stopped), "
+        "or start a new run on another thread.",
+    )
+
+
+def _other_flow(thread_id: str, flow: str) -> ThreadConflictError:
+    return ThreadConflictError(
+        thread_id,
+        "other_flow",
+        f"thread '{thread_id}' belongs to flow '{flow}'; its checkpoint holds that flow's "
+        "state. Use another thread id (--thread) for this flow.",
+    )
