@@ -6,7 +6,9 @@ model at run time, which fails offline.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import fcntl
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,17 +79,40 @@ def _chroma_embedding(embeddings: EmbeddingFunction) -> Any:
     return StepladderEmbedding(embeddings)
 
 
+WRITE_LOCK = "stepladder-write.lock"
+"""The file in a store folder that writers lock (the OS releases it if a process dies)."""
+
+
+@contextlib.contextmanager
+def _locked(file: Path | None) -> Iterator[None]:
+    """Hold an exclusive lock on `file` (nothing when None)."""
+    if file is None:
+        yield
+        return
+    with file.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class Store:
     """Collections of text chunks with their embeddings.
 
     Args:
         client: A Chroma client (persistent or HTTP).
         embeddings: The embedding function every collection uses.
+        write_lock: A file locked around each `add`, so processes adding to a store on disk
+            at once each count only the chunks they added (None: no lock).
     """
 
-    def __init__(self, client: Any, embeddings: EmbeddingFunction) -> None:
+    def __init__(
+        self, client: Any, embeddings: EmbeddingFunction, write_lock: Path | None = None
+    ) -> None:
         self.client = client
         self.embeddings = embeddings
+        self.write_lock = write_lock
         self._function = _chroma_embedding(embeddings)
 
     def collection(self, name: str, *, create: bool = False) -> Any:
@@ -124,15 +149,16 @@ class Store:
         metadatas: Sequence[Mapping[str, Any]],
     ) -> int:
         """Add chunks whose ids are not there yet; return how many were added."""
-        target = self.collection(name, create=True)
-        existing = set(target.get(ids=list(ids), include=[])["ids"]) if ids else set()
-        fresh = [i for i, chunk_id in enumerate(ids) if chunk_id not in existing]
-        if fresh:
-            target.add(
-                ids=[ids[i] for i in fresh],
-                documents=[texts[i] for i in fresh],
-                metadatas=[dict(metadatas[i]) or None for i in fresh],
-            )
+        with _locked(self.write_lock):
+            target = self.collection(name, create=True)
+            existing = set(target.get(ids=list(ids), include=[])["ids"]) if ids else set()
+            fresh = [i for i, chunk_id in enumerate(ids) if chunk_id not in existing]
+            if fresh:
+                target.add(
+                    ids=[ids[i] for i in fresh],
+                    documents=[texts[i] for i in fresh],
+                    metadatas=[dict(metadatas[i]) or None for i in fresh],
+                )
         return len(fresh)
 
     def query(
@@ -185,7 +211,8 @@ def open_store(
     path = Path(settings.path)
     folder = path if path.is_absolute() else project_root / path
     folder.mkdir(parents=True, exist_ok=True)
-    return Store(chromadb.PersistentClient(path=str(folder), settings=client_settings), embeddings)
+    client = chromadb.PersistentClient(path=str(folder), settings=client_settings)
+    return Store(client, embeddings, write_lock=folder / WRITE_LOCK)
 
 
 def open_project_store(project: Project) -> Store:

@@ -1,7 +1,11 @@
 """`stepladder ingest`, `stepladder collections`, and the faq example flow through the CLI."""
 
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -97,3 +101,23 @@ def test_ingest_collections_and_the_faq_flow(tmp_path: Path) -> None:
     assert best["metadata"]["source"] == "data/stackfaq/threads.jsonl"
     assert isinstance(state["answer"], str) and 0 < len(state["answer"]) <= 500
     assert "model calls: 1" in run.stderr
+
+
+def test_two_ingests_at_once_count_each_chunk_once(tmp_path: Path) -> None:
+    """Each process counts only the chunks it added, so the counts add up to what is stored."""
+    records = ({"id": f"d{i}", "text": f"passage number {i}"} for i in range(300))
+    lines = "\n".join(json.dumps(record) for record in records)
+    root = write_project(tmp_path / "p", {"docs/all.jsonl": lines + "\n"})
+    command = [sys.executable, "-m", "stepladder", "--project", str(root), "ingest", "docs",
+               str(root / "docs" / "all.jsonl"), "--id-field", "id"]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    both = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True) for _ in range(2)]  # fmt: skip
+    added = []
+    for process in both:
+        out, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err
+        added.append(int(re.search(r"(\d+) added", out + err).group(1)))  # type: ignore[union-attr]
+    stored = runner.invoke(app, ["--project", str(root), "collections"]).stdout
+    assert sum(added) == 300, (added, stored)
+    assert re.search(r"docs\D+300\b", stored), stored
