@@ -3,13 +3,21 @@
 The callable receives the node's `reads` as keyword arguments (and the run context as
 `context`, if it has a parameter of that name) and returns a dict of its `writes`, or the
 bare value when it writes exactly one key.
+
+A synchronous callable runs on the event loop, unless the node sets `in_thread` (a worker
+thread) or the run sets `SYNC_NODE_EXECUTOR` (the service does: every synchronous callable
+then runs in its thread pool, so a slow one does not stall other requests).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import inspect
 from collections.abc import Callable
+from concurrent.futures import Executor
+from contextvars import ContextVar
 from typing import Any, Literal
 
 from langgraph.runtime import Runtime
@@ -20,9 +28,13 @@ from stepladder.errors import FlowCompileError, NodeError, StepladderError
 from stepladder.nodes.base import BuildContext, BuiltNode, NodeSpecBase, State, check_updates
 from stepladder.nodes.context import RunContext
 
-__all__ = ["FunctionNodeSpec", "function_node"]
+__all__ = ["SYNC_NODE_EXECUTOR", "FunctionNodeSpec", "function_node"]
 
 CONTEXT_PARAMETER = "context"
+SYNC_NODE_EXECUTOR: ContextVar[Executor | None] = ContextVar(
+    "stepladder_sync_node_executor", default=None
+)
+"""Where synchronous function nodes of the current run run (None: on the event loop)."""
 
 
 class FunctionNodeSpec(NodeSpecBase):
@@ -107,7 +119,11 @@ def function_node(
         return BuiltNode(afunc=run_in_thread, func=run_sync)
 
     async def run_inline(state: State, runtime: Runtime[RunContext]) -> dict[str, Any]:
-        return run_sync(state, runtime)
+        executor = SYNC_NODE_EXECUTOR.get()
+        if executor is None:
+            return run_sync(state, runtime)
+        call = functools.partial(contextvars.copy_context().run, run_sync, state, runtime)
+        return await asyncio.get_running_loop().run_in_executor(executor, call)
 
     return BuiltNode(afunc=run_inline, func=run_sync)
 
