@@ -13,6 +13,7 @@ import typer
 from stepladder.cli.app import command, stderr
 from stepladder.cli.common import UseCompiled, load_compiled_flow, print_json
 from stepladder.config import Project
+from stepladder.config.serving import DEFAULT_MAX_STEPS
 from stepladder.errors import FlowInputError
 from stepladder.flows import Flow, RunResult, run_flow
 from stepladder.flows.project import checkpoint_path, new_thread_id, project_tracing
@@ -41,6 +42,13 @@ def run(
             "Flows whose ladder reaches `human` get one automatically.",
         ),
     ] = None,
+    max_steps: Annotated[
+        int,
+        typer.Option(
+            "--max-steps", min=1, help="Steps the run may take before it stops (a loop that "
+            "never exits)."
+        ),
+    ] = DEFAULT_MAX_STEPS,
     use_compiled: UseCompiled = True,
 ) -> None:
     """Run a flow and print its final state as JSON."""
@@ -51,7 +59,8 @@ def run(
         stderr.print(
             f"thread {thread} (checkpointed: a node may hand this run to a human reviewer)"
         )
-    result = execute(compiled, project, data, thread, _print_update if stream else None)
+    on_update = _print_update if stream else None
+    result = execute(compiled, project, data, thread, on_update, max_steps=max_steps)
     if result.resumed_at and not result.paused:
         unused = " --input was not used." if data is not None else ""
         stderr.print(
@@ -68,12 +77,20 @@ def execute(
     thread: str | None,
     on_update: Callable[[str, dict[str, Any]], None] | None = None,
     resume: Mapping[str, Any] | None = None,
+    *,
+    max_steps: int = DEFAULT_MAX_STEPS,
 ) -> RunResult:
-    """Run (or continue, or answer the reviews of) a project's flow, traced as it asks."""
+    """Run (or continue, or answer the reviews of) a project's flow, traced as it asks.
+
+    Raises:
+        ThreadConflictError: When another run holds `thread`, or it is another flow's thread.
+    """
     store = open_project_store(project) if flow.collections else None
     tracing = project_tracing(project)
     try:
-        return asyncio.run(_run(flow, project, data, thread, on_update, store, tracing, resume))
+        return asyncio.run(
+            _run(flow, project, data, thread, on_update, store, tracing, resume, max_steps)
+        )
     finally:
         tracing.shutdown()
 
@@ -124,6 +141,7 @@ async def _run(
     store: Store | None,
     tracing: Tracing,
     resume: Mapping[str, Any] | None,
+    max_steps: int,
 ) -> RunResult:
     settings = project.settings
     async with ModelPool(settings.tiers, prices=settings.prices) as models:
@@ -137,6 +155,7 @@ async def _run(
             store=store,
             tracing=tracing,
             resume=resume,
+            max_steps=max_steps,
         )
 
 

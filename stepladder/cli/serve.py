@@ -1,5 +1,7 @@
 """`stepladder serve [--flows DIR] [--host 127.0.0.1] [--port 8000]`: the flows over HTTP.
 
+Requests are limited by `--max-body` (1 MiB by default) and runs by `--max-steps`.
+
 Every flow file is compiled at start-up; one that does not compile is skipped with a warning
 (and listed under `skipped` in `GET /flows`); with none left to serve the command stops.
 FastAPI and uvicorn are imported only when the command runs.
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import ByteSize, TypeAdapter, ValidationError
 
 from stepladder.cli.app import command, stderr
 from stepladder.cli.common import UseCompiled, project_for
@@ -41,8 +44,24 @@ def serve(
         bool, typer.Option("--warm", help="Start the flows' model tiers now, not on first use.")
     ] = False,
     keep_runs: Annotated[
-        int, typer.Option(min=1, help="Finished runs kept in memory for GET /runs/{id}.")
+        int, typer.Option(min=1, help="Finished runs kept for GET /runs/{id}.")
     ] = 10_000,
+    max_body: Annotated[
+        str | None,
+        typer.Option(
+            "--max-body",
+            help="Largest request body: bytes, or a size like 512KB, 5MB, 2MiB (default: the "
+            "serve.max_body setting, 1MiB).",
+        ),
+    ] = None,
+    max_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--max-steps",
+            min=1,
+            help="Steps a run may take before it stops (default: serve.max_steps, 25).",
+        ),
+    ] = None,
     log_level: Annotated[
         str, typer.Option(help="uvicorn's log level (info and below: access log too).")
     ] = "warning",
@@ -66,11 +85,32 @@ def serve(
     _check_served(served, project.flows_dir)
     variable = token_env or TOKEN_VARIABLE
     token = read_token(variable)
+    limit = _byte_size(max_body)
     sock = listen(host, port)
-    service = Service(project, served, keep_runs=keep_runs)
-    app = create_app(service, token=token, token_variable=variable, warm=warm)
+    service = Service(project, served, keep_runs=keep_runs, max_steps=max_steps)
+    app = create_app(service, token=token, token_variable=variable, warm=warm, max_body=limit)
     _announce(url_of(sock), served, variable, host, auth=token is not None)
     run_server(app, sock, log_level=log_level)
+
+
+def _byte_size(text: str | None) -> int | None:
+    """`--max-body` in bytes.
+
+    Raises:
+        ConfigError: When it is not a size.
+    """
+    if text is None:
+        return None
+    try:
+        size = int(TypeAdapter(ByteSize).validate_python(text.strip()))
+    except ValidationError:
+        size = 0
+    if size <= 0:
+        raise ConfigError(
+            f"--max-body {text}: not a size; give bytes (1048576) or a size with a unit "
+            "(512KB, 5MB, 2MiB)."
+        )
+    return size
 
 
 def _check_served(served: ServedFlows, folder: Path) -> None:

@@ -4,6 +4,7 @@
 serve:
   max_body: 1MiB             # larger request bodies get a 413 (bytes, or 512KB, 5MB, 2MiB, ...)
   max_steps: 25              # a run stops after this many steps (a loop that never exits)
+  node_threads: 32           # worker threads for synchronous function nodes
 ```
 `stepladder serve --max-body 5MB --max-steps 50` overrides them for one server.
 """
@@ -12,10 +13,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ByteSize, ConfigDict, Field
 
-__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_MAX_STEPS", "ServeSettings"]
+__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_MAX_STEPS", "DEFAULT_NODE_THREADS", "ServeSettings"]
 
 DEFAULT_MAX_BODY = 1024 * 1024
 DEFAULT_MAX_STEPS = 25  # LangGraph's default recursion limit
+DEFAULT_NODE_THREADS = 32
 
 
 class ServeSettings(BaseModel):
@@ -30,4 +32,9 @@ class ServeSettings(BaseModel):
     )
     max_steps: int = Field(
         default=DEFAULT_MAX_STEPS, ge=1, description="Steps a run may take before it stops."
+    )
+    node_threads: int = Field(
+        default=DEFAULT_NODE_THREADS,
+        ge=1,
+        description="Worker threads running synchronous function nodes, off the event loop.",
     )

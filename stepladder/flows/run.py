@@ -3,31 +3,39 @@
 A node that escalates to a human reviewer pauses a checkpointed run: `run_flow` then returns
 a `RunResult` with status `paused` and the pending reviews; `run_flow(..., resume={interrupt
 id: answer})` continues it with the answer (nodes that finished are not run again).
+
+One run at a time writes a thread, and a thread belongs to the flow of its first run
+(`stepladder.flows.threads`). A run stops after `max_steps` steps (LangGraph's recursion
+limit) with a `StepLimitError` that names the flow, the limit and the last nodes run.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-from langgraph.errors import is_invalid_resume
+from langgraph.errors import GraphRecursionError, is_invalid_resume
 from langgraph.types import Command
 from pydantic import ValidationError
 
-from stepladder.errors import ConfigError, FlowInputError, ModelError, RunError
+from stepladder.config.serving import DEFAULT_MAX_STEPS
+from stepladder.errors import ConfigError, FlowInputError, ModelError, RunError, StepLimitError
 from stepladder.flows.flow import Flow
 from stepladder.flows.reviews import PendingReview, save_reviews
+from stepladder.flows.threads import claim_thread, lock_thread
 from stepladder.nodes import RunContext
 from stepladder.retrieval.store import Store
 from stepladder.runtimes import ModelPool
 from stepladder.tracing import Tracing, run_span, set_preview
 from stepladder.tracing import attributes as names
 
-__all__ = ["PendingReview", "RunResult", "check_collections", "run_flow"]
+__all__ = ["DEFAULT_MAX_STEPS", "PendingReview", "RunResult", "check_collections", "run_flow"]
 
 UpdateHandler = Callable[[str, dict[str, Any]], None]
 INTERRUPT = "__interrupt__"
@@ -76,6 +84,8 @@ async def run_flow(
     trace_attributes: Mapping[str, str] | None = None,
     resume: Mapping[str, Any] | None = None,
     programs: Mapping[str, Any] | None = None,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    thread_held: bool = False,
 ) -> RunResult:
     """Run `flow`, reporting each node's update; checkpoint to SQLite when given a thread.
 
@@ -90,38 +100,53 @@ async def run_flow(
     trace: a root span, a span per node, per model call and per retrieval;
     `trace_attributes` go on the root span (an eval run puts its run and case ids there).
     `programs` replace LLM nodes' DSPy programs for this run (an optimizer's copies).
+    `max_steps` bounds the steps of the run (a loop whose exit is never taken).
+    A run takes its thread (`lock_thread`, `claim_thread`) unless `thread_held` says that
+    the caller holds it.
 
     Raises:
         FlowInputError: If the input is invalid, a thread has nothing to resume and no input,
             or a review's answer does not fit the node's output fields.
+        ThreadConflictError: If another run holds the thread, or it is another flow's thread.
         ConfigError: If a collection the flow searches is missing or empty.
+        StepLimitError: If the run took `max_steps` steps without ending.
     """
     check_collections(flow, store)
     context = replace(
         flow.context(models, store, tracing, programs),
         trace_attributes=dict(trace_attributes or {}),
     )
-    if flow.tiers:
-        if models is None:
-            raise ModelError(
-                f"flow '{flow.name}' uses model tiers ({', '.join(sorted(flow.tiers))}) but "
-                "the run was given no ModelPool."
-            )
-        await models.start(flow.tiers)
+    config: RunnableConfig = {"recursion_limit": max_steps}
     if thread_id is None:
         if resume is not None:
             raise ValueError("answering a review needs the thread_id of the paused run")
         payload = flow.prepare_input(data or {})
-        return await _stream(context, flow, flow.app, payload, None, on_update)
+        await _start_tiers(flow, models)
+        return await _stream(context, flow, flow.app, payload, config, on_update)
     if checkpoint_db is None:
         raise ValueError("a checkpointed run needs checkpoint_db")
-    checkpoint_db.parent.mkdir(parents=True, exist_ok=True)
-    async with AsyncSqliteSaver.from_conn_string(str(checkpoint_db)) as saver:
-        app = flow.compile(checkpointer=saver)
-        config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
-        result = await _on_thread(flow, app, config, context, data, on_update, resume)
-    save_reviews(checkpoint_db, thread_id, result.reviews)
+    config["configurable"] = {"thread_id": thread_id}
+    with nullcontext() if thread_held else lock_thread(checkpoint_db, thread_id):
+        if not thread_held:
+            await asyncio.to_thread(claim_thread, checkpoint_db, thread_id, flow.name)
+        await _start_tiers(flow, models)
+        async with AsyncSqliteSaver.from_conn_string(str(checkpoint_db)) as saver:
+            app = flow.compile(checkpointer=saver)
+            result = await _on_thread(flow, app, config, context, data, on_update, resume)
+        await asyncio.to_thread(save_reviews, checkpoint_db, thread_id, result.reviews)
     return result
+
+
+async def _start_tiers(flow: Flow, models: ModelPool | None) -> None:
+    """Start the model tiers `flow` uses (before any node runs)."""
+    if not flow.tiers:
+        return
+    if models is None:
+        raise ModelError(
+            f"flow '{flow.name}' uses model tiers ({', '.join(sorted(flow.tiers))}) but "
+            "the run was given no ModelPool."
+        )
+    await models.start(flow.tiers)
 
 
 async def _on_thread(
@@ -217,7 +242,7 @@ async def _stream(
     on_update: UpdateHandler | None,
     resumed_at: tuple[str, ...] = (),
 ) -> RunResult:
-    thread = config["configurable"]["thread_id"] if config else None
+    thread = config.get("configurable", {}).get("thread_id") if config else None
     tracing = context.tracing
     shown = {"resume": payload.resume} if isinstance(payload, Command) else payload
     with run_span(tracing, context.flow_name, shown, thread, context.trace_attributes) as span:
@@ -256,7 +281,7 @@ async def _updates(
     updates: list[tuple[str, dict[str, Any]]] = []
     final: dict[str, Any] = {}
     # "sync" durability: each step's checkpoint is on disk before the next step starts.
-    durability = {"durability": "sync"} if config is not None else {}
+    durability = {"durability": "sync"} if config and "configurable" in config else {}
     stream = app.astream(
         payload, config, context=context, stream_mode=["updates", "values"], **durability
     )
@@ -273,11 +298,35 @@ async def _updates(
                 updates.append((node_id, update))
                 if on_update is not None:
                     on_update(node_id, update)
+    except GraphRecursionError as error:
+        raise _too_many_steps(context, config, updates, final) from error
     except RunError as error:
         error.usage = context.usage.totals()
         error.partial_state = final
         raise
     return updates, final
+
+
+def _too_many_steps(
+    context: RunContext,
+    config: RunnableConfig | None,
+    updates: list[tuple[str, dict[str, Any]]],
+    final: dict[str, Any],
+) -> StepLimitError:
+    """The error of a run that reached its step limit, naming the nodes it ran last."""
+    limit = int((config or {}).get("recursion_limit") or DEFAULT_MAX_STEPS)
+    last = ", ".join(node for node, _ in updates[-6:]) or "none"
+    error = StepLimitError(
+        f"flow '{context.flow_name}' took {limit} steps without reaching its end (its step "
+        f"limit, LangGraph's recursion limit): a loop in it never took its exit. The last "
+        f"nodes run: {last}. Check the loop's exit condition (the `when` key or router of its "
+        "edge), or allow more steps: `stepladder run --max-steps N`, `stepladder serve "
+        "--max-steps N`, or run_flow(max_steps=N).",
+        limit,
+    )
+    error.usage = context.usage.totals()
+    error.partial_state = final
+    return error
 
 
 def _trace_id(span: Any) -> str | None:

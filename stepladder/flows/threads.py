@@ -28,7 +28,6 @@ from stepladder.flows.reviews import load_reviews, open_table
 
 __all__ = [
     "ThreadLease",
-    "check_thread",
     "claim_thread",
     "flow_of_thread",
     "lock_path",
@@ -89,18 +88,6 @@ def lock_thread(db: Path, thread_id: str) -> ThreadLease:
         ThreadConflictError: When another run, in any process, holds the thread.
     """
     return _lock(lock_path(db, thread_id), thread_id)
-
-
-def check_thread(db: Path, thread_id: str, flow: str) -> None:
-    """Check that a run of `flow` could take `thread_id` now (the lock is not kept).
-
-    Raises:
-        ThreadConflictError: As `hold_thread` would.
-    """
-    with lock_thread(db, thread_id):
-        known = flow_of_thread(db, thread_id)
-    if known is not None and known[0] != flow:
-        raise _other_flow(thread_id, known[0])
 
 
 def flow_of_thread(db: Path, thread_id: str) -> tuple[str, str] | None:

@@ -6,6 +6,8 @@ GET  /healthz               GET /metrics   GET /openapi.json  GET /docs
 ```
 Errors are one JSON body (`{"error": kind, "detail": message}`); input that does not fit a
 flow's input schema is a 422 naming each field (`loc`), as FastAPI reports it, plus `message`.
+A body that is not JSON text (not UTF-8, nested too deep) is a 422 too; one over the size
+limit a 413; one not sent as JSON a 415 (see `guard`).
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from stepladder import __version__
 from stepladder.serve.auth import TOKEN_VARIABLE, BearerAuth
 from stepladder.serve.errors import ServeError
+from stepladder.serve.guard import BodyTooLarge, RequestGuard, header_safe
 from stepladder.serve.health import health
 from stepladder.serve.metrics import CONTENT_TYPE
 from stepladder.serve.routes import add_flow_routes, add_run_routes
+from stepladder.serve.schemas import stream_components
 from stepladder.serve.service import Service
 from stepladder.serve.streaming import RUN_ID_HEADER
 
@@ -40,6 +44,7 @@ def create_app(
     token: str | None = None,
     token_variable: str = TOKEN_VARIABLE,
     warm: bool = False,
+    max_body: int | None = None,
 ) -> FastAPI:
     """The application serving `service`'s flows.
 
@@ -48,6 +53,7 @@ def create_app(
         token: When given, every request but `/healthz` needs `Authorization: Bearer <token>`.
         token_variable: The environment variable the token came from (for messages).
         warm: Start the flows' model tiers when the app starts, not on first use.
+        max_body: The largest request body, in bytes (default: the `serve.max_body` setting).
     """
     app = FastAPI(
         title=f"stepladder: {service.project.settings.name}",
@@ -61,9 +67,11 @@ def create_app(
     app.add_exception_handler(ServeError, _serve_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_input)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    limit = max_body or service.project.settings.serve.max_body
+    app.add_middleware(RequestGuard, max_body=int(limit))
     if token:
         app.add_middleware(BearerAuth, token=token, variable=token_variable)
-        _document_bearer(app)
+    _document(app, bearer=bool(token))
     return app
 
 
@@ -101,13 +109,17 @@ def _add_operations(app: FastAPI, service: Service) -> None:
 
 
 async def _serve_error(request: Request, error: ServeError) -> JSONResponse:
-    run_id = error.extra.get("run_id")
-    headers = {RUN_ID_HEADER: str(run_id)} if run_id else None
+    run_id = str(error.extra.get("run_id") or "")
+    headers = {RUN_ID_HEADER: run_id} if run_id and header_safe(run_id) else None
     return JSONResponse(error.body(), status_code=error.status, headers=headers)
 
 
 async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
     """Starlette's own errors (404 for an unknown path, 405) in the service's shape."""
+    if isinstance(error, BodyTooLarge):
+        return JSONResponse(error.body(), status_code=413, headers={"Connection": "close"})
+    if error.status_code == 400 and error.__cause__ is not None:
+        return _unreadable_body(error.__cause__)
     kind = HTTPStatus(error.status_code).phrase.lower().replace(" ", "_")
     body = {"error": kind, "detail": f"{request.method} {request.url.path}: {error.detail}."}
     return JSONResponse(body, status_code=error.status_code, headers=error.headers)
@@ -123,8 +135,22 @@ async def _invalid_input(request: Request, error: RequestValidationError) -> JSO
     return JSONResponse(body, status_code=422)
 
 
-def _document_bearer(app: FastAPI) -> None:
-    """Say in the OpenAPI document that requests need a bearer token."""
+def _unreadable_body(cause: BaseException) -> JSONResponse:
+    """A 422 for a body FastAPI could not read as JSON (its 400 says only that)."""
+    if isinstance(cause, RecursionError):
+        why = "it is nested too deeply (arrays or objects inside each other)"
+    elif isinstance(cause, UnicodeError):
+        why = "it is not UTF-8 text"
+    else:
+        why = f"{type(cause).__name__}: {cause}"
+    message = f"body: the request body is not JSON that can be read: {why}. Send a JSON object."
+    problem = {"type": "json_invalid", "loc": ["body"], "msg": message, "input": None}
+    body = {"error": "invalid_input", "message": message, "detail": [problem]}
+    return JSONResponse(body, status_code=422)
+
+
+def _document(app: FastAPI, *, bearer: bool) -> None:
+    """Add the events of streamed runs to the OpenAPI document, and the bearer token if on."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -133,8 +159,12 @@ def _document_bearer(app: FastAPI) -> None:
                 routes=app.routes,
             )  # fmt: skip
             components = schema.setdefault("components", {})
-            components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
-            schema["security"] = [{"bearer": []}]
+            schemas = components.setdefault("schemas", {})
+            for name, definition in stream_components().items():
+                schemas.setdefault(name, definition)
+            if bearer:
+                components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+                schema["security"] = [{"bearer": []}]
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -6,6 +6,9 @@ A 422 is shaped as FastAPI's own: `{"error": "invalid_input", "message": ..., "d
 How a run's failure maps to a status:
 
 ```
+ThreadConflictError       409 run_in_progress    another run holds the thread
+                          409 thread_of_another_flow  the thread belongs to another flow
+StepLimitError            422 step_limit         the run took its step limit (a loop never exits)
 FlowInputError            422 invalid_input      the input or a review's answer does not fit
 ModelError                503 model_unavailable  a tier is down, times out, or cannot start
 ConfigError               503 not_configured     a tier's key, a collection, ... is missing
@@ -27,6 +30,8 @@ from stepladder.errors import (
     NodeError,
     NodeOutputError,
     StepladderError,
+    StepLimitError,
+    ThreadConflictError,
 )
 
 __all__ = ["ServeError", "failure_of"]
@@ -58,6 +63,7 @@ class ServeError(Exception):
 
 
 _KINDS: tuple[tuple[type[Exception], int, str], ...] = (
+    (StepLimitError, 422, "step_limit"),
     (FlowInputError, 422, "invalid_input"),
     (ModelError, 503, "model_unavailable"),
     (ConfigError, 503, "not_configured"),
@@ -72,6 +78,9 @@ def failure_of(error: BaseException, **extra: Any) -> ServeError:
     if isinstance(error, ServeError):
         error.extra.update(extra)
         return error
+    if isinstance(error, ThreadConflictError):
+        name = "run_in_progress" if error.reason == "running" else "thread_of_another_flow"
+        return ServeError(409, name, str(error), **extra)
     for kind, status, name in _KINDS:
         if isinstance(error, kind):
             return ServeError(status, name, str(error), **extra)

@@ -19,11 +19,18 @@ from starlette.responses import JSONResponse, Response
 from stepladder.flows import Flow
 from stepladder.flows.project import new_thread_id
 from stepladder.serve.errors import ServeError
+from stepladder.serve.guard import check_text, header_safe
 from stepladder.serve.reviews import answer_for
 from stepladder.serve.runs import RunRecord
-from stepladder.serve.schemas import ErrorBody, ResumeRequest, RunView, ValidationErrorBody
+from stepladder.serve.schemas import (
+    ErrorBody,
+    ResumeRequest,
+    RunView,
+    ValidationErrorBody,
+    sse_content,
+)
 from stepladder.serve.service import Service
-from stepladder.serve.streaming import RUN_ID_HEADER, stream_run
+from stepladder.serve.streaming import MEDIA_TYPE, RUN_ID_HEADER, stream_run
 
 __all__ = ["add_flow_routes", "add_run_routes", "run_response"]
 
@@ -42,17 +49,32 @@ ThreadId = Annotated[
 RunId = Annotated[str, Path(description="The run's id (its thread when checkpointed).")]
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "Unknown flow or run."},
-    409: {"model": ErrorBody, "description": "The run is still running, or is not paused."},
-    422: {"model": ValidationErrorBody, "description": "Input that does not fit the schema."},
+    409: {
+        "model": ErrorBody,
+        "description": "The thread has a run in progress or belongs to another flow, or the "
+        "run is not paused.",
+    },
+    422: {
+        "model": ValidationErrorBody,
+        "description": "Input that does not fit the schema, or a run that took its step limit.",
+    },
     500: {"model": ErrorBody, "description": "The run failed."},
     503: {"model": ErrorBody, "description": "A model tier is down or cannot start."},
 }
-SSE_CONTENT = {"text/event-stream": {"schema": {"type": "string"}}}
+BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorBody, "description": "The body is over the service's size limit."},
+    415: {"model": ErrorBody, "description": "The body was not sent as JSON."},
+}
 
 
 def run_response(record: RunRecord) -> JSONResponse:
     """A run as the JSON response (its id also in the `X-Run-Id` header)."""
-    return JSONResponse(record.view(), headers={RUN_ID_HEADER: record.run_id})
+    return JSONResponse(record.view(), headers=run_id_header(record.run_id))
+
+
+def run_id_header(run_id: str) -> dict[str, str]:
+    """The `X-Run-Id` header (left out for an id that cannot go in a header)."""
+    return {RUN_ID_HEADER: run_id} if header_safe(run_id) else {}
 
 
 def add_flow_routes(app: FastAPI, service: Service) -> None:
@@ -63,7 +85,7 @@ def add_flow_routes(app: FastAPI, service: Service) -> None:
             _run_endpoint(service, flow),
             methods=["POST"],
             response_model=service.run_models[name],
-            responses={**ERRORS, 200: {"content": SSE_CONTENT}},
+            responses={**ERRORS, **BODY_ERRORS, 200: {"content": _sse(service, name)}},
             summary=f"Run flow '{name}'",
             description=flow.spec.description or f"Run flow '{name}' and return its final state.",
             operation_id=f"run_{name}",
@@ -105,11 +127,12 @@ def add_run_routes(app: FastAPI, service: Service) -> None:
     @app.post(
         "/runs/{run_id}/resume",
         response_model=RunView,
-        responses={**ERRORS, 200: {"content": SSE_CONTENT}},
+        responses={**ERRORS, **BODY_ERRORS, 200: {"content": {MEDIA_TYPE: sse_content("RunView")}}},
         tags=["runs"],
     )
     async def resume_run(run_id: RunId, request: ResumeRequest, stream: Stream = False) -> Response:
         """Answer a paused run's review with the node's output fields; continue the run."""
+        check_text(request.answer, ("body", "answer"))
         flow, resume = await answer_for(service, run_id, request)
         if stream:
             return await stream_run(service, flow, None, thread_id=run_id, resume=resume)
@@ -121,6 +144,7 @@ def _run_endpoint(service: Service, flow: Flow) -> Any:
 
     async def endpoint(body: Any, stream: bool, thread_id: str | None) -> Response:
         data = body.model_dump(exclude_unset=True) if body is not None else {}
+        check_text(data, ("body",))
         if thread_id is None and flow.reaches_human:
             thread_id = new_thread_id(flow.name)
         if stream:
@@ -141,6 +165,11 @@ def _run_endpoint(service: Service, flow: Flow) -> Any:
     )  # fmt: skip
     endpoint.__name__ = f"run_{flow.name}"
     return endpoint
+
+
+def _sse(service: Service, name: str) -> dict[str, Any]:
+    """The stream's media type for flow `name` (its `final` event is `<name>_run`)."""
+    return {MEDIA_TYPE: sse_content(service.run_models[name].__name__)}
 
 
 def _flow_info(flow: Flow) -> dict[str, Any]:

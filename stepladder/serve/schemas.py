@@ -5,6 +5,11 @@ fields are refused), `<flow>_state` (every state key, each optional: a paused or
 has not written them all) and `<flow>_run` (a run: id, status, usage, trace, reviews and the
 state). Responses are documented by these models but not re-validated: the state is returned
 as the run left it.
+
+A streamed run's events are published too: each `text/event-stream` media type has an
+`itemSchema` (as OpenAPI 3.2 writes a stream's items) giving each event's name and the JSON
+Schema of its data: `update` a `StreamUpdate`, `final` the flow's run, `error` a
+`StreamError` (these schemas are in the document's components: `stream_components`).
 """
 
 from __future__ import annotations
@@ -12,12 +17,26 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
+from pydantic.json_schema import models_json_schema
 
 from stepladder.config.type_expressions import unannotated
 from stepladder.flows import Flow
 from stepladder.serve.runs import Status
 
-__all__ = ["ErrorBody", "ResumeRequest", "Review", "RunView", "ValidationErrorBody", "run_model"]
+__all__ = [
+    "ErrorBody",
+    "ResumeRequest",
+    "Review",
+    "RunView",
+    "StreamError",
+    "StreamUpdate",
+    "ValidationErrorBody",
+    "run_model",
+    "sse_content",
+    "stream_components",
+]
+
+REF = "#/components/schemas/{model}"
 
 
 class Review(BaseModel):
@@ -85,6 +104,55 @@ class ValidationErrorBody(BaseModel):
     error: Literal["invalid_input"]
     message: str = Field(description="Every problem on one line, naming each field.")
     detail: list[dict[str, Any]] = Field(description="Problems with their `loc` (field path).")
+
+
+class StreamUpdate(BaseModel):
+    """`event: update` of a streamed run: one node's update (the state keys it wrote)."""
+
+    node: str
+    update: dict[str, Any]
+
+
+class StreamError(BaseModel):
+    """`event: error` of a streamed run: the error body (as JSON answers have it) and the run."""
+
+    error: str
+    detail: str | list[dict[str, Any]]
+    message: str | None = Field(default=None, description="Every problem, on one line (422).")
+    run_id: str | None = None
+    run: RunView | None = Field(default=None, description="The failed run.")
+
+
+def stream_components() -> dict[str, Any]:
+    """The JSON Schemas of the stream's events, for the OpenAPI document's components."""
+    _, top = models_json_schema(
+        [(StreamUpdate, "serialization"), (StreamError, "serialization")], ref_template=REF
+    )
+    return dict(top.get("$defs", {}))
+
+
+def sse_content(run_schema: str) -> dict[str, Any]:
+    """The `text/event-stream` media type of a run endpoint whose run model is `run_schema`."""
+    description = (
+        "Server-sent events, each `event: NAME` and `data: JSON` on one line: `update` per "
+        f"node update (StreamUpdate), then `final` ({run_schema}) or `error` (StreamError)."
+    )
+    events = (("update", "StreamUpdate"), ("final", run_schema), ("error", "StreamError"))
+    return {"itemSchema": {"description": description, "oneOf": [_event(*e) for e in events]}}
+
+
+def _event(name: str, model: str) -> dict[str, Any]:
+    """One event: its name, and its data (one line of JSON) as `model`."""
+    data = {
+        "type": "string",
+        "contentMediaType": "application/json",
+        "contentSchema": {"$ref": REF.format(model=model)},
+    }
+    return {
+        "type": "object",
+        "properties": {"event": {"const": name}, "data": data},
+        "required": ["event", "data"],
+    }
 
 
 def run_model(flow: Flow) -> type[BaseModel]:

@@ -4,7 +4,12 @@ One `ModelPool` (tiers start on first use, or all at start-up with `warm`), one 
 (the project's, plus the metrics' span processor), the retrieval store (opened on first use),
 the run registry and the metrics. Each run executes as its own asyncio task, so runs proceed
 concurrently and a client that disconnects does not stop a run (its result stays readable at
-`GET /runs/{id}`).
+`GET /runs/{id}`). Synchronous function nodes run in a thread pool of their own
+(`serve.node_threads`), so a slow one stalls neither the event loop nor other requests.
+
+A run on a thread takes the thread before it starts (one writer per thread, in any process;
+a thread belongs to one flow): a busy thread, or another flow's, is a 409. A run without a
+thread is written to the project's database when it ends, so it is found after a restart.
 """
 
 from __future__ import annotations
@@ -13,22 +18,27 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
 
 from stepladder.config import Project
+from stepladder.errors import ThreadConflictError
 from stepladder.flows import Flow, RunResult, run_flow
 from stepladder.flows.project import checkpoint_path, project_tracing
 from stepladder.flows.run import UpdateHandler
+from stepladder.flows.threads import ThreadLease, claim_thread, flow_of_thread, lock_thread
+from stepladder.nodes.function import SYNC_NODE_EXECUTOR
 from stepladder.retrieval import Store
 from stepladder.retrieval.store import open_project_store
 from stepladder.runtimes import BoundTier, ModelPool
 from stepladder.serve.errors import ServeError, failure_of
+from stepladder.serve.history import load_run, save_run
 from stepladder.serve.loading import ServedFlows
 from stepladder.serve.metrics import Metrics, ModelCallMetrics
 from stepladder.serve.runs import DEFAULT_LIMIT, RunRecord, RunRegistry, new_run_id
-from stepladder.serve.threads import flow_of_thread, read_checkpointed, remember_thread
+from stepladder.serve.threads import read_checkpointed
 from stepladder.tracing import Tracing
 from stepladder.tracing.attributes import Previews
 
@@ -45,14 +55,21 @@ class Service:
         project: The project (its settings name the tiers; its state folder holds
             checkpoints and traces).
         served: The compiled flows.
-        keep_runs: How many runs `GET /runs/{id}` keeps in memory.
+        keep_runs: How many runs `GET /runs/{id}` keeps (in memory, and in the database).
+        max_steps: Steps a run may take (default: the `serve.max_steps` setting).
     """
 
     def __init__(
-        self, project: Project, served: ServedFlows, *, keep_runs: int = DEFAULT_LIMIT
+        self,
+        project: Project,
+        served: ServedFlows,
+        *,
+        keep_runs: int = DEFAULT_LIMIT,
+        max_steps: int | None = None,
     ) -> None:
         settings = project.settings
         self.project = project
+        self.max_steps = max_steps or settings.serve.max_steps
         self.flows = served.flows
         self.run_models = served.run_models
         self.skipped = served.skipped
@@ -63,6 +80,9 @@ class Service:
         self.tracing = _tracing(project, self.metrics)
         self.started: dict[str, BoundTier] = {}
         self.tier_errors: dict[str, str] = {}
+        self.node_pool = ThreadPoolExecutor(
+            settings.serve.node_threads, thread_name_prefix="stepladder-node"
+        )
         self._store: Store | None = None
         self._store_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[RunRecord]] = set()
@@ -85,6 +105,7 @@ class Service:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.node_pool.shutdown(wait=False, cancel_futures=True)
         await asyncio.to_thread(self.models.close)
         self.tracing.shutdown()
 
@@ -122,22 +143,34 @@ class Service:
             The run as it starts, and the task that ends with its final record.
 
         Raises:
-            ServeError: 409 when the thread is running already; 503 when a tier cannot start
-                or the store cannot open (the run is then recorded as failed).
+            ServeError: 409 when the thread is running already or belongs to another flow
+                (nothing is recorded); 503 when a tier cannot start or the store cannot open
+                (the run is then recorded as failed).
         """
-        record = self.registry.begin(thread_id or new_run_id(), flow.name, thread_id)
+        lease = await self._take_thread(flow, thread_id)
+        try:
+            record = self.registry.begin(thread_id or new_run_id(), flow.name, thread_id)
+        except BaseException:
+            if lease is not None:
+                lease.release()
+            raise
         ready: asyncio.Future[ServeError | None] = asyncio.get_running_loop().create_future()
         task = asyncio.create_task(self._execute(record, flow, data, on_update, resume, ready))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if lease is not None:
+            task.add_done_callback(lambda _: lease.release())
         problem = await asyncio.shield(ready)
         if problem is not None:
             raise problem
         return record, task
 
     async def find_run(self, run_id: str) -> RunRecord | None:
-        """A run kept in memory, else read back from its checkpoint thread."""
+        """A run kept in memory, else in the database, else read back from its thread."""
         record = self.registry.get(run_id)
+        if record is not None:
+            return record
+        record = await asyncio.to_thread(load_run, self.checkpoint_db, run_id)
         if record is not None:
             return record
         known = await asyncio.to_thread(flow_of_thread, self.checkpoint_db, run_id)
@@ -156,9 +189,10 @@ class Service:
     ) -> RunRecord:
         clock = time.perf_counter()
         self.metrics.add(IN_PROGRESS, {"flow": flow.name})
+        SYNC_NODE_EXECUTOR.set(self.node_pool)  # this task's context: its run's nodes
         try:
             try:
-                store = await self._prepare(flow, record.thread_id)
+                store = await self._prepare(flow)
             except Exception as error:
                 failed = self._failed(record, clock, error)
                 ready.set_result(failed.failure)
@@ -168,11 +202,11 @@ class Service:
                 result = await run_flow(
                     flow, data, thread_id=record.thread_id, checkpoint_db=self.checkpoint_db,
                     on_update=on_update, models=self.models, store=store, tracing=self.tracing,
-                    resume=resume,
+                    resume=resume, max_steps=self.max_steps, thread_held=True,
                 )  # fmt: skip
             except Exception as error:
-                return self._failed(record, clock, error)
-            return self._ended(record, clock, result)
+                return await self._keep(self._failed(record, clock, error))
+            return await self._keep(self._ended(record, clock, result))
         except asyncio.CancelledError:
             stopped = ServeError(503, "cancelled", "the service stopped before the run ended")
             self._failed(record, clock, stopped)
@@ -182,12 +216,40 @@ class Service:
                 ready.set_result(ServeError(503, "cancelled", "the service is stopping"))
             self.metrics.add(IN_PROGRESS, {"flow": flow.name}, -1)
 
-    async def _prepare(self, flow: Flow, thread_id: str | None) -> Store | None:
-        """Start the flow's tiers, open the store it searches, note its checkpoint thread."""
+    async def _take_thread(self, flow: Flow, thread_id: str | None) -> ThreadLease | None:
+        """Take the run's thread: one writer per thread, in any process; one flow per thread.
+
+        Raises:
+            ServeError: 409 when another run holds the thread, or it is another flow's.
+        """
+        if thread_id is None:
+            return None
+        try:
+            lease = lock_thread(self.checkpoint_db, thread_id)
+        except ThreadConflictError as error:
+            raise failure_of(error, run_id=thread_id) from None
+        try:
+            await asyncio.to_thread(claim_thread, self.checkpoint_db, thread_id, flow.name)
+        except BaseException as error:
+            lease.release()
+            if isinstance(error, ThreadConflictError):
+                raise failure_of(error, run_id=thread_id) from None
+            raise
+        return lease
+
+    async def _keep(self, record: RunRecord) -> RunRecord:
+        """Write a run without a thread to the database (a thread's checkpoint keeps the rest)."""
+        if record.thread_id is None:
+            try:
+                await asyncio.to_thread(save_run, self.checkpoint_db, record, self.registry.limit)
+            except Exception as error:  # the run's result is still answered and kept in memory
+                logger.warning("run %s was not written to the database: %s", record.run_id, error)
+        return record
+
+    async def _prepare(self, flow: Flow) -> Store | None:
+        """Start the flow's tiers, open the store it searches."""
         for name in sorted(flow.tiers):
             await self._start_tier(name)
-        if thread_id is not None:
-            await asyncio.to_thread(remember_thread, self.checkpoint_db, thread_id, flow.name)
         if not flow.collections:
             return None
         async with self._store_lock:

@@ -22,10 +22,11 @@ from pydantic_core import to_jsonable_python
 from starlette.responses import StreamingResponse
 
 from stepladder.flows import Flow
+from stepladder.serve.guard import header_safe
 from stepladder.serve.runs import RunRecord
 from stepladder.serve.service import Service
 
-__all__ = ["RUN_ID_HEADER", "format_event", "stream_run"]
+__all__ = ["MEDIA_TYPE", "RUN_ID_HEADER", "format_event", "stream_run"]
 
 RUN_ID_HEADER = "X-Run-Id"
 MEDIA_TYPE = "text/event-stream"
@@ -54,7 +55,9 @@ async def stream_run(
         flow, data, thread_id=thread_id, on_update=on_update, resume=resume
     )
     task.add_done_callback(lambda _: queue.put_nowait(None))
-    headers = {RUN_ID_HEADER: record.run_id, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    if header_safe(record.run_id):
+        headers[RUN_ID_HEADER] = record.run_id
     return StreamingResponse(_events(queue, task), media_type=MEDIA_TYPE, headers=headers)
 
 

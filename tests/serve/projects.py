@@ -130,3 +130,47 @@ def desk_project(root: Path, chat_port: int, down_port: int) -> Path:
         "flows/ask_locked.yaml": ASK.format(tier="locked"),
     }
     return write_project(root, files, settings)
+
+
+FUZZ_STEPS = """
+def compose(name: str, times: int, tags: list[str], mood: str) -> str:
+    return " ".join([f"hello {name}"] * min(times, 3)) + "".join(f" #{t}" for t in tags) + mood
+
+
+def measure(greeting: str) -> int:
+    return len(greeting)
+
+
+def count(items: dict) -> int:
+    return len(items)
+"""
+FUZZ_GREET = """
+name: greet
+description: Greet someone, a number of times.
+state:
+  name: {type: str, input: true, description: Who to greet.}
+  times: {type: int, input: true, default: 1}
+  tags: {type: "list[str]", input: true, default: []}
+  mood: {type: enum, input: true, default: "none", values: [none, glad, sad]}
+  greeting: str
+  length: int
+nodes:
+  - {id: compose, kind: function, call: "flows.steps:compose", reads: [name, times, tags, mood],
+     writes: [greeting]}
+  - {id: measure, kind: function, call: "flows.steps:measure", reads: [greeting], writes: [length]}
+"""
+FUZZ_COUNT = """
+name: count
+state:
+  items: {type: dict, input: true, default: {}}
+  size: int
+nodes:
+  - {id: count, kind: function, call: "flows.steps:count", reads: [items], writes: [size]}
+"""
+
+
+def fuzz_project(root: Path) -> Path:
+    """Function flows that end for every input (what schemathesis is pointed at)."""
+    files = {"flows/steps.py": FUZZ_STEPS, "flows/greet.yaml": FUZZ_GREET,
+             "flows/count.yaml": FUZZ_COUNT}  # fmt: skip
+    return write_project(root, files, "name: fuzz\n")

@@ -1,0 +1,68 @@
+"""Runs without a checkpoint thread, kept in the project's database after they end.
+
+Such a run has no checkpoint to read back, so the service writes its record (the JSON that
+`GET /runs/{id}` answers) to the table `stepladder_runs` of the checkpoint database when it
+ends, and reads it from there when it is no longer in memory (after a restart). The latest
+`keep` runs are kept; older rows are deleted as new ones come.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from stepladder.flows.reviews import open_table
+from stepladder.serve.runs import RunRecord
+
+__all__ = ["load_run", "save_run"]
+
+_TABLE = "stepladder_runs"
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {_TABLE} (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL UNIQUE,
+    flow TEXT NOT NULL,
+    record TEXT NOT NULL
+)
+"""
+
+
+def save_run(db: Path, record: RunRecord, keep: int) -> None:
+    """Keep `record` (replacing an older record of the same id), and only the latest `keep`."""
+    text = json.dumps(record.view())  # ASCII: any text, lone surrogates included, survives
+    with open_table(db, _SCHEMA) as connection:
+        connection.execute(f"DELETE FROM {_TABLE} WHERE run_id = ?", (record.run_id,))
+        connection.execute(
+            f"INSERT INTO {_TABLE} (run_id, flow, record) VALUES (?, ?, ?)",
+            (record.run_id, record.flow, text),
+        )
+        connection.execute(
+            f"DELETE FROM {_TABLE} WHERE seq <= (SELECT MAX(seq) FROM {_TABLE}) - ?", (keep,)
+        )
+
+
+def load_run(db: Path, run_id: str) -> RunRecord | None:
+    """The record of a run that ended, if it is kept."""
+    if not db.is_file():
+        return None
+    with open_table(db, _SCHEMA) as connection:
+        row = connection.execute(
+            f"SELECT record FROM {_TABLE} WHERE run_id = ?", (run_id,)
+        ).fetchone()
+    return None if row is None else _record(json.loads(row[0]))
+
+
+def _record(view: dict[str, Any]) -> RunRecord:
+    return RunRecord(
+        run_id=view["run_id"],
+        flow=view["flow"],
+        status=view["status"],
+        thread_id=view.get("thread_id"),
+        created_at=view["created_at"],
+        duration_s=view.get("duration_s"),
+        state=view.get("state") or {},
+        usage=view.get("usage") or {},
+        trace_id=view.get("trace_id"),
+        error=view.get("error"),
+    )
