@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from stepladder.config.spec_yaml import SpecYAMLError, compose_spec, read_spec_text
+
 __all__ = [
     "LocatedDocument",
     "Path_",
@@ -22,6 +24,7 @@ __all__ = [
     "format_path",
     "load_yaml",
     "near_miss",
+    "read_spec_text",
     "valid_choices",
 ]
 
@@ -85,34 +88,23 @@ class LocatedDocument:
 
 
 def load_yaml(text: str, source: Path | None = None) -> LocatedDocument:
-    """Parse YAML with the safe loader, recording the line of every item.
+    """Parse spec YAML once, with bounded work, recording the line of every item.
+
+    Anchors and aliases, nesting deeper than 100 levels, duplicate keys and text over the
+    size limit are refused (see `stepladder.config.spec_yaml`).
 
     Raises:
-        yaml.YAMLError: On a syntax error (callers turn it into their own error).
+        yaml.YAMLError: On a syntax error or a refused document (callers turn it into their
+            own error with `describe_yaml_error`).
     """
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
-    data = yaml.safe_load(text)
-    lines: dict[Path_, int] = {}
-    if root is not None:
-        _record_lines(root, (), lines)
+    data, lines = compose_spec(text)
     return LocatedDocument(data=data, source=source, lines=lines)
 
 
-def _record_lines(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            child = (*path, key)
-            lines[child] = key_node.start_mark.line + 1
-            _record_lines(value_node, child, lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _record_lines(item, (*path, index), lines)
-
-
 def describe_yaml_error(error: yaml.YAMLError, source: Path | None) -> str:
-    """Turn a PyYAML syntax error into one readable sentence."""
+    """Turn a PyYAML syntax error, or a refused spec document, into one readable sentence."""
+    if isinstance(error, SpecYAMLError):
+        return _describe_refusal(error, source)
     mark = getattr(error, "problem_mark", None)
     problem = getattr(error, "problem", None) or str(error)
     context = getattr(error, "context", None)
@@ -121,3 +113,13 @@ def describe_yaml_error(error: yaml.YAMLError, source: Path | None) -> str:
         where += f", line {mark.line + 1}, column {mark.column + 1}"
     detail = f"{context}, {problem}" if context else problem
     return f"{where}: invalid YAML: {detail}."
+
+
+def _describe_refusal(error: SpecYAMLError, source: Path | None) -> str:
+    """`nodes (flows/x.yaml, line 30): duplicate key ...`, or `flows/x.yaml, line 3: ...`."""
+    where = str(source) if source else "YAML text"
+    if error.line is not None:
+        where += f", line {error.line}"
+    if error.path:
+        where = f"{format_path(error.path)} ({where})"
+    return f"{where}: {error.problem}."

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from stepladder.config.artifacts import write_text_atomic
+from stepladder.config.locations import load_yaml, read_spec_text
 from stepladder.errors import UserError
 from stepladder.evalsets.cases import EvalCase
 from stepladder.evalsets.spec import SPEC_SUFFIXES
@@ -128,7 +129,7 @@ def specs_using(cases: Path, evalsets_dir: Path) -> list[SpecRef]:
 
 def _yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(read_spec_text(path), path).data
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return {}
     return data if isinstance(data, dict) else {}

@@ -23,7 +23,12 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from stepladder.config.explain import explain_validation_error
-from stepladder.config.locations import LocatedDocument, describe_yaml_error, load_yaml
+from stepladder.config.locations import (
+    LocatedDocument,
+    describe_yaml_error,
+    load_yaml,
+    read_spec_text,
+)
 from stepladder.config.references import REFERENCE_PATTERN
 from stepladder.config.settings import FLOW_SUFFIXES
 from stepladder.errors import EvalSetError
@@ -240,9 +245,11 @@ def load_eval_spec(path: Path) -> LoadedEvalSpec:
             problem named by its YAML path and line, with the valid choices).
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_spec_text(path)
     except FileNotFoundError as error:
         raise EvalSetError(f"{path}: eval spec not found.") from error
+    except yaml.YAMLError as error:
+        raise EvalSetError(describe_yaml_error(error, path)) from error
     except (OSError, UnicodeDecodeError) as error:
         raise EvalSetError(f"{path}: cannot read eval spec: {error}.") from error
     try:

@@ -10,7 +10,12 @@ import yaml
 from pydantic import ValidationError
 
 from stepladder.config.explain import explain_validation_error
-from stepladder.config.locations import LocatedDocument, describe_yaml_error, load_yaml
+from stepladder.config.locations import (
+    LocatedDocument,
+    describe_yaml_error,
+    load_yaml,
+    read_spec_text,
+)
 from stepladder.errors import FlowSpecError
 from stepladder.flows.spec import FlowSpec
 
@@ -25,9 +30,11 @@ def load_flow(path: str | Path) -> FlowSpec:
     """
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = read_spec_text(file)
     except FileNotFoundError as error:
         raise FlowSpecError(f"{file}: flow file not found.") from error
+    except yaml.YAMLError as error:
+        raise FlowSpecError(describe_yaml_error(error, file)) from error
     except (OSError, UnicodeDecodeError) as error:
         raise FlowSpecError(f"{file}: cannot read flow file: {error}.") from error
     return flow_from_yaml(text, source=file)
