@@ -12,7 +12,12 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from stepladder.config.costs import TokenPrice
 from stepladder.config.explain import explain_validation_error
-from stepladder.config.locations import LocatedDocument, describe_yaml_error, load_yaml
+from stepladder.config.locations import (
+    LocatedDocument,
+    describe_yaml_error,
+    load_yaml,
+    read_spec_text,
+)
 from stepladder.config.retrieval import ChromaSettings, EmbeddingSettings
 from stepladder.config.serving import ServeSettings
 from stepladder.config.tiers import (
@@ -181,7 +186,7 @@ def load_project(start: Path | None = None, root: Path | None = None) -> Project
 
 def _load_settings(file: Path) -> Settings:
     try:
-        document = load_yaml(file.read_text(encoding="utf-8"), file)
+        document = load_yaml(read_spec_text(file), file)
     except yaml.YAMLError as error:
         raise ConfigError(describe_yaml_error(error, file)) from error
     except (OSError, UnicodeDecodeError) as error:
