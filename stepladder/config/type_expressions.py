@@ -12,13 +12,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
 from stepladder.config.locations import near_miss
 
-__all__ = ["TYPE_CHOICES", "TypeExpr", "parse_type", "unannotated"]
+__all__ = ["TYPE_CHOICES", "TypeExpr", "enum_members", "parse_type", "unannotated"]
 
 SIMPLE_TYPES: dict[str, Any] = {
     "str": str,
@@ -124,3 +124,12 @@ def unannotated(python_type: Any) -> Any:
     """A state key's Python type without its `Annotated` reducer, if it has one."""
     metadata = getattr(python_type, "__metadata__", None)
     return python_type.__origin__ if metadata is not None else python_type
+
+
+def enum_members(python_type: Any) -> tuple[Any, ...] | None:
+    """The values of a state key typed `enum` (or `optional[enum]`), else None."""
+    python_type = unannotated(python_type)
+    if get_origin(python_type) is Union:
+        inner = [arg for arg in get_args(python_type) if arg is not type(None)]
+        python_type = inner[0] if len(inner) == 1 else None
+    return get_args(python_type) if get_origin(python_type) is Literal else None

@@ -18,6 +18,7 @@ from stepladder.errors import FlowCompileError, ReferenceError_, RunError
 from stepladder.flows.checks import check_flow
 from stepladder.flows.flow import Flow
 from stepladder.flows.spec import END, START, EdgeSpec, FlowSpec
+from stepladder.flows.state_check import check_defaults, checked, state_checks
 from stepladder.nodes import BuildContext, RunContext
 from stepladder.nodes.escalation import check_escalation
 from stepladder.nodes.traced import traced
@@ -50,8 +51,12 @@ def compile_flow(
         tiers: The bound model tiers; when given, nodes may only name these.
         ladder: The project's escalation ladder, which nodes with `escalate:` climb.
 
+    Every node's updates are checked against the declared types of the keys it writes
+    (`stepladder.flows.state_check`); state defaults are checked here.
+
     Raises:
-        FlowCompileError: If the flow is unsound or a reference cannot be resolved.
+        FlowCompileError: If the flow is unsound, a reference cannot be resolved, or a
+            state default does not fit its type.
     """
     check_flow(spec, tiers)
     problems = check_escalation(spec.nodes, ladder, tiers, spec.document)
@@ -61,6 +66,8 @@ def compile_flow(
         raise FlowCompileError(f"{origin}: cannot compile, {count}: " + " ".join(problems))
     policy = ReferencePolicy(project_root, allow_imports, objects, spec.document)
     state_types = _state_types(spec, policy)
+    checks = state_checks(spec, state_types)
+    check_defaults(spec, checks)
     state_schema = TypedDict(f"{spec.name}_state", state_types, total=False)  # type: ignore[misc]
     graph: StateGraph[Any, RunContext, Any, Any] = StateGraph(
         state_schema, context_schema=RunContext
@@ -69,7 +76,7 @@ def compile_flow(
     for index, node in enumerate(spec.nodes):
         where = ("nodes", index)
         context = BuildContext(policy, where, spec.document, state_types, programs, spec.tools)
-        built = traced(node, node.build(context))
+        built = traced(node, checked(node, node.build(context), checks))
         graph.add_node(
             node.id, RunnableCallable(built.func, built.afunc, name=node.id, trace=False)
         )

@@ -11,10 +11,12 @@ recognise get its fallback label (`stepladder.nodes.classify_embeddings`).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from stepladder.config.type_expressions import enum_members
 from stepladder.errors import FlowCompileError
 from stepladder.nodes.base import BuildContext, BuiltNode, State
 from stepladder.nodes.llm import (
@@ -106,12 +108,34 @@ class ClassifyNodeSpec(LLMNodeSpec):
 
             return build_embedding_classify(self, context)
         self.check_escalation(context, sampled_confidence=False)
+        self.check_output_enum(context, self.label_names)
         call = self.model_call(context, self.label_names)
 
         async def run(state: State, runtime: Any) -> dict[str, Any]:
             return self.update(await call(state, runtime))
 
         return BuiltNode(afunc=run)
+
+    def check_output_enum(
+        self, context: BuildContext, labels: Iterable[str], fallback: str | None = None
+    ) -> None:
+        """Check the labels the node can write (and `fallback`) fit its output key's enum.
+
+        Raises:
+            FlowCompileError: Naming the labels the enum lacks and its values.
+        """
+        members = enum_members(context.state_types.get(self.output))
+        written = [*labels, *([fallback] if fallback is not None else [])]
+        missing = [label for label in dict.fromkeys(written) if label not in (members or ())]
+        if members is None or not missing:
+            return
+        named = [f"{label} (its fallback)" if label == fallback else label for label in missing]
+        raise FlowCompileError(
+            f"{context.where('output')}: node '{self.id}' can write label(s) "
+            f"{', '.join(named)} into state key '{self.output}', an "
+            f"enum whose values are: {', '.join(map(str, members))}. Add the label(s) to "
+            f"the key's `values` under `state:`, or change the node's labels."
+        )
 
     def model_call(self, context: BuildContext, labels: list[str]) -> LLMCall:
         """The call that asks a model tier for one of `labels` (with its confidence)."""

@@ -54,6 +54,12 @@ def build_embedding_classify(node: ClassifyNodeSpec, context: BuildContext) -> B
 
     escalates = node.escalate is not None and node.escalate.threshold(EMBEDDINGS) is not None
     _check_labels(node, manifest, None if escalates else fallback, context)
+    produced = [*manifest.labels, fallback]
+    if escalates:  # an unrecognised request goes up the ladder, which answers `labels`
+        labels = node.label_names or produced
+        node.check_output_enum(context, labels, fallback if fallback in labels else None)
+    else:
+        node.check_output_enum(context, manifest.labels, fallback)
 
     def classify(state: State) -> tuple[str, float]:
         text = "\n".join(str(state[k]) for k in node.reads if state.get(k) is not None).strip()
@@ -70,7 +76,7 @@ def build_embedding_classify(node: ClassifyNodeSpec, context: BuildContext) -> B
         return update
 
     if node.escalate is not None:
-        return _escalating(node, context, [*manifest.labels, fallback], fallback, classify)
+        return _escalating(node, context, produced, fallback, classify)
 
     def run_sync(state: State, runtime: Any) -> dict[str, Any]:
         return decide(state)
