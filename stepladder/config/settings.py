@@ -19,6 +19,7 @@ from stepladder.config.locations import (
     read_spec_text,
 )
 from stepladder.config.retrieval import ChromaSettings, EmbeddingSettings
+from stepladder.config.secrets import register_settings
 from stepladder.config.serving import ServeSettings
 from stepladder.config.tiers import (
     DEFAULT_TIERS,
@@ -181,7 +182,9 @@ def load_project(start: Path | None = None, root: Path | None = None) -> Project
             f"{file} not found: {root} is not a stepladder project. "
             f"Create one with `stepladder init {root}`."
         )
-    return Project(root=root.resolve(), settings=_load_settings(file))
+    settings = _load_settings(file)
+    register_settings(settings)  # masked in traces from the first span
+    return Project(root=root.resolve(), settings=settings)
 
 
 def _load_settings(file: Path) -> Settings:

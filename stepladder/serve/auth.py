@@ -13,6 +13,8 @@ import secrets
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from stepladder.config.secrets import register_secret
+
 __all__ = ["OPEN_PATHS", "TOKEN_VARIABLE", "BearerAuth", "read_token"]
 
 TOKEN_VARIABLE = "STEPLADDER_API_TOKEN"
@@ -21,7 +23,10 @@ OPEN_PATHS = frozenset({"/healthz"})
 
 def read_token(variable: str = TOKEN_VARIABLE) -> str | None:
     """The API token from the environment (None, or empty: authentication is off)."""
-    return os.environ.get(variable) or None
+    token = os.environ.get(variable) or None
+    if token is not None:
+        register_secret(token)  # never shown in a trace
+    return token
 
 
 class BearerAuth:

@@ -75,7 +75,8 @@ class SpanType:
 class Previews:
     """How inputs and outputs are kept on spans: cut to `limit` characters, or masked.
 
-    API keys read from the environment are always masked, redacted or not.
+    Secrets (see `stepladder.config.secrets`) are always masked, redacted or not, before the
+    text is cut, so a cut never leaves part of one.
     """
 
     limit: int = 2000

@@ -28,6 +28,8 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
 
+from stepladder.config.secrets import has_secrets, scrub, scrub_value
+
 __all__ = ["RecordedSpan", "RecordingTracer"]
 
 _KEPT = (str, int, float, bool, bytes, type(None))
@@ -157,7 +159,28 @@ class RecordedSpan(trace_api.Span, ReadableSpan):
         if self._end_time is not None:
             return
         self._end_time = end_time if end_time is not None else time_ns()
+        if has_secrets():
+            self._mask_secrets()
         self._processor.on_end(self)
+
+    def _mask_secrets(self) -> None:
+        """Mask registered secrets in the name, attributes, events, links and status.
+
+        Every processor (the JSONL store, OTLP) receives the span only after this.
+        """
+        self._name = scrub(self._name)
+        self._attributes = scrub_value(self._attributes)
+        self._events = [
+            Event(scrub(e.name), scrub_value(dict(e.attributes or {})), e.timestamp)
+            for e in self._events
+        ]
+        self._links = tuple(
+            trace_api.Link(link.context, scrub_value(dict(link.attributes or {})))
+            for link in self._links
+        )
+        description = self._status.description
+        if description:
+            self._status = Status(self._status.status_code, scrub(description))
 
     def __exit__(
         self,

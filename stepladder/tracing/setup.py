@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
+from stepladder.config.secrets import register_environment
 from stepladder.config.tracing import TracingSettings
 from stepladder.errors import ConfigError
 from stepladder.tracing.attributes import Previews
@@ -43,6 +44,8 @@ class Tracing:
 
     stepladder's spans are opened by a `RecordingTracer` that hands them to the provider's
     processors (see `stepladder.tracing.recorded`); the provider flushes and shuts them down.
+    The environment's secrets (`*_KEY`, `*_TOKEN`, `*_SECRET`) are registered first, so every
+    span has them masked.
 
     Args:
         provider: The provider whose processors get the spans; None traces nothing.
@@ -59,6 +62,8 @@ class Tracing:
         self.provider = provider
         self.previews = previews or Previews()
         self.folder = folder
+        if provider is not None:
+            register_environment()
         self.tracer: trace.Tracer = (
             _recording_tracer(provider)
             if provider is not None
