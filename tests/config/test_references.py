@@ -13,10 +13,15 @@ def test_project_modules_resolve(tmp_path: Path) -> None:
     assert policy.resolve("tools.ref_mod_a:f", ("x",))() == 1
 
 
-def test_stepladder_itself_is_allowed() -> None:
-    from stepladder.flows.spec import FlowSpec
+def test_stepladder_public_names_are_allowed() -> None:
+    from stepladder.tools import ToolSpec
 
-    assert ReferencePolicy(None).resolve("stepladder.flows.spec:FlowSpec", ()) is FlowSpec
+    assert ReferencePolicy(None).resolve("stepladder.tools:ToolSpec", ()) is ToolSpec
+
+
+def test_stepladder_internals_are_refused() -> None:
+    with pytest.raises(ReferenceError_, match="inside stepladder, whose internals flows may not"):
+        ReferencePolicy(None).resolve("stepladder.flows.spec:FlowSpec", ())
 
 
 def test_outside_modules_are_refused_before_import(tmp_path: Path) -> None:
