@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +100,55 @@ def test_spec_errors(changes: dict[str, Any], problem: str) -> None:
     node = {k: v for k, v in {**NODE, **changes}.items() if v is not None}
     with pytest.raises(FlowSpecError, match=problem):
         flow_from_dict({"name": "intents", "state": STATE, "nodes": [node]})
+
+
+def enum_flow(values: list[str], **changes: Any) -> dict[str, Any]:
+    """The flow, with its `intent` key an enum of `values`."""
+    node = {k: v for k, v in {**NODE, **changes}.items() if v is not None}
+    state = {**STATE, "intent": {"type": "enum", "values": values}}
+    return {"name": "intents", "state": state, "nodes": [node]}
+
+
+def test_a_fallback_label_outside_the_enum_it_writes_is_a_compile_error(root: Path) -> None:
+    spec = flow_from_dict(enum_flow(list(INTENTS)))
+    with pytest.raises(
+        FlowCompileError,
+        match=r"nodes\[0\]\.output: node 'intent' can write label\(s\) oos \(its fallback\) into "
+        rf"state key 'intent', an enum whose values are: {', '.join(INTENTS)}\. Add",
+    ):
+        compile_flow(spec, project_root=root, tiers={"small"})
+    labels = list(INTENTS[:2])
+    spec = flow_from_dict(enum_flow(labels, fallback="UNKNOWN"))
+    with pytest.raises(
+        FlowCompileError, match=r"label\(s\) change_pin, .*UNKNOWN \(its fallback\)"
+    ):
+        compile_flow(spec, project_root=root, tiers={"small"})
+    flow = compile_flow(flow_from_dict(enum_flow([*INTENTS, "oos"])), project_root=root)
+    assert flow.invoke({"message": UNRELATED[0]})["intent"] == "oos"
+
+
+def test_an_escalating_classifier_is_checked_against_the_labels_its_ladder_answers(
+    root: Path,
+) -> None:
+    escalate = {"min_confidence": {"embeddings": 0.5}, "to": ["small"]}
+    spec = flow_from_dict(enum_flow(list(INTENTS), labels=list(INTENTS), escalate=escalate))
+    compile_flow(spec, project_root=root, tiers={"small"}, ladder=["small"])  # no `oos` needed
+    spec = flow_from_dict(enum_flow(list(INTENTS), escalate=escalate))
+    with pytest.raises(FlowCompileError, match=r"label\(s\) oos \(its fallback\) into state key"):
+        compile_flow(spec, project_root=root, tiers={"small"}, ladder=["small"])
+
+
+def test_validate_reports_the_fallback_outside_the_enum(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from stepladder.cli import app
+
+    root = project(tmp_path / "project")
+    flow = enum_flow(list(INTENTS))
+    (root / "flows").mkdir()
+    (root / "flows" / "intents.yaml").write_text(json.dumps(flow), encoding="utf-8")
+    result = CliRunner().invoke(app, ["--project", str(root), "validate"])
+    assert result.exit_code == 2, result.output
+    flat = " ".join(result.stderr.split())
+    assert "can write label(s) oos (its fallback) into state key 'intent'" in flat
+    assert f"enum whose values are: {', '.join(INTENTS)}" in flat
