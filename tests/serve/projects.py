@@ -174,3 +174,63 @@ def fuzz_project(root: Path) -> Path:
     files = {"flows/steps.py": FUZZ_STEPS, "flows/greet.yaml": FUZZ_GREET,
              "flows/count.yaml": FUZZ_COUNT}  # fmt: skip
     return write_project(root, files, "name: fuzz\n")
+
+
+HARD_STEPS = """
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+
+def spin(name: str) -> str:
+    (HERE / "spinning").touch()
+    deadline = time.monotonic() + 120
+    total = 0
+    while not (HERE / "go").exists() and time.monotonic() < deadline:
+        total += sum(range(20_000))  # busy: holds the GIL as a CPU-bound callable does
+    return f"spun {name}"
+
+
+def echo(name: str) -> str:
+    return name
+
+
+def again(turns: int) -> dict:
+    return {"turns": turns + 1, "done": "no"}
+"""
+SPIN = """
+name: spin
+state:
+  name: {type: str, input: true}
+  result: str
+nodes:
+  - {id: spin, kind: function, call: "flows.steps:spin", reads: [name], writes: [result]}
+"""
+ECHO = """
+name: echo
+state:
+  name: {type: str, input: true}
+  said: str
+nodes:
+  - {id: echo, kind: function, call: "flows.steps:echo", reads: [name], writes: [said]}
+"""
+HARD_LOOP = """
+name: loop
+state:
+  turns: {type: int, input: true, default: 0}
+  done: str
+nodes:
+  - {id: again, kind: function, call: "flows.steps:again", reads: [turns], writes: [turns, done]}
+edges:
+  - {from: START, to: again}
+  - {from: again, when: done, cases: {"yes": END}, default: again}
+"""
+
+
+def hardening_project(root: Path) -> Path:
+    """`spin` (a synchronous, CPU-bound node that runs until the file `flows/go` appears),
+    `echo`, and `loop` (whose exit is never taken)."""
+    files = {"flows/steps.py": HARD_STEPS, "flows/spin.yaml": SPIN, "flows/echo.yaml": ECHO,
+             "flows/loop.yaml": HARD_LOOP}  # fmt: skip
+    return write_project(root, files, "name: hard\n")
