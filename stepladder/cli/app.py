@@ -75,11 +75,8 @@ def command_in(
                 raise typer.Exit(2 if isinstance(error, UserError) else 1) from None
             except (typer.Exit, typer.Abort, KeyboardInterrupt):
                 raise
-            except Exception as error:  # a bug in stepladder: still no bare traceback
-                _report(error, f"internal error ({type(error).__name__})")
-                if not options.debug:
-                    stderr.print("Rerun with --debug for the traceback, and please report it.")
-                raise typer.Exit(1) from None
+            except Exception as error:  # not raised on purpose: still no bare traceback
+                raise typer.Exit(_report_unexpected(error)) from None
 
         group.command(*args, **kwargs)(wrapper)
         return wrapper
@@ -92,8 +89,55 @@ def main() -> None:
     app(prog_name="stepladder")
 
 
-def _report(error: BaseException, label: str) -> None:
+def _report(error: BaseException, label: str, message: str | None = None) -> None:
     if options.debug:
-        stderr.print("".join(traceback.format_exception(error)), markup=False)
+        stderr.print(_printable("".join(traceback.format_exception(error))), markup=False)
     stderr.print(f"[bold red]{label}:[/] ", end="")
-    stderr.print(str(error), markup=False)
+    stderr.print(_printable(str(error) if message is None else message), markup=False)
+
+
+def _report_unexpected(error: Exception) -> int:
+    """Report an exception no stepladder code raised on purpose; return the exit status.
+
+    Some have a cause the user can change (a file's encoding or path, nesting, the terminal's
+    encoding): those say what to change and exit 2. Anything else is a bug (exit 1).
+    """
+    advice = _advice(error)
+    if advice is not None:
+        _report(error, "error", advice)
+        return 2
+    _report(error, f"internal error ({type(error).__name__})")
+    if not options.debug:
+        stderr.print("This is a bug in stepladder: rerun with --debug and report the traceback.")
+    return 1
+
+
+def _advice(error: Exception) -> str | None:
+    """What the user can change about `error`, when it has a cause outside stepladder's code."""
+    if isinstance(error, RecursionError):
+        return (
+            "something you gave nests too deeply (Python's recursion limit was reached). "
+            "Flatten the input, state value or file with lists or objects inside each other "
+            "many levels deep, then rerun."
+        )
+    if isinstance(error, UnicodeDecodeError):
+        return (
+            f"a file is not UTF-8 text ({error.reason} at byte {error.start}). Save the files "
+            "you gave (flows, settings, eval cases, inputs) as UTF-8, then rerun."
+        )
+    if isinstance(error, UnicodeEncodeError):
+        return (
+            f"the output has characters this terminal's encoding ({error.encoding}) cannot "
+            "show. Set PYTHONIOENCODING=utf-8 (or a UTF-8 locale, LANG=C.UTF-8) and rerun."
+        )
+    if isinstance(error, OSError) and error.filename is not None:
+        return (
+            f"{error.filename}: {error.strerror or error}. Check the path, that you may read "
+            "and write it, and that the disk has room, then rerun."
+        )
+    return None
+
+
+def _printable(text: str) -> str:
+    r"""`text` with what UTF-8 cannot encode (lone surrogates) written as `\udxxx` escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -43,7 +43,14 @@ def load_compiled_flow(flow_argument: str, *, prompts: bool = True) -> tuple[Pro
 
 
 def print_json(value: Any, *, indent: int | None = 2) -> None:
-    """Print a value as JSON on stdout (pydantic models and the like included)."""
-    text = json.dumps(to_jsonable_python(value, fallback=repr), indent=indent, ensure_ascii=False)
-    sys.stdout.write(text + "\n")
+    r"""Print a value as JSON on stdout (pydantic models and the like included).
+
+    Text stdout cannot encode (a lone surrogate such as `\ud800`, or any non-ASCII character
+    on an ASCII terminal) is written as JSON `\u` escapes instead, so the value still prints.
+    """
+    data = to_jsonable_python(value, fallback=repr)
+    try:
+        sys.stdout.write(json.dumps(data, indent=indent, ensure_ascii=False) + "\n")
+    except UnicodeEncodeError:  # raised before anything is written
+        sys.stdout.write(json.dumps(data, indent=indent, ensure_ascii=True) + "\n")
     sys.stdout.flush()

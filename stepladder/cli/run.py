@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from stepladder.cli.app import command, stderr
 from stepladder.cli.common import UseCompiled, load_compiled_flow, print_json
+from stepladder.cli.inputs import load_json_input
 from stepladder.config import Project
 from stepladder.config.serving import DEFAULT_MAX_STEPS
 from stepladder.errors import FlowInputError
@@ -166,26 +165,14 @@ def _print_update(node_id: str, update: dict[str, Any]) -> None:
 def parse_input(text: str | None, option: str = "--input") -> dict[str, Any] | None:
     """Read `--input` (or another `option`): JSON text, or `@path` to a JSON file.
 
+    Files are read with bounds (size, UTF-8, nesting depth: see `stepladder.cli.inputs`).
+
     Raises:
-        FlowInputError: If the file is missing or the JSON is invalid.
+        FlowInputError: If the file cannot be read or the JSON is invalid or not an object.
     """
     if text is None:
         return None
-    origin = option
-    if text.startswith("@"):
-        file = Path(text[1:])
-        origin = str(file)
-        try:
-            text = file.read_text(encoding="utf-8")
-        except OSError as error:
-            raise FlowInputError(f"{option} {file}: cannot read input file: {error}.") from error
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise FlowInputError(
-            f"{origin}: not valid JSON ({error.msg} at line {error.lineno}, column {error.colno}). "
-            'Give a JSON object like \'{"text": "hello"}\' or @file.json.'
-        ) from error
+    value, origin = load_json_input(text, option)
     if not isinstance(value, dict):
         raise FlowInputError(f"{origin}: input must be a JSON object, not {type(value).__name__}.")
     return value

@@ -54,7 +54,22 @@ def span_record(span: ReadableSpan) -> dict[str, Any]:
 
 def span_line(span: ReadableSpan) -> bytes:
     """A span as one JSON line (newline included)."""
-    return orjson.dumps(span_record(span), default=str, option=NEWLINE)
+    record = span_record(span)
+    try:
+        return orjson.dumps(record, default=str, option=NEWLINE)
+    except TypeError:  # text UTF-8 cannot hold (a lone surrogate), or a key that is not a str
+        return orjson.dumps(_utf8_safe(record), default=str, option=NEWLINE)
+
+
+def _utf8_safe(value: Any) -> Any:
+    r"""`value` with strings UTF-8 can encode (lone surrogates as `\udxxx`) and str keys."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_utf8_safe(str(key)): _utf8_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_utf8_safe(item) for item in value]
+    return value
 
 
 _resources: dict[int, tuple[Resource, dict[str, Any]]] = {}

@@ -117,3 +117,15 @@ def test_a_full_queue_drops_and_counts_spans(tmp_path: Path) -> None:
     assert processor.dropped == 2
     provider.shutdown()
     assert [line["name"] for line in lines(tmp_path)] == ["span 0", "span 1", "span 2"]
+
+
+def test_text_utf8_cannot_hold_is_stored_escaped(tmp_path: Path) -> None:
+    tracing = Tracing.for_project(TracingSettings(), tmp_path, "demo")
+    with tracing.tracer.start_as_current_span("run \ud800") as span:
+        span.set_attribute("stepladder.input", "a \ud800 b")
+        span.add_event("note", {"text": "\udfff"})
+    tracing.shutdown()
+    (line,) = lines(tmp_path / "traces")
+    assert line["name"] == "run \\ud800"
+    assert line["attributes"] == {"stepladder.input": "a \\ud800 b"}
+    assert line["events"][0]["attributes"] == {"text": "\\udfff"}  # type: ignore[index]
