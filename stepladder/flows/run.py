@@ -130,10 +130,24 @@ async def run_flow(
         if not thread_held:
             await asyncio.to_thread(claim_thread, checkpoint_db, thread_id, flow.name)
         await _start_tiers(flow, models)
-        async with AsyncSqliteSaver.from_conn_string(str(checkpoint_db)) as saver:
-            app = flow.compile(checkpointer=saver)
-            result = await _on_thread(flow, app, config, context, data, on_update, resume)
-        await asyncio.to_thread(save_reviews, checkpoint_db, thread_id, result.reviews)
+        return await _checkpointed(flow, checkpoint_db, config, context, data, on_update, resume)
+
+
+async def _checkpointed(
+    flow: Flow,
+    db: Path,
+    config: RunnableConfig,
+    context: RunContext,
+    data: dict[str, Any] | None,
+    on_update: UpdateHandler | None,
+    resume: Mapping[str, Any] | None,
+) -> RunResult:
+    """The run on a thread (held by the caller), then its pending reviews saved."""
+    async with AsyncSqliteSaver.from_conn_string(str(db)) as saver:
+        app = flow.compile(checkpointer=saver)
+        result = await _on_thread(flow, app, config, context, data, on_update, resume)
+    thread_id = config["configurable"]["thread_id"]
+    await asyncio.to_thread(save_reviews, db, thread_id, result.reviews)
     return result
 
 
