@@ -15,7 +15,7 @@ from rich.progress import TextColumn
 from typer.core import TyperGroup
 
 from stepladder.cli.app import app, command_in
-from stepladder.cli.common import UseCompiled, print_json, project_for
+from stepladder.cli.common import print_json, project_for
 from stepladder.config import Project
 from stepladder.evalsets.baseline import resolve_run, save_baseline
 from stepladder.evalsets.compare import compare_runs, gate, render_comparison
@@ -61,7 +61,14 @@ app.add_typer(eval_app, name="eval")
 def run(
     spec: Annotated[Path, typer.Argument(help="The eval spec (YAML).")],
     concurrency: Annotated[int | None, typer.Option(help="Cases run at once.", min=1)] = None,
-    resume: Annotated[str | None, typer.Option(help="Finish a killed run: its RUN_ID.")] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            help="Finish a killed run, given its RUN_ID (not a path), with the options it was "
+            "started with (--split, --limit, --tier, --cache, --compiled; another value for "
+            "one of them is an error). --concurrency may change."
+        ),
+    ] = None,
     split: Annotated[str | None, typer.Option(help="Run only the cases of this split.")] = None,
     cache: Annotated[
         bool | None, typer.Option("--cache/--no-cache", help="Allow cached model responses.")
@@ -71,7 +78,14 @@ def run(
         str | None,
         typer.Option(help="Run every model node on this tier (one run per tier trains a router)."),
     ] = None,
-    use_compiled: UseCompiled = True,
+    use_compiled: Annotated[
+        bool | None,
+        typer.Option(
+            "--compiled/--no-compiled",
+            help="Load the flow's optimized prompts (prompts/compiled/<flow>.json) if any "
+            "(default: on).",
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Run the flow over the eval set's cases and report quality, cost and latency."""

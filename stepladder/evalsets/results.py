@@ -101,7 +101,10 @@ class EvalManifest(BaseModel):
         cache: Whether model responses could come from the cache.
         split: The split run (None for all cases).
         cases: How many cases the run covers.
+        limit: At most this many cases were selected (None: all of the split's).
         tier: The tier every model node ran on, when the run overrode the flow's tiers.
+        use_compiled: Whether the flow was to load its optimized prompts (None in runs
+            written before this field: `compiled_prompts` tells).
         compiled_prompts: The optimized prompts the flow loaded (file, date, optimizer), if any.
     """
 
@@ -118,7 +121,9 @@ class EvalManifest(BaseModel):
     cache: bool = False
     split: str | None = None
     cases: int = 0
+    limit: int | None = None
     tier: str | None = None
+    use_compiled: bool | None = None
     compiled_prompts: str | None = None
 
 
@@ -137,14 +142,17 @@ class ResultLog:
 
     Each result is written and flushed to the operating system at once, so a killed process
     loses nothing it finished. The file is fsynced when closed; a machine crash can lose the
-    last lines before that, and `resume` runs those cases again.
+    last lines before that, and `resume` runs those cases again. A last line cut short by a
+    kill is repaired before anything is appended (see `repair_last_line`).
 
     Args:
         folder: The run's folder.
     """
 
     def __init__(self, folder: Path) -> None:
-        self._handle = (folder / RESULTS_FILE).open("a", encoding="utf-8")
+        path = folder / RESULTS_FILE
+        repair_last_line(path)
+        self._handle = path.open("a", encoding="utf-8")
 
     def append(self, result: CaseResult) -> None:
         """Append one case's result as a line."""
@@ -163,6 +171,38 @@ class ResultLog:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def repair_last_line(path: Path) -> None:
+    """End the results file with a whole line, so the next result starts a line of its own.
+
+    A run killed mid-write leaves a last line without its newline. If that line is a whole
+    result (only the newline was lost), the newline is added; otherwise the torn line is cut
+    off (`load_run` never counted it, so a resumed run runs its case again).
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return
+    if not data or data.endswith(b"\n"):
+        return
+    start = data.rfind(b"\n") + 1
+    with path.open("r+b") as handle:
+        if _result_line(data[start:]) is not None:
+            handle.seek(len(data))
+            handle.write(b"\n")
+        else:
+            handle.truncate(start)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _result_line(line: bytes | str) -> CaseResult | None:
+    """The result a line holds, or None for a torn or foreign line."""
+    try:
+        return CaseResult.model_validate(json.loads(line))
+    except ValueError:  # JSON and validation errors alike
+        return None
 
 
 def append_result(folder: Path, result: CaseResult) -> None:
@@ -184,10 +224,8 @@ def load_run(folder: Path) -> EvalRunRecord:
     results: dict[str, CaseResult] = {}
     results_file = folder / RESULTS_FILE
     if results_file.is_file():
-        for line in results_file.read_text(encoding="utf-8").splitlines():
-            try:
-                result = CaseResult.model_validate(json.loads(line))
-            except (json.JSONDecodeError, ValueError):
-                continue
-            results[result.case_id] = result
+        for line in results_file.read_text(encoding="utf-8", errors="replace").splitlines():
+            result = _result_line(line)
+            if result is not None:
+                results[result.case_id] = result
     return EvalRunRecord(manifest=manifest, results=list(results.values()), folder=folder)

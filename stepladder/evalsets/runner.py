@@ -1,7 +1,8 @@
 """Running an eval: the flow over every case, concurrently, each case traced and kept on disk.
 
 Each finished case is appended to `.stepladder/evals/RUN_ID/results.jsonl` at once, so a killed
-run loses nothing it finished; `resume=RUN_ID` runs only the cases missing there. A case whose
+run loses nothing it finished; `resume=RUN_ID` runs only the cases missing there, with the run's
+own options (see `stepladder.evalsets.resume`). A case whose
 flow fails is recorded with its error (scoring 0) and the run goes on; so is a case whose
 ladder reaches a human reviewer (its error says it awaits review).
 """
@@ -12,7 +13,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from stepladder.evalsets.results import (
     ResultLog,
     load_run,
 )
+from stepladder.evalsets.resume import resumed_options, resumed_run
 from stepladder.evalsets.spec import LoadedEvalSpec
 from stepladder.flows import Flow, compile_project_flow, run_flow
 from stepladder.flows.run import check_collections
@@ -51,7 +53,11 @@ CaseHook = Callable[[CaseResult], None]
 
 @dataclass(frozen=True)
 class EvalOptions:
-    """How to run an eval (None: the spec's value, or the resumed run's)."""
+    """How to run an eval (None: the spec's value, or the resumed run's).
+
+    A resumed run keeps its split, limit, tier, cache and `compiled`; giving another value for
+    one of them is an error. `compiled` None means True (load the flow's optimized prompts).
+    """
 
     concurrency: int | None = None
     resume: str | None = None
@@ -59,7 +65,7 @@ class EvalOptions:
     cache: bool | None = None
     limit: int | None = None
     tier: str | None = None
-    compiled: bool = True
+    compiled: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -100,11 +106,14 @@ def prepare_eval(project: Project, loaded: LoadedEvalSpec, options: EvalOptions)
     """
     spec = loaded.spec
     if options.resume is not None:
-        manifest, done = _resumed(project, spec.name, options.resume)
-        options = replace(options, split=manifest.split, cache=manifest.cache, tier=manifest.tier,
-                          compiled=manifest.compiled_prompts is not None)  # fmt: skip
+        resumed = resumed_run(evals_dir(project), spec.name, options.resume)
+        manifest, done = resumed.manifest, resumed.done
+        options = replace(options, **resumed_options(asdict(options), manifest))
     flow = compile_project_flow(
-        project, loaded.flow_path(project.flows_dir), options.tier, compiled=options.compiled
+        project,
+        loaded.flow_path(project.flows_dir),
+        options.tier,
+        compiled=options.compiled is not False,
     )
     policy = ReferencePolicy(project.root, tuple(project.settings.allow_imports))
     metrics = build_metrics(loaded, policy)
@@ -245,25 +254,9 @@ def _new_manifest(
         metrics=[m.name for m in metrics], started=_now(),
         concurrency=options.concurrency or spec.concurrency,
         cache=spec.cache if options.cache is None else options.cache, split=options.split,
-        tier=options.tier, compiled_prompts=flow.compiled_prompts,
+        limit=options.limit, tier=options.tier, use_compiled=options.compiled is not False,
+        compiled_prompts=flow.compiled_prompts,
     )  # fmt: skip
-
-
-def _resumed(project: Project, eval_name: str, run_id: str) -> tuple[EvalManifest, frozenset[str]]:
-    folder = evals_dir(project) / run_id
-    if not (folder / MANIFEST_FILE).is_file():
-        runs = sorted((p.name for p in evals_dir(project).glob("*/") if p.is_dir()), reverse=True)
-        raise UserError(
-            f"--resume {run_id}: no such eval run; recent runs: {', '.join(runs[:5]) or 'none'}."
-        )
-    record = load_run(folder)
-    if record.manifest.eval_name != eval_name:
-        raise UserError(
-            f"--resume {run_id}: that run is of eval '{record.manifest.eval_name}', "
-            f"not '{eval_name}'."
-        )
-    manifest = record.manifest.model_copy(update={"finished": None})
-    return manifest, frozenset(r.case_id for r in record.results)
 
 
 def _now() -> str:
