@@ -105,6 +105,11 @@ def describe_yaml_error(error: yaml.YAMLError, source: Path | None) -> str:
     """Turn a PyYAML syntax error, or a refused spec document, into one readable sentence."""
     if isinstance(error, SpecYAMLError):
         return _describe_refusal(error, source)
+    if isinstance(error, yaml.reader.ReaderError):
+        return (
+            f"{source or 'YAML text'}: invalid YAML: unacceptable character "
+            f"#x{error.character:04x} at character {error.position + 1}: {error.reason}."
+        )
     mark = getattr(error, "problem_mark", None)
     problem = getattr(error, "problem", None) or str(error)
     context = getattr(error, "context", None)

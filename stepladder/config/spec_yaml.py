@@ -165,9 +165,13 @@ _TOO_DEEP = (
 
 def _loader(text: str) -> _Limits:
     """A bounded safe loader over libyaml's parser when PyYAML has it (4x faster), else PyYAML's."""
-    if yaml.__with_libyaml__:
-        return _FastLoader(text)
-    return _PlainLoader(text)
+    if not yaml.__with_libyaml__:
+        return _PlainLoader(text)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: PyYAML's reader refuses it with a YAMLError
+        return _PlainLoader(text)
+    return _FastLoader(text)
 
 
 class _PlainLoader(_Limits, Reader, Scanner, Parser, SafeConstructor, Resolver):

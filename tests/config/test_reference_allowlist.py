@@ -153,7 +153,7 @@ def test_allow_imports_resolves_objects_defined_under_the_prefix(tmp_path: Path)
     assert policy.resolve("json:JSONDecoder", ()) is json.JSONDecoder  # from json.decoder
     with pytest.raises(ReferenceError_, match="'codecs' is the module codecs"):
         policy.resolve("json:codecs", ())
-    with pytest.raises(ReferenceError_, match="'decoder' is the module json.decoder"):
+    with pytest.raises(ReferenceError_, match=r"'decoder' is the module json\.decoder"):
         policy.resolve("json:decoder.JSONDecoder", ())
 
 

@@ -6,6 +6,7 @@ the callers already turn into exit-2 messages (`FlowSpecError`, `ConfigError`, `
 
 from __future__ import annotations
 
+import itertools
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +33,7 @@ def billion_laughs(size: int, head: str = "", quote: str = '"') -> str:
     names = "abcdefghi"
     lol = ",".join([f"{quote}lol{quote}"] * 9)
     text = head + f"a: &a [{lol}]\n"
-    for parent, child in zip(names, names[1:], strict=False):
+    for parent, child in itertools.pairwise(names):
         text += f"{child}: &{child} [{','.join(['*' + parent] * 9)}]\n"
     padding = size - len(text.encode()) - 3
     assert padding >= 0
@@ -201,7 +202,7 @@ def test_unsafe_tags_stay_refused(parser: str) -> None:
 
 def test_settings_and_eval_specs_use_the_bounded_loader(tmp_path: Path) -> None:
     root = write_project(tmp_path / "p", {}, settings="name: p\n" + BOMB_649)
-    with pytest.raises(ConfigError, match="stepladder.yaml, line 2: spec files may not use YAML"):
+    with pytest.raises(ConfigError, match=r"stepladder\.yaml, line 2: spec files may not use YAML"):
         load_project(root=root)
     root = write_project(tmp_path / "q", {}, settings="name: q\nflows_dir: flows\nname: r\n")
     with pytest.raises(ConfigError, match=r"name \(.*line 3\): duplicate key 'name', first at"):
@@ -238,3 +239,15 @@ def test_cli_exits_2_with_one_paragraph(
     message = result.stderr.strip()
     assert "\n\n" not in message and str(root / "flows" / "f.yaml") in message
     assert fragment in message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a: \ud800\n", "unacceptable character #xd800 at character 4"),
+        ("a: \x00b\n", "unacceptable character #x0000 at character 4"),
+    ],
+    ids=["lone-surrogate", "nul"],
+)
+def test_unacceptable_characters_are_a_yaml_error(text: str, expected: str, parser: str) -> None:
+    assert refusal(text, Path("f.yaml")).startswith(f"f.yaml: invalid YAML: {expected}: ")
