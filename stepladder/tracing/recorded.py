@@ -170,14 +170,16 @@ class RecordedSpan(trace_api.Span, ReadableSpan):
         """
         self._name = scrub(self._name)
         self._attributes = scrub_value(self._attributes)
-        self._events = [
-            Event(scrub(e.name), scrub_value(dict(e.attributes or {})), e.timestamp)
-            for e in self._events
-        ]
-        self._links = tuple(
-            trace_api.Link(link.context, scrub_value(dict(link.attributes or {})))
-            for link in self._links
-        )
+        if self._events:
+            self._events = [
+                Event(scrub(e.name), scrub_value(dict(e.attributes or {})), e.timestamp)
+                for e in self._events
+            ]
+        if self._links:
+            self._links = tuple(
+                trace_api.Link(link.context, scrub_value(dict(link.attributes or {})))
+                for link in self._links
+            )
         description = self._status.description
         if description:
             self._status = Status(self._status.status_code, scrub(description))
