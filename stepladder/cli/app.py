@@ -1,7 +1,9 @@
 """The `stepladder` command: the Typer app, global options and error handling.
 
-User errors exit with status 2 and one paragraph on stderr; run failures exit with 1.
-`--debug` shows the traceback.
+User errors exit with status 2 and one paragraph on stderr; run failures exit with 1. Errors
+no stepladder code raised on purpose but whose cause the user can change (a file not UTF-8, a
+path that cannot be read or written, nesting past Python's recursion limit) also exit 2 and
+say what to change; anything else is an internal error (exit 1). `--debug` shows the traceback.
 """
 
 from __future__ import annotations
