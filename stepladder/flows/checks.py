@@ -170,8 +170,26 @@ def _check_edges(spec: FlowSpec, edges: list[EdgeSpec], ids: set[str], problems:
             problems.add((*base, "default"), _unknown("node", edge.default, targets))
         if edge.when is not None and edge.when not in spec.state:
             problems.add((*base, "when"), _unknown("state key", edge.when, spec.state))
+    _check_one_branch(edges, problems)
     if not any(START in edge.sources for edge in edges):
         problems.add(("edges",), "no edge leaves START; add `- {from: START, to: <first node>}`.")
+
+
+def _check_one_branch(edges: list[EdgeSpec], problems: _Problems) -> None:
+    """A node has at most one conditional edge (its cases pick one way on)."""
+    first: dict[str, int] = {}
+    for index, edge in enumerate(edges):
+        if edge.to is not None:
+            continue
+        source = edge.sources[0]
+        if source in first:
+            problems.add(
+                ("edges", index),
+                f"'{source}' already has a conditional edge (edges[{first[source]}]); a node "
+                "has one: merge their `cases` into one edge.",
+            )
+        else:
+            first[source] = index
 
 
 def successors(edges: list[EdgeSpec]) -> dict[str, set[str]]:

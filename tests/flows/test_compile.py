@@ -101,3 +101,20 @@ def test_errors_are_collected_with_paths() -> None:
     assert "nodes[0].reads[0]: unknown state key 'qury'; did you mean 'query'?" in message
     assert "nodes[1].id: duplicate node id 'a'" in message
     assert "edges[1].to: unknown node 'ENDD'; did you mean 'END'?" in message
+
+
+def test_two_conditional_edges_from_one_node_are_a_compile_error() -> None:
+    branch = {"from": "a", "when": "query", "cases": {"x": "END"}, "default": "END"}
+    spec = flow_from_dict(
+        {
+            "name": "twice",
+            "state": {"query": {"type": "str", "input": True}},
+            "nodes": [node("a", "m:f", ["query"], [])],
+            "edges": [{"from": "START", "to": "a"}, branch, {**branch, "cases": {"y": "END"}}],
+        }
+    )
+    with pytest.raises(
+        FlowCompileError,
+        match=r"edges\[2\]: 'a' already has a conditional edge \(edges\[1\]\).*merge their `cases`",
+    ):
+        compile_flow(spec)
