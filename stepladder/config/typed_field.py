@@ -12,6 +12,8 @@ from pydantic import (
     ConfigDict,
     Field,
     GetJsonSchemaHandler,
+    StrictInt,
+    StrictStr,
     field_validator,
     model_validator,
 )
@@ -29,7 +31,9 @@ class TypedField(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: str = Field(default="any", description="Type expression, e.g. str, list[str], enum.")
-    values: list[str | int] | None = Field(default=None, description="Members of an enum.")
+    values: list[StrictStr | StrictInt] | None = Field(
+        default=None, description="Members of an enum (strings or integers)."
+    )
     description: str = Field(default="", description="What the field holds.")
 
     @classmethod
@@ -52,6 +56,24 @@ class TypedField(BaseModel):
         parse_type(value)
         return value
 
+    @field_validator("values", mode="before")
+    @classmethod
+    def _distinct_values(cls, values: Any) -> Any:
+        if not isinstance(values, list):
+            return values
+        seen: set[str | int] = set()
+        repeated: set[str] = set()
+        for index, value in enumerate(values):
+            if isinstance(value, bool) or not isinstance(value, str | int):
+                raise ValueError(_not_a_member(index, value))
+            if value in seen:
+                repeated.add(str(value))
+            seen.add(value)
+        if repeated:
+            listed = ", ".join(sorted(repeated))
+            raise ValueError(f"enum values must be distinct; repeated: {listed}")
+        return values
+
     @model_validator(mode="after")
     def _enum_values(self) -> Self:
         is_enum = self.parsed_type.name == "enum"
@@ -65,3 +87,14 @@ class TypedField(BaseModel):
     def parsed_type(self) -> TypeExpr:
         """The parsed type expression."""
         return parse_type(self.type)
+
+
+def _not_a_member(index: int, value: Any) -> str:
+    """Why `values[index]` cannot be an enum member."""
+    if isinstance(value, bool):
+        return (
+            f"values[{index}] is the boolean {str(value).lower()}: enum values are strings or "
+            "integers, and YAML reads unquoted yes/no/true/false/on/off as booleans, so quote "
+            "them ('yes')"
+        )
+    return f"values[{index}] is a {type(value).__name__}: enum values are strings or integers"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from stepladder import END, START, FlowBuilder, FlowCompileError
+from stepladder import END, START, FlowBuilder, FlowCompileError, FlowSpecError, flow_from_yaml
 from stepladder.errors import NodeError, RunError
 from stepladder.flows import Flow, run_flow
 
@@ -196,3 +196,25 @@ def test_every_bad_default_is_reported_at_once_and_good_ones_pass() -> None:
     )
     with pytest.raises(FlowCompileError, match=r"2 problems: state\.count\.default.*state\.flag"):
         builder.compile(allow_imports=(__name__,))
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ("[yes, no]", r"values\[0\] is the boolean true: .*quote them \('yes'\)"),
+        ("[a, b, a, 1, 1]", "enum values must be distinct; repeated: 1, a"),
+        ("[a, 1.5]", r"values\[1\] is a float: enum values are strings or integers"),
+    ],
+)
+def test_enum_values_are_distinct_strings_or_integers(values: str, expected: str) -> None:
+    text = f"""
+name: enums
+state:
+  level: {{type: enum, values: {values}}}
+nodes:
+  - {{id: a, kind: function, call: "m:f", writes: [level]}}
+"""
+    with pytest.raises(FlowSpecError, match=rf"state\.level\.values \(line 4\): {expected}"):
+        flow_from_yaml(text)
+    quoted = flow_from_yaml(text.replace(values, "['yes', 'no', 1]"))
+    assert quoted.state["level"].values == ["yes", "no", 1]
