@@ -1,13 +1,14 @@
 """`stepladder serve`: a project's flows over HTTP (FastAPI), with health, metrics and reviews.
 
 ```
-POST /flows/{flow}/runs[?stream=true][&thread_id=ID]   200 run | 404 | 409 | 422 | 500 | 503
-GET  /runs/{run_id}                                    200 run | 404
-POST /runs/{run_id}/resume  {"answer": {...}}           200 run | 404 | 409 | 422 | 503
+POST /flows/{flow}/runs[?stream=true][&thread_id=ID]  200 | 404 409 413 415 422 500 503
+GET  /runs/{run_id}                                   200 | 404
+POST /runs/{run_id}/resume  {"answer": {...}}          200 | 404 409 413 415 422 503
 GET  /flows   GET /healthz[?strict=true]   GET /metrics   GET /openapi.json   GET /docs
 ```
 With `STEPLADDER_API_TOKEN` set, every request but `/healthz` needs
-`Authorization: Bearer <token>` (401 otherwise).
+`Authorization: Bearer <token>` (401 otherwise). A thread has one run at a time (in any
+process) and belongs to one flow (409 otherwise); bodies over `serve.max_body` are a 413.
 
 ```python
 project = load_project()
