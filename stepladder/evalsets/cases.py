@@ -130,6 +130,9 @@ def _parse_line(line: str, number: int, problems: _Problems) -> EvalCase | None:
     except json.JSONDecodeError as error:
         problems.add(number, f"not valid JSON ({error.msg} at column {error.colno})")
         return None
+    except (RecursionError, ValueError):  # nesting past Python's recursion; a huge integer
+        problems.add(number, "the JSON nests too deeply or holds an integer too long to read")
+        return None
     if not isinstance(data, dict):
         problems.add(
             number,

@@ -103,3 +103,11 @@ def test_empty_and_missing_files(tmp_path: Path) -> None:
         load_cases(empty)
     with pytest.raises(EvalSetError, match=r"nothing.jsonl: eval cases file not found"):
         load_cases(tmp_path / "nothing.jsonl")
+
+
+def test_a_line_nested_past_the_recursion_limit_is_named(tmp_path: Path) -> None:
+    deep = '{"id": "c2", "inputs": {"message": ' + "[" * 100_000 + "]" * 100_000 + "}}"
+    path = write(tmp_path, case(), deep)
+    with pytest.raises(EvalSetError) as caught:
+        load_cases(path)
+    assert f"{path} line 2: the JSON nests too deeply" in str(caught.value)
