@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
 
+from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace import TracerProvider
 from typer.testing import CliRunner
 
 from stepladder.cli import app
+from stepladder.config import load_project
+from stepladder.serve import Service, create_app, listen, load_flows
 from stepladder.serve.metrics import Metrics, ModelCallMetrics
 from stepladder.tracing import Tracing
 from stepladder.tracing.spans import model_span
@@ -85,3 +89,42 @@ def test_serve_says_when_the_port_is_taken(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "--port 0" in result.stderr
+
+
+def test_serve_refuses_a_max_body_that_is_not_a_size(tmp_path: Path) -> None:
+    files = {"flows/greet.yaml": GREET, "flows/steps.py": STEPS}
+    project = write_project(tmp_path / "p", files)
+    result = runner.invoke(app, ["--project", str(project), "serve", "--max-body", "lots"])
+    assert result.exit_code == 2
+    assert "--max-body lots: not a size" in result.stderr and "5MB" in result.stderr
+
+
+def test_the_body_limit_comes_from_the_settings(tmp_path: Path) -> None:
+    files = {"flows/greet.yaml": GREET, "flows/steps.py": STEPS}
+    root = write_project(tmp_path / "p", files, "name: limits\nserve: {max_body: 2KiB}\n")
+    project = load_project(root)
+    with TestClient(create_app(Service(project, load_flows(project)))) as client:
+        refused = client.post("/flows/greet/runs", json={"name": "x" * 3000})
+        assert refused.status_code == 413 and refused.json()["max_body"] == 2048
+        assert client.post("/flows/greet/runs", json={"name": "Ada"}).status_code == 200
+
+
+async def test_connections_are_accepted_with_tcp_nodelay() -> None:
+    """Without TCP_NODELAY a kept-alive response waited ~40 ms for a delayed ACK."""
+    seen: list[int] = []
+
+    async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        writer.close()
+
+    server = await asyncio.start_server(accepted, sock=listen("127.0.0.1", 0))
+    async with server:
+        host, port = server.sockets[0].getsockname()[:2]
+        _, writer = await asyncio.open_connection(host, port)
+        for _ in range(600):
+            if seen:
+                break
+            await asyncio.sleep(0.05)
+        writer.close()
+    assert seen and seen[0] != 0
