@@ -44,8 +44,9 @@ def run(
     max_steps: Annotated[
         int,
         typer.Option(
-            "--max-steps", min=1, help="Steps the run may take before it stops (a loop that "
-            "never exits)."
+            "--max-steps",
+            min=1,
+            help="Steps the run may take before it stops (a loop that never exits).",
         ),
     ] = DEFAULT_MAX_STEPS,
     use_compiled: UseCompiled = True,
