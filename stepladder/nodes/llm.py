@@ -291,13 +291,7 @@ class LLMCall:
             self._record(context, bound, started, None, attempt, span, False, reason)
             return self._invalid(context, span, raw, problem)
         except dspy.utils.exceptions.LMError as error:
-            where = bound.endpoint.base_url or bound.endpoint.model
-            raise ModelError(
-                f"node '{self.node.id}': tier '{bound.name}' ({where}) failed: "
-                f"{str(error).splitlines()[0]} Check that the model server is running and "
-                f"answers within timeout_s ({bound.settings.timeout_s:g} s), or bind the "
-                "tier to another runtime in stepladder.yaml."
-            ) from error
+            raise ModelError(_model_failure(self.node.id, bound, error)) from error
         usage = prediction.get_lm_usage() if hasattr(prediction, "get_lm_usage") else None
         values = {key: prediction.get(key) for key in self.outputs.model_fields}
         try:
@@ -396,3 +390,35 @@ def _first_problem(error: ValidationError) -> str:
     detail = error.errors(include_url=False)[0]
     where = ".".join(str(p) for p in detail["loc"]) or "output"
     return f"{where}: {detail['msg']}"
+
+
+def _model_failure(node_id: str, bound: Any, error: Exception) -> str:
+    """Say what failed and what to change (a setting, the server), then the library's words."""
+    where = bound.endpoint.base_url or bound.endpoint.model
+    limit = f"{bound.settings.timeout_s:g} s"
+    # The library's first clause only: its advice names its own internals, not our settings.
+    cause = (str(error).splitlines() or [type(error).__name__])[0].split("; ")[0]
+    if _timed_out(error):
+        return (
+            f"node '{node_id}': tier '{bound.name}' ({where}) did not answer within timeout_s "
+            f"({limit}). Raise `tiers.{bound.name}.timeout_s` in stepladder.yaml if the model "
+            "needs longer. Check that the model server is running and not overloaded, or bind "
+            f"the tier to another runtime. (Cause: {cause})"
+        )
+    return (
+        f"node '{node_id}': tier '{bound.name}' ({where}) failed. Check that the model server "
+        f"is running and answers within timeout_s ({limit}, `tiers.{bound.name}.timeout_s` in "
+        f"stepladder.yaml), or bind the tier to another runtime. (Cause: {cause})"
+    )
+
+
+def _timed_out(error: BaseException) -> bool:
+    """Whether a timeout is anywhere in the error's chain of causes."""
+    seen: BaseException | None = error
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, TimeoutError) or "timeout" in type(seen).__name__.lower():
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
