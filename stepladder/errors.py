@@ -12,6 +12,7 @@ StepladderError
 │   └── EvalSetError          an eval spec or case file that does not parse or validate
 ├── RunError                  a run failed while executing
 │   ├── NodeError             one node raised or returned something it must not
+│   │   ├── NodeInputError    a state value the node cannot work on (also a UserError)
 │   │   ├── NodeOutputError   a model's output failed validation after its retries
 │   │   └── ReviewRequired    a node escalated to a human, but the run has no thread to pause
 │   ├── ModelError            a model server is down, times out, or its file is bad
@@ -33,6 +34,7 @@ __all__ = [
     "FlowSpecError",
     "ModelError",
     "NodeError",
+    "NodeInputError",
     "NodeOutputError",
     "ReferenceError_",
     "ReviewRequired",
@@ -114,6 +116,10 @@ class NodeError(RunError):
     def __init__(self, node_id: str, message: str) -> None:
         super().__init__(f"node '{node_id}': {message}")
         self.node_id = node_id
+
+
+class NodeInputError(NodeError, UserError):
+    """A node was given a state value it cannot work on (an empty query): fix the input."""
 
 
 class NodeOutputError(NodeError):

@@ -14,7 +14,13 @@ from langgraph.runtime import Runtime
 from pydantic import Field, model_validator
 
 from stepladder.config.explain import describe_pattern
-from stepladder.errors import ConfigError, FlowCompileError, NodeError, StepladderError
+from stepladder.errors import (
+    ConfigError,
+    FlowCompileError,
+    NodeError,
+    NodeInputError,
+    StepladderError,
+)
 from stepladder.nodes.base import BuildContext, BuiltNode, NodeSpecBase, State
 from stepladder.nodes.context import RunContext
 from stepladder.retrieval.ingest import COLLECTION_NAME_PATTERN
@@ -87,8 +93,10 @@ class RetrieveNodeSpec(NodeSpecBase):
             )
         text = state.get(self.query)
         if not isinstance(text, str) or not text.strip():
-            raise NodeError(
-                self.id, f"the query '{self.query}' is {text!r}; it must be non-empty text."
+            raise NodeInputError(
+                self.id,
+                f"the query '{self.query}' is {text!r}; it must be non-empty text. Give a "
+                f"non-empty '{self.query}' in the input.",
             )
         tracing = context.tracing if context is not None else None
         flow = context.flow_name if context is not None else ""

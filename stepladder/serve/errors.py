@@ -10,6 +10,7 @@ ThreadConflictError       409 run_in_progress    another run holds the thread
                           409 thread_of_another_flow  the thread belongs to another flow
 StepLimitError            422 step_limit         the run took its step limit (a loop never exits)
 FlowInputError            422 invalid_input      the input or a review's answer does not fit
+NodeInputError            422 invalid_input      a node cannot work on a state value (empty query)
 ModelError                503 model_unavailable  a tier is down, times out, or cannot start
 ConfigError               503 not_configured     a tier's key, a collection, ... is missing
 NodeOutputError           500 invalid_output     the model's output stayed invalid
@@ -28,6 +29,7 @@ from stepladder.errors import (
     FlowInputError,
     ModelError,
     NodeError,
+    NodeInputError,
     NodeOutputError,
     StepladderError,
     StepLimitError,
@@ -65,6 +67,7 @@ class ServeError(Exception):
 _KINDS: tuple[tuple[type[Exception], int, str], ...] = (
     (StepLimitError, 422, "step_limit"),
     (FlowInputError, 422, "invalid_input"),
+    (NodeInputError, 422, "invalid_input"),
     (ModelError, 503, "model_unavailable"),
     (ConfigError, 503, "not_configured"),
     (NodeOutputError, 500, "invalid_output"),

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from stepladder import FlowBuilder, FlowCompileError, FlowSpecError, compile_flow, flow_from_dict
-from stepladder.errors import ConfigError, NodeError
+from stepladder.errors import ConfigError, NodeError, NodeInputError, UserError
 from stepladder.flows import Flow, run_flow
 from stepladder.retrieval import Store
 from stepladder.retrieval.ingest import ingest
@@ -141,3 +141,11 @@ def test_spec_errors() -> None:
         flow_from_dict({"name": "f", "state": state, "nodes": [{**node, "collection": "a b"}]})
     with pytest.raises(FlowSpecError, match="k"):
         flow_from_dict({"name": "f", "state": state, "nodes": [{**node, "k": 0}]})
+
+
+async def test_an_empty_query_is_the_callers_mistake(store: Store) -> None:
+    """Over HTTP a 422 and in the CLI exit 2: the input must change, not stepladder."""
+    with pytest.raises(NodeInputError) as caught:
+        await search_flow().ainvoke({"question": ""}, store=store)
+    assert isinstance(caught.value, UserError)
+    assert "Give a non-empty 'question' in the input" in str(caught.value)

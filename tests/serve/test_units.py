@@ -128,3 +128,12 @@ async def test_connections_are_accepted_with_tcp_nodelay() -> None:
             await asyncio.sleep(0.05)
         writer.close()
     assert seen and seen[0] != 0
+
+
+def test_a_node_refusing_its_input_is_a_422_not_a_500() -> None:
+    from stepladder.errors import NodeError, NodeInputError
+    from stepladder.serve.errors import failure_of
+
+    refused = failure_of(NodeInputError("search", "the query 'question' is ''"))
+    assert (refused.status, refused.error) == (422, "invalid_input")
+    assert failure_of(NodeError("search", "boom")).status == 500
