@@ -56,6 +56,13 @@ class KeyCheck:
     reducer: str
     adapter: TypeAdapter[Any]
 
+    def fits(self, value: Any) -> bool:
+        """Whether `value` fits (the fast path: no error is built)."""
+        try:
+            return self.adapter.validator.isinstance_python(value)
+        except Exception:  # a model's own validator may raise anything
+            return False
+
     def problem(self, value: Any) -> str | None:
         """Why `value` does not fit (pydantic's reason), or None when it does."""
         try:
@@ -146,7 +153,7 @@ def _check_update(node_id: str, update: Any, mine: tuple[KeyCheck, ...]) -> None
     if not isinstance(update, dict):
         return
     for check in mine:
-        if check.key not in update:
+        if check.key not in update or check.fits(update[check.key]):
             continue
         problem = check.problem(update[check.key])
         if problem is not None:

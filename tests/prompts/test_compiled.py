@@ -26,7 +26,8 @@ STATE = {"message": {"type": "str", "input": True},
 
 def flow(**changes: Any) -> Flow:
     node = {**CLASSIFY, **changes}
-    return compile_flow(flow_from_dict({"name": "t", "state": STATE, "nodes": [node]}))
+    state = {**STATE, "category": {"type": "enum", "values": node["labels"]}}  # fits the labels
+    return compile_flow(flow_from_dict({"name": "t", "state": state, "nodes": [node]}))
 
 
 def tuned_file(path: Path) -> CompiledFile:
