@@ -20,9 +20,19 @@ def measure(greeting: str) -> int:
     return len(greeting)
 
 
-async def wait(seconds: float) -> float:
-    await asyncio.sleep(seconds)
-    return seconds
+RUNNING = [0]  # wait steps in progress in this server process
+
+
+async def wait(seconds: float) -> dict:
+    # Sleep; say how many wait steps (this one included) were running at once at most.
+    RUNNING[0] += 1
+    most = RUNNING[0]
+    try:
+        await asyncio.sleep(seconds)
+        most = max(most, RUNNING[0])
+    finally:
+        RUNNING[0] -= 1
+    return {"waited": seconds, "alongside": most}
 
 
 def explode(name: str) -> str:
@@ -54,8 +64,10 @@ name: wait
 state:
   seconds: {type: float, input: true}
   waited: float
+  alongside: int
 nodes:
-  - {id: wait, kind: function, call: "flows.steps:wait", reads: [seconds], writes: [waited]}
+  - {id: wait, kind: function, call: "flows.steps:wait", reads: [seconds],
+     writes: [waited, alongside]}
 """
 EXPLODE = """
 name: explode

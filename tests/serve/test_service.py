@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -142,19 +141,18 @@ def test_openapi_has_each_flows_input_and_state(client: httpx.Client) -> None:
 
 
 def test_runs_execute_concurrently(server: Server) -> None:
-    async def fifty() -> tuple[list[httpx.Response], float]:
+    async def fifty() -> list[httpx.Response]:
         async with server.async_client(TOKEN) as client:
-            started = time.perf_counter()
             responses = await asyncio.gather(
                 *(client.post("/flows/wait/runs", json={"seconds": 0.5}) for _ in range(50))
             )
-            return list(responses), time.perf_counter() - started
+            return list(responses)
 
-    responses, elapsed = asyncio.run(fifty())
+    responses = asyncio.run(fifty())
     assert [r.status_code for r in responses] == [200] * 50
     assert {r.json()["state"]["waited"] for r in responses} == {0.5}
     assert len({r.json()["run_id"] for r in responses}) == 50
-    assert elapsed < 10  # one after another they would take 25 s
+    assert max(r.json()["state"]["alongside"] for r in responses) > 1  # runs overlapped
 
 
 def test_a_run_on_a_thread_is_checkpointed_and_one_thread_runs_once(server: Server) -> None:
