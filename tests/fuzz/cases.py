@@ -166,7 +166,7 @@ def _hostile_case(rng: random.Random) -> FuzzCase:
     if where == "call":
         flow["nodes"][0]["call"] = reference
     else:
-        flow["nodes"][0]["call"] = "flows.fuzz_steps:up"
+        flow["nodes"][0]["call"] = "flows.fuzz_steps:nothing"
         flow["nodes"][0]["reads"] = []
         flow["edges"] = [
             {"from": "START", "to": "h"},

@@ -38,6 +38,10 @@ def shout(text: str) -> str:
 
 def size(text: str) -> int:
     return len(text)
+
+
+def nothing() -> str:
+    return "x"
 '''
 
 CONTROL_FLOW = """\
