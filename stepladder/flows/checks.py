@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterable
 
 from stepladder.config.locations import LocatedDocument, Path_, near_miss, valid_choices
 from stepladder.errors import FlowCompileError
-from stepladder.flows.spec import END, START, EdgeSpec, FlowSpec
+from stepladder.flows.spec import END, START, CaseLabel, EdgeSpec, FlowSpec
 from stepladder.tools import FINISH
 from stepladder.tools.tool import TOOL_NAME_PATTERN
 
@@ -170,9 +170,47 @@ def _check_edges(spec: FlowSpec, edges: list[EdgeSpec], ids: set[str], problems:
             problems.add((*base, "default"), _unknown("node", edge.default, targets))
         if edge.when is not None and edge.when not in spec.state:
             problems.add((*base, "when"), _unknown("state key", edge.when, spec.state))
+        elif edge.when is not None:
+            _check_case_labels(spec, edge, base, problems)
     _check_one_branch(edges, problems)
     if not any(START in edge.sources for edge in edges):
         problems.add(("edges",), "no edge leaves START; add `- {from: START, to: <first node>}`.")
+
+
+def _check_case_labels(spec: FlowSpec, edge: EdgeSpec, base: Path_, problems: _Problems) -> None:
+    """The cases of a `when` on an enum or bool key are values that key can hold.
+
+    Labels compare as the run compares them: as text, booleans as `true`/`false`.
+    """
+    assert edge.when is not None
+    field = spec.state[edge.when]
+    kind = field.parsed_type
+    if kind.name == "optional" and kind.inner is not None:
+        kind = kind.inner
+    if kind.name == "enum":
+        members = [_case_text(value) for value in field.values or []]
+        shown = f"an enum of {', '.join(members)}"
+    elif kind.name == "bool":
+        members, shown = ["true", "false"], "a bool (cases true and false)"
+    else:
+        return
+    for label in edge.cases or {}:
+        text = _case_text(label)
+        if text in members:
+            continue
+        hint = (
+            " YAML reads unquoted yes/no/true/false/on/off as booleans: quote the label ('yes')."
+            if isinstance(label, bool)
+            else ""
+        )
+        problems.add(
+            (*base, "cases", text),
+            f"case '{text}' can never match: state key '{edge.when}' is {shown}.{hint}",
+        )
+
+
+def _case_text(label: CaseLabel) -> str:
+    return str(label).lower() if isinstance(label, bool) else str(label)
 
 
 def _check_one_branch(edges: list[EdgeSpec], problems: _Problems) -> None:
