@@ -99,14 +99,7 @@ def _describe(
             f"Fields here: {valid_choices(fields)}."
         )
     if kind in ("union_tag_invalid", "union_tag_not_found"):
-        tags = _union_tags(model, path, document.data)
-        given = (detail.get("ctx") or {}).get("tag")
-        tag_where = document.where([*path, "kind"])
-        if given is None:
-            return f"{where}: missing 'kind'. Valid kinds: {valid_choices(tags)}."
-        guess = near_miss(str(given), tags)
-        hint = f"; did you mean '{guess}'?" if guess else "."
-        return f"{tag_where}: unknown kind '{given}'{hint} Valid kinds: {valid_choices(tags)}."
+        return _describe_tag(detail, path, document, model)
     message = detail["msg"]
     pattern = str((detail.get("ctx") or {}).get("pattern", ""))
     if kind == "string_pattern_mismatch" and pattern in _PATTERN_MEANINGS:
@@ -120,18 +113,38 @@ def _describe(
     return f"{where}: {message}{shown}."
 
 
+def _describe_tag(
+    detail: ErrorDetails, path: list[str | int], document: LocatedDocument, model: type[BaseModel]
+) -> str:
+    """A missing or unknown discriminator (a node's `kind`, a tier's `runtime`)."""
+    ctx = detail.get("ctx") or {}
+    field = str(ctx.get("discriminator", "kind")).strip("'")
+    tags = _union_tags(model, path, document.data, field)
+    given = ctx.get("tag")
+    if given is None:
+        return f"{document.where(path)}: missing '{field}'. Valid {field}s: {valid_choices(tags)}."
+    guess = near_miss(str(given), tags)
+    hint = f"; did you mean '{guess}'?" if guess else "."
+    return (
+        f"{document.where([*path, field])}: unknown {field} '{given}'{hint} "
+        f"Valid {field}s: {valid_choices(tags)}."
+    )
+
+
 def _field_names(annotation: Any) -> list[str]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [f.alias or name for name, f in annotation.model_fields.items()]
     return []
 
 
-def _union_tags(model: type[BaseModel], path: list[str | int], data: Any) -> list[str]:
+def _union_tags(
+    model: type[BaseModel], path: list[str | int], data: Any, discriminator: str
+) -> list[str]:
     annotation = _strip(_annotation_at(model, path, data, pick=False))
     tags: list[str] = []
     for member in get_args(annotation) or (annotation,):
         if isinstance(member, type) and issubclass(member, BaseModel):
-            field = member.model_fields.get("kind")
+            field = member.model_fields.get(discriminator)
             if field is not None and get_origin(field.annotation) is Literal:
                 tags.extend(str(a) for a in get_args(field.annotation))
     return tags
@@ -181,11 +194,20 @@ def _pick_member(annotation: Any, current: Any) -> Any:
         return annotation
     members = [m for m in get_args(annotation) if m is not type(None)]
     models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
-    if isinstance(current, dict) and "kind" in current:
+    if isinstance(current, dict):
         for member in models:
-            field = member.model_fields.get("kind")
-            if field is not None and current["kind"] in get_args(field.annotation):
+            if _tagged_as(member, current):
                 return member
     if len(models) == 1 and (isinstance(current, dict) or current is None):
         return models[0]
     return _strip(members[0]) if len(members) == 1 else annotation
+
+
+def _tagged_as(member: type[BaseModel], data: dict[Any, Any]) -> bool:
+    """Whether `data` carries `member`'s tag (its `kind`, `runtime`: a one-value Literal field)."""
+    for name, field in member.model_fields.items():
+        if get_origin(field.annotation) is not Literal or len(get_args(field.annotation)) != 1:
+            continue
+        if data.get(field.alias or name) in get_args(field.annotation):
+            return True
+    return False
