@@ -11,6 +11,7 @@ tiers:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -94,13 +95,30 @@ class SGLangTier(TierBase):
         return self
 
 
+def _variable_name(value: str) -> str:
+    """`api_key_env` names an environment variable; a key written in its place is refused."""
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value) is None:
+        raise ValueError(
+            "`api_key_env` is the name of the environment variable that holds the key (for "
+            "example OPENAI_API_KEY: letters, digits and '_'), not the key itself; never write a "
+            "key in stepladder.yaml: export it (`export OPENAI_API_KEY=...`) and name the "
+            "variable here"
+        )
+    return value
+
+
+VariableName = Annotated[str, AfterValidator(_variable_name)]
+
+
 class OpenAICompatibleTier(TierBase):
     """Any server speaking the OpenAI chat API (vLLM, llama.cpp, SGLang, ...)."""
 
     runtime: Literal["openai-compatible"]
     base_url: str = Field(description="Base URL, usually ending in /v1.")
     model: str = Field(description="The model name the server expects.")
-    api_key_env: str | None = Field(default=None, description="Variable holding the API key.")
+    api_key_env: VariableName | None = Field(
+        default=None, description="Variable holding the API key."
+    )
 
 
 class LiteLLMTier(TierBase):
@@ -108,7 +126,7 @@ class LiteLLMTier(TierBase):
 
     runtime: Literal["litellm"]
     model: str = Field(description="provider/model, e.g. anthropic/claude-sonnet-4-5.")
-    api_key_env: str = Field(description="The environment variable holding the API key.")
+    api_key_env: VariableName = Field(description="The environment variable holding the API key.")
     base_url: str | None = None
 
 
