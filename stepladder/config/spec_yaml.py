@@ -84,16 +84,32 @@ def read_spec_text(path: Path) -> str:
     """Read a spec file as UTF-8, reading no more than the size limit (plus one byte).
 
     Raises:
-        SpecYAMLError: If the file is over the limit.
+        SpecYAMLError: If the file is over the limit, or is not UTF-8 (naming the line).
         OSError: If it cannot be read.
-        UnicodeDecodeError: If it is not UTF-8.
     """
     limit = max_spec_bytes()
     with path.open("rb") as handle:
         data = handle.read(limit + 1)
     if len(data) > limit:
         raise _too_big(limit)
-    return data.decode("utf-8")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise _not_utf8(data, error.start) from None
+
+
+def _not_utf8(data: bytes, start: int) -> SpecYAMLError:
+    """Name the encoding a non-UTF-8 spec file seems to be in, and how to convert it."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:64]:
+        found, source, line = "it looks like UTF-16 or UTF-32", "UTF-16", None
+    else:
+        found = f"byte 0x{data[start]:02x} is not UTF-8 (Latin-1 or Windows-1252 perhaps)"
+        source, line = "LATIN1", data.count(b"\n", 0, start) + 1
+    return SpecYAMLError(
+        f"spec files must be UTF-8 text, and {found}; save the file as UTF-8 (for example "
+        f"`iconv -f {source} -t UTF-8 FILE > FILE.new`, then replace FILE with it)",
+        line,
+    )
 
 
 def compose_spec(text: str) -> tuple[Any, dict[ItemPath, int]]:
