@@ -149,7 +149,12 @@ class ReferencePolicy:
         if not any((self.project_root / n).exists() for n in (top, f"{top}.py")):
             return ""
         spec = _find_top_level_spec(top)
-        found = (spec.origin if spec and spec.has_location else None) or "outside the project"
+        if spec is not None and spec.has_location and spec.origin:
+            found = spec.origin
+        elif spec is not None:
+            found = f"Python's own '{top}' ({spec.origin or 'built in'}), outside the project"
+        else:
+            found = "no module under the project folder"
         return f" (its '{top}' there does not count: importing '{top}' finds {found})"
 
     def _under_prefix(self, module_name: str | None) -> bool:
