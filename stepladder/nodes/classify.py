@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import Field, model_validator
 
-from stepladder.config.type_expressions import enum_members
+from stepladder.config.type_expressions import enum_members, unannotated
 from stepladder.errors import FlowCompileError
 from stepladder.nodes.base import BuildContext, BuiltNode, State
 from stepladder.nodes.llm import (
@@ -103,6 +104,9 @@ class ClassifyNodeSpec(LLMNodeSpec):
                 raise FlowCompileError(
                     f"{context.where('writes')}: '{key}' must be in the node's writes."
                 )
+        if self.confidence is not None:  # only an embedding classifier alone is always sure
+            nullable = self.using == "llm" or self.escalate is not None
+            _check_confidence_key(self, context, self.confidence, nullable)
         if self.using == "embeddings":
             from stepladder.nodes.classify_embeddings import build_embedding_classify
 
@@ -164,6 +168,23 @@ class ClassifyNodeSpec(LLMNodeSpec):
         if self.confidence is not None:
             update[self.confidence] = answer.confidence
         return update
+
+
+def _check_confidence_key(
+    node: ClassifyNodeSpec, context: BuildContext, key: str, nullable: bool
+) -> None:
+    """The confidence key takes a float, and null when the node's model may give none."""
+    python_type = unannotated(context.state_types.get(key, Any))
+    union = get_origin(python_type) in (Union, UnionType)
+    members = get_args(python_type) if union else (python_type,)
+    if python_type is Any or (float in members and (type(None) in members or not nullable)):
+        return
+    wanted = "optional[float]" if nullable else "float"
+    null = " or null (when a tier returns no token log-probabilities)" if nullable else ""
+    raise FlowCompileError(
+        f"{context.where('confidence')}: node '{node.id}' writes a float{null} into state key "
+        f"'{key}', whose type does not take it: declare the key {wanted}."
+    )
 
 
 def _predict(node: ClassifyNodeSpec, context: BuildContext, labels: list[str]) -> Any:

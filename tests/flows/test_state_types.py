@@ -8,7 +8,16 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from stepladder import END, START, FlowBuilder, FlowCompileError, FlowSpecError, flow_from_yaml
+from stepladder import (
+    END,
+    START,
+    FlowBuilder,
+    FlowCompileError,
+    FlowSpecError,
+    compile_flow,
+    flow_from_dict,
+    flow_from_yaml,
+)
 from stepladder.errors import NodeError, RunError
 from stepladder.flows import Flow, run_flow
 
@@ -218,3 +227,29 @@ nodes:
         flow_from_yaml(text)
     quoted = flow_from_yaml(text.replace(values, "['yes', 'no', 1]"))
     assert quoted.state["level"].values == ["yes", "no", 1]
+
+
+def classify_flow(category: Any, confidence: str, **node: Any) -> Flow:
+    """A flow whose LLM `classify` node writes `category` and its confidence (built, not run)."""
+    classify = {"id": "sort", "kind": "classify", "reads": ["text"], "output": "category"}
+    state = {"text": {"type": "str", "input": True}, "category": category, "p": confidence}
+    nodes = [{**classify, "labels": ["a", "b"], "confidence": "p", **node}]
+    return compile_flow(flow_from_dict({"name": "sort", "state": state, "nodes": nodes}))
+
+
+def test_a_classify_node_must_fit_the_enum_and_the_confidence_key_it_writes() -> None:
+    enum = {"type": "enum", "values": ["a", "b", "c"]}
+    assert classify_flow(enum, "optional[float]").name == "sort"
+    assert classify_flow("str", "any").name == "sort"
+    with pytest.raises(
+        FlowCompileError,
+        match=r"nodes\[0\]\.output: node 'sort' can write label\(s\) d into state key 'category', "
+        r"an enum whose values are: a, b, c\. Add the label\(s\) to the key's `values`",
+    ):
+        classify_flow(enum, "optional[float]", labels={"a": "first", "d": "fourth"})
+    with pytest.raises(
+        FlowCompileError,
+        match=r"nodes\[0\]\.confidence: node 'sort' writes a float or null .* into state key 'p', "
+        r"whose type does not take it: declare the key optional\[float\]",
+    ):
+        classify_flow(enum, "float")

@@ -152,3 +152,16 @@ def test_validate_reports_the_fallback_outside_the_enum(tmp_path: Path) -> None:
     flat = " ".join(result.stderr.split())
     assert "can write label(s) oos (its fallback) into state key 'intent'" in flat
     assert f"enum whose values are: {', '.join(INTENTS)}" in flat
+
+
+def test_a_lone_classifier_may_write_its_confidence_into_a_float_key(root: Path) -> None:
+    state = {**STATE, "confidence": "float"}
+    spec = flow_from_dict({"name": "intents", "state": state, "nodes": [NODE]})
+    flow = compile_flow(spec, project_root=root)
+    assert isinstance(flow.invoke({"message": UNRELATED[0]})["confidence"], float)
+    escalate = {"min_confidence": {"embeddings": 0.5}, "to": ["small"]}
+    spec = flow_from_dict(
+        {"name": "intents", "state": state, "nodes": [{**NODE, "escalate": escalate}]}
+    )
+    with pytest.raises(FlowCompileError, match=r"declare the key optional\[float\]"):
+        compile_flow(spec, project_root=root, tiers={"small"}, ladder=["small"])
