@@ -40,6 +40,9 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 STEPS_SOURCE = '''\
 """Steps the malformed-flow fixtures reference."""
 
+import os
+from os import system
+
 GREETING = "hello"
 
 
@@ -225,6 +228,225 @@ FLOW_CASES: list[tuple[str, tuple[str, ...]]] = [
     ),
     # The message must say how a reference is written, not only show the pattern's regex.
     ("ref_bad_syntax.yaml", ("nodes[0].call (", "line 7)", "'notareference'", "module:attr")),
+    # --- hostile references: the allowlist holds (issue 18, points 1 and 2)
+    (
+        "ref_stepladder_os_system.yaml",
+        (
+            "nodes[0].call (",
+            "line 7)",
+            "'stepladder.serve.auth:os.system' is refused",
+            "internals flows may not reference",
+        ),
+    ),
+    (
+        "ref_stepladder_subprocess.yaml",
+        ("nodes[0].call (", "'stepladder.runtimes.models:subprocess.run' is refused"),
+    ),
+    (
+        "ref_import_module.yaml",
+        ("nodes[0].call (", "'stepladder.config.references:importlib.import_module' is refused"),
+    ),
+    (
+        "ref_stepladder_internal.yaml",
+        (
+            "'stepladder.flows.run:run_flow' is refused",
+            "public names are stepladder.tools:ToolResult",
+        ),
+    ),
+    (
+        "ref_builtins_dunder.yaml",
+        ("nodes[0].call (", "line 7)", "'__builtins__' is a private name"),
+    ),
+    ("ref_private_name.yaml", ("nodes[0].call (", "'_secret_helper' is a private name")),
+    ("ref_globals_walk.yaml", ("'flows.malformed_steps:up.__globals__' is refused", "private")),
+    (
+        "ref_builtins_eval.yaml",
+        ("'builtins:eval' is refused", "module 'builtins' is neither in the project folder"),
+    ),
+    (
+        "ref_project_module_import.yaml",
+        ("'flows.malformed_steps:os.system' is refused", "'os' is the module os"),
+    ),
+    (
+        "ref_project_reexport.yaml",
+        (
+            "'flows.malformed_steps:system' is refused",
+            "a name imported into an allowed module does not make it allowed",
+        ),
+    ),
+    # An empty `os/` (or `test/`) folder in the project does not let the stdlib module in.
+    (
+        "ref_os_shadow.yaml",
+        ("'os:popen' is refused", "its 'os' there does not count", "Python's own 'os'"),
+    ),
+    (
+        "ref_test_shadow.yaml",
+        ("'test.support:os.system' is refused", "its 'test' there does not count"),
+    ),
+    ("ref_path_traversal.yaml", ("nodes[0].call (", "'../../etc/passwd:read'", "module:attr")),
+    (
+        "router_through_import.yaml",
+        ("edges[1].router (", "line 12)", "'stepladder.serve.auth:os.getenv' is refused"),
+    ),
+    (
+        "router_missing_module.yaml",
+        ("edges[1].router (", "line 17)", "cannot import module 'flows.routers'"),
+    ),
+    ("tool_refused.yaml", ("tools.shell (", "line 6)", "'subprocess:check_output' is refused")),
+    (
+        "verifier_refused.yaml",
+        ("nodes[0].escalate.verifier (", "line 11)", "'os:system' is refused"),
+    ),
+    ("signature_refused.yaml", ("nodes[0].signature (", "line 10)", "'pickle:loads' is refused")),
+    ("state_type_refused.yaml", ("state.where.type (", "line 4)", "'os:PathLike' is refused")),
+    # --- YAML abuse: bounded loader, duplicate keys, tags, encodings
+    ("alias_bomb.yaml", ("line 2:", "may not use YAML anchors or aliases", "anchor '&a'")),
+    ("alias_recursive.yaml", ("line 4:", "anchor '&loop'", "write the repeated value out")),
+    ("anchor_merge_key.yaml", ("line 5:", "anchor '&step'")),
+    ("deep_nesting.yaml", ("line 10:", "nests deeper than 100 levels")),
+    (
+        "duplicate_nodes_key.yaml",
+        ("nodes (", "line 10)", "duplicate key 'nodes', first at line 4", "keep only the last"),
+    ),
+    (
+        "duplicate_state_key.yaml",
+        ("state.text (", "line 4)", "duplicate key 'text', first at line 3"),
+    ),
+    (
+        "duplicate_node_field.yaml",
+        ("nodes[0].call (", "line 10)", "duplicate key 'call', first at line 7"),
+    ),
+    ("tab_indent.yaml", ("line 6, column 1", "invalid YAML", "tab character")),
+    (
+        "python_object_tag.yaml",
+        ("line 10, column 18", "invalid YAML", "python/object/apply:os.system"),
+    ),
+    ("python_name_tag.yaml", ("line 7, column 11", "python/name:os.system")),
+    ("include_tag.yaml", ("line 4, column 8", "tag '!include'")),
+    (
+        "latin1.yaml",
+        ("line 4:", "must be UTF-8", "byte 0xe9", "Latin-1", "iconv -f LATIN1 -t UTF-8"),
+    ),
+    ("utf16.yaml", ("must be UTF-8", "UTF-16", "iconv -f UTF-16 -t UTF-8")),
+    # A byte-order mark is fine, and does not shift the lines errors name.
+    ("bom_then_mistake.yaml", ("nodes[0].kind (", "line 6)", "did you mean 'function'")),
+    ("nul_byte.yaml", ("invalid YAML", "unacceptable character #x0000", "control characters")),
+    ("control_char.yaml", ("invalid YAML", "unacceptable character #x0007")),
+    ("only_comments.yaml", ("the flow is empty",)),
+    ("scalar_document.yaml", ("a flow must be a mapping", "not a str")),
+    ("two_documents.yaml", ("line 10, column 1", "expected a single document")),
+    ("unclosed_quote.yaml", ("line 11, column 1", "while scanning a quoted scalar")),
+    ("state_key_not_string.yaml", ("line 4, column 3", "unhashable key")),
+    # --- state declarations
+    (
+        "enum_default_outside.yaml",
+        ("state.mood.default (", "line 4)", "the default 'Z' does not fit", "'happy' or 'sad'"),
+    ),
+    (
+        "int_default_notanint.yaml",
+        ("state.count.default (", "line 4)", "'notanint' does not fit the key's type int"),
+    ),
+    (
+        "list_default_scalar.yaml",
+        ("state.tags.default (", "'urgent' does not fit the key's type list[str]"),
+    ),
+    (
+        "enum_yes_no.yaml",
+        ("state.answer.values (", "line 4)", "values[0] is the boolean true", "quote them"),
+    ),
+    ("enum_duplicate_values.yaml", ("state.mood.values (", "distinct; repeated: happy")),
+    ("enum_float_values.yaml", ("state.score.values (", "values[1] is a float")),
+    ("enum_values_scalar.yaml", ("state.mood.values (", "line 4)", "valid list", "'happy'")),
+    ("values_on_str.yaml", ("state.text (", "line 3)", "`values` applies only to type enum")),
+    ("optional_empty.yaml", ("state.note.type (", "line 4)", "is not a type", "optional[T]")),
+    ("list_empty.yaml", ("state.tags.type (", "line 4)", "is not a type", "list[T]")),
+    ("list_unclosed.yaml", ("state.tags.type (", "missing ']' after list[")),
+    ("dict_int_keys.yaml", ("state.counts.type (", "line 4)", "dict keys must be str")),
+    ("str_with_param.yaml", ("state.name.type (", "'str' takes no parameter", "valid types: str")),
+    (
+        "state_model_missing.yaml",
+        ("state.order.type (", "line 4)", "'Order' not found in flows.malformed_steps"),
+    ),
+    ("state_model_not_class.yaml", ("state.order.type (", "is not a pydantic model class")),
+    ("merge_on_list.yaml", ("state.tags.reducer (", "line 4)", "merge needs a dict type")),
+    ("input_not_bool.yaml", ("state.text.input (", "line 3)", "valid boolean", "'maybe'")),
+    ("state_as_list.yaml", ("state (", "line 2)", "valid dictionary")),
+    # --- nodes: each kind's required fields and bounds
+    ("function_no_call.yaml", ("nodes[0].call (", "line 5)", "required field 'call'")),
+    ("function_with_tier.yaml", ("nodes[0].tier (", "line 10)", "unknown field 'tier'")),
+    ("in_thread_not_bool.yaml", ("nodes[0].in_thread (", "valid boolean", "'sometimes'")),
+    ("node_id_spaces.yaml", ("nodes[0].id (", "line 5)", "'make it loud' is not valid")),
+    ("node_as_string.yaml", ("nodes[0] (", "line 5)", "(got 'up')", "nodes[1] (")),
+    ("nodes_as_mapping.yaml", ("nodes (", "line 4)", "valid list")),
+    ("classify_no_labels.yaml", ("nodes[0] (", "line 6)", "`labels` is required")),
+    ("classify_one_label.yaml", ("nodes[0].labels (", "line 9)", "at least 2 items")),
+    (
+        "classify_labels_outside_enum.yaml",
+        ("nodes[0].output (", "line 10)", "label(s) angry", "values are: happy, sad"),
+    ),
+    (
+        "classify_embeddings_no_classifier.yaml",
+        ("nodes[0] (", "`using: embeddings` needs `classifier`", "stepladder classifier train"),
+    ),
+    ("classify_unknown_using.yaml", ("nodes[0].using (", "'llm' or 'embeddings'", "'regex'")),
+    ("extract_no_fields.yaml", ("nodes[0].fields (", "line 5)", "give `fields` or `signature`")),
+    (
+        "extract_bad_field_type.yaml",
+        ("nodes[0].fields.age.type (", "line 10)", "unknown type 'integer'", "did you mean 'int'"),
+    ),
+    ("generate_no_output.yaml", ("nodes[0].output (", "required field 'output'")),
+    (
+        "generate_output_undeclared.yaml",
+        ("nodes[0].writes[0] (", "unknown state key 'answer'", "Declare it under `state:`"),
+    ),
+    ("retrieve_no_collection.yaml", ("nodes[0].collection (", "required field 'collection'")),
+    ("retrieve_k_zero.yaml", ("nodes[0].k (", "line 11)", "greater than or equal to 1")),
+    ("agent_max_steps_zero.yaml", ("nodes[0].max_steps (", "line 13)", "(got 0)")),
+    (
+        "agent_unknown_tool.yaml",
+        ("nodes[0].tools[0] (", "line 12)", "unknown tool 'lokup'", "did you mean 'lookup'"),
+    ),
+    ("route_no_router.yaml", ("nodes[0].router (", "required field 'router'")),
+    (
+        "unknown_tier.yaml",
+        ("nodes[0].tier (", "line 8)", "unknown tier 'large'", "Valid: small", "`tiers:`"),
+    ),
+    (
+        "tier_from_unknown.yaml",
+        ("nodes[0].tier_from (", "unknown state key 'chosen_tier'", "Valid: answer, text"),
+    ),
+    (
+        "escalate_unknown_rung.yaml",
+        ("nodes[0].escalate.to[0] (", "unknown tier 'galaxy-brain'", "Valid: human, small"),
+    ),
+    (
+        "escalate_unknown_trigger.yaml",
+        ("nodes[0].escalate.triggers[0] (", "'invalid', 'confidence' or 'verifier'", "'timeout'"),
+    ),
+    ("escalate_without_ladder.yaml", ("nodes[0].escalate (", "has no `ladder`", "escalate.to")),
+    ("escalate_one_sample.yaml", ("nodes[0].escalate.samples (", "set `samples` to 2 or more")),
+    ("retries_too_many.yaml", ("nodes[0].retries (", "less than or equal to 10", "(got 100)")),
+    # --- edges
+    ("case_unknown_node.yaml", ("edges[1].cases.sad (", "line 18)", "unknown node 'sulk'")),
+    (
+        "cases_outside_enum.yaml",
+        ("edges[1].cases.angry (", "line 18)", "can never match", "an enum of happy, sad"),
+    ),
+    (
+        "case_labels_booleans.yaml",
+        ("edges[1].cases.true (", "can never match", "enum of yes, no", "quote the label"),
+    ),
+    ("when_bool_string_cases.yaml", ("edges[1].cases.yes (", "line 13)", "is a bool")),
+    ("two_conditional_edges.yaml", ("edges[2] (", "line 19)", "already has a conditional edge")),
+    ("self_loop_no_exit.yaml", ("nodes[0] (", "the cycle up -> up has no exit edge")),
+    ("start_to_end_only.yaml", ("nodes[0] (", "line 5)", "node 'up' is unreachable")),
+    ("default_unknown_node.yaml", ("edges[1].default (", "unknown node 'fallback'")),
+    ("join_unknown_source.yaml", ("edges[2].from[1] (", "line 18)", "did you mean 'shout'")),
+    ("when_and_router.yaml", ("edges[1] (", "line 18)", "`when` or `router`, not both")),
+    ("when_without_cases.yaml", ("edges[1] (", "a conditional edge needs `cases`")),
+    ("edge_unknown_field.yaml", ("edges[2].too (", "line 18)", "did you mean 'to'")),
+    ("edges_as_mapping.yaml", ("edges (", "line 15)", "valid list")),
+    ("edge_without_from.yaml", ("edges[1].from (", "line 17)", "required field 'from'")),
 ]
 
 # (settings fixture used as stepladder.yaml, fragments)
@@ -241,7 +463,51 @@ SETTINGS_CASES: list[tuple[str, tuple[str, ...]]] = [
     ),
     ("wrong_type.yaml", ("invalid settings", "allow_imports (", "line 2)", "valid list")),
     ("bad_yaml.yaml", ("stepladder.yaml, line", "invalid YAML")),
+    ("alias_in_settings.yaml", ("stepladder.yaml, line 3:", "anchors or aliases")),
+    ("allow_imports_string.yaml", ("allow_imports (", "line 2)", "valid list")),
+    # A key pasted where the variable's name goes is refused, and not echoed.
+    (
+        "api_key_value.yaml",
+        ("tiers.frontier.api_key_env (", "line 3)", "not the key itself", "OPENAI_API_KEY"),
+    ),
+    ("duplicate_tier.yaml", ("tiers.small (", "line 4)", "duplicate key 'small', first at line 3")),
+    ("ladder_human_not_last.yaml", ("ladder (", "line 4)", "'human' is the last step")),
+    (
+        "ladder_unknown_rung.yaml",
+        ("ladder[1] (", "line 4)", "unknown tier 'frontier'", "Valid: human, small"),
+    ),
+    ("latin1_settings.yaml", ("stepladder.yaml, line 1:", "must be UTF-8", "iconv")),
+    (
+        "litellm_no_key_env.yaml",
+        ("tiers.frontier.api_key_env (", "required field 'api_key_env'", "model, runtime"),
+    ),
+    ("max_body_garbage.yaml", ("serve.max_body (", "line 3)", "(got 'lots')")),
+    ("negative_timeout.yaml", ("tiers.small.timeout_s (", "line 3)", "greater than 0")),
+    ("node_threads_zero.yaml", ("serve.node_threads (", "line 3)", "(got 0)")),
+    ("python_tag_settings.yaml", ("stepladder.yaml, line 1, column 7", "python/object/apply")),
+    ("settings_list.yaml", ("settings must be a mapping", "not a list")),
+    ("sglang_both.yaml", ("tiers.gpu (", "line 3)", "either `base_url` (connect) or `model_path`")),
+    ("temperature_too_high.yaml", ("tiers.small.temperature (", "less than or equal to 2")),
+    (
+        "tier_missing_runtime.yaml",
+        ("tiers.small (", "line 3)", "missing 'runtime'", "llamacpp, openai-compatible, sglang"),
+    ),
+    ("tier_named_human.yaml", ("tiers (", "line 2)", "'human' is reserved")),
+    ("top_level_typo.yaml", ("tier (", "line 2)", "did you mean 'tiers'")),
+    (
+        "unknown_runtime.yaml",
+        ("tiers.small.runtime (", "line 3)", "unknown runtime 'ollama'", "Valid runtimes:"),
+    ),
 ]
+
+# Folders a case's project holds besides `flows/` (a stdlib module's name, left empty).
+PROJECT_FOLDERS: dict[str, tuple[str, ...]] = {
+    "ref_os_shadow.yaml": ("os",),
+    "ref_test_shadow.yaml": ("test",),
+}
+
+# The least number of hand-written malformed files (flow and settings fixtures together).
+MIN_MALFORMED_FILES = 110
 
 COMMANDS = ["validate", "run"]
 
@@ -266,14 +532,16 @@ def _flows_modules() -> dict[str, ModuleType]:
     }
 
 
-def make_project(root: Path, flow_fixture: str, settings: str = "name: test\n") -> Path:
+def make_project(root: Path, flow_fixture: str, settings: bytes = b"name: test\n") -> Path:
     """Create a project under `root` holding the fixture flow and the steps module."""
-    (root / "stepladder.yaml").write_text(settings, encoding="utf-8")
+    (root / "stepladder.yaml").write_bytes(settings)
     flows = root / "flows"
     flows.mkdir()
     (flows / f"{STEPS_MODULE}.py").write_text(STEPS_SOURCE, encoding="utf-8")
     flow_file = flows / flow_fixture
     shutil.copyfile(FIXTURES / flow_fixture, flow_file)
+    for folder in PROJECT_FOLDERS.get(flow_fixture, ()):
+        (root / folder).mkdir()
     return flow_file
 
 
@@ -333,10 +601,42 @@ def test_malformed_flow_exits_2_with_one_paragraph(
 def test_malformed_settings_exit_2_with_one_paragraph(
     tmp_path: Path, command: str, fixture: str, fragments: tuple[str, ...]
 ) -> None:
-    settings = (SETTINGS_FIXTURES / fixture).read_text(encoding="utf-8")
+    settings = (SETTINGS_FIXTURES / fixture).read_bytes()
     flow_file = make_project(tmp_path, CONTROL_FLOW, settings=settings)
     result = invoke(tmp_path, command, flow_file)
     assert_user_error(result, fragments, names=str(tmp_path / "stepladder.yaml"))
+
+
+# Hostile files too big to commit, made from the control flow plus one top-level line (15).
+GENERATED_CASES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "nested_20k_deep": (
+        "description: " + "[" * 20_000 + "]" * 20_000,
+        ("line 15", "nest"),  # libyaml's own depth limit may name it first
+    ),
+    "over_size_limit": (
+        "description: " + "x" * 1_000_001,
+        ("larger than the 1,000,000-byte limit", "STEPLADDER_MAX_SPEC_BYTES"),
+    ),
+    "too_many_items": (
+        "description: [" + ",".join(["1"] * 100_001) + "]",
+        ("line 15:", "more than 100,000 items"),
+    ),
+}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("case", list(GENERATED_CASES))
+def test_generated_hostile_flow_exits_2_with_one_paragraph(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, case: str
+) -> None:
+    monkeypatch.delenv("STEPLADDER_MAX_SPEC_BYTES", raising=False)
+    line, fragments = GENERATED_CASES[case]
+    flow_file = make_project(tmp_path, CONTROL_FLOW)
+    control = (FIXTURES / CONTROL_FLOW).read_text(encoding="utf-8")
+    assert control.count("\n") == 14
+    flow_file.write_text(control + line + "\n", encoding="utf-8")
+    result = invoke(tmp_path, command, flow_file)
+    assert_user_error(result, fragments, names=str(flow_file))
 
 
 def test_message_names_yaml_path_and_line(tmp_path: Path) -> None:
@@ -390,7 +690,13 @@ def test_fixtures_are_distinct_and_all_covered() -> None:
     covered = [name for name, _ in FLOW_CASES]
     assert len(covered) == len(set(covered))
     assert sorted([*covered, CONTROL_FLOW]) == files
-    digests = {hashlib.sha256((FIXTURES / name).read_bytes()).hexdigest() for name in covered}
-    assert len(digests) == len(covered) >= 20
     settings = sorted(p.name for p in SETTINGS_FIXTURES.glob("*.yaml"))
-    assert sorted(name for name, _ in SETTINGS_CASES) == settings
+    settings_covered = [name for name, _ in SETTINGS_CASES]
+    assert len(settings_covered) == len(set(settings_covered))
+    assert sorted(settings_covered) == settings
+    paths = [FIXTURES / name for name in covered]
+    paths += [SETTINGS_FIXTURES / name for name in settings_covered]
+    digests = {hashlib.sha256(path.read_bytes()).hexdigest() for path in paths}
+    assert len(digests) == len(paths) >= MIN_MALFORMED_FILES
+    assert set(PROJECT_FOLDERS) <= set(covered)
+    assert all(path.stat().st_size < 50_000 for path in paths)
