@@ -15,6 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from stepladder.config.tiers import VariableName
+
 __all__ = ["ChromaSettings", "EmbeddingSettings"]
 
 
@@ -29,7 +31,9 @@ class EmbeddingSettings(BaseModel):
     )
     model: str | None = Field(default=None, description="Model name (not for `packaged`).")
     base_url: str | None = Field(default=None, description="Endpoint for openai-compatible.")
-    api_key_env: str | None = Field(default=None, description="Variable holding its API key.")
+    api_key_env: VariableName | None = Field(
+        default=None, description="Variable holding its API key."
+    )
     batch_size: int = Field(default=64, ge=1, description="Texts embedded per batch.")
     backend: Literal["auto", "onnx", "torch"] = Field(
         default="auto",

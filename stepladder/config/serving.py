@@ -18,6 +18,9 @@ __all__ = ["DEFAULT_MAX_BODY", "DEFAULT_MAX_STEPS", "DEFAULT_NODE_THREADS", "Ser
 DEFAULT_MAX_BODY = 1024 * 1024
 DEFAULT_MAX_STEPS = 25  # LangGraph's default recursion limit
 DEFAULT_NODE_THREADS = 32
+MOST_MAX_BODY = 1024**3  # 1 GiB: the body is held in memory
+MOST_MAX_STEPS = 100_000
+MOST_NODE_THREADS = 1024
 
 
 class ServeSettings(BaseModel):
@@ -28,13 +31,18 @@ class ServeSettings(BaseModel):
     max_body: ByteSize = Field(
         default=ByteSize(DEFAULT_MAX_BODY),
         gt=0,
+        le=MOST_MAX_BODY,
         description="Largest request body accepted (bytes, or a size such as 512KB or 5MB).",
     )
     max_steps: int = Field(
-        default=DEFAULT_MAX_STEPS, ge=1, description="Steps a run may take before it stops."
+        default=DEFAULT_MAX_STEPS,
+        ge=1,
+        le=MOST_MAX_STEPS,
+        description="Steps a run may take before it stops.",
     )
     node_threads: int = Field(
         default=DEFAULT_NODE_THREADS,
         ge=1,
+        le=MOST_NODE_THREADS,
         description="Worker threads running synchronous function nodes, off the event loop.",
     )

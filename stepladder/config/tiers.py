@@ -28,6 +28,7 @@ __all__ = [
     "OpenAICompatibleTier",
     "SGLangTier",
     "TierSpec",
+    "VariableName",
     "check_ladder",
     "check_tier_names",
 ]

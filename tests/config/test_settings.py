@@ -51,3 +51,22 @@ def test_unknown_flow_lists_the_flows(tmp_path: Path) -> None:
     root = write_project(tmp_path / "p", {"flows/alpha.yaml": "", "flows/beta.yml": ""})
     with pytest.raises(ConfigError, match="Flows here: alpha, beta"):
         load_project(root=root).flow_path("gamma")
+
+
+@pytest.mark.parametrize(
+    ("section", "fragment"),
+    [
+        ("serve: {node_threads: 1000000000}", "serve.node_threads"),
+        ("serve: {max_body: 5TB}", "serve.max_body"),
+        ("serve: {max_steps: 100000000}", "serve.max_steps"),
+        ("embeddings: {api_key_env: 'sk-live-abc123 def'}", "not the key itself"),
+    ],
+)
+def test_limits_and_key_variables_are_checked(
+    tmp_path: Path, section: str, fragment: str
+) -> None:
+    (tmp_path / "stepladder.yaml").write_text(f"name: t\n{section}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_project(tmp_path)
+    assert fragment in str(caught.value)
+    assert "sk-live-abc123" not in str(caught.value)
