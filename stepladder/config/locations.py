@@ -117,6 +117,11 @@ def describe_yaml_error(error: yaml.YAMLError, source: Path | None) -> str:
     if mark is not None:
         where += f", line {mark.line + 1}, column {mark.column + 1}"
     detail = f"{context}, {problem}" if context else problem
+    if isinstance(error, yaml.constructor.ConstructorError) and "tag" in problem:
+        detail += (
+            "; spec files take plain YAML only (mappings, lists, strings, numbers, booleans): "
+            "remove the `!` tag"
+        )
     return f"{where}: invalid YAML: {detail}."
 
 

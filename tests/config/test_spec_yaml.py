@@ -198,6 +198,7 @@ def test_valid_yaml_keeps_data_and_lines(parser: str) -> None:
 def test_unsafe_tags_stay_refused(parser: str) -> None:
     message = refusal("a: !!python/object/apply:os.system [echo hi]\n")
     assert "could not determine a constructor" in message
+    assert "spec files take plain YAML only" in message and "remove the `!` tag" in message
 
 
 def test_settings_and_eval_specs_use_the_bounded_loader(tmp_path: Path) -> None:
