@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from tests.fuzz.cases import FuzzCase, generate_case
 from tests.fuzz.harness import FuzzWorker, Outcome
 
-EXAMPLES = 200
+EXAMPLES = 400
 
 
 @pytest.fixture(scope="module")
