@@ -1,8 +1,10 @@
 """Per-invocation overhead of stepladder over hand-written LangGraph.
 
 Two workloads of no-op nodes, each built twice: through stepladder (`FlowBuilder`, then the
-compiled LangGraph app) and by hand, the way LangGraph's docs write a graph (a `TypedDict`
-state, node functions returning dicts, `StateGraph`, `add_node`, `add_edge`, `compile`).
+compiled LangGraph app, so each node's update is checked against its state keys' declared
+types, as in every stepladder run) and by hand, the way LangGraph's docs write a graph (a
+`TypedDict` state, node functions returning dicts, `StateGraph`, `add_node`, `add_edge`,
+`compile`).
 
 - `chain3`:  START -> a -> b -> c -> END
 - `fanout5`: START -> split -> (w0 .. w4 in parallel) -> join -> END
