@@ -13,13 +13,13 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from stepladder.config.encoding import guess_encoding
 from stepladder.errors import FlowInputError
 
 __all__ = ["MAX_INPUT_BYTES", "MAX_INPUT_DEPTH", "load_json_input"]
 
 MAX_INPUT_BYTES = 10_000_000
 MAX_INPUT_DEPTH = 100
-_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 def load_json_input(text: str, option: str) -> tuple[Any, str]:
@@ -74,14 +74,7 @@ def _decode(data: bytes, where: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        if data.startswith(_UTF16_BOMS) or b"\x00" in data[:64]:
-            found, source = "it looks like UTF-16 or UTF-32", "UTF-16"
-        else:
-            found = (
-                f"byte 0x{data[error.start]:02x} at offset {error.start} is not UTF-8; "
-                "Latin-1 or Windows-1252 perhaps"
-            )
-            source = "LATIN1"
+        found, source = guess_encoding(data, error.start)
         raise FlowInputError(
             f"{where}: input files must be UTF-8 text, and {found}. Save the file as UTF-8 "
             f"(for example `iconv -f {source} -t UTF-8 in.json > in.utf8.json`) and pass that."

@@ -29,6 +29,8 @@ from yaml.reader import Reader
 from yaml.resolver import Resolver
 from yaml.scanner import Scanner
 
+from stepladder.config.encoding import guess_encoding
+
 __all__ = [
     "DEFAULT_MAX_SPEC_BYTES",
     "MAX_DEPTH",
@@ -100,11 +102,8 @@ def read_spec_text(path: Path) -> str:
 
 def _not_utf8(data: bytes, start: int) -> SpecYAMLError:
     """Name the encoding a non-UTF-8 spec file seems to be in, and how to convert it."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:64]:
-        found, source, line = "it looks like UTF-16 or UTF-32", "UTF-16", None
-    else:
-        found = f"byte 0x{data[start]:02x} is not UTF-8 (Latin-1 or Windows-1252 perhaps)"
-        source, line = "LATIN1", data.count(b"\n", 0, start) + 1
+    found, source = guess_encoding(data, start)
+    line = None if source == "UTF-16" else data.count(b"\n", 0, start) + 1
     return SpecYAMLError(
         f"spec files must be UTF-8 text, and {found}; save the file as UTF-8 (for example "
         f"`iconv -f {source} -t UTF-8 FILE > FILE.new`, then replace FILE with it)",

@@ -19,6 +19,7 @@ from stepladder.flows.project import checkpoint_path
 from stepladder.flows.threads import flow_of_thread, lock_path
 from stepladder.nodes.function import SYNC_NODE_EXECUTOR
 from tests.conftest import write_project
+from tests.serve.projects import HARD_LOOP
 
 STEPS = """
 import time
@@ -78,24 +79,13 @@ state:
 nodes:
   - {id: other, kind: function, call: "flows.steps:other", reads: [n], writes: [m]}
 """
-LOOP = """
-name: loop
-state:
-  turns: {type: int, input: true, default: 0}
-  done: str
-nodes:
-  - {id: again, kind: function, call: "flows.steps:again", reads: [turns], writes: [turns, done]}
-edges:
-  - {from: START, to: again}
-  - {from: again, when: done, cases: {"yes": END}, default: again}
-"""
 TIMEOUT_S = 120
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     files = {"flows/steps.py": STEPS, "flows/slow.yaml": SLOW, "flows/other.yaml": OTHER,
-             "flows/loop.yaml": LOOP}  # fmt: skip
+             "flows/loop.yaml": HARD_LOOP}  # fmt: skip
     return write_project(tmp_path / "proj", files)
 
 

@@ -133,20 +133,27 @@ def fake_wheel(folder: Path, payload: bytes) -> Path:
     return wheel
 
 
+PAYLOAD = b"GGUF" + bytes(range(256)) * 100
+
+
+def fake_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, sha256: str) -> str:
+    """Register model `name`, served from a fake wheel, in a fresh cache; return its source."""
+    monkeypatch.setenv("STEPLADDER_HOME", str(tmp_path / "home"))
+    source = f"pypi:{fake_wheel(tmp_path, PAYLOAD)}#fakemodel/tiny.gguf"
+    register_model(ModelEntry(name, source, sha256, f"{name}.gguf"))
+    return source
+
+
 def test_pull_from_a_wheel_checks_the_sha256(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("STEPLADDER_HOME", str(tmp_path / "home"))
-    payload = b"GGUF" + bytes(range(256)) * 100
-    wheel = fake_wheel(tmp_path, payload)
-    good = hashlib.sha256(payload).hexdigest()
-    register_model(ModelEntry("fake-ok", f"pypi:{wheel}#fakemodel/tiny.gguf", good, "ok.gguf"))
+    source = fake_model(tmp_path, monkeypatch, "fake-ok", hashlib.sha256(PAYLOAD).hexdigest())
     path = pull_model("fake-ok")
-    assert path == tmp_path / "home" / "models" / "ok.gguf"
-    assert path.read_bytes() == payload
+    assert path == tmp_path / "home" / "models" / "fake-ok.gguf"
+    assert path.read_bytes() == PAYLOAD
     assert ensure_model("fake-ok") == path
 
-    register_model(ModelEntry("fake-bad", f"pypi:{wheel}#fakemodel/tiny.gguf", "0" * 64, "b.gguf"))
+    register_model(ModelEntry("fake-bad", source, "0" * 64, "b.gguf"))
     with pytest.raises(ModelError, match="is corrupt"):
         pull_model("fake-bad")
     assert not (tmp_path / "home" / "models" / "b.gguf").exists()
@@ -159,16 +166,12 @@ def test_pull_from_a_wheel_checks_the_sha256(
 def test_a_bit_flip_in_a_cached_model_is_caught_at_load(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("STEPLADDER_HOME", str(tmp_path / "home"))
-    payload = b"GGUF" + bytes(range(256)) * 100
-    wheel = fake_wheel(tmp_path, payload)
-    good = hashlib.sha256(payload).hexdigest()
-    register_model(ModelEntry("fake-flip", f"pypi:{wheel}#fakemodel/tiny.gguf", good, "f.gguf"))
+    good = hashlib.sha256(PAYLOAD).hexdigest()
+    fake_model(tmp_path, monkeypatch, "fake-flip", good)
     path = pull_model("fake-flip")
-    record = path.with_name("f.gguf.sha256")
-    assert record.read_text().split()[-1] == good  # kept beside the file, for the next load
-    assert ensure_model("fake-flip") == path  # the unchanged file is not hashed again
-    flipped = bytearray(payload)
+    record = path.with_name("fake-flip.gguf.sha256")
+    assert record.read_text().split()[-1] == good  # kept beside the file, with size and mtime
+    flipped = bytearray(PAYLOAD)
     flipped[1000] ^= 0x10
     before = path.stat().st_mtime_ns
     path.write_bytes(bytes(flipped))  # same size; a later write has a later mtime:
@@ -178,3 +181,17 @@ def test_a_bit_flip_in_a_cached_model_is_caught_at_load(
     assert "stepladder models pull fake-flip --force" in str(caught.value)
     pull_model("fake-flip", force=True)
     assert ensure_model("fake-flip") == path
+
+
+def test_an_unchanged_model_is_not_hashed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_model(tmp_path, monkeypatch, "fake-kept", hashlib.sha256(PAYLOAD).hexdigest())
+    path = pull_model("fake-kept")
+    record = path.with_name("fake-kept.gguf.sha256")
+    stamp = record.read_text().splitlines()[0]
+    record.write_text(f"{stamp}\n{'0' * 64}\n")  # what the record says is believed...
+    with pytest.raises(ModelError, match="is corrupt"):
+        ensure_model("fake-kept")
+    record.write_text(f"0 0\n{'0' * 64}\n")  # ...while it matches the file's size and mtime
+    assert ensure_model("fake-kept") == path

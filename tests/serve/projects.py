@@ -227,6 +227,8 @@ state:
 nodes:
   - {id: echo, kind: function, call: "flows.steps:echo", reads: [name], writes: [said]}
 """
+# A loop whose exit is never taken (its step `again` never says "yes"); also used by
+# tests/flows/test_run_threads.py.
 HARD_LOOP = """
 name: loop
 state:
