@@ -211,8 +211,10 @@ def open_store(
     path = Path(settings.path)
     folder = path if path.is_absolute() else project_root / path
     folder.mkdir(parents=True, exist_ok=True)
-    client = chromadb.PersistentClient(path=str(folder), settings=client_settings)
-    return Store(client, embeddings, write_lock=folder / WRITE_LOCK)
+    lock = folder / WRITE_LOCK
+    with _locked(lock):  # a fresh folder's tables are created once, not by two processes at once
+        client = chromadb.PersistentClient(path=str(folder), settings=client_settings)
+    return Store(client, embeddings, write_lock=lock)
 
 
 def open_project_store(project: Project) -> Store:
