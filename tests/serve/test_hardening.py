@@ -78,7 +78,7 @@ def test_a_blocking_node_stalls_neither_health_nor_other_runs(server: Server, pr
     # Every /healthz answered while the node still spun (it stops only when `go` appears,
     # after them) and saw the run in progress: had the node run on the event loop, none could
     # have answered before it finished. How fast they answered is printed, not asserted (a
-    # busy machine may deschedule the server): 1.4-2.2 ms median on a quiet 2-core machine.
+    # busy machine may deschedule the server); benchmarks/serve_health.py measures it.
     assert other.status_code == 200 and other.json()["state"]["said"] == "Bo"
     assert again.status_code == 409 and again.json()["error"] == "run_in_progress"
     assert spun.status_code == 200 and spun.json()["state"]["result"] == "spun Ada"
