@@ -1,7 +1,7 @@
 """Intent accuracy, out-of-scope recall and decision latency of the embedding classifier.
 
-Trains `stepladder.retrieval` embedding classifiers (the packaged all-MiniLM-L6-v2) on public
-intent data and scores them on the held-out test split:
+Trains `stepladder.predictors.classifier` embedding classifiers (the packaged
+all-MiniLM-L6-v2) on public intent data and scores them on the held-out test split:
 
 - `clinc150`: CLINC150 `data_full.json`; trained on `train` + `oos_train` (out-of-scope
   examples, label `oos`), calibrated and thresholded on `val` + `oos_val`, tested on
@@ -39,9 +39,13 @@ from rich.console import Console
 from rich.table import Table
 
 from stepladder.config.retrieval import EmbeddingSettings
-from stepladder.retrieval.classifier import EmbeddingClassifier, load_classifier
-from stepladder.retrieval.classifier_data import LabelledTexts
-from stepladder.retrieval.classifier_train import TrainOptions, train_classifier
+from stepladder.predictors.classifier.data import LabelledTexts
+from stepladder.predictors.classifier.model import (
+    EmbeddingClassifier,
+    load_classifier,
+    save_classifier,
+)
+from stepladder.predictors.classifier.train import TrainOptions, train_classifier
 from stepladder.retrieval.embedding_cache import embed_cached
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -126,7 +130,7 @@ def main() -> None:
         console=console,
     )
     with tempfile.TemporaryDirectory() as folder:
-        saved = report.classifier.save(Path(folder) / "v1")
+        saved = save_classifier(report.classifier, Path(folder))
         started = time.perf_counter()
         classifier = load_classifier(saved)
         results: dict[str, float | None] = {"load_s": time.perf_counter() - started}

@@ -13,10 +13,10 @@ dropped, as RouteLLM does: MMLU 14,037, GSM8K 1,307, MT-Bench 72 prompts.
   is then scored. No row is scored by a model that saw its labels.
 - MT-Bench (72 prompts, routed on the first turn): a router trained on all of MMLU + GSM8K.
 - The router score is the predicted gain P(strong right) - P(weak right).
-- Metrics as RouteLLM computes them (`stepladder.routing.metrics`): 10 quantile thresholds,
-  trapezoid area under PGR against the share of strong calls (APGR), CPT by interpolation.
-  `random`: the mean over 10 seeds of a uniform random score. `oracle`: the true gain,
-  ties broken at random (seeded), as the data README's reference numbers do.
+- Metrics as RouteLLM computes them (`stepladder.predictors.router.metrics`): 10 quantile
+  thresholds, trapezoid area under PGR against the share of strong calls (APGR), CPT by
+  interpolation. `random`: the mean over 10 seeds of a uniform random score. `oracle`: the
+  true gain, ties broken at random (seeded), as the data README's reference numbers do.
 - Cost saving: the cheapest threshold (over every distinct score) keeping >= 95% of GPT-4's
   quality, against always calling GPT-4, with list prices for a typical call of 500 input
   and 300 output tokens: GPT-4-1106-preview $10/$30 per million tokens -> $0.014 per call;
@@ -45,13 +45,13 @@ from rich.table import Table
 from scipy import sparse
 
 from stepladder.config.retrieval import EmbeddingSettings
+from stepladder.predictors.router.features import embed_texts, text_features
+from stepladder.predictors.router.fit import FitOptions, RouterModel, fit_router_model, folds_of
+from stepladder.predictors.router.lexical import Sparse, word_counts
+from stepladder.predictors.router.metrics import cost_saving, evaluate_router, pgr
+from stepladder.predictors.router.plots import pgr_png
 from stepladder.progress import progress_bar
 from stepladder.retrieval.embeddings import shared_embedder
-from stepladder.routing.features import embed_texts, text_features
-from stepladder.routing.fit import FitOptions, RouterModel, fit_router_model, folds_of
-from stepladder.routing.lexical import Sparse, word_counts
-from stepladder.routing.metrics import cost_saving, evaluate_router, pgr
-from stepladder.routing.plots import pgr_png
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.evalsets.drift_project import DRAWS, FIXTURE, IntentSets, draw_key
+from tests.monitor.drift_project import DRAWS, FIXTURE, IntentSets, draw_key
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "intents"
 

@@ -6,6 +6,8 @@ import os
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from stepladder.errors import (
+    BudgetExhausted,
+    CompiledPromptsError,
     ConfigError,
     EvalSetError,
     FlowCompileError,
@@ -15,8 +17,13 @@ from stepladder.errors import (
     NodeError,
     NodeInputError,
     NodeOutputError,
+    ReferenceError_,
+    ReviewRequired,
     RunError,
     StepladderError,
+    StepLimitError,
+    ThreadConflictError,
+    UnknownToolError,
     UserError,
 )
 from stepladder.flows import (
@@ -25,18 +32,22 @@ from stepladder.flows import (
     Flow,
     FlowBuilder,
     FlowSpec,
+    PendingReview,
+    RunResult,
     compile_flow,
     flow_from_dict,
     flow_from_yaml,
     flow_to_yaml,
     load_flow,
+    run_flow,
 )
-
-__version__ = "0.1.0.dev0"
+from stepladder.version import __version__
 
 __all__ = [
     "END",
     "START",
+    "BudgetExhausted",
+    "CompiledPromptsError",
     "ConfigError",
     "EvalSetError",
     "Flow",
@@ -49,8 +60,15 @@ __all__ = [
     "NodeError",
     "NodeInputError",
     "NodeOutputError",
+    "PendingReview",
+    "ReferenceError_",
+    "ReviewRequired",
     "RunError",
+    "RunResult",
+    "StepLimitError",
     "StepladderError",
+    "ThreadConflictError",
+    "UnknownToolError",
     "UserError",
     "__version__",
     "compile_flow",
@@ -58,4 +76,5 @@ __all__ = [
     "flow_from_yaml",
     "flow_to_yaml",
     "load_flow",
+    "run_flow",
 ]

@@ -1,32 +1,44 @@
-"""The stepladder error hierarchy.
+"""The stepladder error tree: every error the package raises on purpose, in one module.
 
 ```
 StepladderError
-├── UserError                 a developer mistake: fix a file or a call, then retry
-│   ├── ConfigError           stepladder.yaml missing, unreadable or invalid
-│   ├── FlowSpecError         a flow file that does not parse or validate
-│   ├── FlowCompileError      a valid spec that cannot become a graph (ids, edges, keys, refs)
-│   │   └── ReferenceError_   a `module:attr` reference refused or not importable
-│   ├── FlowInputError        run input that does not match the flow's state
-│   │   └── ThreadConflictError  a thread whose run is in progress, or that is another flow's
-│   └── EvalSetError          an eval spec or case file that does not parse or validate
-├── RunError                  a run failed while executing
-│   ├── NodeError             one node raised or returned something it must not
-│   │   ├── NodeInputError    a state value the node cannot work on (also a UserError)
-│   │   ├── NodeOutputError   a model's output failed validation after its retries
-│   │   └── ReviewRequired    a node escalated to a human, but the run has no thread to pause
-│   ├── ModelError            a model server is down, times out, or its file is bad
-│   └── StepLimitError        a run took more steps than allowed (a loop never took its exit);
-│                             also a UserError: change the flow or its step limit
+├── UserError                   a developer mistake: fix a file or a call, then retry
+│   ├── ConfigError             stepladder.yaml missing, unreadable or invalid
+│   ├── FlowSpecError           a flow file that does not parse or validate
+│   ├── FlowCompileError        a valid spec that cannot become a graph (ids, edges, keys, refs)
+│   │   └── ReferenceError_     a `module:attr` reference refused or not importable
+│   ├── FlowInputError          run input that does not match the flow's state
+│   │   └── ThreadConflictError a thread whose run is in progress, or that is another flow's
+│   ├── EvalSetError            an eval spec or case file that does not parse or validate
+│   ├── CompiledPromptsError    compiled prompts unreadable, or made for another flow version
+│   └── UnknownToolError        a tool name an agent's registry does not hold;
+│                               also a LookupError
+├── RunError                    a run failed while executing
+│   ├── NodeError               one node raised or returned something it must not
+│   │   ├── NodeInputError      a state value the node cannot work on; also a UserError
+│   │   ├── NodeOutputError     a model's output failed validation after its retries
+│   │   └── ReviewRequired      a node escalated to a human, but the run has no thread to pause
+│   ├── ModelError              a model server is down, times out, or its file is bad
+│   └── StepLimitError          a run took more steps than allowed (a loop never took its exit);
+│                               also a UserError: change the flow or its step limit
+└── BudgetExhausted             an optimization stopped before a run could pass its budget
 ```
 
 User errors carry a one-paragraph message that names the offending item by its YAML path
 (`nodes[2].reads[0]`), its line when it came from a file, and the valid choices.
+
+Two exceptions stay outside the tree on purpose, because no caller of the package sees them:
+`stepladder.specs.spec_yaml.SpecYAMLError` is a `yaml.YAMLError`, so that one `except` catches
+it with PyYAML's own errors, and every reader turns it into a `ConfigError`, `FlowSpecError` or
+`EvalSetError`; `stepladder.serve.errors.ServeError` is the service's HTTP answer (status and
+JSON body), raised and answered inside `stepladder.serve`, and it wraps errors of this tree.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "BudgetExhausted",
+    "CompiledPromptsError",
     "ConfigError",
     "EvalSetError",
     "FlowCompileError",
@@ -42,6 +54,7 @@ __all__ = [
     "StepLimitError",
     "StepladderError",
     "ThreadConflictError",
+    "UnknownToolError",
     "UserError",
 ]
 
@@ -90,6 +103,14 @@ class ThreadConflictError(FlowInputError):
 
 class EvalSetError(UserError):
     """An eval spec, its metrics or its cases file does not parse or validate."""
+
+
+class CompiledPromptsError(UserError):
+    """A compiled prompts file is unreadable, or was made for another version of the flow."""
+
+
+class UnknownToolError(UserError, LookupError):
+    """A tool name that is not in the registry."""
 
 
 class RunError(StepladderError):
@@ -162,3 +183,7 @@ class StepLimitError(RunError, UserError):
     def __init__(self, message: str, max_steps: int) -> None:
         super().__init__(message)
         self.max_steps = max_steps
+
+
+class BudgetExhausted(StepladderError):
+    """The next flow run could pass the optimization's budget, so it was not started."""

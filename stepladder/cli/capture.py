@@ -27,7 +27,11 @@ from stepladder.cli.app import command
 from stepladder.cli.common import UseCompiled, load_compiled_flow
 from stepladder.config import Project
 from stepladder.errors import UserError
-from stepladder.evalsets.capture import (
+from stepladder.evalsets.cases import EvalCase
+from stepladder.evalsets.spec import EVALSETS_DIR
+from stepladder.flows import Flow, compile_project_flow
+from stepladder.flows.project import project_tracing, trace_folder
+from stepladder.monitor.capture import (
     CaptureFilters,
     LabelHook,
     Labeller,
@@ -37,12 +41,8 @@ from stepladder.evalsets.capture import (
     label_cases,
     select_runs,
 )
-from stepladder.evalsets.capture_files import CaseFile, SpecRef, eval_snippet, specs_using
-from stepladder.evalsets.cases import EvalCase
-from stepladder.evalsets.production import parse_since
-from stepladder.evalsets.spec import EVALSETS_DIR
-from stepladder.flows import Flow, compile_project_flow
-from stepladder.flows.project import project_tracing, trace_folder
+from stepladder.monitor.capture_files import CaseFile, SpecRef, eval_snippet, specs_using
+from stepladder.monitor.production import parse_since
 from stepladder.progress import progress_bar
 from stepladder.retrieval.store import open_project_store
 from stepladder.runtimes import ModelPool

@@ -13,15 +13,16 @@ from rich.table import Table
 from stepladder.cli.app import app, command_in
 from stepladder.cli.common import project_for
 from stepladder.errors import ConfigError
-from stepladder.retrieval.classifier import (
+from stepladder.predictors.classifier.data import read_examples
+from stepladder.predictors.classifier.model import (
+    CLASSIFIERS,
     classifier_path,
     classifiers_dir,
     load_classifier,
     read_manifest,
     save_classifier,
 )
-from stepladder.retrieval.classifier_data import read_examples
-from stepladder.retrieval.classifier_train import TrainOptions, train_classifier
+from stepladder.predictors.classifier.train import TrainOptions, train_classifier
 
 classifier_app = typer.Typer(
     help="Train and try embedding classifiers (labels decided in milliseconds, no LLM).",
@@ -118,9 +119,9 @@ def list_classifiers() -> None:
     table = Table(title=f"classifiers in {_shown(home, project.root)}")
     for column in ("name", "labels", "fallback", "accuracy", "oos recall", "embedding", "created"):
         table.add_column(column)
-    for folder in sorted(home.iterdir()) if home.is_dir() else []:
+    for name in CLASSIFIERS.names(project.state_dir):
         try:
-            manifest = read_manifest(classifier_path(folder.name, project.state_dir))
+            manifest = read_manifest(classifier_path(name, project.state_dir))
         except ConfigError:  # a folder that is not a classifier
             continue
         metrics = manifest.metrics

@@ -17,9 +17,9 @@ from rich.console import Console
 from stepladder.cli.app import command
 from stepladder.cli.common import print_json, project_for
 from stepladder.config import Project
-from stepladder.evalsets.drift import DriftOptions, DriftReport, analyze_drift
-from stepladder.evalsets.drift_report import drift_html
-from stepladder.evalsets.production import parse_since
+from stepladder.monitor.drift import DriftOptions, DriftReport, analyze_drift
+from stepladder.monitor.drift_report import drift_html
+from stepladder.monitor.production import parse_since
 
 console = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -18,10 +18,10 @@ from stepladder.cli.app import app, command_in
 from stepladder.cli.common import print_json, project_for
 from stepladder.config import Project
 from stepladder.evalsets.baseline import resolve_run, save_baseline
-from stepladder.evalsets.compare import compare_runs, gate, render_comparison
 from stepladder.evalsets.html_report import report_html
 from stepladder.evalsets.report import render_summary, summarize
 from stepladder.evalsets.results import CaseResult, EvalRunRecord
+from stepladder.evalsets.run_comparison import compare_runs, gate, render_comparison
 from stepladder.evalsets.runner import EvalOptions, PreparedEval, evals_dir, prepare_eval, run_eval
 from stepladder.evalsets.spec import load_eval_spec
 from stepladder.flows.project import project_tracing

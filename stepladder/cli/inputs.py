@@ -13,8 +13,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from stepladder.config.encoding import guess_encoding
 from stepladder.errors import FlowInputError
+from stepladder.specs.encoding import guess_encoding
 
 __all__ = ["MAX_INPUT_BYTES", "MAX_INPUT_DEPTH", "load_json_input"]
 

@@ -15,12 +15,12 @@ from rich.table import Table
 
 from stepladder.cli.app import command
 from stepladder.cli.common import print_json, project_for
-from stepladder.evalsets.compare import render_comparison
-from stepladder.evalsets.flow_program import Spend
-from stepladder.evalsets.optimize import OptimizeOptions, OptimizeReport, optimize
-from stepladder.evalsets.optimizers import OPTIMIZERS
+from stepladder.evalsets.run_comparison import render_comparison
 from stepladder.evalsets.spec import load_eval_spec
 from stepladder.flows.project import project_tracing
+from stepladder.optimize.flow_program import Spend
+from stepladder.optimize.optimizers import OPTIMIZERS
+from stepladder.optimize.prompts import OptimizeOptions, OptimizeReport, optimize
 from stepladder.progress import progress_bar
 from stepladder.runtimes import ModelPool
 

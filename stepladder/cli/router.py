@@ -15,7 +15,8 @@ from stepladder.config import Project
 from stepladder.errors import ConfigError, UserError
 from stepladder.evalsets.results import MANIFEST_FILE, load_run
 from stepladder.evalsets.runner import evals_dir
-from stepladder.routing import (
+from stepladder.optimize.router_data import load_training_data
+from stepladder.predictors.router import (
     CalibrationRecord,
     FitOptions,
     Router,
@@ -27,10 +28,9 @@ from stepladder.routing import (
     save_router,
     write_router_manifest,
 )
-from stepladder.routing.manifest import RouterManifest, RouterTraining
-from stepladder.routing.plots import calibration_html, calibration_png
-from stepladder.routing.router import held_out_text
-from stepladder.routing.training_data import load_training_data
+from stepladder.predictors.router.manifest import RouterManifest, RouterTraining
+from stepladder.predictors.router.plots import calibration_html, calibration_png
+from stepladder.predictors.router.router import held_out_text
 from stepladder.runtimes.prices import TokenPricer, lookup_token_price
 
 __all__ = ["router_app"]

@@ -68,6 +68,7 @@ def serve(
     use_compiled: UseCompiled = True,
 ) -> None:
     """Serve the project's flows over HTTP: runs, streams, reviews, health, metrics, OpenAPI."""
+    # Lazy: FastAPI and uvicorn load only for this command, not for every other command.
     from stepladder.serve import (
         TOKEN_VARIABLE,
         Service,

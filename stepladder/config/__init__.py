@@ -1,7 +1,5 @@
-"""Project settings, YAML with locations, error explanations and reference resolution."""
+"""Project settings (`stepladder.yaml`): tiers, prices, retrieval, tracing, serving, secrets."""
 
-from stepladder.config.locations import LocatedDocument, format_path, load_yaml
-from stepladder.config.references import ReferencePolicy, callable_reference
 from stepladder.config.settings import (
     CONFIG_FILE,
     Project,
@@ -12,13 +10,8 @@ from stepladder.config.settings import (
 
 __all__ = [
     "CONFIG_FILE",
-    "LocatedDocument",
     "Project",
-    "ReferencePolicy",
     "Settings",
-    "callable_reference",
     "find_project_root",
-    "format_path",
     "load_project",
-    "load_yaml",
 ]

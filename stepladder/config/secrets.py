@@ -13,12 +13,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
-
-from stepladder.config.tiers import LiteLLMTier, OpenAICompatibleTier
-
-if TYPE_CHECKING:
-    from stepladder.config.settings import Settings
+from typing import Any
 
 __all__ = [
     "MASK",
@@ -27,7 +22,6 @@ __all__ = [
     "has_secrets",
     "register_environment",
     "register_secret",
-    "register_settings",
     "scrub",
     "scrub_value",
 ]
@@ -68,16 +62,6 @@ def register_environment(
     for name, value in environ.items():
         if name.upper().endswith(SECRET_SUFFIXES):
             register_secret(value)
-
-
-def register_settings(settings: Settings) -> None:
-    """Register the keys a project's settings name (`api_key_env`) and the environment's."""
-    named = [
-        tier.api_key_env
-        for tier in settings.tiers.values()
-        if isinstance(tier, OpenAICompatibleTier | LiteLLMTier)
-    ]
-    register_environment([*named, settings.embeddings.api_key_env])
 
 
 def has_secrets() -> bool:

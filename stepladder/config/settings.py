@@ -11,26 +11,28 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from stepladder.config.costs import TokenPrice
-from stepladder.config.explain import explain_validation_error
-from stepladder.config.locations import (
-    LocatedDocument,
-    describe_yaml_error,
-    load_yaml,
-    read_spec_text,
-)
 from stepladder.config.retrieval import ChromaSettings, EmbeddingSettings
-from stepladder.config.secrets import register_settings
+from stepladder.config.secrets import register_environment
 from stepladder.config.serving import ServeSettings
 from stepladder.config.tiers import (
     DEFAULT_TIERS,
     LadderRung,
+    LiteLLMTier,
     LlamaCppTier,
+    OpenAICompatibleTier,
     TierSpec,
     check_ladder,
     check_tier_names,
 )
 from stepladder.config.tracing import TracingSettings
 from stepladder.errors import ConfigError
+from stepladder.specs.explain import explain_validation_error
+from stepladder.specs.locations import (
+    LocatedDocument,
+    describe_yaml_error,
+    load_yaml,
+    read_spec_text,
+)
 
 __all__ = ["CONFIG_FILE", "Project", "Settings", "find_project_root", "load_project"]
 
@@ -94,6 +96,15 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Environment first, then the file's values (passed as init arguments)."""
         return (env_settings, init_settings)
+
+    def secret_variables(self) -> list[str | None]:
+        """The environment variables these settings read keys from (`api_key_env`)."""
+        named: list[str | None] = [
+            tier.api_key_env
+            for tier in self.tiers.values()
+            if isinstance(tier, OpenAICompatibleTier | LiteLLMTier)
+        ]
+        return [*named, self.embeddings.api_key_env]
 
 
 def _default_tiers() -> dict[str, TierSpec]:
@@ -183,7 +194,8 @@ def load_project(start: Path | None = None, root: Path | None = None) -> Project
             f"Create one with `stepladder init {root}`."
         )
     settings = _load_settings(file)
-    register_settings(settings)  # masked in traces from the first span
+    # The keys it names, and the environment's, are masked in traces from the first span.
+    register_environment(settings.secret_variables())
     return Project(root=root.resolve(), settings=settings)
 
 

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from stepladder.config.costs import MachineCost
+from stepladder.specs.locations import near_miss, valid_choices
 
 __all__ = [
     "DEFAULT_TIERS",
@@ -146,8 +147,6 @@ def _rung(value: str, info: ValidationInfo) -> str:
     tiers: Mapping[str, Any] = (info.data or {}).get("tiers") or {}
     if value == HUMAN or value in tiers:
         return value
-    from stepladder.config.locations import near_miss, valid_choices
-
     choices = [*tiers, HUMAN]
     guess = near_miss(value, choices)
     hint = f"; did you mean '{guess}'?" if guess else "."

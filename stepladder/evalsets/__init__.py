@@ -1,8 +1,6 @@
-"""Eval sets: format, metrics, runner, reports, baselines, drift and capture from traces."""
+"""Eval sets: format, cases, metrics, judge, runner, results, reports, baselines, comparison."""
 
-from stepladder.evalsets.capture import CaptureFilters, capture_cases, label_cases, select_runs
 from stepladder.evalsets.cases import EvalCase, load_cases
-from stepladder.evalsets.drift import DriftOptions, DriftReport, analyze_drift
 from stepladder.evalsets.judge import JudgeMetric
 from stepladder.evalsets.metrics import (
     ContainsMetric,
@@ -18,7 +16,6 @@ from stepladder.evalsets.metrics import (
     score_case,
     token_f1,
 )
-from stepladder.evalsets.production import ProductionRun, ProductionRuns, load_production_runs
 from stepladder.evalsets.results import (
     CaseResult,
     EvalManifest,
@@ -35,11 +32,8 @@ from stepladder.evalsets.spec import (
 )
 
 __all__ = [
-    "CaptureFilters",
     "CaseResult",
     "ContainsMetric",
-    "DriftOptions",
-    "DriftReport",
     "EvalCase",
     "EvalManifest",
     "EvalRunRecord",
@@ -55,19 +49,12 @@ __all__ = [
     "MetricScore",
     "MetricSpec",
     "NumericMetric",
-    "ProductionRun",
-    "ProductionRuns",
     "TokenF1Metric",
-    "analyze_drift",
     "append_result",
     "build_metrics",
-    "capture_cases",
-    "label_cases",
     "load_cases",
     "load_eval_spec",
-    "load_production_runs",
     "load_run",
     "score_case",
-    "select_runs",
     "token_f1",
 ]

@@ -11,7 +11,6 @@ import logging
 import re
 from pathlib import Path
 
-from stepladder.config.artifacts import write_text_atomic
 from stepladder.errors import UserError
 from stepladder.evalsets.results import (
     MANIFEST_FILE,
@@ -20,6 +19,7 @@ from stepladder.evalsets.results import (
     EvalRunRecord,
     load_run,
 )
+from stepladder.files import write_text_atomic
 
 __all__ = [
     "BASELINES_DIR",

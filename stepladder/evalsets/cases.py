@@ -18,8 +18,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
-from stepladder.config.locations import valid_choices
 from stepladder.errors import EvalSetError
+from stepladder.specs.locations import valid_choices
 
 __all__ = ["EvalCase", "load_cases"]
 

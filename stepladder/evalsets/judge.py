@@ -16,14 +16,13 @@ from pydantic_core import to_jsonable_python
 
 from stepladder.errors import ModelError
 from stepladder.evalsets.cases import EvalCase
+from stepladder.evalsets.metric_base import MetricContext
 from stepladder.evalsets.results import MetricScore
-from stepladder.nodes.verdicts import ask_verdict
+from stepladder.nodes.llm.verdicts import ask_verdict
 from stepladder.prompts import SignatureField, build_signature
 
 if TYPE_CHECKING:
     import dspy
-
-    from stepladder.evalsets.metrics import MetricContext
 
 __all__ = ["NO_VERDICT", "JudgeMetric", "judge_signature"]
 

@@ -3,7 +3,7 @@
 A metric scores the state key `field` of a finished run against the case's `expected[field]`;
 a case without that key is not scored by the metric. Kinds: `exact`, `label`, `token_f1`,
 `contains`, `numeric`, `json_fields`, `judge` (see `stepladder.evalsets.judge`) and
-`function` (a Python callable). The comparisons live in `stepladder.evalsets.comparisons`.
+`function` (a Python callable). The comparisons live in `stepladder.evalsets.reference_metrics`.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ import asyncio
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from stepladder.config.references import ReferencePolicy
 from stepladder.errors import EvalSetError, ReferenceError_
 from stepladder.evalsets.cases import EvalCase
-from stepladder.evalsets.comparisons import (
+from stepladder.evalsets.judge import JudgeMetric
+from stepladder.evalsets.metric_base import Metric, MetricContext
+from stepladder.evalsets.reference_metrics import (
     ContainsMetric,
     ExactMetric,
     JsonFieldsMetric,
@@ -27,7 +28,6 @@ from stepladder.evalsets.comparisons import (
     parse_number,
     token_f1,
 )
-from stepladder.evalsets.judge import JudgeMetric
 from stepladder.evalsets.results import MetricScore
 from stepladder.evalsets.spec import (
     ContainsMetricSpec,
@@ -41,9 +41,7 @@ from stepladder.evalsets.spec import (
     NumericMetricSpec,
     TokenF1MetricSpec,
 )
-from stepladder.runtimes.pool import ModelPool
-from stepladder.runtimes.usage import UsageLedger
-from stepladder.tracing import Tracing
+from stepladder.specs.references import ReferencePolicy
 
 __all__ = [
     "ContainsMetric",
@@ -61,40 +59,6 @@ __all__ = [
     "score_case",
     "token_f1",
 ]
-
-
-@dataclass(frozen=True)
-class MetricContext:
-    """What scoring a case may use: the model tiers (for judges), the ledger, the tracer."""
-
-    models: ModelPool | None
-    usage: UsageLedger
-    tracing: Tracing | None = None
-
-
-class Metric(Protocol):
-    """Scores one state key of a run against the case's expected value."""
-
-    @property
-    def name(self) -> str:
-        """The metric's name (its key in the eval spec)."""
-        ...
-
-    @property
-    def field(self) -> str:
-        """The state key scored."""
-        ...
-
-    @property
-    def binary(self) -> bool:
-        """Whether every score is 0 or 1."""
-        ...
-
-    async def score(
-        self, output: Any, expected: Any, case: EvalCase, context: MetricContext
-    ) -> MetricScore:
-        """Score `output` (the run's value of `field`) against `expected`."""
-        ...
 
 
 async def score_case(

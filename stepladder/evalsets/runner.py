@@ -21,7 +21,6 @@ from typing import Any
 from pydantic_core import to_jsonable_python
 
 from stepladder.config import Project
-from stepladder.config.references import ReferencePolicy
 from stepladder.errors import ReviewRequired, RunError, StepladderError, UserError
 from stepladder.evalsets.cases import EvalCase
 from stepladder.evalsets.metrics import Metric, MetricContext, build_metrics, score_case
@@ -43,6 +42,7 @@ from stepladder.retrieval import Store
 from stepladder.retrieval.store import open_project_store
 from stepladder.runtimes import ModelPool
 from stepladder.runtimes.usage import UsageLedger
+from stepladder.specs.references import ReferencePolicy
 from stepladder.tracing import Tracing
 from stepladder.tracing.attributes import EVAL_CASE_ID, EVAL_RUN_ID
 

@@ -22,17 +22,17 @@ from typing import Annotated, Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from stepladder.config.explain import explain_validation_error
-from stepladder.config.locations import (
+from stepladder.config.settings import FLOW_SUFFIXES
+from stepladder.errors import EvalSetError
+from stepladder.evalsets.cases import EvalCase, load_cases
+from stepladder.specs.explain import explain_validation_error
+from stepladder.specs.locations import (
     LocatedDocument,
     describe_yaml_error,
     load_yaml,
     read_spec_text,
 )
-from stepladder.config.references import REFERENCE_PATTERN
-from stepladder.config.settings import FLOW_SUFFIXES
-from stepladder.errors import EvalSetError
-from stepladder.evalsets.cases import EvalCase, load_cases
+from stepladder.specs.references import REFERENCE_PATTERN
 
 __all__ = [
     "EVALSETS_DIR",

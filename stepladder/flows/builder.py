@@ -23,12 +23,12 @@ from typing import Any, Self
 
 from pydantic import BaseModel
 
-from stepladder.config.references import REFERENCE_PATTERN, callable_reference
 from stepladder.flows.compile import compile_flow
 from stepladder.flows.flow import Flow
 from stepladder.flows.loader import flow_from_dict
 from stepladder.flows.spec import FlowSpec
 from stepladder.nodes import NodeSpecBase
+from stepladder.specs.references import REFERENCE_PATTERN, callable_reference
 
 __all__ = ["FlowBuilder", "type_expression"]
 

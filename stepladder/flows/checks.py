@@ -9,9 +9,9 @@ import re
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 
-from stepladder.config.locations import LocatedDocument, Path_, near_miss, valid_choices
 from stepladder.errors import FlowCompileError
 from stepladder.flows.spec import END, START, CaseLabel, EdgeSpec, FlowSpec
+from stepladder.specs.locations import LocatedDocument, Path_, near_miss, valid_choices
 from stepladder.tools import FINISH
 from stepladder.tools.tool import TOOL_NAME_PATTERN
 
@@ -83,8 +83,8 @@ def _unknown(kind: str, name: str, choices: Iterable[str]) -> str:
 def _check_keys(spec: FlowSpec, problems: _Problems) -> None:
     keys = list(spec.state)
     for index, node in enumerate(spec.nodes):
-        for field in ("reads", "writes"):
-            for position, key in enumerate(getattr(node, field)):
+        for field, declared in (("reads", node.reads), ("writes", node.writes)):
+            for position, key in enumerate(declared):
                 if key not in spec.state:
                     problems.add(
                         ("nodes", index, field, position),
@@ -108,37 +108,28 @@ def _check_tools(spec: FlowSpec, problems: _Problems) -> None:
         elif not isinstance(value, str) and value.name != key:
             problems.add(("tools", key, "name"), f"'{value.name}' differs from its key '{key}'.")
     for index, node in enumerate(spec.nodes):
-        entries = getattr(node, "tools", None)
-        for position, entry in enumerate(entries if isinstance(entries, list) else []):
-            if isinstance(entry, str) and ":" not in entry and entry not in spec.tools:
+        for position, name in node.tool_names().items():
+            if name not in spec.tools:
                 problems.add(
                     ("nodes", index, "tools", position),
-                    _unknown("tool", entry, spec.tools)
+                    _unknown("tool", name, spec.tools)
                     + " Declare it under the flow's `tools:`, or give 'module:function'.",
                 )
 
 
 def tiers_used(spec: FlowSpec) -> set[str]:
-    """The model tiers the flow's nodes call (a node whose `uses_tier` is false calls none)."""
-    return {tier for node in spec.nodes if (tier := _node_tier(node)) is not None}
-
-
-def _node_tier(node: object) -> str | None:
-    tier = getattr(node, "tier", None)
-    return tier if isinstance(tier, str) and getattr(node, "uses_tier", True) else None
+    """The model tiers the flow's nodes start on (`NodeSpecBase.tiers()`)."""
+    return {tier for node in spec.nodes for tier in node.tiers()}
 
 
 def collections_used(spec: FlowSpec) -> set[str]:
-    """The collections the flow's retrieval nodes search."""
-    return {
-        name for node in spec.nodes if isinstance(name := getattr(node, "collection", None), str)
-    }
+    """The collections the flow's retrieval nodes search (`NodeSpecBase.collections()`)."""
+    return {name for node in spec.nodes for name in node.collections()}
 
 
 def _check_tiers(spec: FlowSpec, tiers: Collection[str], problems: _Problems) -> None:
     for index, node in enumerate(spec.nodes):
-        tier = _node_tier(node)
-        if tier is not None and tier not in tiers:
+        for tier in sorted(node.tiers() - set(tiers)):
             problems.add(
                 ("nodes", index, "tier"),
                 _unknown("tier", tier, tiers) + " Bind it under `tiers:` in stepladder.yaml.",

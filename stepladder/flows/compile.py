@@ -13,15 +13,15 @@ from langgraph.graph import START as GRAPH_START
 from langgraph.graph import StateGraph
 from pydantic import BaseModel
 
-from stepladder.config.references import ReferencePolicy
 from stepladder.errors import FlowCompileError, ReferenceError_, RunError
 from stepladder.flows.checks import check_flow
 from stepladder.flows.flow import Flow
 from stepladder.flows.spec import END, START, EdgeSpec, FlowSpec
 from stepladder.flows.state_check import check_defaults, checked, state_checks
-from stepladder.nodes import BuildContext, RunContext
-from stepladder.nodes.escalation import check_escalation
+from stepladder.nodes import Artifacts, BuildContext, RunContext
+from stepladder.nodes.llm.ladder import check_escalation
 from stepladder.nodes.traced import traced
+from stepladder.specs.references import ReferencePolicy
 
 __all__ = ["compile_flow"]
 
@@ -52,7 +52,9 @@ def compile_flow(
         ladder: The project's escalation ladder, which nodes with `escalate:` climb.
 
     Every node's updates are checked against the declared types of the keys it writes
-    (`stepladder.flows.state_check`); state defaults are checked here.
+    (`stepladder.flows.state_check`); state defaults are checked here. Building reads no
+    file: the trained artifacts the nodes declare are found and checked when a run starts
+    (`Flow.prepare`).
 
     Raises:
         FlowCompileError: If the flow is unsound, a reference cannot be resolved, or a
@@ -73,10 +75,13 @@ def compile_flow(
         state_schema, context_schema=RunContext
     )
     programs: dict[str, Any] = {}
+    artifacts = Artifacts(project_root)
     for index, node in enumerate(spec.nodes):
         where = ("nodes", index)
         context = BuildContext(policy, where, spec.document, state_types, programs, spec.tools)
-        built = traced(node, checked(node, node.build(context), checks))
+        built = node.build(context)
+        artifacts.expect(node.artifacts(), context.where, built.prepare)
+        built = traced(node, checked(node, built, checks))
         graph.add_node(
             node.id, RunnableCallable(built.func, built.afunc, name=node.id, trace=False)
         )
@@ -89,6 +94,7 @@ def compile_flow(
         state_types=state_types,
         ladder=tuple(ladder),
         programs=programs,
+        artifacts=artifacts,
     )
 
 

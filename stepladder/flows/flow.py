@@ -13,15 +13,15 @@ from langgraph.graph import StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from stepladder.config.locations import format_path
-from stepladder.config.type_expressions import unannotated
 from stepladder.errors import FlowInputError
 from stepladder.flows.checks import collections_used, tiers_used
 from stepladder.flows.spec import FlowSpec
-from stepladder.nodes import RunContext
-from stepladder.nodes.escalation import reaches_human, verifier_tiers
+from stepladder.nodes import Artifacts, RunContext
+from stepladder.nodes.llm.ladder import reaches_human, verifier_tiers
 from stepladder.retrieval.store import Store
 from stepladder.runtimes import ModelPool
+from stepladder.specs.locations import format_path
+from stepladder.specs.type_expressions import unannotated
 from stepladder.tracing import Tracing
 
 __all__ = ["Flow"]
@@ -41,6 +41,7 @@ class Flow:
             compiled prompts are loaded into these).
         compiled_prompts: The optimized prompts loaded into `programs` (file, date,
             optimizer), if any.
+        artifacts: The trained artifacts its nodes use, found and checked by `prepare`.
     """
 
     spec: FlowSpec
@@ -50,11 +51,23 @@ class Flow:
     ladder: tuple[str, ...] = ()
     programs: dict[str, Any] = field(default_factory=dict)
     compiled_prompts: str | None = None
+    artifacts: Artifacts = field(default_factory=Artifacts)
 
     @property
     def name(self) -> str:
         """The flow's name."""
         return self.spec.name
+
+    def prepare(self) -> None:
+        """Find the trained artifacts the nodes use and check them (once; reads files).
+
+        Runs call this before the first node, so a missing artifact stops the run at once.
+
+        Raises:
+            FlowCompileError: Naming the node's field, when an artifact is missing or
+                unreadable, or does not fit the node.
+        """
+        self.artifacts.prepare()
 
     def compile(
         self, checkpointer: BaseCheckpointSaver[Any] | None = None
@@ -107,6 +120,7 @@ class Flow:
             extras=extras,
             ladder=self.ladder,
             programs=dict(programs or {}),
+            artifacts=self.artifacts,
         )
 
     def mermaid(self) -> str:
@@ -169,6 +183,7 @@ class Flow:
         **extras: Any,
     ) -> dict[str, Any]:
         """Run the flow synchronously (function nodes with sync callables only)."""
+        self.prepare()
         context = self.context(models, store, **extras)
         return dict(self.app.invoke(self.prepare_input(data), context=context))
 
@@ -180,5 +195,6 @@ class Flow:
         **extras: Any,
     ) -> dict[str, Any]:
         """Run the flow and return its final state."""
+        self.prepare()
         context = self.context(models, store, **extras)
         return dict(await self.app.ainvoke(self.prepare_input(data), context=context))

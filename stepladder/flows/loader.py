@@ -9,15 +9,15 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from stepladder.config.explain import explain_validation_error
-from stepladder.config.locations import (
+from stepladder.errors import FlowSpecError
+from stepladder.flows.spec import FlowSpec
+from stepladder.specs.explain import explain_validation_error
+from stepladder.specs.locations import (
     LocatedDocument,
     describe_yaml_error,
     load_yaml,
     read_spec_text,
 )
-from stepladder.errors import FlowSpecError
-from stepladder.flows.spec import FlowSpec
 
 __all__ = ["flow_from_dict", "flow_from_yaml", "flow_to_yaml", "load_flow"]
 

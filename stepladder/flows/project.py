@@ -6,14 +6,12 @@ import secrets
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from stepladder.config import Project
 from stepladder.errors import ConfigError
 from stepladder.flows.compile import compile_flow
 from stepladder.flows.flow import Flow
 from stepladder.flows.loader import load_flow
-from stepladder.nodes import NodeSpec
 from stepladder.prompts import apply_compiled, compiled_path, load_compiled
 from stepladder.tracing import Tracing
 
@@ -34,8 +32,10 @@ def compile_project_flow(
 ) -> Flow:
     """Load the flow named `flow` (in the flows folder, or a file path) and compile it.
 
-    The flow's optimized prompts (`prompts/compiled/<flow>.json`, from `stepladder optimize`)
-    are loaded into its LLM nodes when the file exists, unless `compiled` is False.
+    The flow is then prepared (`Flow.prepare`: its trained artifacts are found and checked),
+    so a command reports a missing classifier or router before it does anything else. The
+    flow's optimized prompts (`prompts/compiled/<flow>.json`, from `stepladder optimize`) are
+    loaded into its LLM nodes when the file exists, unless `compiled` is False.
 
     Args:
         project: The project (its settings name the tiers).
@@ -46,7 +46,8 @@ def compile_project_flow(
 
     Raises:
         FlowSpecError: If the file is missing or not a valid flow.
-        FlowCompileError: If the flow does not compile.
+        FlowCompileError: If the flow does not compile, or an artifact it uses is missing or
+            does not fit it.
         ConfigError: If `tier` is not a tier of the project.
         CompiledPromptsError: If the compiled prompts were made for another version of the flow.
     """
@@ -57,7 +58,7 @@ def compile_project_flow(
                 f"tier '{tier}' is not defined in stepladder.yaml; tiers: "
                 f"{', '.join(sorted(project.settings.tiers))}."
             )
-        spec = spec.model_copy(update={"nodes": [_pinned(node, tier) for node in spec.nodes]})
+        spec = spec.model_copy(update={"nodes": [node.pinned(tier) for node in spec.nodes]})
     built = compile_flow(
         spec,
         project_root=project.root,
@@ -65,19 +66,9 @@ def compile_project_flow(
         tiers=set(project.settings.tiers),
         ladder=tuple(project.settings.ladder),
     )
+    built.prepare()
     loaded = load_project_prompts(project, built) if compiled else None
     return replace(built, compiled_prompts=loaded) if loaded else built
-
-
-def _pinned(node: NodeSpec, tier: str) -> NodeSpec:
-    """`node` on `tier` alone: no ladder, no router's tier; a model decides its labels."""
-    if not hasattr(node, "tier"):
-        return node
-    pinned: dict[str, Any] = {"tier": tier, "escalate": None, "tier_from": None}
-    if getattr(node, "using", None) == "embeddings" and getattr(node, "labels", None):
-        pinned["using"] = "llm"
-    fields = type(node).model_fields
-    return node.model_copy(update={k: v for k, v in pinned.items() if k in fields})
 
 
 def load_project_prompts(project: Project, flow: Flow) -> str | None:

@@ -94,9 +94,10 @@ async def run_flow(
     paused for a human review stays paused (its result lists the reviews) until `resume`
     answers them: a mapping of interrupt id (`PendingReview.interrupt_id`) to answer.
 
-    The collections the flow searches are checked first (each must exist in `store` and
-    hold chunks), then the model tiers it uses are started (through `models`), so a missing
-    collection, key or model is reported before any node runs. With `tracing`, the run is one
+    The flow's trained artifacts are found and checked first (`Flow.prepare`), then the
+    collections it searches (each must exist in `store` and hold chunks), then the model
+    tiers it uses are started (through `models`), so a missing artifact, collection, key or
+    model is reported before any node runs. With `tracing`, the run is one
     trace: a root span, a span per node, per model call and per retrieval;
     `trace_attributes` go on the root span (an eval run puts its run and case ids there).
     `programs` replace LLM nodes' DSPy programs for this run (an optimizer's copies).
@@ -108,9 +109,11 @@ async def run_flow(
         FlowInputError: If the input is invalid, a thread has nothing to resume and no input,
             or a review's answer does not fit the node's output fields.
         ThreadConflictError: If another run holds the thread, or it is another flow's thread.
+        FlowCompileError: If an artifact the flow uses is missing or does not fit it.
         ConfigError: If a collection the flow searches is missing or empty.
         StepLimitError: If the run took `max_steps` steps without ending.
     """
+    flow.prepare()
     check_collections(flow, store)
     context = replace(
         flow.context(models, store, tracing, programs),

@@ -13,10 +13,10 @@ from pydantic import (
     model_validator,
 )
 
-from stepladder.config.explain import describe_pattern
-from stepladder.config.locations import LocatedDocument
-from stepladder.config.typed_field import TypedField
 from stepladder.nodes import NodeSpec
+from stepladder.specs.explain import describe_pattern
+from stepladder.specs.locations import LocatedDocument
+from stepladder.specs.typed_field import TypedField
 from stepladder.tools import ToolSpec
 
 __all__ = ["END", "START", "EdgeSpec", "FlowSpec", "StateField"]

@@ -24,12 +24,12 @@ from typing import Annotated, Any, Literal, Optional, Union
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, BeforeValidator, ConfigDict, TypeAdapter, ValidationError
 
-from stepladder.config.locations import format_path
-from stepladder.config.type_expressions import unannotated
 from stepladder.errors import FlowCompileError, NodeError
 from stepladder.flows.spec import FlowSpec, StateField
 from stepladder.nodes.base import BuiltNode, NodeSpecBase, State
 from stepladder.nodes.context import RunContext
+from stepladder.specs.locations import format_path
+from stepladder.specs.type_expressions import unannotated
 
 __all__ = ["KeyCheck", "check_defaults", "checked", "state_checks"]
 

@@ -1,22 +1,32 @@
-"""Node kinds: one module each, joined here in the `NodeSpec` union (discriminated by `kind`)."""
+"""Node kinds: one module each, registered in `NODE_SPECS`.
 
-from typing import Annotated, Union
+The node contract, and how to add a kind, is `NodeSpecBase`'s docstring
+(`stepladder.nodes.base`). `NODE_SPECS` is the registry: the flow file's `NodeSpec` union
+(discriminated by `kind`) and `NODE_KINDS` both come from it.
+"""
+
+from typing import TYPE_CHECKING, Annotated, TypeAlias, Union
 
 from pydantic import Field
 
-from stepladder.nodes.agent import AgentNodeSpec
+from stepladder.nodes.agent.spec import AgentNodeSpec
+from stepladder.nodes.artifacts import ArtifactRef, Artifacts
 from stepladder.nodes.base import BuildContext, BuiltNode, NodeSpecBase, check_updates
 from stepladder.nodes.classify import ClassifyNodeSpec
 from stepladder.nodes.context import RunContext
 from stepladder.nodes.extract import ExtractField, ExtractNodeSpec
 from stepladder.nodes.function import FunctionNodeSpec, function_node
 from stepladder.nodes.generate import GenerateNodeSpec
-from stepladder.nodes.llm import LLMNodeSpec
+from stepladder.nodes.llm.call import LLMNodeSpec
 from stepladder.nodes.retrieve import RetrieveNodeSpec
 from stepladder.nodes.route import RouteNodeSpec
 
 __all__ = [
     "NODE_KINDS",
+    "NODE_SPECS",
+    "AgentNodeSpec",
+    "ArtifactRef",
+    "Artifacts",
     "BuildContext",
     "BuiltNode",
     "ClassifyNodeSpec",
@@ -34,26 +44,21 @@ __all__ = [
     "function_node",
 ]
 
-# Adding a node kind: write its module, then add its spec class here.
-NodeSpec = Annotated[
-    Union[  # noqa: UP007
-        FunctionNodeSpec,
-        ClassifyNodeSpec,
-        ExtractNodeSpec,
-        GenerateNodeSpec,
-        RetrieveNodeSpec,
-        RouteNodeSpec,
-        AgentNodeSpec,
-    ],
-    Field(discriminator="kind"),
-]
+NODE_SPECS: tuple[type[NodeSpecBase], ...] = (
+    FunctionNodeSpec,
+    ClassifyNodeSpec,
+    ExtractNodeSpec,
+    GenerateNodeSpec,
+    RetrieveNodeSpec,
+    RouteNodeSpec,
+    AgentNodeSpec,
+)
+"""The node kinds, one spec class each: adding a kind is adding its class here."""
 
-NODE_KINDS: dict[str, type[NodeSpecBase]] = {
-    "function": FunctionNodeSpec,
-    "classify": ClassifyNodeSpec,
-    "extract": ExtractNodeSpec,
-    "generate": GenerateNodeSpec,
-    "retrieve": RetrieveNodeSpec,
-    "route": RouteNodeSpec,
-    "agent": AgentNodeSpec,
-}
+NODE_KINDS: dict[str, type[NodeSpecBase]] = {spec.kind_name(): spec for spec in NODE_SPECS}
+"""The spec class of each kind, by its `kind` value."""
+
+if TYPE_CHECKING:  # the rest of stepladder reads nodes only through the contract
+    NodeSpec: TypeAlias = NodeSpecBase
+else:
+    NodeSpec = Annotated[Union[NODE_SPECS], Field(discriminator="kind")]  # noqa: UP007

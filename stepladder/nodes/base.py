@@ -1,29 +1,33 @@
 """The node contract: a spec (pydantic, from YAML) that builds a runnable node.
 
-A node is an async callable `(state, runtime) -> dict of updates`; it returns only keys it
-declared in `writes`. A node kind is one module in this package plus its spec class.
+`NodeSpecBase`'s docstring is the contract: what a kind declares, what building gets, what
+the built node returns, and how to add a kind.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, Self, get_args, get_origin
 
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, ConfigDict, Field
 
-from stepladder.config.explain import describe_pattern
-from stepladder.config.locations import LocatedDocument
 from stepladder.errors import NodeError
+from stepladder.nodes.artifacts import ArtifactCheck, ArtifactRef
 from stepladder.nodes.context import RunContext
+from stepladder.nodes.llm.escalation import EscalationPolicy
+from stepladder.specs.explain import describe_pattern
+from stepladder.specs.locations import LocatedDocument
 
 __all__ = [
+    "ArtifactRef",
     "AsyncNodeFn",
     "BuildContext",
     "BuiltNode",
     "NodeSpecBase",
     "ReferenceResolver",
+    "State",
     "SyncNodeFn",
     "check_updates",
 ]
@@ -80,14 +84,82 @@ class BuiltNode:
         afunc: The async implementation (always present).
         func: A synchronous implementation, when the node has one (lets `invoke` run
             without an event loop).
+        prepare: Checks the node's artifacts against what it needs, once before the flow's
+            first run (it may read their manifests through the `Artifacts` it is given).
     """
 
     afunc: AsyncNodeFn
     func: SyncNodeFn | None = None
+    prepare: ArtifactCheck | None = None
 
 
 class NodeSpecBase(BaseModel):
-    """Fields every node kind shares."""
+    """The node contract: every node kind is a subclass, one module in `stepladder.nodes`.
+
+    **What a kind declares.** A pydantic model of its YAML: a `kind: Literal["name"]` field
+    (the discriminator of the flow file's `nodes:` union) and its own fields, on top of the
+    shared ones here: `id`, `description`, `reads` (the state keys it reads) and `writes`
+    (the keys it may write). A kind that calls a model tier subclasses `LLMNodeSpec`
+    (`tier`, `instructions`, `retries`, `escalate`, `tier_from`, ...). Unknown keys are
+    refused and specs are frozen.
+
+    **What building gets.** `build(context)` receives a `BuildContext`: a resolver for
+    `module:attr` references (under the project's allowlist), the node's YAML path and
+    document (`context.where("field")` names a line in an error), the Python type of each
+    state key, the flow's DSPy programs (an LLM node registers its own) and the flow's
+    tools. It checks the spec against the flow, raising `FlowCompileError` at the field at
+    fault, and returns a `BuiltNode`. Building does no I/O: it reads no file (artifacts
+    are found when a run starts) and calls no model.
+
+    **What the built node returns.** `BuiltNode.afunc(state, runtime)` (and, optionally, a
+    synchronous `func`) gets the state and LangGraph's runtime, whose `context` is the
+    `RunContext`: model tiers, store, tracing, usage ledger, the project's ladder and the
+    flow's `Artifacts`. It returns a dict of updates holding only keys of `writes` (see
+    `check_updates`); the flow checks each value against the key's declared type.
+    `BuiltNode.prepare(artifacts)` checks the node's artifacts' manifests (labels,
+    calibration), once before the flow's first run.
+
+    **The contract methods.** The rest of stepladder reads a node only through its fields
+    above and these methods; each kind overrides those that apply to it:
+
+    - `tiers()`: the model tiers it starts on (each must be bound in `stepladder.yaml`; they
+      are started before a run). Default: none.
+    - `first_rung()`: the first rung of its escalation ladder, a tier or `embeddings`.
+      Default: None (it never escalates).
+    - `escalation()`: its `escalate:` policy. Default: None.
+    - `tier_key()`: the state key naming the tier to start on (`tier_from`). Default: None.
+    - `collections()`: the retrieval collections it searches (each must exist and hold
+      chunks when a run starts). Default: none.
+    - `tool_names()`: the flow-level tools it names, by position in its `tools` list (each
+      must be declared under the flow's `tools:`). Default: none.
+    - `confidence_key()`: the state key that receives its confidence (not an answer, so
+      not captured as an expectation). Default: None.
+    - `artifacts()`: the trained artifacts (classifiers, routers) it loads; each is found,
+      and its manifest read, when a run starts, before any node runs. Default: none.
+    - `pinned(tier)`: the node on `tier` alone, with no ladder (an eval per tier).
+      Default: the node itself.
+    - `kind_name()`: its `kind` (`node` for a class without one).
+
+    **Adding a kind** is one module plus one line: write the module (the spec class, its
+    `build`, the contract methods that apply), then add the class to `NODE_SPECS` in
+    `stepladder/nodes/__init__.py`; the `nodes:` union, `NODE_KINDS` and the flow JSON
+    Schema (`stepladder schema`) come from that tuple. For example:
+
+    ```python
+    class ShoutNodeSpec(NodeSpecBase):
+        kind: Literal["shout"]
+        output: str = Field(description="State key that receives the text in capitals.")
+
+        def build(self, context: BuildContext) -> BuiltNode:
+            if self.writes != [self.output]:
+                raise FlowCompileError(f"{context.where('writes')}: write `output` only.")
+
+            async def run(state: State, runtime: Runtime[RunContext]) -> dict[str, Any]:
+                return {self.output: " ".join(str(state[k]) for k in self.reads).upper()}
+
+            return BuiltNode(afunc=run)
+    ```
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -97,8 +169,57 @@ class NodeSpecBase(BaseModel):
     writes: list[str] = Field(default_factory=list, description="State keys the node writes.")
 
     def build(self, context: BuildContext) -> BuiltNode:
-        """Build the runnable node. Subclasses implement this."""
+        """Check the spec against the flow and return the runnable node (no I/O).
+
+        Raises:
+            FlowCompileError: Naming the field at fault (`context.where(field)`).
+        """
         raise NotImplementedError
+
+    @classmethod
+    def kind_name(cls) -> str:
+        """The node's kind: the value of its `kind` literal (`node` for a class without one)."""
+        kind = cls.model_fields.get("kind")
+        values = get_args(kind.annotation) if kind is not None else ()
+        if kind is None or get_origin(kind.annotation) is not Literal or len(values) != 1:
+            return "node"
+        return str(values[0])
+
+    def tiers(self) -> frozenset[str]:
+        """The model tiers the node starts on (rungs above start only when it escalates)."""
+        return frozenset()
+
+    def first_rung(self) -> str | None:
+        """The first rung of the node's ladder: a tier, `embeddings`, or None (no ladder)."""
+        return None
+
+    def escalation(self) -> EscalationPolicy | None:
+        """The node's `escalate:` policy, if it has one."""
+        return None
+
+    def tier_key(self) -> str | None:
+        """The state key naming the tier the node starts on (`tier_from`), if any."""
+        return None
+
+    def collections(self) -> frozenset[str]:
+        """The retrieval collections the node searches."""
+        return frozenset()
+
+    def tool_names(self) -> dict[int, str]:
+        """The flow-level tools the node names, by their position in its `tools` list."""
+        return {}
+
+    def confidence_key(self) -> str | None:
+        """The state key that receives the node's confidence, if it writes one."""
+        return None
+
+    def artifacts(self) -> tuple[ArtifactRef, ...]:
+        """The trained artifacts the node loads (found and checked when a run starts)."""
+        return ()
+
+    def pinned(self, tier: str) -> Self:
+        """The node on `tier` alone: no ladder, no router's tier (an eval per tier)."""
+        return self
 
 
 def check_updates(node_id: str, writes: frozenset[str], result: Any) -> dict[str, Any]:

@@ -10,24 +10,28 @@ recognise get its fallback label (`stepladder.nodes.classify_embeddings`).
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Iterable
+from dataclasses import replace
 from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, Self, Union, get_args, get_origin
 
+from langgraph.runtime import Runtime
 from pydantic import Field, model_validator
 
-from stepladder.config.type_expressions import enum_members, unannotated
 from stepladder.errors import FlowCompileError
+from stepladder.nodes.artifacts import ArtifactRef, Artifacts
 from stepladder.nodes.base import BuildContext, BuiltNode, State
-from stepladder.nodes.llm import (
-    LLMCall,
-    LLMNodeSpec,
-    ModelAnswer,
-    input_fields,
-)
-from stepladder.nodes.verify import build_verifier
+from stepladder.nodes.classify_embeddings import ClassifierRung, check_labels, classifier_ref
+from stepladder.nodes.context import RunContext, run_context
+from stepladder.nodes.llm.answers import ModelAnswer
+from stepladder.nodes.llm.call import LLMCall, LLMNodeSpec, input_fields
+from stepladder.nodes.llm.climb import climb
+from stepladder.nodes.llm.escalation import EMBEDDINGS
+from stepladder.nodes.llm.verify import Verifier, build_verifier
 from stepladder.prompts import SignatureField, build_signature, output_model
+from stepladder.specs.type_expressions import enum_members, unannotated
 
 __all__ = ["ClassifyNodeSpec", "label_confidence"]
 
@@ -73,7 +77,8 @@ class ClassifyNodeSpec(LLMNodeSpec):
         if self.using == "llm":
             if self.labels is None:
                 raise ValueError("`labels` is required (or use `using: embeddings`)")
-            extra = [f for f in ("classifier", "fallback") if getattr(self, f) is not None]
+            given = {"classifier": self.classifier, "fallback": self.fallback}
+            extra = [name for name, value in given.items() if value is not None]
             if extra:
                 raise ValueError(f"`{'`, `'.join(extra)}` only apply with `using: embeddings`")
         elif self.classifier is None:
@@ -87,10 +92,32 @@ class ClassifyNodeSpec(LLMNodeSpec):
             raise ValueError("`tier_from` does not apply with `using: embeddings`")
         return self
 
-    @property
-    def uses_tier(self) -> bool:
-        """Whether the node calls a model tier (not with `using: embeddings`)."""
-        return self.using == "llm"
+    def tiers(self) -> frozenset[str]:
+        """The node's `tier`; none with `using: embeddings` (it may escalate to tiers)."""
+        return super().tiers() if self.using == "llm" else frozenset()
+
+    def first_rung(self) -> str | None:
+        """The node's `tier`; with `using: embeddings`, `embeddings` when it escalates."""
+        if self.using == "llm":
+            return super().first_rung()
+        return EMBEDDINGS if self.escalate is not None else None
+
+    def confidence_key(self) -> str | None:
+        """The node's `confidence` key."""
+        return self.confidence
+
+    def artifacts(self) -> tuple[ArtifactRef, ...]:
+        """The classifier, with `using: embeddings`."""
+        if self.using == "llm" or self.classifier is None:
+            return ()
+        return (classifier_ref(self.classifier),)
+
+    def pinned(self, tier: str) -> Self:
+        """The node on `tier` alone; with `labels`, a model decides instead of the classifier."""
+        node = super().pinned(tier)
+        if self.using == "embeddings" and self.labels:
+            node = node.model_copy(update={"using": "llm"})
+        return node
 
     @property
     def label_names(self) -> list[str]:
@@ -108,17 +135,87 @@ class ClassifyNodeSpec(LLMNodeSpec):
             nullable = self.using == "llm" or self.escalate is not None
             _check_confidence_key(self, context, self.confidence, nullable)
         if self.using == "embeddings":
-            from stepladder.nodes.classify_embeddings import build_embedding_classify
-
-            return build_embedding_classify(self, context)
+            return self._build_embeddings(context)
         self.check_escalation(context, sampled_confidence=False)
         self.check_output_enum(context, self.label_names)
-        call = self.model_call(context, self.label_names)
+        call = self.model_call(context, self.label_names, build_verifier(self, context))
 
         async def run(state: State, runtime: Any) -> dict[str, Any]:
-            return self.update(await call(state, runtime))
+            return self.update(await climb(call, state, runtime))
 
         return BuiltNode(afunc=run)
+
+    def _build_embeddings(self, context: BuildContext) -> BuiltNode:
+        """The classifier node; its manifest is checked (`prepare`) when the run starts."""
+        (ref,) = self.artifacts()
+        verifier = build_verifier(self, context) if self.escalate is not None else None
+        ready: list[ClassifierRung] = []  # filled by `prepare`, once per flow
+
+        def prepare(artifacts: Artifacts) -> None:
+            ready[:] = [self._classifier_rung(context, ref, artifacts, verifier)]
+
+        def rung(context: RunContext) -> ClassifierRung:
+            if not ready:  # a node run outside its flow's preparation
+                prepare(context.artifacts)
+            return ready[0]
+
+        def decide(state: State, context: RunContext) -> dict[str, Any]:
+            label, confidence = rung(context).classify(state, context.artifacts)
+            update: dict[str, Any] = {self.output: label}
+            if self.confidence is not None:
+                update[self.confidence] = confidence
+            return update
+
+        if self.escalate is not None:
+
+            async def climb_ladder(state: State, runtime: Runtime[RunContext]) -> dict[str, Any]:
+                context = run_context(runtime, self.id)
+                classifier = rung(context)
+                assert classifier.call is not None
+
+                async def first() -> ModelAnswer:
+                    return await asyncio.to_thread(classifier.first_rung, state, context.artifacts)
+
+                return self.update(await climb(classifier.call, state, runtime, first=first))
+
+            return BuiltNode(afunc=climb_ladder, prepare=prepare)
+
+        def run_sync(state: State, runtime: Runtime[RunContext]) -> dict[str, Any]:
+            return decide(state, run_context(runtime, self.id))
+
+        async def run(state: State, runtime: Runtime[RunContext]) -> dict[str, Any]:
+            return await asyncio.to_thread(decide, state, run_context(runtime, self.id))
+
+        return BuiltNode(afunc=run, func=run_sync, prepare=prepare)
+
+    def _classifier_rung(
+        self,
+        context: BuildContext,
+        ref: ArtifactRef,
+        artifacts: Artifacts,
+        verifier: Verifier | None,
+    ) -> ClassifierRung:
+        """Check the classifier's manifest against the node; what the node answers with it.
+
+        Raises:
+            FlowCompileError: When the labels differ, or one does not fit the output's enum.
+        """
+        manifest = artifacts.classifier_manifest(ref)
+        fallback = self.fallback or manifest.fallback
+        escalates = self.escalate is not None and self.escalate.threshold(EMBEDDINGS) is not None
+        check_labels(self.labels, manifest, None if escalates else fallback, context)
+        produced = [*manifest.labels, fallback]
+        if escalates:  # an unrecognised request goes up the ladder, which answers `labels`
+            labels = self.label_names or produced
+            self.check_output_enum(context, labels, fallback if fallback in labels else None)
+        else:
+            self.check_output_enum(context, manifest.labels, fallback)
+        classifier = ClassifierRung(ref, tuple(self.reads), self.output, fallback)
+        if self.escalate is None:
+            return classifier
+        labels = self.label_names or list(dict.fromkeys(produced))
+        call = self.model_call(context, labels, verifier)
+        return replace(classifier, labels=tuple(labels), call=call)
 
     def check_output_enum(
         self, context: BuildContext, labels: Iterable[str], fallback: str | None = None
@@ -141,7 +238,9 @@ class ClassifyNodeSpec(LLMNodeSpec):
             f"the key's `values` under `state:`, or change the node's labels."
         )
 
-    def model_call(self, context: BuildContext, labels: list[str]) -> LLMCall:
+    def model_call(
+        self, context: BuildContext, labels: list[str], verifier: Verifier | None
+    ) -> LLMCall:
         """The call that asks a model tier for one of `labels` (with its confidence)."""
         make = lambda: _predict(self, context, labels)  # noqa: E731
         program, outputs = self.resolve_program(context, make)
@@ -158,9 +257,8 @@ class ClassifyNodeSpec(LLMNodeSpec):
             return label_confidence(answer.logprobs, str(answer.values[self.output]), labels)
 
         return LLMCall(
-            self, program, outputs, want_logprobs=wants, confidence=confidence,
-            verifier=build_verifier(self, context),
-        )  # fmt: skip
+            self, program, outputs, want_logprobs=wants, confidence=confidence, verifier=verifier
+        )
 
     def update(self, answer: ModelAnswer) -> dict[str, Any]:
         """The state update for an answer: the label, and its confidence when asked for."""
@@ -188,7 +286,7 @@ def _check_confidence_key(
 
 
 def _predict(node: ClassifyNodeSpec, context: BuildContext, labels: list[str]) -> Any:
-    import dspy
+    import dspy  # lazy: importing DSPy (and LiteLLM) takes seconds
 
     label_type = Literal[tuple(labels)]  # type: ignore[valid-type]
     instructions = node.instructions or "Classify the input into exactly one of the labels."

@@ -7,12 +7,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langgraph.runtime import Runtime
+
+from stepladder.errors import NodeError
+from stepladder.nodes.artifacts import Artifacts
 from stepladder.retrieval.store import Store
 from stepladder.runtimes.pool import ModelPool
 from stepladder.runtimes.usage import UsageLedger
 from stepladder.tracing import Tracing
 
-__all__ = ["RunContext"]
+__all__ = ["RunContext", "run_context"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ class RunContext:
         ladder: The project's escalation ladder (tier names, cheapest first; maybe `human`).
         programs: DSPy programs to call instead of the LLM nodes' own, by node id (an
             optimizer runs the flow over its copies of the programs this way).
+        artifacts: The flow's trained artifacts (classifiers, routers), found when the run
+            started; nodes load them from here.
     """
 
     project_root: Path | None = None
@@ -46,3 +52,16 @@ class RunContext:
     extras: dict[str, Any] = field(default_factory=dict)
     ladder: tuple[str, ...] = ()
     programs: Mapping[str, Any] = field(default_factory=dict)
+    artifacts: Artifacts = field(default_factory=Artifacts)
+
+
+def run_context(runtime: Runtime[RunContext], node_id: str) -> RunContext:
+    """The run context LangGraph's `runtime` carries.
+
+    Raises:
+        NodeError: When the node was run without one (outside a flow's run).
+    """
+    context: RunContext | None = runtime.context
+    if context is None:
+        raise NodeError(node_id, "was run without a run context; run it in a flow (run_flow).")
+    return context

@@ -10,17 +10,18 @@ from pydantic import (
     model_validator,
 )
 
-from stepladder.config.type_expressions import parse_type
-from stepladder.config.typed_field import TypedField
 from stepladder.errors import FlowCompileError
 from stepladder.nodes.base import BuildContext, BuiltNode, State
-from stepladder.nodes.llm import (
+from stepladder.nodes.llm.call import (
     LLMCall,
     LLMNodeSpec,
     input_fields,
 )
-from stepladder.nodes.verify import build_verifier
+from stepladder.nodes.llm.climb import climb
+from stepladder.nodes.llm.verify import build_verifier
 from stepladder.prompts import SignatureField, build_signature
+from stepladder.specs.type_expressions import parse_type
+from stepladder.specs.typed_field import TypedField
 
 __all__ = ["ExtractField", "ExtractNodeSpec"]
 
@@ -66,13 +67,13 @@ class ExtractNodeSpec(LLMNodeSpec):
         call = LLMCall(self, program, outputs, verifier=build_verifier(self, context))
 
         async def run(state: State, runtime: Any) -> dict[str, Any]:
-            answer = await call(state, runtime)
+            answer = await climb(call, state, runtime)
             return {name: answer.values[name] for name in names}
 
         return BuiltNode(afunc=run)
 
     def _predict(self, context: BuildContext) -> Any:
-        import dspy
+        import dspy  # lazy: importing DSPy (and LiteLLM) takes seconds
 
         outputs = []
         for name, field in self.fields.items():

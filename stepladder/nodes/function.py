@@ -23,10 +23,10 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 from pydantic import Field
 
-from stepladder.config.references import REFERENCE_PATTERN
 from stepladder.errors import FlowCompileError, NodeError, StepladderError
 from stepladder.nodes.base import BuildContext, BuiltNode, NodeSpecBase, State, check_updates
 from stepladder.nodes.context import RunContext
+from stepladder.specs.references import REFERENCE_PATTERN
 
 __all__ = ["SYNC_NODE_EXECUTOR", "FunctionNodeSpec", "function_node"]
 

@@ -8,12 +8,13 @@ from pydantic import Field, StringConstraints, model_validator
 
 from stepladder.errors import FlowCompileError
 from stepladder.nodes.base import BuildContext, BuiltNode, State
-from stepladder.nodes.llm import (
+from stepladder.nodes.llm.call import (
     LLMCall,
     LLMNodeSpec,
     input_fields,
 )
-from stepladder.nodes.verify import build_verifier
+from stepladder.nodes.llm.climb import climb
+from stepladder.nodes.llm.verify import build_verifier
 from stepladder.prompts import SignatureField, build_signature
 
 __all__ = ["GenerateNodeSpec"]
@@ -47,13 +48,13 @@ class GenerateNodeSpec(LLMNodeSpec):
         call = LLMCall(self, program, outputs, verifier=build_verifier(self, context))
 
         async def run(state: State, runtime: Any) -> dict[str, Any]:
-            answer = await call(state, runtime)
+            answer = await climb(call, state, runtime)
             return {self.output: answer.values[self.output]}
 
         return BuiltNode(afunc=run)
 
     def _predict(self, context: BuildContext) -> Any:
-        import dspy
+        import dspy  # lazy: importing DSPy (and LiteLLM) takes seconds
 
         annotation: Any = str
         if self.max_chars is not None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from langgraph.config import get_config
+from langgraph.types import interrupt
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
@@ -27,8 +29,6 @@ _CHECKPOINTER = "__pregel_checkpointer"
 
 
 def _configurable() -> dict[str, Any]:
-    from langgraph.config import get_config
-
     try:
         return dict(get_config().get("configurable") or {})
     except RuntimeError:  # not inside a LangGraph run
@@ -66,8 +66,6 @@ def ask_human(
         pydantic.ValidationError: When the answer does not fit the output fields (LangGraph
             saves nothing then, so the review can be answered again).
     """
-    from langgraph.types import interrupt
-
     if not is_checkpointed():
         raise ReviewRequired(
             node_id,

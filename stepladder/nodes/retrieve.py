@@ -13,7 +13,6 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 from pydantic import Field, model_validator
 
-from stepladder.config.explain import describe_pattern
 from stepladder.errors import (
     ConfigError,
     FlowCompileError,
@@ -25,6 +24,7 @@ from stepladder.nodes.base import BuildContext, BuiltNode, NodeSpecBase, State
 from stepladder.nodes.context import RunContext
 from stepladder.retrieval.ingest import COLLECTION_NAME_PATTERN
 from stepladder.retrieval.store import Passage
+from stepladder.specs.explain import describe_pattern
 from stepladder.tracing import attributes as names
 from stepladder.tracing import retrieval_span, set_preview
 
@@ -64,6 +64,10 @@ class RetrieveNodeSpec(NodeSpecBase):
         if not data.get("writes") and isinstance(data.get("output"), str):
             data = {**data, "writes": [data["output"]]}
         return data
+
+    def collections(self) -> frozenset[str]:
+        """The node's `collection`."""
+        return frozenset({self.collection})
 
     def build(self, context: BuildContext) -> BuiltNode:
         """Check the keys and wrap the store lookup (the store is bound at run time)."""

@@ -8,8 +8,9 @@
   output: tier                  # receives the chosen tier's name (a str)
 ```
 
-Building the node reads only the router's manifest, to check that it exists and is
-calibrated. The arrays and the embedding model load at the first run, once per process.
+Building the node reads no file. When a run starts, the router's manifest is read, to check
+that it exists and is calibrated; the arrays and the embedding model load at the first call,
+once per process.
 Each input goes to the cheapest tier whose predicted P(right) reaches the calibrated
 threshold, else to the most capable tier; an empty text goes to the most capable tier.
 The decision and the probabilities are recorded on the node's span.
@@ -18,16 +19,16 @@ The decision and the probabilities are recorded on the node's span.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any, Literal
 
+from langgraph.runtime import Runtime
 from opentelemetry import trace
 from pydantic import Field, model_validator
 
-from stepladder.config.artifacts import lookup_state_dir
-from stepladder.errors import ConfigError, FlowCompileError
+from stepladder.errors import FlowCompileError
+from stepladder.nodes.artifacts import ArtifactRef, Artifacts
 from stepladder.nodes.base import BuildContext, BuiltNode, NodeSpecBase, State
-from stepladder.routing.artifacts import load_router, read_router_manifest, router_path
+from stepladder.nodes.context import RunContext, run_context
 
 __all__ = ["ROUTE_PROBABILITIES", "ROUTE_ROUTER", "ROUTE_TIER", "RouteNodeSpec"]
 
@@ -55,8 +56,12 @@ class RouteNodeSpec(NodeSpecBase):
             data = {**data, "writes": [data["output"]]}
         return data
 
+    def artifacts(self) -> tuple[ArtifactRef, ...]:
+        """The router (its `version`, when given)."""
+        return (ArtifactRef("router", self.router, self.version, field="router"),)
+
     def build(self, context: BuildContext) -> BuiltNode:
-        """Check the router is there and calibrated; return a node that loads it lazily."""
+        """Check the keys; return a node that loads the router when it first runs."""
         if self.output not in self.writes:
             raise FlowCompileError(
                 f"{context.where('writes')}: the output key '{self.output}' must be in the "
@@ -67,52 +72,38 @@ class RouteNodeSpec(NodeSpecBase):
                 f"{context.where('reads')}: a route node needs `reads`: the state keys whose "
                 "text the router judges (for example [message])."
             )
-        folder = self._locate(context)
-        try:
-            manifest = read_router_manifest(folder)
-        except ConfigError as error:
-            raise FlowCompileError(f"{context.where('router')}: {error}") from None
-        if manifest.calibration is None:
-            raise FlowCompileError(
-                f"{context.where('router')}: router '{manifest.name}@v{manifest.version}' is "
-                f"not calibrated; run `stepladder router calibrate {manifest.name} "
-                "--target-quality 0.95` first."
-            )
-        reference = f"{manifest.name}@v{manifest.version}"
+        (ref,) = self.artifacts()
 
-        def decide(state: State, tracing: Any) -> dict[str, Any]:
+        def prepare(artifacts: Artifacts) -> None:
+            manifest = artifacts.router_manifest(ref)
+            if manifest.calibration is None:
+                raise FlowCompileError(
+                    f"{context.where('router')}: router '{manifest.name}@v{manifest.version}' "
+                    f"is not calibrated; run `stepladder router calibrate {manifest.name} "
+                    "--target-quality 0.95` first."
+                )
+
+        def decide(state: State, context: RunContext) -> dict[str, Any]:
             text = "\n".join(str(state[k]) for k in self.reads if state.get(k) is not None)
-            router = load_router(folder)
+            router = context.artifacts.router(ref)
             if text.strip():
                 probabilities = router.probabilities([text])
                 tier = router.tiers[int(router.choose(probabilities)[0])]
                 chances = [round(float(p), 4) for p in probabilities[0]]
             else:
                 tier, chances = router.tiers[-1], []
-            if tracing is not None:
-                _record(reference, tier, router.tiers, chances)
+            if context.tracing is not None:
+                manifest = router.manifest
+                _record(f"{manifest.name}@v{manifest.version}", tier, router.tiers, chances)
             return {self.output: tier}
 
-        def run_sync(state: State, runtime: Any) -> dict[str, Any]:
-            return decide(state, _tracing(runtime))
+        def run_sync(state: State, runtime: Runtime[RunContext]) -> dict[str, Any]:
+            return decide(state, run_context(runtime, self.id))
 
-        async def run(state: State, runtime: Any) -> dict[str, Any]:
-            return await asyncio.to_thread(decide, state, _tracing(runtime))
+        async def run(state: State, runtime: Runtime[RunContext]) -> dict[str, Any]:
+            return await asyncio.to_thread(decide, state, run_context(runtime, self.id))
 
-        return BuiltNode(afunc=run, func=run_sync)
-
-    def _locate(self, context: BuildContext) -> Path:
-        root = getattr(context.resolver, "project_root", None)
-        try:
-            state_dir = lookup_state_dir(root, self.router, "router")
-            return router_path(self.router, state_dir, self.version)
-        except ConfigError as error:
-            raise FlowCompileError(f"{context.where('router')}: {error}") from None
-
-
-def _tracing(runtime: Any) -> Any:
-    context = getattr(runtime, "context", None)
-    return getattr(context, "tracing", None)
+        return BuiltNode(afunc=run, func=run_sync, prepare=prepare)
 
 
 def _record(reference: str, tier: str, tiers: list[str], chances: list[float]) -> None:

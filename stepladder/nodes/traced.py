@@ -17,7 +17,7 @@ __all__ = ["traced"]
 
 def traced(node: NodeSpecBase, built: BuiltNode) -> BuiltNode:
     """`built`, opening a node span per execution when the run is traced (else untouched)."""
-    kind = str(getattr(node, "kind", "node"))
+    kind = node.kind_name()
     inner_async, inner_sync = built.afunc, built.func
 
     # Two plain bodies rather than one generator context manager: this runs once per node.

@@ -3,7 +3,6 @@
 from stepladder.prompts.compiled import (
     CompiledFile,
     CompiledNode,
-    CompiledPromptsError,
     apply_compiled,
     compiled_path,
     compiled_state,
@@ -17,7 +16,6 @@ from stepladder.prompts.signatures import SignatureField, build_signature
 __all__ = [
     "CompiledFile",
     "CompiledNode",
-    "CompiledPromptsError",
     "SignatureField",
     "apply_compiled",
     "build_signature",

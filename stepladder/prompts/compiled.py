@@ -17,15 +17,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from stepladder.config.artifacts import write_text_atomic
-from stepladder.errors import UserError
+from stepladder.errors import CompiledPromptsError
+from stepladder.files import write_text_atomic
 from stepladder.prompts.constrained import output_model
 
 __all__ = [
     "COMPILED_FORMAT",
     "CompiledFile",
     "CompiledNode",
-    "CompiledPromptsError",
     "apply_compiled",
     "compiled_path",
     "compiled_state",
@@ -35,10 +34,6 @@ __all__ = [
 ]
 
 COMPILED_FORMAT = 1
-
-
-class CompiledPromptsError(UserError):
-    """A compiled prompts file is unreadable, or was made for another version of the flow."""
 
 
 class CompiledNode(BaseModel):
@@ -94,6 +89,7 @@ def compiled_state(program: Any) -> dict[str, Any]:
     Bootstrapped demos carry whatever the prediction held (token log-probabilities) and
     labelled ones whatever the example held (its case id); neither belongs in a prompt file.
     """
+    # Lazy: DSPy takes seconds to import, and only compiling or loading prompts needs it.
     import dspy
 
     trimmed = program.deepcopy()

@@ -66,6 +66,7 @@ def constrained_adapter() -> Any:
     """The shared adapter: DSPy's JSON adapter, always sending the strict output schema."""
     global _ADAPTER
     if _ADAPTER is None:
+        # Lazy: DSPy takes seconds to import; the adapter is made on a node's first call.
         from dspy.adapters.json_adapter import JSONAdapter
 
         class ConstrainedJSONAdapter(JSONAdapter):  # type: ignore[misc]
@@ -120,6 +121,7 @@ def parse_output(signature: type[dspy.Signature], completion: str) -> dict[str, 
     Raises:
         AdapterParseError: Saying what is wrong, with the raw completion.
     """
+    # Lazy: DSPy takes seconds to import; parsing a completion means it is loaded already.
     from dspy.utils.exceptions import AdapterParseError
 
     text = completion.strip()

@@ -34,6 +34,7 @@ def build_signature(
     outputs: Sequence[SignatureField],
 ) -> type[dspy.Signature]:
     """Make a `dspy.Signature` class from fields (DSPy is imported only here)."""
+    # Lazy: DSPy takes seconds to import, so it loads when the first signature is made.
     import dspy
 
     fields: dict[str, tuple[Any, Any]] = {}

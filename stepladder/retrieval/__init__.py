@@ -1,4 +1,7 @@
-"""Retrieval: embedding functions, the Chroma store, ingest, and embedding classifiers."""
+"""Retrieval: embedding functions, the Chroma store, documents, ingest, the embedding cache.
+
+Nothing trained lives here: embedding classifiers and routers are in `stepladder.predictors`.
+"""
 
 from stepladder.retrieval.embeddings import (
     EmbeddingFunction,

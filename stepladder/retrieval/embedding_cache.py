@@ -9,11 +9,12 @@ import hashlib
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TimeElapsedColumn
+from rich.progress import Progress as ProgressBar
 
 from stepladder.retrieval.embeddings import EmbeddingFunction
 
@@ -83,8 +84,6 @@ def progress_on(console: Console | None, what: str) -> Progress | None:
     return advance
 
 
-def _bar(console: Console, what: str) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
+def _bar(console: Console, what: str) -> ProgressBar:
     columns = (f"embedding {what} texts", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    return Progress(*columns, console=console, transient=True)
+    return ProgressBar(*columns, console=console, transient=True)

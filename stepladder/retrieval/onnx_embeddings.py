@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from stepladder.errors import ConfigError, ModelError
+from stepladder.retrieval.local_models import quiet_transformers
 from stepladder.runtimes.models import models_home
 
 __all__ = ["OnnxEmbeddings", "onnx_available", "onnx_pooling"]
@@ -31,7 +32,7 @@ INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 def onnx_available() -> bool:
     """Whether ONNX Runtime can be imported here."""
     try:
-        import onnxruntime  # noqa: F401
+        import onnxruntime  # noqa: F401  # lazy: optional ([local] extra), heavy
     except ImportError:
         return False
     return True
@@ -108,8 +109,8 @@ class OnnxEmbeddings:
         if self._session is not None:
             return
         try:
-            import onnxruntime
-            from tokenizers import Tokenizer
+            import onnxruntime  # lazy: optional ([local] extra), heavy
+            from tokenizers import Tokenizer  # lazy: optional ([local] extra)
         except ImportError as error:
             raise ConfigError(f"the ONNX embedding backend needs {ONNX_HINT}.") from error
         tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
@@ -167,14 +168,12 @@ def _exported(folder: Path) -> Path:
 
 def _export(folder: Path, target: Path) -> None:
     try:
-        import torch
-        from transformers import AutoModel
+        import torch  # lazy: optional ([local] extra), heavy
+        from transformers import AutoModel  # lazy: optional ([local] extra), heavy
     except ImportError as error:
         raise ConfigError(
             f"exporting an embedding model to ONNX needs torch: {ONNX_HINT}."
         ) from error
-    from stepladder.retrieval.embeddings import quiet_transformers
-
     quiet_transformers()
     model = AutoModel.from_pretrained(str(folder)).eval()
 

@@ -13,10 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from stepladder.config import Project
 from stepladder.config.retrieval import ChromaSettings, EmbeddingSettings
 from stepladder.errors import ConfigError, ModelError
-from stepladder.retrieval.embeddings import PACKAGED_NAME, EmbeddingFunction, shared_embedder
+from stepladder.retrieval.embeddings import EmbeddingFunction, shared_embedder
+from stepladder.retrieval.local_models import PACKAGED_NAME
 
 __all__ = ["Passage", "Store", "open_project_store", "open_store"]
 
@@ -42,17 +45,15 @@ class Passage:
 
 def _chroma_embedding(embeddings: EmbeddingFunction) -> Any:
     """Wrap an embedding function in Chroma's interface."""
-    from chromadb.api.types import Documents, Embeddings
-    from chromadb.api.types import EmbeddingFunction as ChromaEmbeddingFunction
+    from chromadb.api.types import Documents, Embeddings  # lazy: chromadb is heavy
+    from chromadb.api.types import EmbeddingFunction as ChromaEmbeddingFunction  # lazy: heavy
 
     class StepladderEmbedding(ChromaEmbeddingFunction[Documents]):
         def __init__(self, inner: EmbeddingFunction) -> None:
             self.inner = inner
 
         def __call__(self, input: Documents) -> Embeddings:
-            import numpy
-
-            return [numpy.asarray(v, dtype=numpy.float32) for v in self.inner.embed(list(input))]
+            return [np.asarray(v, dtype=np.float32) for v in self.inner.embed(list(input))]
 
         @staticmethod
         def name() -> str:
@@ -193,8 +194,8 @@ def open_store(
     Raises:
         ModelError: If a configured Chroma server cannot be reached.
     """
-    import chromadb
-    from chromadb.config import Settings as ChromaClientSettings
+    import chromadb  # lazy: chromadb takes seconds to import; only opening a store needs it
+    from chromadb.config import Settings as ChromaClientSettings  # lazy: as above
 
     client_settings = ChromaClientSettings(anonymized_telemetry=False)
     if settings.host:

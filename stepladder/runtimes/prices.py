@@ -131,6 +131,7 @@ def lookup_token_price(model: str, prices: Mapping[str, TokenPrice]) -> TokenPri
         if name in prices:
             return prices[name]
     try:
+        # Lazy: LiteLLM's price table is slow to import; a price from it is the last resort.
         import litellm
     except ImportError:
         return None

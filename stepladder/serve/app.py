@@ -24,7 +24,6 @@ from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from stepladder import __version__
 from stepladder.serve.auth import TOKEN_VARIABLE, BearerAuth
 from stepladder.serve.errors import ServeError
 from stepladder.serve.guard import BodyTooLarge, RequestGuard, header_safe
@@ -34,6 +33,7 @@ from stepladder.serve.routes import add_flow_routes, add_run_routes
 from stepladder.serve.schemas import stream_components
 from stepladder.serve.service import Service
 from stepladder.serve.streaming import RUN_ID_HEADER
+from stepladder.version import __version__
 
 __all__ = ["create_app"]
 

@@ -19,9 +19,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 from pydantic.json_schema import models_json_schema
 
-from stepladder.config.type_expressions import unannotated
 from stepladder.flows import Flow
 from stepladder.serve.runs import Status
+from stepladder.specs.type_expressions import unannotated
 
 __all__ = [
     "ErrorBody",

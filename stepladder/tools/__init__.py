@@ -1,6 +1,6 @@
 """Tools an agent node may call: from Python functions or declared in YAML; run safely."""
 
-from stepladder.tools.registry import FINISH, ToolRegistry, UnknownToolError
+from stepladder.tools.registry import FINISH, ToolRegistry
 from stepladder.tools.run import ToolResult, run_tool
 from stepladder.tools.schema import inline_refs, parse_docstring, tool, tool_from_function
 from stepladder.tools.spec import ToolSpec, model_from_schema
@@ -13,7 +13,6 @@ __all__ = [
     "ToolRegistry",
     "ToolResult",
     "ToolSpec",
-    "UnknownToolError",
     "inline_refs",
     "model_from_schema",
     "parse_docstring",

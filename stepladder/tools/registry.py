@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from stepladder.errors import UnknownToolError
 from stepladder.tools.tool import Tool
 
-__all__ = ["FINISH", "ToolRegistry", "UnknownToolError"]
+__all__ = ["FINISH", "ToolRegistry"]
 
 FINISH = "finish"
-
-
-class UnknownToolError(LookupError):
-    """A tool name that is not in the registry."""
 
 
 class ToolRegistry:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from stepladder.config.references import REFERENCE_PATTERN
+from stepladder.specs.references import REFERENCE_PATTERN
 from stepladder.tools.tool import DEFAULT_TIMEOUT_S, TOOL_NAME_PATTERN, Tool
 
 __all__ = ["ToolSpec", "model_from_schema"]

@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from stepladder.prompts.field_text import describe_schema
+
 __all__ = ["DEFAULT_TIMEOUT_S", "TOOL_NAME_PATTERN", "Tool"]
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -36,8 +38,6 @@ class Tool:
 
     def describe(self) -> str:
         """One line for the prompt: `name(arg: type, ...): description`."""
-        from stepladder.prompts.field_text import describe_schema
-
         properties = self.parameters.get("properties", {})
         args = ", ".join(f"{k}: {describe_schema(v)}" for k, v in properties.items())
         return f"{self.name}({args}): {self.description}".rstrip(": ")

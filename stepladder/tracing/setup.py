@@ -31,6 +31,7 @@ from stepladder.tracing.attributes import Previews
 from stepladder.tracing.exporter import JsonlSpanExporter
 from stepladder.tracing.processor import JsonlBatchProcessor
 from stepladder.tracing.recorded import RecordingTracer
+from stepladder.version import __version__
 
 __all__ = ["Tracing", "otlp_exporter"]
 
@@ -120,11 +121,13 @@ def otlp_exporter() -> SpanExporter | None:
     protocol = next((os.environ[n] for n in PROTOCOL_VARIABLES if os.environ.get(n)), "")
     try:
         if protocol.strip() == "grpc":
+            # Lazy: gRPC is slow to import, and only an OTLP endpoint asking for it needs it.
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
                 OTLPSpanExporter as GrpcExporter,
             )
 
             return GrpcExporter()
+        # Lazy: loaded only when an OTLP endpoint is set (a missing exporter is a ConfigError).
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         return OTLPSpanExporter()
@@ -146,7 +149,7 @@ def _provider(project: str) -> TracerProvider:
 
 def _recording_tracer(provider: TracerProvider) -> RecordingTracer:
     processor = provider._active_span_processor  # the processor the provider owns
-    scope = InstrumentationScope("stepladder", _version())
+    scope = InstrumentationScope("stepladder", __version__)
     return RecordingTracer(processor, provider.resource, scope)
 
 
@@ -155,9 +158,3 @@ def _resource(project: str) -> Resource:
     if project:
         attributes["stepladder.project"] = project
     return Resource.create(attributes)
-
-
-def _version() -> str:
-    from stepladder import __version__
-
-    return __version__

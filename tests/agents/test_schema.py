@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from stepladder.errors import UnknownToolError
 from stepladder.tools import ToolRegistry, ToolSpec, parse_docstring, tool, tool_from_function
-from stepladder.tools.registry import UnknownToolError
 from tests.agents.toolbox import get_customer, get_order_status, search_orders, ship
 
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from stepladder.cli import app
 from stepladder.evalsets import load_cases
-from tests.evalsets.capture_project import capture_project, texts, traced_runs
+from tests.monitor.capture_project import capture_project, texts, traced_runs
 
 runner = CliRunner()
 WORDS = ("hello", "hi", "boom", "calm", "storm", "rain")

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from stepladder.cli import app
-from tests.evalsets.drift_project import (
+from tests.monitor.drift_project import (
     FLOW,
     intent_sets,
     run_production,

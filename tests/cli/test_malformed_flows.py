@@ -244,7 +244,7 @@ FLOW_CASES: list[tuple[str, tuple[str, ...]]] = [
     ),
     (
         "ref_import_module.yaml",
-        ("nodes[0].call (", "'stepladder.config.references:importlib.import_module' is refused"),
+        ("nodes[0].call (", "'stepladder.specs.references:importlib.import_module' is refused"),
     ),
     (
         "ref_stepladder_internal.yaml",

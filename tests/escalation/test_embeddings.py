@@ -54,11 +54,11 @@ async def test_a_sure_classifier_answers_alone(root: Path) -> None:
 
 async def test_a_request_the_classifier_does_not_know_goes_up_the_ladder(root: Path) -> None:
     from stepladder.errors import FlowCompileError
-    from stepladder.retrieval.classifier import classifier_path, read_manifest
+    from stepladder.predictors.classifier.model import classifier_path, read_manifest
 
     labels = read_manifest(classifier_path("banking", root / "state")).labels
     with pytest.raises(FlowCompileError, match="it can answer oos, which `labels` lacks"):
-        flow_in(root, None, labels=labels)  # without escalation the fallback must be a label
+        flow_in(root, None, labels=labels).prepare()  # without escalation: fallback in labels
     flow = flow_in(root, {"min_confidence": 0.01, "to": ["small"]}, labels=labels)
     models = pool(small=dummy({"intent": "card_arrival"}))
     tracing, exporter = in_memory()
@@ -70,7 +70,7 @@ async def test_a_request_the_classifier_does_not_know_goes_up_the_ladder(root: P
 
 async def test_a_threshold_per_rung_checks_only_the_rungs_it_names(root: Path) -> None:
     from stepladder.errors import FlowCompileError
-    from stepladder.nodes.escalation import EscalationPolicy
+    from stepladder.nodes.llm.escalation import EscalationPolicy
 
     policy = EscalationPolicy(min_confidence={"embeddings": 0.5})
     assert policy.threshold("embeddings") == 0.5 and policy.threshold("small") is None

@@ -9,7 +9,7 @@ import pytest
 
 from stepladder import ConfigError, FlowCompileError, FlowSpecError, flow_from_dict
 from stepladder.config import load_project
-from stepladder.nodes.escalation import node_ladder
+from stepladder.nodes.llm.ladder import node_ladder
 from tests.conftest import write_project
 from tests.escalation.helpers import CLASSIFY, EXTRACT, GENERATE, LADDER, STATE, flow_of
 

@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from stepladder.evalsets.compare import Comparison, compare_runs, gate, render_comparison
 from stepladder.evalsets.results import EvalRunRecord
+from stepladder.evalsets.run_comparison import Comparison, compare_runs, gate, render_comparison
 from tests.evalsets.runs import binary_run, case, write_run
 
 # 40 cases; the candidate breaks 12 of the baseline's 36 passes and fixes none

@@ -9,7 +9,6 @@ from dspy.utils.dummies import DummyLM
 from pydantic import BaseModel
 
 from stepladder import EvalSetError
-from stepladder.config.references import ReferencePolicy
 from stepladder.errors import ModelError
 from stepladder.evalsets import (
     EvalCase,
@@ -22,7 +21,8 @@ from stepladder.evalsets import (
     score_case,
     token_f1,
 )
-from stepladder.evalsets.comparisons import (
+from stepladder.evalsets.judge import NO_VERDICT
+from stepladder.evalsets.reference_metrics import (
     ContainsMetric,
     ExactMetric,
     JsonFieldsMetric,
@@ -31,10 +31,10 @@ from stepladder.evalsets.comparisons import (
     TokenF1Metric,
     parse_number,
 )
-from stepladder.evalsets.judge import NO_VERDICT
 from stepladder.prompts import constrained_adapter
 from stepladder.runtimes import ModelPool
 from stepladder.runtimes.usage import UsageLedger
+from stepladder.specs.references import ReferencePolicy
 
 CASE = EvalCase(id="c1", inputs={"message": "refund order 5512"})
 

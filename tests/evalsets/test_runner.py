@@ -17,9 +17,9 @@ from stepladder.errors import UserError
 from stepladder.evalsets import load_run
 from stepladder.evalsets.runner import EvalOptions, evals_dir, prepare_eval
 from stepladder.evalsets.spec import load_eval_spec
-from stepladder.retrieval.classifier import save_classifier
-from stepladder.retrieval.classifier_data import read_examples
-from stepladder.retrieval.classifier_train import train_classifier
+from stepladder.predictors.classifier.data import read_examples
+from stepladder.predictors.classifier.model import save_classifier
+from stepladder.predictors.classifier.train import train_classifier
 from stepladder.testing import arun_eval
 from tests.evalsets.eval_project import eval_project
 from tests.tracing.spans_helpers import attrs, in_memory

@@ -134,7 +134,7 @@ HOSTILE_PREFIXES = (
     "",
     "stepladder.serve.auth:",
     "stepladder.runtimes.models:",
-    "stepladder.config.references:",
+    "stepladder.specs.references:",
     "stepladder.flows.run:",
     "test.support:",
     "flows.fuzz_steps:",

@@ -25,7 +25,7 @@ HOSTILE_REFERENCES = (
     "builtins:exec",
     "stepladder.serve.auth:os.system",
     "stepladder.runtimes.models:subprocess.run",
-    "stepladder.config.references:importlib.import_module",
+    "stepladder.specs.references:importlib.import_module",
     "stepladder.flows.run:asyncio.subprocess.create_subprocess_shell",
     "test.support:os.system",
     "posix:system",

@@ -10,7 +10,7 @@ import pytest
 
 from stepladder import FlowCompileError, FlowSpecError, compile_flow, flow_from_dict
 from stepladder.flows import Flow, run_flow
-from stepladder.retrieval.classifier import save_classifier
+from stepladder.predictors.classifier.model import save_classifier
 from tests.conftest import write_project
 from tests.retrieval.intents_sample import INTENTS, UNRELATED, trained
 
@@ -63,28 +63,30 @@ def test_node_fallback_and_labels_are_checked_against_the_classifier(root: Path)
     flow = flow_in(root, fallback="UNKNOWN", labels=labels, classifier="banking@v1")
     assert flow.invoke({"message": UNRELATED[1]})["intent"] == "UNKNOWN"
     assert flow.invoke({"message": ""})["intent"] == "UNKNOWN"  # nothing to classify
+    flow = flow_in(root, labels=[*INTENTS[:-1], "oos", "PIZZA"])  # checked when a run starts
     with pytest.raises(FlowCompileError, match=r"nodes\[0\]\.labels: .*lacks.*never answers PIZZA"):
-        flow_in(root, labels=[*INTENTS[:-1], "oos", "PIZZA"])
+        flow.prepare()
 
 
-def test_a_missing_classifier_is_a_compile_error(root: Path) -> None:
+async def test_a_missing_classifier_is_reported_when_the_run_starts(root: Path) -> None:
+    flow = flow_in(root, classifier="intents")  # building reads no file
     with pytest.raises(
         FlowCompileError,
         match=r"nodes\[0\]\.classifier: no classifier 'intents'.*Classifiers here: banking.*"
         r"stepladder classifier train intents DATA",
     ):
-        flow_in(root, classifier="intents")
+        await run_flow(flow, {"message": "My new card has not arrived yet"})
 
 
 def test_a_classifier_outside_a_project_must_be_a_folder(tmp_path: Path) -> None:
     spec = flow_from_dict({"name": "intents", "state": STATE, "nodes": [NODE]})
     with pytest.raises(FlowCompileError, match="belongs to no project"):
-        compile_flow(spec)
+        compile_flow(spec).prepare()
     spec = flow_from_dict(
         {"name": "intents", "state": STATE, "nodes": [{**NODE, "classifier": str(tmp_path)}]}
     )
     with pytest.raises(FlowCompileError, match="no classifier at"):
-        compile_flow(spec)
+        compile_flow(spec).prepare()
 
 
 @pytest.mark.parametrize(
@@ -116,13 +118,13 @@ def test_a_fallback_label_outside_the_enum_it_writes_is_a_compile_error(root: Pa
         match=r"nodes\[0\]\.output: node 'intent' can write label\(s\) oos \(its fallback\) into "
         rf"state key 'intent', an enum whose values are: {', '.join(INTENTS)}\. Add",
     ):
-        compile_flow(spec, project_root=root, tiers={"small"})
+        compile_flow(spec, project_root=root, tiers={"small"}).prepare()
     labels = list(INTENTS[:2])
     spec = flow_from_dict(enum_flow(labels, fallback="UNKNOWN"))
     with pytest.raises(
         FlowCompileError, match=r"label\(s\) change_pin, .*UNKNOWN \(its fallback\)"
     ):
-        compile_flow(spec, project_root=root, tiers={"small"})
+        compile_flow(spec, project_root=root, tiers={"small"}).prepare()
     flow = compile_flow(flow_from_dict(enum_flow([*INTENTS, "oos"])), project_root=root)
     assert flow.invoke({"message": UNRELATED[0]})["intent"] == "oos"
 
@@ -132,10 +134,10 @@ def test_an_escalating_classifier_is_checked_against_the_labels_its_ladder_answe
 ) -> None:
     escalate = {"min_confidence": {"embeddings": 0.5}, "to": ["small"]}
     spec = flow_from_dict(enum_flow(list(INTENTS), labels=list(INTENTS), escalate=escalate))
-    compile_flow(spec, project_root=root, tiers={"small"}, ladder=["small"])  # no `oos` needed
+    compile_flow(spec, project_root=root, tiers={"small"}, ladder=["small"]).prepare()  # no `oos`
     spec = flow_from_dict(enum_flow(list(INTENTS), escalate=escalate))
     with pytest.raises(FlowCompileError, match=r"label\(s\) oos \(its fallback\) into state key"):
-        compile_flow(spec, project_root=root, tiers={"small"}, ladder=["small"])
+        compile_flow(spec, project_root=root, tiers={"small"}, ladder=["small"]).prepare()
 
 
 def test_validate_reports_the_fallback_outside_the_enum(tmp_path: Path) -> None:

@@ -7,11 +7,11 @@ import dspy
 import pytest
 
 from stepladder import compile_flow, flow_from_dict
+from stepladder.errors import CompiledPromptsError
 from stepladder.flows import Flow
 from stepladder.prompts import (
     CompiledFile,
     CompiledNode,
-    CompiledPromptsError,
     apply_compiled,
     fingerprint,
     load_compiled,

@@ -11,8 +11,8 @@ from pathlib import Path
 from rich.console import Console
 
 from stepladder.config.retrieval import EmbeddingSettings
-from stepladder.retrieval.classifier_data import LabelledTexts
-from stepladder.retrieval.classifier_train import TrainingReport, train_classifier
+from stepladder.predictors.classifier.data import LabelledTexts
+from stepladder.predictors.classifier.train import TrainingReport, train_classifier
 from stepladder.retrieval.embeddings import EmbeddingFunction, shared_embedder
 
 # The first 30 train examples of 10 Banking77 intents (CC BY 4.0, see DATA_LICENSES.md).
