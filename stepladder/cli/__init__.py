@@ -16,6 +16,7 @@ from stepladder.cli import (
     schema,
     serve,
     traces,
+    tune,
     validate,
 )
 from stepladder.cli.app import app, main
@@ -38,5 +39,6 @@ __all__ = [
     "schema",
     "serve",
     "traces",
+    "tune",
     "validate",
 ]

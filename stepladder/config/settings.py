@@ -25,6 +25,7 @@ from stepladder.config.tiers import (
     check_tier_names,
 )
 from stepladder.config.tracing import TracingSettings
+from stepladder.config.tune import TuneSettings
 from stepladder.errors import ConfigError
 from stepladder.specs.explain import explain_validation_error
 from stepladder.specs.locations import (
@@ -80,6 +81,10 @@ class Settings(BaseSettings):
     )
     serve: ServeSettings = Field(
         default_factory=ServeSettings, description="Limits of `stepladder serve`."
+    )
+    tune: TuneSettings = Field(
+        default_factory=TuneSettings,
+        description="LoRA fine-tuning defaults for `stepladder tune` (its options win).",
     )
 
     _tier_names = field_validator("tiers")(check_tier_names)

@@ -140,11 +140,12 @@ async def run_eval(
     Case starts are spaced by the measured CPU time of a case (`StartPacer`), so a wave of
     answers arriving together does not keep the cases in lockstep.
 
-    Collections are checked and model tiers started first, so a missing collection, model or
-    key is reported before any case runs.
+    Collections are checked and model tiers started first (with the adapters the flow's nodes
+    name), so a missing collection, model, key or adapter is reported before any case runs.
     """
     store = open_project_store(prepared.project) if prepared.flow.collections else None
     check_collections(prepared.flow, store)
+    prepared.flow.use_adapters(models)
     await models.start(prepared.tiers)
     gate = asyncio.Semaphore(prepared.manifest.concurrency)
     pacer = StartPacer()

@@ -14,6 +14,7 @@ from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from stepladder.errors import FlowInputError
+from stepladder.flows.adapters import load_adapters
 from stepladder.flows.checks import collections_used, tiers_used
 from stepladder.flows.spec import FlowSpec
 from stepladder.nodes import Artifacts, RunContext
@@ -68,6 +69,20 @@ class Flow:
                 unreadable, or does not fit the node.
         """
         self.artifacts.prepare()
+
+    def use_adapters(self, models: ModelPool | None) -> None:
+        """Prepare the flow, then have `models` load the LoRA adapters its nodes name.
+
+        Each node's tier must serve the base model its adapter was trained on; every tier
+        that serves it loads it (before the tier starts, or by starting again).
+
+        Raises:
+            FlowCompileError: At a node's `adapter` field, when the adapter is missing or its
+                base is not the node's tier's (retrain it).
+        """
+        self.prepare()
+        if models is not None:
+            load_adapters(self.spec, self.artifacts, self.ladder, models)
 
     def compile(
         self, checkpointer: BaseCheckpointSaver[Any] | None = None
@@ -183,7 +198,7 @@ class Flow:
         **extras: Any,
     ) -> dict[str, Any]:
         """Run the flow synchronously (function nodes with sync callables only)."""
-        self.prepare()
+        self.use_adapters(models)
         context = self.context(models, store, **extras)
         return dict(self.app.invoke(self.prepare_input(data), context=context))
 
@@ -195,6 +210,6 @@ class Flow:
         **extras: Any,
     ) -> dict[str, Any]:
         """Run the flow and return its final state."""
-        self.prepare()
+        self.use_adapters(models)
         context = self.context(models, store, **extras)
         return dict(await self.app.ainvoke(self.prepare_input(data), context=context))

@@ -96,8 +96,9 @@ async def run_flow(
 
     The flow's trained artifacts are found and checked first (`Flow.prepare`), then the
     collections it searches (each must exist in `store` and hold chunks), then the model
-    tiers it uses are started (through `models`), so a missing artifact, collection, key or
-    model is reported before any node runs. With `tracing`, the run is one
+    tiers it uses are started (through `models`, with the LoRA adapters its nodes name), so a
+    missing artifact, collection, key or model, or an adapter whose base model is not its
+    tier's, is reported before any node runs. With `tracing`, the run is one
     trace: a root span, a span per node, per model call and per retrieval;
     `trace_attributes` go on the root span (an eval run puts its run and case ids there).
     `programs` replace LLM nodes' DSPy programs for this run (an optimizer's copies).
@@ -155,7 +156,8 @@ async def _checkpointed(
 
 
 async def _start_tiers(flow: Flow, models: ModelPool | None) -> None:
-    """Start the model tiers `flow` uses (before any node runs)."""
+    """Start the model tiers `flow` uses, with its nodes' adapters (before any node runs)."""
+    flow.use_adapters(models)
     if not flow.tiers:
         return
     if models is None:

@@ -1,4 +1,4 @@
-"""The trained artifacts a flow's nodes use (classifiers, routers), found when a run starts.
+"""The trained artifacts a flow's nodes use (classifiers, routers, adapters), found at run start.
 
 A node declares what it needs as `ArtifactRef`s (`NodeSpecBase.artifacts()`); building it
 reads no file. The flow keeps one `Artifacts` for all its runs and hands it to its nodes in
@@ -6,7 +6,8 @@ the run context. `Artifacts.prepare()`, called before the first node runs, finds
 artifact, reads its manifest (a missing, unreadable or outdated one is reported at the YAML
 field that names it) and runs the nodes' own checks against the manifests, once per flow. A
 node then loads its artifact at call time (`classifier(ref)`, `router(ref)`); loading is
-cached per process while the artifact's files are unchanged.
+cached per process while the artifact's files are unchanged. An LLM node's LoRA adapter
+(`adapter(ref)`) is only found here; the model pool loads it into the tier's server.
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ from pathlib import Path
 from typing import Literal
 
 from stepladder.errors import ConfigError, FlowCompileError
+from stepladder.predictors.adapters import (
+    AdapterManifest,
+    SavedAdapter,
+    adapter_path,
+    read_adapter_manifest,
+)
 from stepladder.predictors.artifacts import lookup_state_dir
 from stepladder.predictors.classifier.manifest import ClassifierManifest
 from stepladder.predictors.classifier.model import (
@@ -34,9 +41,9 @@ from stepladder.predictors.router import (
     router_path,
 )
 
-__all__ = ["ArtifactCheck", "ArtifactRef", "Artifacts"]
+__all__ = ["ArtifactCheck", "ArtifactRef", "Artifacts", "adapter_ref"]
 
-PredictorKind = Literal["classifier", "router"]
+PredictorKind = Literal["classifier", "router", "adapter"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +51,7 @@ class ArtifactRef:
     """A trained artifact a node needs, as its spec names it.
 
     Attributes:
-        kind: `classifier` or `router`.
+        kind: `classifier`, `router` or `adapter`.
         reference: NAME (the newest version), NAME@vN, or a folder.
         version: A version of NAME given apart from the reference (a route node's `version`).
         field: The spec field that names it, where a problem with it is reported.
@@ -54,6 +61,11 @@ class ArtifactRef:
     reference: str
     version: int | None = None
     field: str = ""
+
+
+def adapter_ref(reference: str) -> ArtifactRef:
+    """The artifact an LLM node's `adapter:` names."""
+    return ArtifactRef("adapter", reference, field="adapter")
 
 
 ArtifactCheck = Callable[["Artifacts"], None]
@@ -72,7 +84,7 @@ class _Expected:
 @dataclass(frozen=True)
 class _Found:
     folder: Path
-    manifest: ClassifierManifest | RouterManifest
+    manifest: ClassifierManifest | RouterManifest | AdapterManifest
 
 
 class Artifacts:
@@ -147,6 +159,12 @@ class Artifacts:
         assert isinstance(manifest, RouterManifest)
         return manifest
 
+    def adapter(self, ref: ArtifactRef) -> SavedAdapter:
+        """A LoRA adapter: its folder and manifest (read when the run started)."""
+        found = self._found_for(ref)
+        assert isinstance(found.manifest, AdapterManifest)
+        return SavedAdapter(found.folder, found.manifest)
+
     def classifier(self, ref: ArtifactRef) -> EmbeddingClassifier:
         """The classifier, loaded on first use (once per process while its files are unchanged)."""
         return load_classifier(self._found_for(ref).folder)
@@ -172,6 +190,9 @@ class Artifacts:
             if ref.kind == "classifier":
                 folder = classifier_path(ref.reference, state_dir)
                 found = _Found(folder, read_manifest(folder))
+            elif ref.kind == "adapter":
+                folder = adapter_path(ref.reference, state_dir)
+                found = _Found(folder, read_adapter_manifest(folder))
             else:
                 folder = router_path(ref.reference, state_dir, ref.version)
                 found = _Found(folder, read_router_manifest(folder))

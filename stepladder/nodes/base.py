@@ -134,8 +134,9 @@ class NodeSpecBase(BaseModel):
       must be declared under the flow's `tools:`). Default: none.
     - `confidence_key()`: the state key that receives its confidence (not an answer, so
       not captured as an expectation). Default: None.
-    - `artifacts()`: the trained artifacts (classifiers, routers) it loads; each is found,
-      and its manifest read, when a run starts, before any node runs. Default: none.
+    - `artifacts()`: the trained artifacts (classifiers, routers, LoRA adapters) it loads;
+      each is found, and its manifest read, when a run starts, before any node runs.
+      Default: none.
     - `pinned(tier)`: the node on `tier` alone, with no ladder (an eval per tier).
       Default: the node itself.
     - `kind_name()`: its `kind` (`node` for a class without one).

@@ -90,6 +90,11 @@ class ClassifyNodeSpec(LLMNodeSpec):
             raise ValueError("`signature` and `demos` do not apply with `using: embeddings`")
         elif self.tier_from is not None:
             raise ValueError("`tier_from` does not apply with `using: embeddings`")
+        elif self.adapter is not None and self.escalate is None:
+            raise ValueError(
+                "`adapter` applies to model calls: with `using: embeddings` the node calls a "
+                "model only when it escalates; add `escalate:` or remove `adapter`"
+            )
         return self
 
     def tiers(self) -> frozenset[str]:
@@ -107,10 +112,10 @@ class ClassifyNodeSpec(LLMNodeSpec):
         return self.confidence
 
     def artifacts(self) -> tuple[ArtifactRef, ...]:
-        """The classifier, with `using: embeddings`."""
+        """The classifier, with `using: embeddings`; the LoRA adapter, when it names one."""
         if self.using == "llm" or self.classifier is None:
-            return ()
-        return (classifier_ref(self.classifier),)
+            return super().artifacts()
+        return (classifier_ref(self.classifier), *super().artifacts())
 
     def pinned(self, tier: str) -> Self:
         """The node on `tier` alone; with `labels`, a model decides instead of the classifier."""
@@ -147,7 +152,7 @@ class ClassifyNodeSpec(LLMNodeSpec):
 
     def _build_embeddings(self, context: BuildContext) -> BuiltNode:
         """The classifier node; its manifest is checked (`prepare`) when the run starts."""
-        (ref,) = self.artifacts()
+        ref = self.artifacts()[0]
         verifier = build_verifier(self, context) if self.escalate is not None else None
         ready: list[ClassifierRung] = []  # filled by `prepare`, once per flow
 

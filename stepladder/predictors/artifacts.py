@@ -5,10 +5,10 @@
 <state_dir>/<kind>/<name>/v<N>/<data files>    its weights or arrays
 ```
 
-An `ArtifactKind` is one family (`classifiers`, `routers`; fine-tuned adapters will be a
-third): it resolves references (`name` for the newest version, `name@vN`, or a folder),
-lists names, saves the next version (written to a staging folder, then renamed), reads and
-rewrites manifests, and loads an artifact once per process while its files are unchanged.
+An `ArtifactKind` is one family (`classifiers`, `routers`, fine-tuned `adapters`): it
+resolves references (`name` for the newest version, `name@vN`, or a folder), lists names,
+saves the next version (written to a staging folder, then renamed), reads and rewrites
+manifests, and loads an artifact once per process while its files are unchanged.
 A manifest this code cannot read (another format version, a missing field) is refused with
 a message that says to retrain; a predictor over embeddings refuses another embedding model.
 """

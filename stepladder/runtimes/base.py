@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from stepladder.config.secrets import register_secret
@@ -28,6 +29,9 @@ class Endpoint:
         api_key: The key to send (a placeholder for local servers).
         supports_logprobs: Whether token log-probabilities can be requested.
         display_name: A short model name for reports.
+        extra_body: Fields every request sends in its body (beyond the OpenAI ones).
+        adapters: The LoRA adapters the server loaded, by key (their folder): the body
+            fields that select each (they replace `extra_body` on that request).
     """
 
     model: str
@@ -35,6 +39,8 @@ class Endpoint:
     api_key: str
     supports_logprobs: bool = True
     display_name: str = ""
+    extra_body: Mapping[str, Any] = field(default_factory=dict)
+    adapters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 class Runtime(Protocol):
@@ -83,5 +89,7 @@ def make_lm(endpoint: Endpoint, settings: TierBase, **overrides: Any) -> dspy.LM
     }
     if endpoint.base_url is not None:
         kwargs["api_base"] = endpoint.base_url
+    if endpoint.extra_body:
+        kwargs["extra_body"] = dict(endpoint.extra_body)
     kwargs.update(overrides)
     return dspy.LM(endpoint.model, **kwargs)

@@ -28,6 +28,7 @@ __all__ = [
     "cached_models",
     "ensure_model",
     "model_path",
+    "model_sha256",
     "models_home",
     "pull_model",
     "register_model",
@@ -114,6 +115,18 @@ def ensure_model(name_or_path: str, *, verify: bool = True) -> Path:
     if verify:
         _check_sha256(path, KNOWN_MODELS[name_or_path])
     return path
+
+
+def model_sha256(name_or_path: str) -> str | None:
+    """The sha256 of a tier's model: a known model's recorded one, else its file's (None if absent).
+
+    A file's digest is kept beside it with its size and modification time, so only a file
+    that changed is hashed again.
+    """
+    if name_or_path in KNOWN_MODELS:
+        return KNOWN_MODELS[name_or_path].sha256
+    path = Path(name_or_path).expanduser()
+    return _sha256(path) if path.is_file() else None
 
 
 def pull_model(name: str, *, force: bool = False) -> Path:

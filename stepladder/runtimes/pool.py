@@ -2,12 +2,19 @@
 
 Each tier a flow uses is started before the run begins, so a missing key, a missing model or
 a server that is down is reported before any node runs. All nodes share one LM per tier.
+
+Flows tell the pool the LoRA adapters their nodes name (`want_adapters`) before it starts
+their tiers; each tier's server loads every wanted adapter whose base is the tier's own, and
+requests pick one each. A tier already started when a new adapter it fits is wanted is
+started again with all of them; the old server keeps answering the calls it has until the
+pool closes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,6 +28,7 @@ from stepladder.config.tiers import (
     TierBase,
 )
 from stepladder.errors import ConfigError
+from stepladder.runtimes.adapters import AdapterLoad, ServedBase, served_base, tier_loads
 from stepladder.runtimes.base import Endpoint, Runtime, make_lm
 from stepladder.runtimes.llamacpp import LlamaCppRuntime
 from stepladder.runtimes.prices import Pricer, pricer_for
@@ -33,12 +41,18 @@ if TYPE_CHECKING:
 __all__ = ["BoundTier", "ModelPool", "runtime_for"]
 
 
-def runtime_for(tier: str, settings: TierBase) -> Runtime:
-    """Build the runtime object a tier's settings describe (nothing is started)."""
+def runtime_for(tier: str, settings: TierBase, adapters: tuple[AdapterLoad, ...] = ()) -> Runtime:
+    """Build the runtime object a tier's settings describe (nothing is started).
+
+    Args:
+        tier: The tier's name.
+        settings: Its settings.
+        adapters: LoRA adapters its server loads (llamacpp and sglang tiers only).
+    """
     if isinstance(settings, LlamaCppTier):
-        return LlamaCppRuntime(settings, tier)
+        return LlamaCppRuntime(settings, tier, adapters)
     if isinstance(settings, SGLangTier):
-        return SGLangRuntime(settings, tier)
+        return SGLangRuntime(settings, tier, adapters=adapters)
     if isinstance(settings, OpenAICompatibleTier):
         return OpenAICompatibleRuntime(settings, tier)
     if isinstance(settings, LiteLLMTier):
@@ -60,6 +74,10 @@ class BoundTier:
     def answered_from_cache(self, prompt_tokens: int, completion_tokens: int) -> bool:
         """Whether a call came from DSPy's response cache (it reports no usage then)."""
         return self.cache and prompt_tokens + completion_tokens == 0
+
+    def adapter_body(self, key: str) -> Mapping[str, Any] | None:
+        """The request body fields that select the adapter `key` (its folder), if loaded here."""
+        return self.endpoint.adapters.get(key)
 
 
 class ModelPool:
@@ -85,7 +103,12 @@ class ModelPool:
         self._given = dict(lms or {})
         self._bound: dict[str, BoundTier] = {}
         self._runtimes: dict[str, Runtime] = {}
+        self._retired: list[Runtime] = []
+        self._wanted: dict[str, AdapterLoad] = {}
+        self._bases: dict[str, ServedBase | None] = {}
+        self._unchecked: set[str] = set()  # started tiers to check against newly wanted adapters
         self._lock = asyncio.Lock()
+        self._wanted_lock = threading.Lock()
 
     async def start(self, names: Iterable[str]) -> None:
         """Start every named tier now (in worker threads; servers may take a while)."""
@@ -95,15 +118,41 @@ class ModelPool:
     async def bound(self, name: str) -> BoundTier:
         """The started tier `name`, starting it on first use.
 
+        A started tier is started again, with all its adapters, when an adapter it fits has
+        been wanted since.
+
         Raises:
             ConfigError: If no such tier is configured.
         """
-        if name in self._bound:
-            return self._bound[name]
+        bound = self._bound.get(name)
+        if bound is not None and name not in self._unchecked:
+            return bound
         async with self._lock:
-            if name not in self._bound:
-                self._bound[name] = await asyncio.to_thread(self._start, name)
+            if name not in self._bound or name in self._unchecked:
+                await asyncio.to_thread(self._start_or_restart, name)
         return self._bound[name]
+
+    def want_adapters(self, adapters: Iterable[AdapterLoad]) -> None:
+        """Have each tier whose base an adapter fits load it (from its next start on)."""
+        with self._wanted_lock:
+            for adapter in adapters:
+                known = self._wanted.get(adapter.key)
+                merged = adapter if known is None else known.merged(adapter)
+                if merged != known:
+                    self._wanted[adapter.key] = merged
+                    self._unchecked.update(self._bound)
+
+    def served_base(self, name: str) -> ServedBase | None:
+        """The base model tier `name` serves, for adapters (None: a given LM, not known).
+
+        Raises:
+            ConfigError: If no such tier is configured.
+        """
+        if name in self._given:
+            return None
+        if name not in self._bases:
+            self._bases[name] = served_base(self._settings(name))
+        return self._bases[name]
 
     def unavailable(self, name: str) -> str | None:
         """Why tier `name` cannot start for want of an API key (None: nothing known against it).
@@ -121,6 +170,44 @@ class ModelPool:
         """The shared LM of tier `name`."""
         return (await self.bound(name)).lm
 
+    def _start_or_restart(self, name: str) -> None:
+        """Start tier `name`, or start it again when it lacks an adapter it fits.
+
+        A failed restart leaves the running server in place and is tried again next time.
+        """
+        with self._wanted_lock:
+            self._unchecked.discard(name)
+        bound = self._bound.get(name)
+        needed = {a.key for a in self._adapters_for(name)}
+        if bound is not None and needed <= set(bound.endpoint.adapters):
+            return
+        old = self._runtimes.get(name)
+        try:
+            self._bound[name] = self._start(name)
+        except BaseException:
+            if bound is not None:
+                with self._wanted_lock:
+                    self._unchecked.add(name)
+            raise
+        if old is not None:
+            self._retired.append(old)
+
+    def _adapters_for(self, name: str) -> tuple[AdapterLoad, ...]:
+        base = self.served_base(name)
+        if base is None:
+            return ()
+        with self._wanted_lock:
+            wanted = list(self._wanted.values())
+        return tier_loads(name, base, wanted)
+
+    def _settings(self, name: str) -> TierBase:
+        if name not in self.tiers:
+            bound = ", ".join(sorted({*self.tiers, *self._given})) or "(none)"
+            raise ConfigError(
+                f"tier '{name}' is not bound in stepladder.yaml; bound tiers: {bound}."
+            )
+        return self.tiers[name]
+
     def _start(self, name: str) -> BoundTier:
         if name in self._given:
             lm = self._given[name]
@@ -129,13 +216,8 @@ class ModelPool:
             settings = self.tiers.get(name, TierBase())
             pricer = self._pricer(settings, endpoint)
             return BoundTier(name, settings, endpoint, lm, pricer, self.cache)
-        if name not in self.tiers:
-            bound = ", ".join(sorted({*self.tiers, *self._given})) or "(none)"
-            raise ConfigError(
-                f"tier '{name}' is not bound in stepladder.yaml; bound tiers: {bound}."
-            )
-        settings = self.tiers[name]
-        runtime = runtime_for(name, settings)
+        settings = self._settings(name)
+        runtime = runtime_for(name, settings, self._adapters_for(name))
         endpoint = runtime.start()
         self._runtimes[name] = runtime
         lm = make_lm(endpoint, settings, cache=self.cache)
@@ -146,9 +228,10 @@ class ModelPool:
 
     def close(self) -> None:
         """Stop every runtime this pool started."""
-        for runtime in self._runtimes.values():
+        for runtime in [*self._runtimes.values(), *self._retired]:
             runtime.stop()
         self._runtimes.clear()
+        self._retired.clear()
         self._bound.clear()
 
     async def __aenter__(self) -> ModelPool:

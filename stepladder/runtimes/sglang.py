@@ -8,6 +8,10 @@ tiers:
 
 A launched server runs `python -m sglang.launch_server` in its own process group, logs to
 `<log dir>/sglang-<tier>-<port>.log` and is stopped with the group (SIGTERM, then SIGKILL).
+
+LoRA adapters (PEFT folders) are launched with `--enable-lora --lora-paths NAME@vN=FOLDER`
+and picked per request with `"lora_path": "NAME@vN"`; a connected server must have been
+launched with the same names (the folders are `<state dir>/adapters/NAME/vN/peft`).
 """
 
 from __future__ import annotations
@@ -24,16 +28,18 @@ import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from stepladder.config.tiers import SGLangTier
 from stepladder.errors import ModelError
+from stepladder.runtimes.adapters import AdapterLoad
 from stepladder.runtimes.base import LOCAL_API_KEY, Endpoint
 
-__all__ = ["SGLangRuntime", "build_command"]
+__all__ = ["SGLangRuntime", "adapter_bodies", "build_command"]
 
 INSTALL_HINT = "pip install 'stepladder[sglang]' (GPU hosts only)"
 POLL_INTERVAL_S = 0.5
@@ -42,11 +48,19 @@ STOP_GRACE_S = 15.0
 LOG_TAIL_LINES = 20
 
 
-def build_command(settings: SGLangTier, port: int) -> list[str]:
+def build_command(
+    settings: SGLangTier, port: int, adapters: Sequence[AdapterLoad] = ()
+) -> list[str]:
     """The command that launches an SGLang server for a tier (flags of `sglang.launch_server`).
 
+    Args:
+        settings: The tier's settings.
+        port: The port to listen on.
+        adapters: LoRA adapters to serve (their PEFT folders), each picked per request.
+
     Raises:
-        ValueError: If the settings have no `model_path` (they connect instead).
+        ValueError: If the settings have no `model_path` (they connect instead), or an
+            adapter has no PEFT folder.
     """
     if settings.model_path is None:
         raise ValueError("build_command needs settings with a model_path")
@@ -64,7 +78,18 @@ def build_command(settings: SGLangTier, port: int) -> list[str]:
         command += ["--quantization", settings.quantization]
     if settings.served_model_name is not None:
         command += ["--served-model-name", settings.served_model_name]
+    if adapters:
+        missing = [a.label for a in adapters if a.peft is None]
+        if missing:
+            raise ValueError(f"adapter(s) {', '.join(missing)} have no PEFT folder to serve")
+        command += ["--enable-lora", "--lora-paths"]
+        command += [f"{a.served_name}={a.peft}" for a in adapters]
     return command
+
+
+def adapter_bodies(adapters: Sequence[AdapterLoad]) -> dict[str, dict[str, Any]]:
+    """The body field that selects each adapter on an SGLang server (`lora_path`), by key."""
+    return {adapter.key: {"lora_path": adapter.served_name} for adapter in adapters}
 
 
 class SGLangRuntime:
@@ -74,16 +99,22 @@ class SGLangRuntime:
         settings: The tier's settings.
         tier: The tier's name, for messages and the log file's name.
         log_dir: Where a launched server's log goes (default: the system's temp folder).
+        adapters: LoRA adapters it serves (launched with them, or trusted to have them).
 
     Attributes:
         log_path: The launched server's log file, once `start` has launched one.
     """
 
     def __init__(
-        self, settings: SGLangTier, tier: str = "gpu", log_dir: Path | str | None = None
+        self,
+        settings: SGLangTier,
+        tier: str = "gpu",
+        log_dir: Path | str | None = None,
+        adapters: Sequence[AdapterLoad] = (),
     ) -> None:
         self.settings = settings
         self.tier = tier
+        self.adapters = tuple(adapters)
         self.log_dir = Path(log_dir) if log_dir is not None else Path(tempfile.gettempdir())
         self.log_path: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -110,6 +141,7 @@ class SGLangRuntime:
             api_key=LOCAL_API_KEY,
             supports_logprobs=True,
             display_name=model_id,
+            adapters=adapter_bodies(self.adapters),
         )
 
     def stop(self) -> None:
@@ -128,7 +160,7 @@ class SGLangRuntime:
         environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(
-                build_command(self.settings, port),
+                build_command(self.settings, port, self.adapters),
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 env=environment, start_new_session=True,
             )  # fmt: skip

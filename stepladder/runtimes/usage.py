@@ -27,6 +27,7 @@ class ModelCall:
         cost_basis: How the cost was worked out (`tokens`, `machine-tokens`, ...).
         escalation_reason: Why the call escalated to another tier, when it did.
         cached: Whether the answer came from the response cache (no model ran).
+        adapter: The LoRA adapter the call ran with (`NAME@vN`), or None for the base model.
     """
 
     node_id: str
@@ -42,6 +43,7 @@ class ModelCall:
     cost_basis: str = ""
     escalation_reason: str | None = None
     cached: bool = False
+    adapter: str | None = None
 
 
 @dataclass
@@ -83,8 +85,16 @@ class UsageLedger:
             costs[call.node_id] = costs.get(call.node_id, 0.0) + call.cost_usd
         return costs
 
+    def cost_by_adapter(self) -> dict[str, float]:
+        """USD spent on calls that ran with each LoRA adapter (base-model calls are not here)."""
+        costs: dict[str, float] = {}
+        for call in self.snapshot():
+            if call.adapter is not None:
+                costs[call.adapter] = costs.get(call.adapter, 0.0) + call.cost_usd
+        return costs
+
     def totals(self) -> dict[str, Any]:
-        """Calls, tokens, seconds and cost summed over the run, and cost per node.
+        """Calls, tokens, seconds and cost summed over the run, and cost per node and adapter.
 
         `escalations` counts model calls made on a higher rung (or a router's tier) and
         hand-offs to a human reviewer; `reviews` counts the hand-offs alone.
@@ -102,6 +112,7 @@ class UsageLedger:
             "cached_calls": sum(1 for c in calls if c.cached),
             "cost_usd": sum(c.cost_usd for c in calls),
             "cost_by_node": self.cost_by_node(),
+            "cost_by_adapter": self.cost_by_adapter(),
         }
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from opentelemetry.sdk.trace import TracerProvider
 
 from stepladder.config import Project
-from stepladder.errors import ThreadConflictError
+from stepladder.errors import ThreadConflictError, UserError
 from stepladder.flows import Flow, RunResult, run_flow
 from stepladder.flows.project import checkpoint_path, project_tracing
 from stepladder.flows.run import UpdateHandler
@@ -93,7 +93,16 @@ class Service:
         return len(self._tasks)
 
     async def warm(self) -> None:
-        """Start the flows' tiers now; one that fails is logged and tried again on first use."""
+        """Start the flows' tiers now; one that fails is logged and tried again on first use.
+
+        Every flow's adapters are handed to the pool first, so each tier's server starts once
+        with all the adapters it serves (a flow whose adapters are refused fails its runs).
+        """
+        for flow in self.flows.values():
+            try:
+                flow.use_adapters(self.models)
+            except UserError as error:
+                logger.warning("flow '%s': its adapters cannot load: %s", flow.name, error)
         for name in sorted({tier for flow in self.flows.values() for tier in flow.tiers}):
             try:
                 await self._start_tier(name)
@@ -247,7 +256,8 @@ class Service:
         return record
 
     async def _prepare(self, flow: Flow) -> Store | None:
-        """Start the flow's tiers, open the store it searches."""
+        """Start the flow's tiers (with its adapters), open the store it searches."""
+        flow.use_adapters(self.models)
         for name in sorted(flow.tiers):
             await self._start_tier(name)
         if not flow.collections:

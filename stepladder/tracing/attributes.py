@@ -32,6 +32,8 @@ NODE_KIND = "stepladder.node.kind"
 TIER = "stepladder.tier"
 COST_USD = "stepladder.cost_usd"
 COST_BASIS = "stepladder.cost.basis"
+# On a model call span: the LoRA adapter the call ran with (`NAME@vN`); absent on the base.
+ADAPTER = "stepladder.adapter"
 ATTEMPT = "stepladder.attempt"
 RETRIES = "stepladder.retries"
 ESCALATION_REASON = "stepladder.escalation.reason"

@@ -117,8 +117,12 @@ def model_span(
     attempt: int,
     inputs: Any,
     request: Mapping[str, Any] | None = None,
+    adapter: str | None = None,
 ) -> AbstractContextManager[Span]:
-    """The span of one model call (one attempt), named `chat <model>` as GenAI asks."""
+    """The span of one model call (one attempt), named `chat <model>` as GenAI asks.
+
+    A call that runs with a LoRA adapter carries it (`stepladder.adapter`, `NAME@vN`).
+    """
     provider = model.split("/", 1)[0] if "/" in model else None
     request = request or {}
     attributes = {
@@ -135,6 +139,8 @@ def model_span(
         names.ATTEMPT: attempt,
         names.RETRIES: attempt - 1,
     }
+    if adapter is not None:
+        attributes[names.ADAPTER] = adapter
     return _span(tracing, f"chat {model}", attributes, inputs, SpanKind.CLIENT)
 
 

@@ -3,7 +3,9 @@
 The call sends the output schema (constrained decoding), validates the answer, retries invalid
 output, and records each call's tokens and time. A node runs its call through
 `stepladder.nodes.llm.climb.climb`, which climbs the node's ladder of rungs when it escalates
-(or starts where `tier_from:` says); each rung is one `LLMCall.on_tier`.
+(or starts where `tier_from:` says); each rung is one `LLMCall.on_tier`. A node's LoRA
+`adapter` rides on each call to a tier whose server loaded it (the request's body selects it);
+calls to other tiers run on their own model.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from opentelemetry.trace import Span
 from pydantic import BaseModel, Field, ValidationError
 
 from stepladder.errors import FlowCompileError, ModelError, NodeOutputError
+from stepladder.nodes.artifacts import ArtifactRef, adapter_ref
 from stepladder.nodes.base import BuildContext, NodeSpecBase
 from stepladder.nodes.context import RunContext
+from stepladder.nodes.llm.adapter import Adapter, served_adapter
 from stepladder.nodes.llm.answers import Invalid, ModelAnswer
 from stepladder.nodes.llm.escalation import EscalationPolicy
 from stepladder.nodes.llm.model_calls import RETRY_TEMPERATURE, record_model_call
@@ -64,6 +68,17 @@ class LLMNodeSpec(NodeSpecBase):
         description="A state key holding a tier name (a route node's decision): the node "
         "starts on that tier instead of `tier`.",
     )
+    adapter: str | None = Field(
+        default=None,
+        min_length=1,
+        description="A fine-tuned LoRA adapter for this node's calls (`stepladder tune`): "
+        "NAME (its newest version), NAME@vN, or a folder. It rides on the calls to tiers "
+        "that serve the base model it was trained on (a GGUF tier's file is checked by "
+        "sha256), so a call escalated to another tier runs without it; the node's own tier "
+        "must serve that base, or the run stops before any node runs. Tiers name no "
+        "adapter: an adapter learns one node's prompt, so it belongs to the node, and the "
+        "nodes on one base share one server that picks each node's adapter per request.",
+    )
 
     def tiers(self) -> frozenset[str]:
         """The node's `tier`."""
@@ -81,9 +96,19 @@ class LLMNodeSpec(NodeSpecBase):
         """The node's `tier_from`."""
         return self.tier_from
 
+    def artifacts(self) -> tuple[ArtifactRef, ...]:
+        """The node's LoRA `adapter`, if it names one."""
+        return (adapter_ref(self.adapter),) if self.adapter is not None else ()
+
     def pinned(self, tier: str) -> Self:
-        """The node on `tier`, with no `escalate` and no `tier_from`."""
-        return self.model_copy(update={"tier": tier, "escalate": None, "tier_from": None})
+        """The node on `tier`, with no `escalate` and no `tier_from`.
+
+        On another tier than its own it loses its adapter too (the adapter fits its tier).
+        """
+        update: dict[str, Any] = {"tier": tier, "escalate": None, "tier_from": None}
+        if tier != self.tier:
+            update["adapter"] = None
+        return self.model_copy(update=update)
 
     def check_escalation(self, context: BuildContext, *, sampled_confidence: bool) -> None:
         """Check `tier_from` and `escalate` against the flow (at build time).
@@ -219,12 +244,13 @@ class LLMCall:
         """
         last_raw = ""
         last_problem = ""
+        adapter = self.adapter_on(context, bound)
         for attempt in range(1, self.node.retries + 2):
-            config = self._config(bound.endpoint.supports_logprobs, attempt)
-            with self._span(context, bound, attempt, inputs, config) as span:
+            config = self._config(bound.endpoint.supports_logprobs, attempt, adapter)
+            with self._span(context, bound, attempt, inputs, config, adapter) as span:
                 answer, last_raw, last_problem = await self._attempt(
                     context, bound, attempt, inputs, config, span,
-                    reason if attempt == 1 else None,
+                    reason if attempt == 1 else None, adapter,
                 )  # fmt: skip
             if answer is not None:
                 return answer
@@ -244,13 +270,20 @@ class LLMCall:
         self, context: RunContext, bound: BoundTier, inputs: dict[str, Any], index: int
     ) -> dict[str, Any] | None:
         """One more sample at a raised temperature (for agreement); None when invalid."""
-        config = self._config(bound.endpoint.supports_logprobs, 1)
+        adapter = self.adapter_on(context, bound)
+        config = self._config(bound.endpoint.supports_logprobs, 1, adapter)
         config.update(temperature=RETRY_TEMPERATURE, rollout_id=index)
-        with self._span(context, bound, 1, inputs, config) as span:
+        with self._span(context, bound, 1, inputs, config, adapter) as span:
             if span.is_recording():
                 span.set_attribute(names.SAMPLE, index)
-            answer, _, _ = await self._attempt(context, bound, 1, inputs, config, span, None)
+            answer, _, _ = await self._attempt(
+                context, bound, 1, inputs, config, span, None, adapter
+            )
         return answer.values if answer is not None else None
+
+    def adapter_on(self, context: RunContext, bound: BoundTier) -> Adapter | None:
+        """The node's adapter, if `bound`'s server serves it (else the call runs on the base)."""
+        return served_adapter(self.node.adapter, context, bound)
 
     async def _attempt(
         self,
@@ -261,6 +294,7 @@ class LLMCall:
         config: dict[str, Any],
         span: Span,
         reason: str | None,
+        adapter: Adapter | None = None,
     ) -> tuple[ModelAnswer | None, str, str]:
         """One call: the validated answer, or None with the raw output and the problem."""
         import dspy  # lazy: importing DSPy (and LiteLLM) takes seconds
@@ -272,7 +306,7 @@ class LLMCall:
                 prediction = await program.acall(**inputs, config=config)
         except dspy.utils.exceptions.AdapterParseError as error:
             raw, problem = str(error.lm_response), _parse_problem(error)
-            self._record(context, bound, started, None, attempt, span, False, reason)
+            self._record(context, bound, started, None, attempt, span, False, reason, adapter)
             return self._invalid(context, span, raw, problem)
         except dspy.utils.exceptions.LMError as error:
             raise ModelError(_model_failure(self.node.id, bound, error)) from error
@@ -281,9 +315,9 @@ class LLMCall:
         try:
             validated = self.outputs.model_validate(values)
         except ValidationError as error:
-            self._record(context, bound, started, usage, attempt, span, False, reason)
+            self._record(context, bound, started, usage, attempt, span, False, reason, adapter)
             return self._invalid(context, span, repr(values), _first_problem(error))
-        self._record(context, bound, started, usage, attempt, span, True, reason)
+        self._record(context, bound, started, usage, attempt, span, True, reason, adapter)
         set_preview(context.tracing, span, names.OUTPUT, validated.model_dump(mode="json"))
         logprobs = getattr(prediction, "logprobs", None)
         answer = ModelAnswer(validated.model_dump(), logprobs, attempt, bound.name)
@@ -304,6 +338,7 @@ class LLMCall:
         attempt: int,
         inputs: dict[str, Any],
         config: dict[str, Any],
+        adapter: Adapter | None = None,
     ) -> AbstractContextManager[Span]:
         request = {
             "temperature": bound.settings.temperature,
@@ -320,10 +355,15 @@ class LLMCall:
             attempt=attempt,
             inputs=inputs,
             request=request,
+            adapter=adapter.label if adapter is not None else None,
         )
 
-    def _config(self, supports_logprobs: bool, attempt: int) -> dict[str, Any]:
+    def _config(
+        self, supports_logprobs: bool, attempt: int, adapter: Adapter | None = None
+    ) -> dict[str, Any]:
         config: dict[str, Any] = {}
+        if adapter is not None:
+            config["extra_body"] = dict(adapter.body)
         if self.node.max_tokens is not None:
             config["max_tokens"] = self.node.max_tokens
         if self.want_logprobs and supports_logprobs:
@@ -343,10 +383,12 @@ class LLMCall:
         span: Span,
         ok: bool,
         reason: str | None,
+        adapter: Adapter | None,
     ) -> None:
         record_model_call(
             context.usage, bound, node_id=self.node.id, started=started, usage=usage,
             attempt=attempt, ok=ok, span=span, escalation_reason=reason,
+            adapter=adapter.label if adapter is not None else None,
         )  # fmt: skip
 
 

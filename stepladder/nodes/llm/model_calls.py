@@ -29,11 +29,13 @@ def record_model_call(
     ok: bool,
     span: Span,
     escalation_reason: str | None = None,
+    adapter: str | None = None,
 ) -> ModelCall:
     """Price a call that started at `started` (monotonic), record it, and put it on `span`.
 
     An answer from DSPy's response cache (which reports no usage) costs nothing. The first
-    call a node makes on a rung it escalated to carries the `escalation_reason`.
+    call a node makes on a rung it escalated to carries the `escalation_reason`; a call that
+    ran with a LoRA adapter, its `adapter` (`NAME@vN`).
     """
     ended = time.perf_counter()
     prompt, completion, cached = usage_from_dspy(dict(usage or {}))
@@ -53,6 +55,7 @@ def record_model_call(
         cost_basis="cached" if from_cache else cost.basis,
         cached=from_cache,
         escalation_reason=escalation_reason,
+        adapter=adapter,
     )
     ledger.record(call)
     if span.is_recording():
