@@ -77,8 +77,15 @@ def tune_command(
     """
     project = project_for(str(spec))
     loaded = load_eval_spec(spec)
-    given = {"rank": rank, "learning_rate": learning_rate, "epochs": epochs,
-             "max_steps": max_steps, "batch_size": batch_size, "seed": seed, "threads": threads}
+    given = {
+        "rank": rank,
+        "learning_rate": learning_rate,
+        "epochs": epochs,
+        "max_steps": max_steps,
+        "batch_size": batch_size,
+        "seed": seed,
+        "threads": threads,
+    }
     options = TuneOptions(
         name=name, nodes=tuple(node or ()), tier=tier, captures=tuple(captures or ()),
         reviews=reviews, use_eval_cases=eval_cases, test_split=test_split,

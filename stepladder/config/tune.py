@@ -72,6 +72,13 @@ class TuneSettings(BaseModel):
         ge=1,
         description="Steps between two checkpoints; a killed training resumes from the last.",
     )
+    max_batch_tokens: int = Field(
+        default=512,
+        ge=1,
+        description="Most tokens (padded) in one forward pass: a larger batch runs in parts "
+        "whose gradients add up to the same step, so memory stays bounded (activations take "
+        "a few MB a token on a CPU); raise it on a GPU.",
+    )
     max_length: int = Field(
         default=1024,
         ge=8,

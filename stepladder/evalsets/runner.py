@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,6 +66,8 @@ class EvalOptions:
     limit: int | None = None
     tier: str | None = None
     compiled: bool | None = None
+    adapters: Mapping[str, str] | None = None
+    """LoRA adapters by node id, replacing the nodes' own (`stepladder tune`'s candidate)."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ def prepare_eval(project: Project, loaded: LoadedEvalSpec, options: EvalOptions)
         loaded.flow_path(project.flows_dir),
         options.tier,
         compiled=options.compiled is not False,
+        adapters=options.adapters,
     )
     policy = ReferencePolicy(project.root, tuple(project.settings.allow_imports))
     metrics = build_metrics(loaded, policy)

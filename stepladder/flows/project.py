@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from stepladder.config import Project
-from stepladder.errors import ConfigError
+from stepladder.errors import ConfigError, UserError
 from stepladder.flows.compile import compile_flow
 from stepladder.flows.flow import Flow
 from stepladder.flows.loader import load_flow
+from stepladder.flows.spec import FlowSpec
 from stepladder.prompts import apply_compiled, compiled_path, load_compiled
+from stepladder.specs.locations import valid_choices
 from stepladder.tracing import Tracing
 
 __all__ = [
@@ -28,7 +31,12 @@ CHECKPOINT_FILE = "checkpoints.sqlite"
 
 
 def compile_project_flow(
-    project: Project, flow: str | Path, tier: str | None = None, *, compiled: bool = True
+    project: Project,
+    flow: str | Path,
+    tier: str | None = None,
+    *,
+    compiled: bool = True,
+    adapters: Mapping[str, str] | None = None,
 ) -> Flow:
     """Load the flow named `flow` (in the flows folder, or a file path) and compile it.
 
@@ -43,6 +51,8 @@ def compile_project_flow(
         tier: Run every model node on this tier instead of its own (an eval per tier, whose
             per-case results a router learns from).
         compiled: Load the flow's compiled prompts.
+        adapters: LoRA adapters by node id, replacing the nodes' own `adapter` (a tuning's
+            candidate, run on the test split before it is saved).
 
     Raises:
         FlowSpecError: If the file is missing or not a valid flow.
@@ -59,6 +69,8 @@ def compile_project_flow(
                 f"{', '.join(sorted(project.settings.tiers))}."
             )
         spec = spec.model_copy(update={"nodes": [node.pinned(tier) for node in spec.nodes]})
+    if adapters:
+        spec = _with_adapters(spec, adapters)
     built = compile_flow(
         spec,
         project_root=project.root,
@@ -69,6 +81,25 @@ def compile_project_flow(
     built.prepare()
     loaded = load_project_prompts(project, built) if compiled else None
     return replace(built, compiled_prompts=loaded) if loaded else built
+
+
+def _with_adapters(spec: FlowSpec, adapters: Mapping[str, str]) -> FlowSpec:
+    """The spec with the named nodes on the given adapters.
+
+    Raises:
+        UserError: For a node the flow does not have, or one that makes no model calls.
+    """
+    ids = [node.id for node in spec.nodes]
+    unknown = [node_id for node_id in adapters if node_id not in ids]
+    if unknown:
+        raise UserError(
+            f"flow '{spec.name}' has no node {', '.join(repr(n) for n in unknown)}; nodes: "
+            f"{valid_choices(ids)}."
+        )
+    nodes = [
+        node.with_adapter(adapters[node.id]) if node.id in adapters else node for node in spec.nodes
+    ]
+    return spec.model_copy(update={"nodes": nodes})
 
 
 def load_project_prompts(project: Project, flow: Flow) -> str | None:

@@ -13,7 +13,7 @@ from typing import Any, Literal, Protocol, Self, get_args, get_origin
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, ConfigDict, Field
 
-from stepladder.errors import NodeError
+from stepladder.errors import NodeError, UserError
 from stepladder.nodes.artifacts import ArtifactCheck, ArtifactRef
 from stepladder.nodes.context import RunContext
 from stepladder.nodes.llm.escalation import EscalationPolicy
@@ -221,6 +221,16 @@ class NodeSpecBase(BaseModel):
     def pinned(self, tier: str) -> Self:
         """The node on `tier` alone: no ladder, no router's tier (an eval per tier)."""
         return self
+
+    def with_adapter(self, reference: str) -> Self:
+        """The node with its model calls on LoRA adapter `reference` (NAME, NAME@vN, a folder).
+
+        Raises:
+            UserError: For a kind that makes no model calls (the default).
+        """
+        raise UserError(
+            f"node '{self.id}' ({self.kind_name()}) makes no model calls, so it takes no adapter."
+        )
 
 
 def check_updates(node_id: str, writes: frozenset[str], result: Any) -> dict[str, Any]:

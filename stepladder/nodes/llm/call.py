@@ -110,6 +110,10 @@ class LLMNodeSpec(NodeSpecBase):
             update["adapter"] = None
         return self.model_copy(update=update)
 
+    def with_adapter(self, reference: str) -> Self:
+        """The node with its calls on adapter `reference` instead of its own `adapter`."""
+        return self.model_copy(update={"adapter": reference})
+
     def check_escalation(self, context: BuildContext, *, sampled_confidence: bool) -> None:
         """Check `tier_from` and `escalate` against the flow (at build time).
 

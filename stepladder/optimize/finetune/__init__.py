@@ -2,7 +2,8 @@
 
 - `examples`: one supervised example, the messages a node sends and the answer it should give.
 - `data`: examples built from eval set cases, captured cases and answered reviews.
-- `base_model`, `trainer`: the base model from its GGUF, a LoRA trained on it (PEFT).
+- `base_model`, `trainer`: the base model from its GGUF, a LoRA trained on it (PEFT);
+  `encoding` (prompt and answer tokens, batches), `loss`, `checkpoints`, `results` serve it.
 - `gguf_export`: the adapter written for llama.cpp as well as in PEFT's format.
 
 Everything that needs torch, transformers or PEFT imports them inside functions, so the package

@@ -123,7 +123,7 @@ def load_base_model(source: Path, device: str | None = None) -> LoadedBaseModel:
     folder, options = (source.parent, {"gguf_file": source.name}) if from_gguf else (source, {})
     started = time.perf_counter()
     try:
-        model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, **options)
+        model: Any = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, **options)
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, **options)
     except Exception as error:
         if from_gguf:

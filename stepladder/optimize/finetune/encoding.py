@@ -21,6 +21,7 @@ __all__ = [
     "EncodedExample",
     "answer_text",
     "encode_example",
+    "micro_batches",
     "plan_batches",
     "prompt_ids",
     "prompt_text",
@@ -120,3 +121,18 @@ def plan_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int)
         batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
     generator.shuffle(batches)
     return batches
+
+
+def micro_batches(batch: Sequence[EncodedExample], max_tokens: int) -> list[list[EncodedExample]]:
+    """Split a batch, in order, into parts whose padded size stays within `max_tokens`.
+
+    A part holds at least one example, so an example longer than the budget runs alone.
+    """
+    parts: list[list[EncodedExample]] = []
+    for example in batch:
+        current = parts[-1] if parts else None
+        if current and (len(current) + 1) * max(len(example), *map(len, current)) <= max_tokens:
+            current.append(example)
+        else:
+            parts.append([example])
+    return parts

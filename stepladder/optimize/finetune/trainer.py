@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import resource
-import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,83 +25,26 @@ from stepladder.errors import ConfigError
 from stepladder.optimize.finetune.base_model import LoadedBaseModel, require_tune_extra
 from stepladder.optimize.finetune.checkpoints import Progress, latest_checkpoint, save_checkpoint
 from stepladder.optimize.finetune.encoding import (
-    IGNORE_INDEX,
     EncodedExample,
     encode_example,
+    micro_batches,
     plan_batches,
 )
 from stepladder.optimize.finetune.examples import TrainingExample
+from stepladder.optimize.finetune.loss import collate, completion_loss
+from stepladder.optimize.finetune.results import (
+    StepReport,
+    TrainedAdapter,
+    TrainingResult,
+    peak_rss_gb,
+)
 from stepladder.progress import progress_bar
 
-__all__ = ["StepReport", "TrainedAdapter", "TrainingResult", "completion_loss", "train_lora"]
+__all__ = ["StepReport", "TrainedAdapter", "TrainingResult", "train_lora"]
 
 CLIP_NORM = 1.0
-UNAFFECTED = ("threads", "checkpoint_every", "base_model")
+UNAFFECTED = ("threads", "checkpoint_every", "base_model", "max_batch_tokens")
 """Settings that do not change what is learned, so a checkpoint resumes across them."""
-
-
-@dataclass(frozen=True)
-class TrainingResult:
-    """What a training did.
-
-    Attributes:
-        steps: Optimizer steps done, counting those before a resume.
-        planned_steps: Steps `epochs` and `max_steps` allowed.
-        stopped: `completed`, or `early_stop` (validation loss stopped improving).
-        train_loss: `(step, loss)` of every step (mean over the batch's answer tokens).
-        validation_loss: `(step, loss)` of every measurement, step 0 being the base model.
-        best_step: The step whose adapter is kept (lowest validation loss), if measured.
-        best_validation_loss: Its validation loss.
-        train_examples: Examples trained on.
-        validation_examples: Examples the validation loss is measured on.
-        too_long: Examples left out for being longer than `max_length` tokens.
-        tokens: Tokens trained on (prompts and answers, all steps).
-        seconds: Training time, summed over resumed runs (loading the model not counted).
-        peak_rss_gb: The process's peak resident memory, in GB.
-        resumed_from: The checkpoint's step this run started from, if it resumed.
-    """
-
-    steps: int
-    planned_steps: int
-    stopped: str
-    train_loss: tuple[tuple[int, float], ...]
-    validation_loss: tuple[tuple[int, float], ...]
-    best_step: int | None
-    best_validation_loss: float | None
-    train_examples: int
-    validation_examples: int
-    too_long: int
-    tokens: int
-    seconds: float
-    peak_rss_gb: float
-    resumed_from: int | None
-
-
-@dataclass(frozen=True)
-class StepReport:
-    """One finished optimizer step, as `on_step` callbacks see it."""
-
-    step: int
-    planned_steps: int
-    loss: float
-    validation_loss: float | None
-
-
-@dataclass(frozen=True)
-class TrainedAdapter:
-    """A trained LoRA on its base model.
-
-    Attributes:
-        model: The PEFT model: the base with the LoRA layers in place (the best adapter).
-        result: How the training went.
-    """
-
-    model: Any
-    result: TrainingResult
-
-    def unload(self) -> Any:
-        """Take the LoRA layers out again and return the plain base model."""
-        return self.model.unload()
 
 
 def train_lora(
@@ -186,55 +126,6 @@ def train_lora(
     )
 
 
-def completion_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, int]:
-    """The summed cross-entropy over a batch's answer tokens, and how many there are.
-
-    Logits are computed only from the first answer position on (`logits_to_keep`), so the
-    output head, large for a small model, does not run over the prompts.
-    """
-    # Lazy: torch is the optional `tune` extra.
-    import torch
-    from torch.nn import functional  # lazy: the `tune` extra
-
-    labels = batch["labels"]
-    answer = labels != IGNORE_INDEX
-    first = int(answer.to(torch.int64).argmax(dim=1).min())
-    keep = torch.arange(max(first - 1, 0), labels.shape[1] - 1, device=labels.device)
-    logits = model(
-        input_ids=batch["input_ids"],
-        attention_mask=batch["attention_mask"],
-        logits_to_keep=keep,
-        use_cache=False,
-    ).logits
-    targets = labels[:, keep + 1]
-    total = functional.cross_entropy(
-        logits.float().reshape(-1, logits.shape[-1]),
-        targets.reshape(-1),
-        ignore_index=IGNORE_INDEX,
-        reduction="sum",
-    )
-    return total, int((targets != IGNORE_INDEX).sum())
-
-
-def collate(examples: Sequence[EncodedExample], pad_id: int, device: Any) -> dict[str, Any]:
-    """Pad a batch to its longest example (right side): ids, attention mask and labels."""
-    # Lazy: torch is the optional `tune` extra.
-    import torch
-
-    width = max(len(example) for example in examples)
-    ids, mask, labels = [], [], []
-    for example in examples:
-        pad = width - len(example)
-        ids.append([*example.input_ids, *([pad_id] * pad)])
-        mask.append([1] * len(example) + [0] * pad)
-        labels.append([*example.labels, *([IGNORE_INDEX] * pad)])
-    return {
-        "input_ids": torch.tensor(ids, device=device),
-        "attention_mask": torch.tensor(mask, device=device),
-        "labels": torch.tensor(labels, device=device),
-    }
-
-
 class _Loop:
     """The training loop's state: model, optimizer, data, and where it stands."""
 
@@ -293,28 +184,32 @@ class _Loop:
         return progress, resumed_from
 
     def _step(self, progress: Progress) -> tuple[float, float | None]:
-        indices = self.plan[progress.step]
-        batch = collate([self.train[i] for i in indices], self.pad_id, self.device)
-        with self.autocast:
-            total, count = completion_loss(self.model, batch)
-        loss = total / max(count, 1)
-        loss.backward()
         # Lazy: torch is the optional `tune` extra.
         import torch
 
+        batch = [self.train[i] for i in self.plan[progress.step]]
+        answer_tokens = sum(len(example) - example.prompt_length for example in batch)
+        summed = 0.0
+        # A batch over the token budget runs in parts; their gradients add up to the batch's.
+        for part in micro_batches(batch, self.settings.max_batch_tokens):
+            with self.autocast:
+                total, _ = completion_loss(self.model, collate(part, self.pad_id, self.device))
+            (total / answer_tokens).backward()
+            summed += float(total.item())
         torch.nn.utils.clip_grad_norm_(self.parameters, CLIP_NORM)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        loss = summed / answer_tokens
         progress.step += 1
-        progress.tokens += int(batch["attention_mask"].sum())
-        progress.train_loss.append([progress.step, float(loss.item())])
+        progress.tokens += sum(len(example) for example in batch)
+        progress.train_loss.append([progress.step, loss])
         measured = None
         if self.validation and (
             progress.step % self.settings.eval_every == 0 or progress.step == len(self.plan)
         ):
             measured = self._validation_loss()
             self._record_validation(progress, measured)
-        return float(loss.item()), measured
+        return loss, measured
 
     def _record_validation(self, progress: Progress, loss: float) -> None:
         progress.validation_loss.append([progress.step, loss])
@@ -340,18 +235,19 @@ class _Loop:
         # Lazy: torch is the optional `tune` extra.
         import torch
 
-        order = sorted(range(len(self.validation)), key=lambda i: len(self.validation[i]))
+        ordered = sorted(self.validation, key=len)
         size = self.settings.batch_size
         total, count = 0.0, 0
         self.model.eval()
         try:
             with torch.no_grad(), self.autocast:
-                for start in range(0, len(order), size):
-                    chunk = [self.validation[i] for i in order[start : start + size]]
-                    summed, tokens = completion_loss(
-                        self.model, collate(chunk, self.pad_id, self.device)
-                    )
-                    total, count = total + float(summed), count + tokens
+                for start in range(0, len(ordered), size):
+                    batch = ordered[start : start + size]
+                    for part in micro_batches(batch, self.settings.max_batch_tokens):
+                        summed, tokens = completion_loss(
+                            self.model, collate(part, self.pad_id, self.device)
+                        )
+                        total, count = total + float(summed), count + tokens
         finally:
             self.model.train()
         return total / max(count, 1)
@@ -459,9 +355,3 @@ def _result(
         peak_rss_gb=peak_rss_gb(),
         resumed_from=resumed_from,
     )
-
-
-def peak_rss_gb() -> float:
-    """This process's peak resident memory so far, in GB."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return float(peak) / (1e9 if sys.platform == "darwin" else 1e6)

@@ -17,6 +17,7 @@ The steps, with the same gate as `optimize`:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import time
 from collections.abc import Mapping, Sequence
@@ -50,7 +51,7 @@ from stepladder.predictors.manifest import created_now
 from stepladder.runtimes import ModelPool
 from stepladder.tracing import Tracing
 
-__all__ = ["TuneOptions", "TuneReport", "tune"]
+__all__ = ["TuneOptions", "TuneReport", "not_better", "tune"]
 
 CANDIDATES = ".candidates"
 TRAINING = ".training"
@@ -162,12 +163,12 @@ def tune(
             with_adapter = replace(test, adapters={node: str(candidate) for node in nodes})
             after = runner.run(_test_split(project, loaded, with_adapter, models, tracing))
             comparison = compare_runs(before, after)
-            failures = tuple(_not_better(comparison))
+            failures = tuple(not_better(comparison))
             saved = None
             if not failures or options.keep_worse:
                 saved = _save(project.state_dir, manifest, after, candidate)
         finally:
-            shutil.rmtree(candidate, ignore_errors=True)
+            _remove(candidate)
     return TuneReport(
         flow=flow.name, nodes=nodes, tier=tier, data=data.summary(), training=result,
         before=before, after=after, comparison=comparison, failures=failures, saved=saved,
@@ -221,8 +222,15 @@ def _save(
 ) -> SavedAdapter:
     final = manifest.model_copy(update={"metrics_after": _means(after)})
     saved = save_adapter(final, state_dir, lambda files: _copy_exports(candidate, files))
-    shutil.rmtree(ADAPTERS.home(state_dir) / TRAINING / manifest.name, ignore_errors=True)
+    _remove(ADAPTERS.home(state_dir) / TRAINING / manifest.name)
     return saved
+
+
+def _remove(folder: Path) -> None:
+    """Delete a working folder, and its parent when that is left empty."""
+    shutil.rmtree(folder, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        folder.parent.rmdir()
 
 
 def _nodes_tier(flow: Flow, nodes: Sequence[str]) -> str:
@@ -281,7 +289,7 @@ def _means(run: EvalRunRecord) -> dict[str, float]:
     return {metric.name: round(metric.mean, 4) for metric in summarize(run).metrics}
 
 
-def _not_better(comparison: Comparison) -> list[str]:
+def not_better(comparison: Comparison) -> list[str]:
     """Why the candidate is not better: a metric worse, or none significantly better."""
     failures = gate(comparison, max_cost_increase=float("inf"))
     if not failures and not any(m.verdict == "better" for m in comparison.metrics):

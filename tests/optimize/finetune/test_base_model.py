@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,7 +24,10 @@ from stepladder.optimize.finetune.base_model import (
     load_base_model,
     require_tune_extra,
 )
+from stepladder.optimize.finetune.encoding import prompt_ids
+from stepladder.optimize.finetune.gguf_export import export_adapter
 from stepladder.optimize.finetune.trainer import train_lora
+from tests.optimize.finetune.conftest import toy_examples
 
 
 def test_a_missing_tune_extra_says_how_to_install_it(
@@ -94,3 +98,43 @@ def test_other_tiers_name_a_local_model_folder(tmp_path: Path) -> None:
     api = LiteLLMTier(runtime="litellm", model="openai/gpt-4.1-mini", api_key_env="KEY")
     with pytest.raises(ConfigError, match="tier 'frontier' is an API model"):
         base_model_source(api, "frontier", TuneSettings())
+
+
+@pytest.mark.slow
+def test_a_model_folder_trains_and_exports_both_ways(base_model: Any, tmp_path: Path) -> None:
+    # A GPU or OpenAI-compatible tier's base: a model folder in the Hugging Face layout. A tiny
+    # random llama with the real tokenizer (and its chat template) stands in for the model.
+    import torch
+    from gguf import GGUFReader
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    folder = tmp_path / "tiny-llama"
+    config = LlamaConfig(
+        vocab_size=len(base_model.tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    base_model.tokenizer.save_pretrained(folder)
+
+    loaded = load_base_model(folder)
+    assert not loaded.from_gguf and loaded.architecture == "llama"
+    messages = toy_examples()[0].messages
+    assert prompt_ids(loaded.tokenizer, messages) == prompt_ids(base_model.tokenizer, messages)
+
+    settings = TuneSettings(batch_size=2, max_steps=2, rank=4, alpha=8, validation=0)
+    trained = train_lora(loaded, toy_examples()[:4], [], settings, threads=1, show_progress=False)
+    assert trained.result.steps == 2
+    files = export_adapter(trained.model, tmp_path / "peft", tmp_path / "adapter.gguf")
+    assert (files.architecture, files.tensors) == ("llama", 2 * 7)
+    shapes = {t.name: tuple(int(n) for n in t.shape) for t in GGUFReader(files.gguf_file).tensors}
+    # GGUF lists shapes innermost first: A is [rank, in] in torch, [in, rank] here.
+    assert shapes["blk.0.attn_q.weight.lora_a"] == (32, 4)
+    assert shapes["blk.0.attn_q.weight.lora_b"] == (4, 32)
+    assert shapes["blk.1.attn_k.weight.lora_b"] == (4, 16)  # 2 kv heads of 8
+    assert shapes["blk.1.ffn_down.weight.lora_a"] == (64, 4)

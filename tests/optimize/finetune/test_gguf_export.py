@@ -74,6 +74,7 @@ def _greedy(model: Any, tokenizer: Any, messages: Any) -> str:
     return str(tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)).strip()
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning", "ignore:Could not find a config file")
 def test_greedy_answers_agree_between_the_two_exports(
     base_model: Any, exported: Exported, server: LlamaServer
 ) -> None:
@@ -97,6 +98,7 @@ def test_greedy_answers_agree_between_the_two_exports(
         f"{w}: hf={a!r} llama.cpp={b!r} base={c!r}"
         for w, a, b, c in zip(PROMPT_WORDS, from_transformers, from_llamacpp, on_base, strict=True)
     )
+    print(f"exports agree on {sum(agree)}/{len(agree)}; adapter changed {sum(changed)}")
     assert sum(agree) >= 20, shown
     # The adapter is what llama.cpp answered with: without it, the base answers otherwise.
     assert sum(changed) >= 20, shown

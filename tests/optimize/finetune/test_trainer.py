@@ -15,17 +15,15 @@ from stepladder.config.tune import TuneSettings
 from stepladder.errors import ConfigError
 from stepladder.optimize.finetune.encoding import (
     IGNORE_INDEX,
+    EncodedExample,
     answer_text,
     encode_example,
+    micro_batches,
     plan_batches,
     prompt_ids,
 )
-from stepladder.optimize.finetune.trainer import (
-    StepReport,
-    collate,
-    completion_loss,
-    train_lora,
-)
+from stepladder.optimize.finetune.loss import collate, completion_loss
+from stepladder.optimize.finetune.trainer import StepReport, train_lora
 from tests.optimize.finetune.conftest import TOY_WORDS, toy_example, toy_examples
 
 pytestmark = pytest.mark.slow
@@ -98,6 +96,28 @@ def test_batches_group_similar_lengths_and_repeat_with_the_seed() -> None:
     assert plan_batches(lengths, 2, 3, 1) != batches
 
 
+def test_a_batch_over_the_token_budget_runs_in_parts() -> None:
+    examples = [EncodedExample((1,) * n, (IGNORE_INDEX,) * n, n) for n in (3, 4, 4, 9, 2)]
+    parts = micro_batches(examples, max_tokens=12)
+    assert [[len(e) for e in part] for part in parts] == [[3, 4, 4], [9], [2]]
+    assert [len(p) for p in micro_batches(examples, max_tokens=1)] == [1, 1, 1, 1, 1]
+
+
+def test_a_step_in_parts_is_the_same_step(base_model: Any) -> None:
+    # Gradients of the parts add up to the whole batch's: the same losses, the same adapter.
+    # (No dropout here: parts draw their dropout masks in another order.)
+    rows = toy_examples()[:8]
+    runs = []
+    for budget in (100_000, 1):
+        settings = QUICK.model_copy(
+            update={"max_steps": 2, "max_batch_tokens": budget, "dropout": 0.0}
+        )
+        trained = train_lora(base_model, rows, [], settings, threads=THREADS, show_progress=False)
+        trained.unload()
+        runs.append(_flat(trained.result.train_loss))
+    assert runs[0] == pytest.approx(runs[1], rel=1e-4)
+
+
 def test_training_lowers_the_loss(base_model: Any) -> None:
     rows = toy_examples()
     reports: list[StepReport] = []
@@ -113,6 +133,7 @@ def test_training_lowers_the_loss(base_model: Any) -> None:
     try:
         result = trained.result
         losses = [loss for _, loss in result.train_loss]
+        print(f"train loss {losses}, validation {result.validation_loss}, {result.seconds:.1f}s")
         assert result.steps == result.planned_steps == 6
         assert [r.step for r in reports] == [1, 2, 3, 4, 5, 6]
         assert losses[-1] < losses[0] / 4
