@@ -100,7 +100,9 @@ def test_ingest_collections_and_the_faq_flow(tmp_path: Path) -> None:
     assert best["metadata"]["record_id"] == "stackfaq-001"  # strikethrough on GitHub
     assert best["metadata"]["source"] == "data/stackfaq/threads.jsonl"
     assert isinstance(state["answer"], str) and 0 < len(state["answer"]) <= 500
-    assert "model calls: 1" in run.stderr
+    # One call, or two when the answer ran past max_tokens and was retried (seen once with
+    # the cores shared by other work); either way the calls are counted.
+    assert re.search(r"model calls: [12]\b", run.stderr), run.stderr
 
 
 def test_two_ingests_at_once_count_each_chunk_once(tmp_path: Path) -> None:
