@@ -57,7 +57,11 @@ def optimize_command(
         str, typer.Option(help=f"The DSPy optimizer: {', '.join(OPTIMIZERS)}.")
     ] = "bootstrap",
     teacher: Annotated[
-        str | None, typer.Option(help="A stronger tier that runs the flow to find demos.")
+        str | None,
+        typer.Option(
+            help="A stronger tier that runs the flow to find demos (finetune: whose answers "
+            "train; without one, the eval's gold labels do)."
+        ),
     ] = None,
     tier: Annotated[
         str | None, typer.Option(help="Run every model node on this tier alone (no ladder).")
@@ -99,11 +103,17 @@ def optimize_command(
         float | None, typer.Option(help="Stop before the optimization passes this many USD.")
     ] = None,
     concurrency: Annotated[int | None, typer.Option(help="Flow runs at once.", min=1)] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="finetune: the adapter's name, saved as NAME@vN (default FLOW-NODES)."),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Tune a flow's prompts against its eval; save them; compare the test split before/after.
 
     The optimized prompts go to prompts/compiled/<flow>.json, which the flow then loads.
+    `--optimizer finetune` trains a LoRA adapter instead (DSPy's BootstrapFinetune, `tune:`
+    settings from stepladder.yaml), saved as NAME@vN: a node uses it with `adapter: NAME`.
     """
     project = project_for(str(spec))
     loaded = load_eval_spec(spec)
@@ -112,7 +122,7 @@ def optimize_command(
         test_split=test_split, val_fraction=val_fraction, seed=seed, max_train=max_train,
         max_val=max_val, max_demos=max_demos, max_labeled=max_labeled, max_calls=max_calls,
         max_cost_usd=max_cost, concurrency=concurrency, candidates=candidates,
-        keep_worse=keep_worse,
+        keep_worse=keep_worse, name=name,
     )  # fmt: skip
     settings = project.settings
     models = ModelPool(settings.tiers, prices=settings.prices)
@@ -143,7 +153,7 @@ def _render(report: OptimizeReport) -> None:
         f"${spent['cost_usd']:.5f}",
     )
     table.add_row("time", f"{report.seconds:.0f} s")
-    table.add_row("saved", str(report.compiled) if report.compiled else _NOT_SAVED)
+    table.add_row("saved", _saved(report))
     console.print(table)
     if report.after is None or report.comparison is None:
         console.print(f"test split, before: {report.before.manifest.run_id} (not run after: "
@@ -152,6 +162,12 @@ def _render(report: OptimizeReport) -> None:
     console.print(f"test split, before ({report.before.manifest.run_id}) and after "
                   f"({report.after.manifest.run_id}):")  # fmt: skip
     render_comparison(report.comparison, console)
+
+
+def _saved(report: OptimizeReport) -> str:
+    if report.adapter is not None:
+        return f"adapter {report.adapter} (use it with `adapter: {report.adapter}` on the nodes)"
+    return str(report.compiled) if report.compiled else _NOT_SAVED
 
 
 _NOT_SAVED = (
@@ -167,6 +183,7 @@ def _as_json(report: OptimizeReport) -> dict[str, Any]:
         "validation_after": report.validation_after, "spent": report.spent,
         "seconds": round(report.seconds, 1), "saved": report.saved,
         "compiled": str(report.compiled) if report.compiled else None,
+        "adapter": report.adapter,
         "before_run": report.before.manifest.run_id,
         "after_run": report.after.manifest.run_id if report.after else None,
         "comparison": report.comparison.model_dump(mode="json") if report.comparison else None,

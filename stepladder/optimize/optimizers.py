@@ -24,7 +24,8 @@ from stepladder.runtimes.usage import UsageLedger
 
 __all__ = ["CASE_ID", "OPTIMIZERS", "FlowMetric", "Splits", "build_optimizer", "split_cases"]
 
-OPTIMIZERS = ("bootstrap", "mipro", "gepa")
+OPTIMIZERS = ("bootstrap", "mipro", "gepa", "finetune")
+"""The optimizers `optimize` offers: `finetune` trains a LoRA adapter (`finetune.bootstrap`)."""
 CASE_ID = "stepladder_case_id"
 TRAIN_SPLIT = "train"
 

@@ -5,16 +5,23 @@ cases; optimize (the flow as a `FlowProgram`, the eval's metrics as one `FlowMet
 the validation cases again; save `prompts/compiled/<flow>.json`; run the test split again
 (after, loading the new file) and compare the two runs. Prompts that score lower on the
 validation cases than the flow as it runs now are not saved (unless `keep_worse`), and the
-test split is then not run again. The optimization's own flow runs
-(validation and optimizer) count against the budget and are not traced.
+test split is then not run again.
+
+`finetune` trains weights instead of prompts (`dspy.BootstrapFinetune` through `TierProvider`):
+the flow runs on the tuned nodes' tier as it runs now, the teacher (a higher tier, or the gold
+labels) gives the examples, and the result is a LoRA adapter saved as `NAME@vN` under the same
+gate; the test split after runs with the nodes on it (their `adapter:`).
+
+The optimization's own flow runs (validation and optimizer) count against the budget and are
+not traced.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,6 +34,8 @@ from stepladder.evalsets.run_comparison import Comparison, compare_runs
 from stepladder.evalsets.runner import EvalOptions, prepare_eval, run_eval
 from stepladder.evalsets.spec import LoadedEvalSpec
 from stepladder.flows import Flow, compile_project_flow
+from stepladder.optimize.finetune.bootstrap import bootstrap_finetune
+from stepladder.optimize.finetune.dspy_provider import drop_candidate, keep_candidate
 from stepladder.optimize.flow_program import FlowProgram, FlowRunner, Spend
 from stepladder.optimize.optimizers import (
     OPTIMIZERS,
@@ -74,6 +83,8 @@ class OptimizeOptions:
     concurrency: int | None = None
     candidates: int = 4
     keep_worse: bool = False
+    name: str | None = None
+    tune_settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Phases(Protocol):
@@ -104,11 +115,12 @@ class OptimizeReport:
     before: EvalRunRecord
     after: EvalRunRecord | None
     comparison: Comparison | None
+    adapter: str | None = None
 
     @property
     def saved(self) -> bool:
-        """Whether the optimized prompts were saved (not when they scored lower)."""
-        return self.compiled is not None
+        """Whether the prompts (or the adapter) were saved (not when they scored lower)."""
+        return self.compiled is not None or self.adapter is not None
 
 
 def optimize(
@@ -149,12 +161,17 @@ def _optimize(
     flow_file = loaded.flow_path(project.flows_dir)
     student_flow = compile_project_flow(project, flow_file, options.tier, compiled=False)
     nodes = _chosen_nodes(student_flow, options.nodes)
+    finetune = options.optimizer == "finetune"
+    tier = options.tier
+    if finetune:  # the nodes' tier as it runs now: the adapter learns the prompts it is sent
+        tier = options.tier or _nodes_tier(student_flow, nodes)
+        student_flow = compile_project_flow(project, flow_file, tier)
     teacher_flow = (
-        compile_project_flow(project, flow_file, options.teacher, compiled=False)
+        compile_project_flow(project, flow_file, options.teacher, compiled=finetune)
         if options.teacher is not None
         else None
     )
-    test_options = EvalOptions(split=options.test_split, tier=options.tier,
+    test_options = EvalOptions(split=options.test_split, tier=tier,
                                concurrency=options.concurrency)  # fmt: skip
     before = prepare_eval(project, loaded, test_options)
     metrics = _chosen_metrics(before.metrics, options.metric)
@@ -174,31 +191,90 @@ def _optimize(
         current = FlowProgram(before.flow, runner, nodes)
         phases.start("validation, before", len(splits.validation))
         validation_before = _evaluate(current, splits, metric, threads)
-        student = FlowProgram(student_flow, runner, nodes)
-        teacher = FlowProgram(teacher_flow, runner, nodes) if teacher_flow else None
-        lm = runner.call(models.lm(options.teacher or options.tier or _first_tier(student_flow)))
-        choice = OptimizerChoice(options.optimizer, options.max_demos, options.max_labeled,
-                                 threads, options.seed, options.candidates)  # fmt: skip
-        optimizer, takes_valset = build_optimizer(choice, metric, lm)
         phases.start(f"optimizing ({options.optimizer})", None)
-        tuned = compile_program(optimizer, takes_valset, student, teacher, splits)
-        runner.raise_fatal()
-        phases.start("validation, after", len(splits.validation))
-        validation_after = _evaluate(tuned, splits, metric, threads)
+        candidate = None
+        if finetune and tier is not None:
+            name = options.name or f"{student_flow.name}-{'-'.join(nodes)}"
+            tuned, candidate = bootstrap_finetune(
+                project, student_flow, teacher_flow, tier, nodes, runner, splits, metric, name,
+                threads, options.tune_settings,
+            )  # fmt: skip
+        else:
+            tuned = _compile(options, models, runner, student_flow, teacher_flow, nodes, splits,
+                             metric, threads)  # fmt: skip
+        try:
+            phases.start("validation, after", len(splits.validation))
+            validation_after = _evaluate(tuned, splits, metric, threads)
+        except BaseException:
+            if candidate is not None:
+                drop_candidate(project.state_dir, candidate.folder)
+            raise
         spent = spend.summary()
-        path, after_run = None, None
-        if validation_after >= validation_before or options.keep_worse:
-            path = _save(project, student_flow, tuned, options, splits, spent,
-                         (validation_before, validation_after))  # fmt: skip
+        path, after_run, adapter = None, None, None
+        scores = (validation_before, validation_after)
+        keep = validation_after >= validation_before or options.keep_worse
+        if candidate is not None:
+            if keep:
+                saved = keep_candidate(project.state_dir, candidate.folder,
+                                       {"validation": validation_after})  # fmt: skip
+                adapter = saved.label
+                on_adapter = {node: str(saved.folder) for node in nodes}
+                test_options = replace(test_options, adapters=on_adapter)
+        elif keep:
+            path = _save(project, student_flow, tuned, options, splits, spent, scores)
+        if keep:
             after = prepare_eval(project, loaded, test_options)
             phases.start(f"test split '{options.test_split}', after", len(after.cases))
             after_run = runner.call(run_eval(after, models, tracing, lambda _: phases.advance()))
+    if candidate is not None:  # the pool that served it is closed now
+        drop_candidate(project.state_dir, candidate.folder)
     return OptimizeReport(
         flow=student_flow.name, optimizer=options.optimizer, nodes=nodes, splits=splits.how,
         validation_before=validation_before, validation_after=validation_after, spent=spent,
         seconds=time.perf_counter() - started, compiled=path, before=before_run,
         after=after_run, comparison=compare_runs(before_run, after_run) if after_run else None,
+        adapter=adapter,
     )  # fmt: skip
+
+
+def _compile(
+    options: OptimizeOptions,
+    models: ModelPool,
+    runner: FlowRunner,
+    student_flow: Flow,
+    teacher_flow: Flow | None,
+    nodes: tuple[str, ...],
+    splits: Splits,
+    metric: FlowMetric,
+    threads: int,
+) -> FlowProgram:
+    """Optimize the prompts with the chosen DSPy optimizer."""
+    student = FlowProgram(student_flow, runner, nodes)
+    teacher = FlowProgram(teacher_flow, runner, nodes) if teacher_flow else None
+    lm = runner.call(models.lm(options.teacher or options.tier or _first_tier(student_flow)))
+    choice = OptimizerChoice(options.optimizer, options.max_demos, options.max_labeled,
+                             threads, options.seed, options.candidates)  # fmt: skip
+    optimizer, takes_valset = build_optimizer(choice, metric, lm)
+    tuned = compile_program(optimizer, takes_valset, student, teacher, splits)
+    runner.raise_fatal()
+    return tuned
+
+
+def _nodes_tier(flow: Flow, nodes: Sequence[str]) -> str:
+    """The one tier the nodes to fine-tune start on (their first model rung).
+
+    Raises:
+        UserError: When they start on several tiers, or none.
+    """
+    specs = {node.id: node for node in flow.spec.nodes}
+    tiers = {rung for node in nodes if node in specs and (rung := specs[node].first_rung())}
+    if len(tiers) != 1:
+        found = ", ".join(sorted(tiers)) or "none"
+        raise UserError(
+            f"the nodes to fine-tune start on {len(tiers)} tiers ({found}): name the tier whose "
+            "base model to tune with --tier."
+        )
+    return tiers.pop()
 
 
 def _check_installed(optimizer: str) -> None:

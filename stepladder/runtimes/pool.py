@@ -107,6 +107,7 @@ class ModelPool:
         self._wanted: dict[str, AdapterLoad] = {}
         self._bases: dict[str, ServedBase | None] = {}
         self._unchecked: set[str] = set()  # started tiers to check against newly wanted adapters
+        self._generation = 0  # counts changes to the wanted adapters
         self._lock = asyncio.Lock()
         self._wanted_lock = threading.Lock()
 
@@ -140,6 +141,7 @@ class ModelPool:
                 merged = adapter if known is None else known.merged(adapter)
                 if merged != known:
                     self._wanted[adapter.key] = merged
+                    self._generation += 1
                     self._unchecked.update(self._bound)
 
     def served_base(self, name: str) -> ServedBase | None:
@@ -173,24 +175,24 @@ class ModelPool:
     def _start_or_restart(self, name: str) -> None:
         """Start tier `name`, or start it again when it lacks an adapter it fits.
 
-        A failed restart leaves the running server in place and is tried again next time.
+        Until the new server is bound, callers keep waiting for it (the tier stays
+        unchecked), so no call goes to the old server without the adapter it asked for. A
+        failed restart leaves the running server in place and is tried again next time.
         """
         with self._wanted_lock:
-            self._unchecked.discard(name)
+            generation = self._generation
         bound = self._bound.get(name)
         needed = {a.key for a in self._adapters_for(name)}
-        if bound is not None and needed <= set(bound.endpoint.adapters):
-            return
-        old = self._runtimes.get(name)
-        try:
+        if bound is None or not needed <= set(bound.endpoint.adapters):
+            old = self._runtimes.get(name)
             self._bound[name] = self._start(name)
-        except BaseException:
-            if bound is not None:
-                with self._wanted_lock:
-                    self._unchecked.add(name)
-            raise
-        if old is not None:
-            self._retired.append(old)
+            if old is not None:
+                self._retired.append(old)
+        with self._wanted_lock:
+            if self._generation == generation:
+                self._unchecked.discard(name)
+            else:  # an adapter was wanted while it started: check again on the next call
+                self._unchecked.add(name)
 
     def _adapters_for(self, name: str) -> tuple[AdapterLoad, ...]:
         base = self.served_base(name)

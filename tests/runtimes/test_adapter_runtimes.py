@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from dspy.utils.dummies import DummyLM
 
+import stepladder.runtimes.pool as pool_module
 from stepladder.config.tiers import LiteLLMTier, LlamaCppTier, OpenAICompatibleTier, SGLangTier
 from stepladder.runtimes import ModelPool
 from stepladder.runtimes.adapters import AdapterLoad, ServedBase, fits, served_base, tier_loads
@@ -109,3 +112,48 @@ def test_a_pool_knows_the_base_of_each_tier() -> None:
     small = pool.served_base("small")
     assert small is not None and small.sha256 == SHA
     assert pool.served_base("test") is None  # a given LM: nothing known, nothing loaded
+
+
+class _GatedRuntime:
+    """A runtime whose second start waits for a gate: a restart that takes a while."""
+
+    starts: list[tuple[str, ...]] = []
+
+    def __init__(self, adapters: tuple[AdapterLoad, ...], gate: Any) -> None:
+        self.adapters = adapters
+        self.gate = gate
+
+    def start(self) -> Endpoint:
+        _GatedRuntime.starts.append(tuple(a.key for a in self.adapters))
+        if len(_GatedRuntime.starts) > 1:
+            assert self.gate.wait(30)
+        bodies = {a.key: {"lora": [{"id": i, "scale": 1.0}]} for i, a in enumerate(self.adapters)}
+        return Endpoint("openai/m", "http://127.0.0.1:9/v1", "k", adapters=bodies)
+
+    def stop(self) -> None:
+        return None
+
+
+def test_no_call_reaches_the_old_server_while_the_tier_restarts_with_an_adapter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gate = threading.Event()
+    _GatedRuntime.starts = []
+    monkeypatch.setattr(
+        pool_module, "runtime_for", lambda name, settings, adapters: _GatedRuntime(adapters, gate)
+    )
+    pool = ModelPool({"small": LlamaCppTier(runtime="llamacpp")})
+
+    async def scenario() -> list[set[str]]:
+        await pool.bound("small")
+        pool.want_adapters([GGUF])
+        restarting = asyncio.create_task(pool.bound("small"))
+        await asyncio.sleep(0.05)  # the restart is under way, waiting at the gate
+        caller = asyncio.create_task(pool.bound("small"))
+        await asyncio.sleep(0.05)
+        assert not caller.done()  # it waits for the new server instead of taking the old one
+        gate.set()
+        return [set((await task).endpoint.adapters) for task in (restarting, caller)]
+
+    assert asyncio.run(scenario()) == [{GGUF.key}, {GGUF.key}]
+    assert _GatedRuntime.starts == [(), (GGUF.key,)]
