@@ -36,6 +36,7 @@ from stepladder.evalsets.spec import LoadedEvalSpec
 from stepladder.flows import Flow, compile_project_flow
 from stepladder.optimize.finetune.bootstrap import bootstrap_finetune
 from stepladder.optimize.finetune.dspy_provider import drop_candidate, keep_candidate
+from stepladder.optimize.finetune.tune import nodes_tier
 from stepladder.optimize.flow_program import FlowProgram, FlowRunner, Spend
 from stepladder.optimize.optimizers import (
     OPTIMIZERS,
@@ -164,7 +165,7 @@ def _optimize(
     finetune = options.optimizer == "finetune"
     tier = options.tier
     if finetune:  # the nodes' tier as it runs now: the adapter learns the prompts it is sent
-        tier = options.tier or _nodes_tier(student_flow, nodes)
+        tier = options.tier or nodes_tier(student_flow, nodes)
         student_flow = compile_project_flow(project, flow_file, tier)
     teacher_flow = (
         compile_project_flow(project, flow_file, options.teacher, compiled=finetune)
@@ -258,23 +259,6 @@ def _compile(
     tuned = compile_program(optimizer, takes_valset, student, teacher, splits)
     runner.raise_fatal()
     return tuned
-
-
-def _nodes_tier(flow: Flow, nodes: Sequence[str]) -> str:
-    """The one tier the nodes to fine-tune start on (their first model rung).
-
-    Raises:
-        UserError: When they start on several tiers, or none.
-    """
-    specs = {node.id: node for node in flow.spec.nodes}
-    tiers = {rung for node in nodes if node in specs and (rung := specs[node].first_rung())}
-    if len(tiers) != 1:
-        found = ", ".join(sorted(tiers)) or "none"
-        raise UserError(
-            f"the nodes to fine-tune start on {len(tiers)} tiers ({found}): name the tier whose "
-            "base model to tune with --tier."
-        )
-    return tiers.pop()
 
 
 def _check_installed(optimizer: str) -> None:

@@ -51,7 +51,7 @@ from stepladder.predictors.manifest import created_now
 from stepladder.runtimes import ModelPool
 from stepladder.tracing import Tracing
 
-__all__ = ["TuneOptions", "TuneReport", "not_better", "tune"]
+__all__ = ["TuneOptions", "TuneReport", "nodes_tier", "not_better", "tune"]
 
 CANDIDATES = ".candidates"
 TRAINING = ".training"
@@ -145,7 +145,7 @@ def tune(
     started = time.perf_counter()
     flow_file = loaded.flow_path(project.flows_dir)
     probe = compile_project_flow(project, flow_file, compiled=options.compiled)
-    tier = options.tier or _nodes_tier(probe, options.nodes)
+    tier = options.tier or nodes_tier(probe, options.nodes)
     flow = compile_project_flow(project, flow_file, tier, compiled=options.compiled)
     data = build_training_data(
         flow, loaded, options.nodes, captures=options.captures, reviews=options.reviews,
@@ -233,7 +233,7 @@ def _remove(folder: Path) -> None:
         folder.parent.rmdir()
 
 
-def _nodes_tier(flow: Flow, nodes: Sequence[str]) -> str:
+def nodes_tier(flow: Flow, nodes: Sequence[str]) -> str:
     """The one tier the nodes to tune start on (their first model rung)."""
     chosen = list(nodes) or list(flow.programs)
     specs = {node.id: node for node in flow.spec.nodes}
