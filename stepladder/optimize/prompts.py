@@ -35,7 +35,7 @@ from stepladder.evalsets.runner import EvalOptions, prepare_eval, run_eval
 from stepladder.evalsets.spec import LoadedEvalSpec
 from stepladder.flows import Flow, compile_project_flow
 from stepladder.optimize.finetune.bootstrap import bootstrap_finetune
-from stepladder.optimize.finetune.dspy_provider import drop_candidate, keep_candidate
+from stepladder.optimize.finetune.candidates import drop_candidate, keep_candidate
 from stepladder.optimize.finetune.tune import nodes_tier
 from stepladder.optimize.flow_program import FlowProgram, FlowRunner, Spend
 from stepladder.optimize.optimizers import (

@@ -8,10 +8,6 @@ without one, or escalated to another tier, does not.
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +20,7 @@ from stepladder.nodes.artifacts import ArtifactRef
 from stepladder.predictors.adapters import AdapterBase
 from stepladder.runtimes import ModelPool
 from tests.conftest import write_project
+from tests.fake_chat import chat_server
 from tests.predictors.adapter_samples import save_sample
 from tests.tracing.spans_helpers import in_memory, model_calls
 
@@ -60,45 +57,6 @@ nodes:
     escalate: {to: [frontier]}
 """
 GPU_BASE = AdapterBase(architecture="llama", folder="/models/smollm2-135m")
-
-
-@contextmanager
-def chat_server(
-    answer: Callable[[dict[str, Any]], str],
-) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-    """An OpenAI-style server with /health; yields its port and the chat requests' bodies."""
-    requests: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self._send(b"{}")
-
-        def do_POST(self) -> None:
-            request = json.loads(self.rfile.read(int(self.headers["content-length"])))
-            requests.append(request)
-            self._send(json.dumps({
-                "id": "x", "object": "chat.completion", "created": 0, "model": "m",
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": answer(request)}}],
-                "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8},
-            }).encode())  # fmt: skip
-
-        def _send(self, body: bytes) -> None:
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield int(server.server_address[1]), requests
-    finally:
-        server.shutdown()
 
 
 def _answer(request: dict[str, Any]) -> str:

@@ -16,7 +16,6 @@ caller's gate has passed (`stepladder optimize --optimizer finetune`).
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,21 +26,23 @@ import dspy
 from stepladder.config import Project
 from stepladder.errors import ModelError, UserError
 from stepladder.optimize.finetune.base_model import base_model_source, load_base_model
+from stepladder.optimize.finetune.candidates import (
+    candidate_folder,
+    training_folder,
+    write_candidate,
+)
 from stepladder.optimize.finetune.data import data_hash
 from stepladder.optimize.finetune.examples import TrainingExample, input_hash
-from stepladder.optimize.finetune.gguf_export import export_adapter
 from stepladder.optimize.finetune.trainer import TrainingResult, train_lora
 from stepladder.predictors.adapters import (
     ADAPTERS,
     AdapterData,
-    AdapterFiles,
     AdapterManifest,
     SavedAdapter,
     base_for_tier,
     read_adapter_manifest,
-    save_adapter,
 )
-from stepladder.predictors.artifacts import MANIFEST, saved_versions
+from stepladder.predictors.artifacts import saved_versions
 from stepladder.predictors.manifest import created_now
 from stepladder.prompts import constrained_adapter
 from stepladder.runtimes import ModelPool
@@ -54,14 +55,11 @@ __all__ = [
     "TierProvider",
     "chat_examples",
     "finetune_adapter",
-    "keep_candidate",
     "model_name",
     "parse_model_name",
 ]
 
 MODEL_PREFIX = "stepladder/"
-CANDIDATES = ".candidates"
-TRAINING = ".training"
 CHAT_FORMAT = "chat"
 SOURCE = "bootstrap"
 
@@ -214,7 +212,8 @@ class TierProvider(dspy.Provider):  # type: ignore[misc]
         home = ADAPTERS.home(self.project.state_dir)
         trained = train_lora(
             base, train, validation, settings, threads=getattr(tier_settings, "threads", None),
-            checkpoint_dir=home / TRAINING / self.name, show_progress=self.show_progress,
+            checkpoint_dir=training_folder(self.project.state_dir, self.name),
+            show_progress=self.show_progress,
         )  # fmt: skip
         digest = data_hash(train, validation)
         manifest = AdapterManifest(
@@ -239,58 +238,13 @@ class TierProvider(dspy.Provider):  # type: ignore[misc]
             train_seconds=round(trained.result.seconds, 1),
             peak_rss_gb=round(trained.result.peak_rss_gb, 3),
         )
-        folder = home / CANDIDATES / f"{self.name}-{digest[:12]}"
+        folder = candidate_folder(self.project.state_dir, self.name, digest)
         try:
-            _write_candidate(folder, manifest, trained.model)
+            write_candidate(folder, manifest, trained.model)
         finally:
             trained.unload()
         self.candidates.append(Candidate(folder, manifest, trained.result))
         return model_name(tier, folder)
-
-
-def _write_candidate(folder: Path, manifest: AdapterManifest, model: Any) -> None:
-    """Export the adapter with its manifest to a fresh folder (not a registered version)."""
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    try:
-        files = AdapterFiles(folder)
-        export_adapter(model, files.peft, files.gguf)
-        (folder / MANIFEST).write_text(manifest.model_dump_json(indent=2), "utf-8")
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-
-
-def keep_candidate(
-    state_dir: Path, candidate: Path, metrics_after: Mapping[str, float] | None = None
-) -> SavedAdapter:
-    """Register a candidate as the next version of its adapter (`drop_candidate` removes it).
-
-    Args:
-        state_dir: The project's state folder.
-        candidate: The candidate's folder (`TierProvider`'s).
-        metrics_after: Scores with the adapter, for the manifest.
-    """
-    manifest = read_adapter_manifest(candidate)
-    if metrics_after is not None:
-        manifest = manifest.model_copy(update={"metrics_after": dict(metrics_after)})
-
-    def copy_exports(files: AdapterFiles) -> None:
-        source = AdapterFiles(candidate)
-        shutil.copytree(source.peft, files.peft)
-        shutil.copyfile(source.gguf, files.gguf)
-
-    return save_adapter(manifest, state_dir, copy_exports)
-
-
-def drop_candidate(state_dir: Path, candidate: Path) -> None:
-    """Delete a candidate and the training checkpoints of its adapter."""
-    shutil.rmtree(candidate, ignore_errors=True)
-    home = ADAPTERS.home(state_dir)
-    shutil.rmtree(home / TRAINING / candidate.name.rsplit("-", 1)[0], ignore_errors=True)
-    for folder in (candidate.parent, home / TRAINING):
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
 
 
 class TierLM(dspy.LM):  # type: ignore[misc]

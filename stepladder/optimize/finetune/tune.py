@@ -17,8 +17,6 @@ The steps, with the same gate as `optimize`:
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -34,27 +32,28 @@ from stepladder.evalsets.runner import EvalOptions, prepare_eval, run_eval
 from stepladder.evalsets.spec import LoadedEvalSpec
 from stepladder.flows import Flow, compile_project_flow
 from stepladder.optimize.finetune.base_model import base_model_source, load_base_model
+from stepladder.optimize.finetune.candidates import (
+    candidate_folder,
+    drop_candidate,
+    keep_candidate,
+    training_folder,
+    write_candidate,
+)
 from stepladder.optimize.finetune.data import DataOptions, TrainingData, build_training_data
-from stepladder.optimize.finetune.gguf_export import export_adapter
 from stepladder.optimize.finetune.trainer import TrainingResult, train_lora
 from stepladder.predictors.adapters import (
     ADAPTERS,
     AdapterData,
-    AdapterFiles,
     AdapterManifest,
     SavedAdapter,
     base_for_tier,
-    save_adapter,
 )
-from stepladder.predictors.artifacts import MANIFEST, saved_versions
+from stepladder.predictors.artifacts import saved_versions
 from stepladder.predictors.manifest import created_now
 from stepladder.runtimes import ModelPool
 from stepladder.tracing import Tracing
 
 __all__ = ["TuneOptions", "TuneReport", "nodes_tier", "not_better", "tune"]
-
-CANDIDATES = ".candidates"
-TRAINING = ".training"
 
 
 @dataclass(frozen=True)
@@ -158,7 +157,7 @@ def tune(
     with asyncio.Runner() as runner:
         before = runner.run(_test_split(project, loaded, test, models, tracing))
         manifest, result = _train(project, options, tier, flow.name, data, before)
-        candidate = _candidate_folder(project.state_dir, manifest)
+        candidate = candidate_folder(project.state_dir, manifest.name, manifest.data.hash)
         try:
             with_adapter = replace(test, adapters={node: str(candidate) for node in nodes})
             after = runner.run(_test_split(project, loaded, with_adapter, models, tracing))
@@ -166,9 +165,9 @@ def tune(
             failures = tuple(not_better(comparison))
             saved = None
             if not failures or options.keep_worse:
-                saved = _save(project.state_dir, manifest, after, candidate)
+                saved = keep_candidate(project.state_dir, candidate, _means(after))
         finally:
-            _remove(candidate)
+            drop_candidate(project.state_dir, candidate)
     return TuneReport(
         flow=flow.name, nodes=nodes, tier=tier, data=data.summary(), training=result,
         before=before, after=after, comparison=comparison, failures=failures, saved=saved,
@@ -192,7 +191,7 @@ def _train(
     trained = train_lora(
         base, data.train, data.validation, settings,
         threads=getattr(tier_settings, "threads", None),
-        checkpoint_dir=home / TRAINING / options.name,
+        checkpoint_dir=training_folder(project.state_dir, options.name),
     )  # fmt: skip
     manifest = AdapterManifest(
         name=options.name,
@@ -208,29 +207,9 @@ def _train(
         train_seconds=round(trained.result.seconds, 1),
         peak_rss_gb=round(trained.result.peak_rss_gb, 3),
     )  # fmt: skip
-    _write_candidate(_candidate_folder(project.state_dir, manifest), manifest, trained.model)
+    folder = candidate_folder(project.state_dir, manifest.name, manifest.data.hash)
+    write_candidate(folder, manifest, trained.model)
     return manifest, trained.result
-
-
-def _candidate_folder(state_dir: Path, manifest: AdapterManifest) -> Path:
-    """Where a trained adapter waits for its verdict (outside the registered versions)."""
-    return ADAPTERS.home(state_dir) / CANDIDATES / f"{manifest.name}-{manifest.data.hash[:12]}"
-
-
-def _save(
-    state_dir: Path, manifest: AdapterManifest, after: EvalRunRecord, candidate: Path
-) -> SavedAdapter:
-    final = manifest.model_copy(update={"metrics_after": _means(after)})
-    saved = save_adapter(final, state_dir, lambda files: _copy_exports(candidate, files))
-    _remove(ADAPTERS.home(state_dir) / TRAINING / manifest.name)
-    return saved
-
-
-def _remove(folder: Path) -> None:
-    """Delete a working folder, and its parent when that is left empty."""
-    shutil.rmtree(folder, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        folder.parent.rmdir()
 
 
 def nodes_tier(flow: Flow, nodes: Sequence[str]) -> str:
@@ -264,25 +243,6 @@ def _adapter_data(data: TrainingData) -> AdapterData:
         counts[source] = counts.get(source, 0) + 1
     return AdapterData(hash=data.data_hash, counts=counts, train=len(data.train),
                        validation=len(data.validation))  # fmt: skip
-
-
-def _write_candidate(folder: Path, manifest: AdapterManifest, model: Any) -> None:
-    """Export the adapter, with its manifest, to a fresh candidate folder (not registered)."""
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    try:
-        files = AdapterFiles(folder)
-        export_adapter(model, files.peft, files.gguf)
-        (folder / MANIFEST).write_text(manifest.model_dump_json(indent=2), "utf-8")
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-
-
-def _copy_exports(candidate: Path, files: AdapterFiles) -> None:
-    source = AdapterFiles(candidate)
-    shutil.copytree(source.peft, files.peft)
-    shutil.copyfile(source.gguf, files.gguf)
 
 
 def _means(run: EvalRunRecord) -> dict[str, float]:
