@@ -79,6 +79,12 @@ class TuneSettings(BaseModel):
         "whose gradients add up to the same step, so memory stays bounded (activations take "
         "a few MB a token on a CPU); raise it on a GPU.",
     )
+    share_prefix: bool = Field(
+        default=True,
+        description="Run the prompt start a batch's examples share (the node's instructions) "
+        "once per batch and continue each example from its cache: the same loss and "
+        "gradients, computed several times faster for a node with a long prompt.",
+    )
     max_length: int = Field(
         default=1024,
         ge=8,
