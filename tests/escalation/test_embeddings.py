@@ -135,10 +135,9 @@ def test_tier_from_with_the_classifier_needs_a_ladder(root: Path) -> None:
 def test_pinned_to_embeddings_the_classifier_answers_alone() -> None:
     from stepladder.nodes.classify import ClassifyNodeSpec
 
-    node = ClassifyNodeSpec.model_validate(
-        {**NODE, "tier": "small", "escalate": {"min_confidence": 0.5}, "tier_from": "rung",
-         "labels": ["card_arrival", "change_pin"]}  # fmt: skip
-    )
+    given = {**NODE, "tier": "small", "escalate": {"min_confidence": 0.5}, "tier_from": "rung",
+             "labels": ["card_arrival", "change_pin"]}  # fmt: skip
+    node = ClassifyNodeSpec.model_validate(given)
     alone = node.pinned("embeddings")
     assert (alone.using, alone.tier_from) == ("embeddings", None)
     assert alone.escalate is not None and alone.escalate.to == ["embeddings"]  # no rung above
