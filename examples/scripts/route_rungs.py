@@ -92,9 +92,10 @@ def main() -> None:
         "embeddings": evaluate("category_route", "train", "--tier", "embeddings"),
         "small": evaluate("category_route", "train", "--tier", "small", *tuned),
     }
-    stepladder("router", "train", ROUTER, *(f"--run={r['run_id']}" for r in runs.values()),
-               "--metric", "category")  # fmt: skip
-    stepladder("router", "calibrate", ROUTER, "--target-quality", str(args.target_quality))
+    print(stepladder("router", "train", ROUTER, *(f"--run={r['run_id']}" for r in runs.values()),
+                     "--metric", "category"), end="")  # fmt: skip
+    print(stepladder("router", "calibrate", ROUTER, "--target-quality", str(args.target_quality)),
+          end="")  # fmt: skip
     ladder = evaluate("category_route", "test", *tuned)
     routed = evaluate("category_routed", "test", *tuned)
     rows = [
