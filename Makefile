@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser demo test lint typecheck bench clean
+.PHONY: install browser demo tune route test lint typecheck bench clean
 
 install: $(STAMP)
 
@@ -28,16 +28,35 @@ EXAMPLE_ORDERS := examples/.stepladder/orders.sqlite
 $(EXAMPLE_ORDERS): $(STAMP) examples/scripts/make_orders_db.py
 	cd examples && ../$(BIN)/python scripts/make_orders_db.py
 
+# The support flow's small-model rung, tuned (`make tune`): a LoRA adapter that `make demo`
+# uses for the classify node once it exists.
+EXAMPLE_ADAPTER := support-classify
+USE_ADAPTER = $(if $(wildcard examples/.stepladder/adapters/$(EXAMPLE_ADAPTER)/v*/manifest.json),--adapter classify=$(EXAMPLE_ADAPTER))
+
 demo: $(STAMP) $(EXAMPLE_CLASSIFIER) $(EXAMPLE_ORDERS)
-	cd examples && ../$(BIN)/stepladder validate
-	cd examples && ../$(BIN)/stepladder run support --input @inputs/cancel_order.json --stream
-	cd examples && ../$(BIN)/stepladder run support --input @inputs/invoice.json
+	cd examples && ../$(BIN)/stepladder validate support support_triage faq order_support category
+	cd examples && ../$(BIN)/stepladder run support --input @inputs/cancel_order.json --stream $(USE_ADAPTER)
+	cd examples && ../$(BIN)/stepladder run support --input @inputs/invoice.json $(USE_ADAPTER)
 	cd examples && ../$(BIN)/stepladder run support_triage --input @inputs/unknown.json
 	cd examples && ../$(BIN)/stepladder ingest faq data/stackfaq/threads.jsonl --id-field id
 	cd examples && ../$(BIN)/stepladder run faq --input @inputs/faq.json
 	cd examples && ../$(BIN)/stepladder run order_support --input @inputs/order_status.json
-	cd examples && ../$(BIN)/stepladder eval evalsets/support.yaml --split test --limit 8
+	cd examples && ../$(BIN)/stepladder eval evalsets/support.yaml --split test --limit 8 $(USE_ADAPTER)
 	cd examples && ../$(BIN)/stepladder traces list --limit 5
+
+# Fine-tune the small model for the support flow's classify node on the example's own data
+# (support_category's train cases; dev validates, test is compared before and after): a LoRA
+# on SmolLM2-135M, on the CPU. Not part of `make demo`, which uses the adapter once it exists.
+tune: $(STAMP) $(EXAMPLE_CLASSIFIER)
+	$(BIN)/stepladder models pull $(MODEL)
+	cd examples && HF_HUB_OFFLINE=1 ../$(BIN)/stepladder tune evalsets/support_category.yaml --name $(EXAMPLE_ADAPTER) --node classify
+
+# Route between the classify node's two real rungs, the embedding classifier and the tuned
+# small model (run `make tune` first): one eval run per rung, a router trained and calibrated
+# on them, then the category eval with and without the route node, side by side.
+route: $(STAMP) $(EXAMPLE_CLASSIFIER)
+	$(BIN)/stepladder models pull $(MODEL)
+	cd examples && HF_HUB_OFFLINE=1 ../$(BIN)/python scripts/route_rungs.py --adapter $(EXAMPLE_ADAPTER)
 
 # The trace page test (tests/tracing/test_trace_html_browser.py) drives a headless Chromium
 # through chromedriver: Debian's packages, installed here when missing and we are root.

@@ -83,3 +83,16 @@ def test_support_flow_runs_on_the_embedded_model() -> None:
     }  # fmt: skip
     assert isinstance(state["reply"], str) and len(state["reply"]) <= 400
     assert "model calls: 2" in result.stderr  # the classifier labelled it: no LLM call
+
+
+def test_the_category_flows_classify_exactly_as_the_support_flow() -> None:
+    # One tuned adapter fits all three: the node (and so its prompt) is the same.
+    project = load_project(root=EXAMPLES)
+    specs = {name: load_flow(project.flow_path(name))
+             for name in ("support", "category", "category_routed")}  # fmt: skip
+    nodes = {name: next(node for node in spec.nodes if node.id == "classify")
+             for name, spec in specs.items()}  # fmt: skip
+    shown = [node.model_dump(exclude={"tier_from", "escalate"}) for node in nodes.values()]
+    assert shown[0] == shown[1] == shown[2]
+    assert nodes["category"].escalate == nodes["support"].escalate
+    assert len({str(spec.state["category"]) for spec in specs.values()}) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,9 +13,17 @@ from pydantic_core import to_jsonable_python
 
 from stepladder.cli.app import options
 from stepladder.config import Project, load_project
+from stepladder.errors import UserError
 from stepladder.flows import Flow, compile_project_flow
 
-__all__ = ["UseCompiled", "load_compiled_flow", "print_json", "project_for"]
+__all__ = [
+    "AdapterOption",
+    "UseCompiled",
+    "adapters_by_node",
+    "load_compiled_flow",
+    "print_json",
+    "project_for",
+]
 
 UseCompiled = Annotated[
     bool,
@@ -23,6 +32,32 @@ UseCompiled = Annotated[
         help="Load the flow's optimized prompts (prompts/compiled/<flow>.json) if any.",
     ),
 ]
+
+AdapterOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--adapter",
+        help="NODE=ADAPTER: run the node on a LoRA adapter (NAME, NAME@vN or a folder) "
+        "instead of its own `adapter:`; repeat for several nodes.",
+    ),
+]
+
+
+def adapters_by_node(values: list[str] | None) -> dict[str, str] | None:
+    """`--adapter NODE=ADAPTER` values as a mapping (None when none were given).
+
+    Raises:
+        UserError: For a value that is not NODE=ADAPTER, or a node given twice.
+    """
+    adapters: dict[str, str] = {}
+    for value in values or []:
+        node, sep, adapter = (part.strip() for part in value.partition("="))
+        if not sep or not node or not adapter:
+            raise UserError(f"--adapter {value}: expected NODE=ADAPTER (e.g. classify=support@v1).")
+        if node in adapters:
+            raise UserError(f"--adapter: node '{node}' is given twice.")
+        adapters[node] = adapter
+    return adapters or None
 
 
 def project_for(flow_argument: str | None = None) -> Project:
@@ -36,10 +71,19 @@ def project_for(flow_argument: str | None = None) -> Project:
     return load_project()
 
 
-def load_compiled_flow(flow_argument: str, *, prompts: bool = True) -> tuple[Project, Flow]:
-    """Find, load and compile a flow given by name or path (with its optimized prompts)."""
+def load_compiled_flow(
+    flow_argument: str, *, prompts: bool = True, adapters: Mapping[str, str] | None = None
+) -> tuple[Project, Flow]:
+    """Find, load and compile a flow given by name or path (with its optimized prompts).
+
+    Args:
+        flow_argument: The flow's name or file.
+        prompts: Load its optimized prompts.
+        adapters: LoRA adapters by node id, replacing the nodes' own (`--adapter`).
+    """
     project = project_for(flow_argument)
-    return project, compile_project_flow(project, flow_argument, compiled=prompts)
+    flow = compile_project_flow(project, flow_argument, compiled=prompts, adapters=adapters)
+    return project, flow
 
 
 def print_json(value: Any, *, indent: int | None = 2) -> None:

@@ -15,7 +15,7 @@ from rich.progress import TextColumn
 from typer.core import TyperGroup
 
 from stepladder.cli.app import app, command_in
-from stepladder.cli.common import print_json, project_for
+from stepladder.cli.common import AdapterOption, adapters_by_node, print_json, project_for
 from stepladder.config import Project
 from stepladder.evalsets.baseline import resolve_run, save_baseline
 from stepladder.evalsets.html_report import report_html
@@ -65,8 +65,8 @@ def run(
         str | None,
         typer.Option(
             help="Finish a killed run, given its RUN_ID (not a path), with the options it was "
-            "started with (--split, --limit, --tier, --cache, --compiled; another value for "
-            "one of them is an error). --concurrency may change."
+            "started with (--split, --limit, --tier, --cache, --compiled, --adapter; another "
+            "value for one of them is an error). --concurrency may change."
         ),
     ] = None,
     split: Annotated[str | None, typer.Option(help="Run only the cases of this split.")] = None,
@@ -76,7 +76,10 @@ def run(
     limit: Annotated[int | None, typer.Option(help="Run at most this many cases.", min=1)] = None,
     tier: Annotated[
         str | None,
-        typer.Option(help="Run every model node on this tier (one run per tier trains a router)."),
+        typer.Option(
+            help="Run every model node on this tier (one run per tier trains a router); "
+            "`embeddings`: nodes with an embedding classifier answer with it alone."
+        ),
     ] = None,
     use_compiled: Annotated[
         bool | None,
@@ -86,12 +89,14 @@ def run(
             "(default: on).",
         ),
     ] = None,
+    adapter: AdapterOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Run the flow over the eval set's cases and report quality, cost and latency."""
     project = project_for(str(spec))
     loaded = load_eval_spec(spec)
-    options_ = EvalOptions(concurrency, resume, split, cache, limit, tier, use_compiled)
+    adapters = adapters_by_node(adapter)
+    options_ = EvalOptions(concurrency, resume, split, cache, limit, tier, use_compiled, adapters)
     prepared = prepare_eval(project, loaded, options_)
     record = _execute(project, prepared)
     summary = summarize(record)

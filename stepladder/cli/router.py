@@ -15,6 +15,7 @@ from stepladder.config import Project
 from stepladder.errors import ConfigError, UserError
 from stepladder.evalsets.results import MANIFEST_FILE, load_run
 from stepladder.evalsets.runner import evals_dir
+from stepladder.nodes.llm.escalation import EMBEDDINGS
 from stepladder.optimize.router_data import load_training_data
 from stepladder.predictors.router import (
     CalibrationRecord,
@@ -187,8 +188,8 @@ def _usd(value: str, tier: str) -> float:
 def _default_price(project: Project, manifest: RouterManifest, tier: str) -> float:
     """The tier's recorded mean cost per case, else its model's token price at the mean tokens."""
     record = manifest.training.tiers.get(tier)
-    if record is not None and record.cost_usd_per_call > 0:
-        return record.cost_usd_per_call
+    if record is not None and (record.cost_usd_per_call > 0 or tier == EMBEDDINGS):
+        return record.cost_usd_per_call  # an embedding classifier calls no model
     settings = project.settings.tiers.get(tier)
     model = getattr(settings, "model", None)
     if record is not None and isinstance(model, str) and record.input_tokens > 0:

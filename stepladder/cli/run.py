@@ -9,7 +9,13 @@ from typing import Annotated, Any
 import typer
 
 from stepladder.cli.app import command, stderr
-from stepladder.cli.common import UseCompiled, load_compiled_flow, print_json
+from stepladder.cli.common import (
+    AdapterOption,
+    UseCompiled,
+    adapters_by_node,
+    load_compiled_flow,
+    print_json,
+)
 from stepladder.cli.inputs import load_json_input
 from stepladder.config import Project
 from stepladder.config.serving import DEFAULT_MAX_STEPS
@@ -50,9 +56,12 @@ def run(
         ),
     ] = DEFAULT_MAX_STEPS,
     use_compiled: UseCompiled = True,
+    adapter: AdapterOption = None,
 ) -> None:
     """Run a flow and print its final state as JSON."""
-    project, compiled = load_compiled_flow(flow, prompts=use_compiled)
+    project, compiled = load_compiled_flow(
+        flow, prompts=use_compiled, adapters=adapters_by_node(adapter)
+    )
     data = parse_input(input)
     if thread is None and compiled.reaches_human:
         thread = new_thread_id(compiled.name)

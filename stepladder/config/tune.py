@@ -36,7 +36,12 @@ class TuneSettings(BaseModel):
         default=32, ge=1, description="LoRA alpha: the update is scaled by alpha / rank."
     )
     dropout: float = Field(
-        default=0.05, ge=0.0, lt=1.0, description="Dropout on the LoRA path while training."
+        default=0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Dropout on the LoRA path while training (0 spares a copy of every LoRA "
+        "layer's input: a step on 2 cores took 10.3 s and 3.7 GB instead of 13.1 s and "
+        "4.3 GB at 0.05).",
     )
     target_modules: Literal["all-linear"] | list[str] = Field(
         default=ALL_LINEAR,
@@ -73,11 +78,17 @@ class TuneSettings(BaseModel):
         description="Steps between two checkpoints; a killed training resumes from the last.",
     )
     max_batch_tokens: int = Field(
-        default=512,
+        default=768,
         ge=1,
         description="Most tokens (padded) in one forward pass: a larger batch runs in parts "
         "whose gradients add up to the same step, so memory stays bounded (activations take "
         "a few MB a token on a CPU); raise it on a GPU.",
+    )
+    share_prefix: bool = Field(
+        default=True,
+        description="Run the prompt start a batch's examples share (the node's instructions) "
+        "once per batch and continue each example from its cache: the same loss and "
+        "gradients, computed several times faster for a node with a long prompt.",
     )
     max_length: int = Field(
         default=1024,

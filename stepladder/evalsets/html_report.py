@@ -102,6 +102,9 @@ def _header(summary: EvalSummary) -> str:
     ]
     if summary.split:
         stats.append(("split", summary.split))
+    for node in dict.fromkeys(share.node for share in summary.rungs):
+        parts = [f"{s.rung} {s.share:.0%}" for s in summary.rungs if s.node == node]
+        stats.append((f"{node} answered by", ", ".join(parts)))
     shown = "".join(f"<span>{escape(k)} <b>{escape(v)}</b></span>" for k, v in stats)
     notes = []
     if summary.used_cache:

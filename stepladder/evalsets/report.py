@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from stepladder.evalsets.results import CaseResult, EvalRunRecord
+from stepladder.evalsets.rungs import RungShare, rung_shares, rung_table
 from stepladder.evalsets.stats import mean_ci, percentile
 from stepladder.tracing.render import format_cost
 
@@ -109,6 +110,7 @@ class EvalSummary(BaseModel):
     used_cache: bool
     tags: list[TagSummary]
     worst: list[WorstCase]
+    rungs: list[RungShare] = []
 
 
 def score_of(case: CaseResult, metric: str) -> float | None:
@@ -167,6 +169,7 @@ def summarize(run: EvalRunRecord, *, worst: int = 10) -> EvalSummary:
         used_cache=cached > 0,
         tags=_tag_summaries(cases, metrics),
         worst=_worst_cases(cases, metrics, worst),
+        rungs=rung_shares(cases),
     )
 
 
@@ -242,6 +245,8 @@ def render_summary(summary: EvalSummary, console: Console) -> None:
         console.print(Text(f"warning: {warning}", style="bold yellow"))
     console.print(_quality_table(summary))
     console.print(_operations_table(summary))
+    if summary.rungs:
+        console.print(rung_table([("cases", summary.rungs)]))
     if summary.tags:
         console.print(_tag_table(summary))
     if summary.worst:

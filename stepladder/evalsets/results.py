@@ -64,6 +64,8 @@ class CaseResult(BaseModel):
         output_tokens: Output tokens of the run's model calls.
         escalations: Model calls that escalated to another tier.
         cached_calls: Model calls answered from the response cache.
+        rungs: Per node with a ladder, the rung that answered it (a tier, `embeddings`,
+            `human`).
         trace_id: The case's trace (hex), when traced.
     """
 
@@ -83,6 +85,7 @@ class CaseResult(BaseModel):
     output_tokens: int = 0
     escalations: int = 0
     cached_calls: int = 0
+    rungs: dict[str, str] = Field(default_factory=dict)
     trace_id: str | None = None
 
 
@@ -106,6 +109,7 @@ class EvalManifest(BaseModel):
         use_compiled: Whether the flow was to load its optimized prompts (None in runs
             written before this field: `compiled_prompts` tells).
         compiled_prompts: The optimized prompts the flow loaded (file, date, optimizer), if any.
+        adapters: LoRA adapters by node id that replaced the nodes' own (`--adapter`), if any.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -125,6 +129,7 @@ class EvalManifest(BaseModel):
     tier: str | None = None
     use_compiled: bool | None = None
     compiled_prompts: str | None = None
+    adapters: dict[str, str] | None = None
 
 
 class EvalRunRecord(BaseModel):

@@ -74,7 +74,7 @@ def resumed_run(evals: Path, eval_name: str, run_id: str) -> ResumedRun:
 
 
 def resumed_options(given: Mapping[str, Any], manifest: EvalManifest) -> dict[str, Any]:
-    """The run's own split, limit, tier, cache and compiled choice, checked against `given`.
+    """The run's own split, limit, tier, cache, compiled choice and adapters, checked.
 
     Args:
         given: The options given now, by name (None: not given).
@@ -90,6 +90,7 @@ def resumed_options(given: Mapping[str, Any], manifest: EvalManifest) -> dict[st
         "tier": manifest.tier,
         "cache": manifest.cache,
         "compiled": manifest.compiled_prompts is not None if compiled is None else compiled,
+        "adapters": manifest.adapters,
     }
     conflicts = [
         f"{_flag(name, given[name])} (the run has {_flag(name, kept[name])})"
@@ -108,6 +109,8 @@ def resumed_options(given: Mapping[str, Any], manifest: EvalManifest) -> dict[st
 def _flag(name: str, value: object) -> str:
     if isinstance(value, bool):
         return f"--{name}" if value else f"--no-{name}"
+    if isinstance(value, dict):
+        return " ".join(f"--adapter {node}={name}" for node, name in value.items())
     return f"no --{name}" if value is None else f"--{name} {value}"
 
 

@@ -18,6 +18,7 @@ from rich.text import Text
 
 from stepladder.evalsets.report import format_interval, is_binary, metric_names, score_of
 from stepladder.evalsets.results import CaseResult, EvalRunRecord
+from stepladder.evalsets.rungs import RungShare, rung_shares, rung_table
 from stepladder.evalsets.stats import bootstrap_diff_ci, mcnemar, paired_bootstrap, percentile
 from stepladder.tracing.render import format_cost
 
@@ -92,6 +93,8 @@ class Comparison(BaseModel):
     cost_per_case: Delta
     latency_p50: Delta
     warnings: list[str]
+    rungs_baseline: list[RungShare] = []
+    rungs_candidate: list[RungShare] = []
 
 
 def compare_runs(
@@ -131,6 +134,8 @@ def compare_runs(
         cost_per_case=_delta([(b.cost_usd, c.cost_usd) for b, c in pairs], mean=True),
         latency_p50=_delta([(b.latency_s, c.latency_s) for b, c in pairs], mean=False),
         warnings=_warnings(baseline, candidate, pairs),
+        rungs_baseline=rung_shares([b for b, _ in pairs]),
+        rungs_candidate=rung_shares([c for _, c in pairs]),
     )
 
 
@@ -293,6 +298,13 @@ def render_comparison(comparison: Comparison, console: Console) -> None:
         console.print(Text(f"warning: {warning}", style="bold yellow"))
     console.print(_metrics_table(comparison))
     console.print(_operations_table(comparison))
+    if comparison.rungs_baseline or comparison.rungs_candidate:
+        console.print(
+            rung_table(
+                [("baseline", comparison.rungs_baseline),
+                 ("candidate", comparison.rungs_candidate)]
+            )
+        )  # fmt: skip
 
 
 def _all_warnings(comparison: Comparison) -> list[str]:

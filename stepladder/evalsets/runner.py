@@ -55,8 +55,9 @@ CaseHook = Callable[[CaseResult], None]
 class EvalOptions:
     """How to run an eval (None: the spec's value, or the resumed run's).
 
-    A resumed run keeps its split, limit, tier, cache and `compiled`; giving another value for
-    one of them is an error. `compiled` None means True (load the flow's optimized prompts).
+    A resumed run keeps its split, limit, tier, cache, `compiled` and adapters; giving another
+    value for one of them is an error. `compiled` None means True (load the flow's optimized
+    prompts).
     """
 
     concurrency: int | None = None
@@ -213,6 +214,7 @@ async def _run_case(
         output_tokens=int(usage.get("completion_tokens") or 0),
         escalations=int(usage.get("escalations") or 0),
         cached_calls=int(usage.get("cached_calls") or 0),
+        rungs=dict(usage.get("rungs") or {}),
         trace_id=trace_id,
     )  # fmt: skip
 
@@ -260,6 +262,7 @@ def _new_manifest(
         cache=spec.cache if options.cache is None else options.cache, split=options.split,
         limit=options.limit, tier=options.tier, use_compiled=options.compiled is not False,
         compiled_prompts=flow.compiled_prompts,
+        adapters=dict(options.adapters) if options.adapters else None,
     )  # fmt: skip
 
 

@@ -14,6 +14,8 @@ from stepladder.flows.compile import compile_flow
 from stepladder.flows.flow import Flow
 from stepladder.flows.loader import load_flow
 from stepladder.flows.spec import FlowSpec
+from stepladder.nodes.base import NodeSpecBase
+from stepladder.nodes.llm.escalation import EMBEDDINGS
 from stepladder.prompts import apply_compiled, compiled_path, load_compiled
 from stepladder.specs.locations import valid_choices
 from stepladder.tracing import Tracing
@@ -63,12 +65,7 @@ def compile_project_flow(
     """
     spec = load_flow(project.flow_path(str(flow)))
     if tier is not None:
-        if tier not in project.settings.tiers:
-            raise ConfigError(
-                f"tier '{tier}' is not defined in stepladder.yaml; tiers: "
-                f"{', '.join(sorted(project.settings.tiers))}."
-            )
-        spec = spec.model_copy(update={"nodes": [node.pinned(tier) for node in spec.nodes]})
+        spec = _pinned(spec, tier, project)
     if adapters:
         spec = _with_adapters(spec, adapters)
     built = compile_flow(
@@ -81,6 +78,38 @@ def compile_project_flow(
     built.prepare()
     loaded = load_project_prompts(project, built) if compiled else None
     return replace(built, compiled_prompts=loaded) if loaded else built
+
+
+def _pinned(spec: FlowSpec, tier: str, project: Project) -> FlowSpec:
+    """The spec with every model node on `tier` alone (no ladder, no router).
+
+    `embeddings` pins the nodes whose ladder starts with an embedding classifier to it
+    alone and leaves the other nodes as they are: the classifier's rung of a router that
+    picks between it and a tier.
+
+    Raises:
+        ConfigError: For a tier the project does not define (or `embeddings` in a flow
+            without an embedding classifier).
+    """
+    if tier == EMBEDDINGS:
+        nodes = [node.pinned(tier) if _has_classifier(node) else node for node in spec.nodes]
+        if not any(map(_has_classifier, spec.nodes)):
+            raise ConfigError(
+                f"flow '{spec.name}' has no node with `using: embeddings`, so it has no "
+                f"`{EMBEDDINGS}` rung; tiers: {', '.join(sorted(project.settings.tiers))}."
+            )
+        return spec.model_copy(update={"nodes": nodes})
+    if tier not in project.settings.tiers:
+        raise ConfigError(
+            f"tier '{tier}' is not defined in stepladder.yaml; tiers: "
+            f"{', '.join(sorted(project.settings.tiers))}."
+        )
+    return spec.model_copy(update={"nodes": [node.pinned(tier) for node in spec.nodes]})
+
+
+def _has_classifier(node: NodeSpecBase) -> bool:
+    """Whether the node's ladder starts with an embedding classifier."""
+    return node.first_rung() == EMBEDDINGS
 
 
 def _with_adapters(spec: FlowSpec, adapters: Mapping[str, str]) -> FlowSpec:

@@ -88,8 +88,11 @@ class ClassifyNodeSpec(LLMNodeSpec):
             )
         elif self.signature is not None or self.demos:
             raise ValueError("`signature` and `demos` do not apply with `using: embeddings`")
-        elif self.tier_from is not None:
-            raise ValueError("`tier_from` does not apply with `using: embeddings`")
+        elif self.tier_from is not None and self.escalate is None:
+            raise ValueError(
+                "`tier_from` picks the rung a node starts on: with `using: embeddings` the "
+                "ladder is the classifier and the tiers above it, so add `escalate:`"
+            )
         elif self.adapter is not None and self.escalate is None:
             raise ValueError(
                 "`adapter` applies to model calls: with `using: embeddings` the node calls a "
@@ -118,7 +121,18 @@ class ClassifyNodeSpec(LLMNodeSpec):
         return (classifier_ref(self.classifier), *super().artifacts())
 
     def pinned(self, tier: str) -> Self:
-        """The node on `tier` alone; with `labels`, a model decides instead of the classifier."""
+        """The node on `tier` alone; with `labels`, a model decides instead of the classifier.
+
+        With `using: embeddings`, `tier` may be `embeddings`: the classifier alone decides
+        (its ladder ends there, so a request it does not recognise keeps its fallback label).
+        """
+        if tier == EMBEDDINGS and self.using == "embeddings":
+            alone = (
+                None
+                if self.escalate is None
+                else self.escalate.model_copy(update={"to": [EMBEDDINGS]})
+            )
+            return self.model_copy(update={"escalate": alone, "tier_from": None, "adapter": None})
         node = super().pinned(tier)
         if self.using == "embeddings" and self.labels:
             node = node.model_copy(update={"using": "llm"})
@@ -152,6 +166,7 @@ class ClassifyNodeSpec(LLMNodeSpec):
 
     def _build_embeddings(self, context: BuildContext) -> BuiltNode:
         """The classifier node; its manifest is checked (`prepare`) when the run starts."""
+        self.check_tier_from(context)
         ref = self.artifacts()[0]
         verifier = build_verifier(self, context) if self.escalate is not None else None
         ready: list[ClassifierRung] = []  # filled by `prepare`, once per flow

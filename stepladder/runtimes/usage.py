@@ -52,6 +52,7 @@ class UsageLedger:
 
     calls: list[ModelCall] = field(default_factory=list)
     handoffs: list[tuple[str, str]] = field(default_factory=list)
+    rungs: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record(self, call: ModelCall) -> None:
@@ -63,6 +64,11 @@ class UsageLedger:
         """Note that a node escalated to a human reviewer (no model call is made)."""
         with self._lock:
             self.handoffs.append((node_id, reason))
+
+    def record_rung(self, node_id: str, rung: str) -> None:
+        """Note the rung of its ladder (a tier, `embeddings` or `human`) that answered a node."""
+        with self._lock:
+            self.rungs[node_id] = rung
 
     def snapshot(self) -> list[ModelCall]:
         """The calls so far."""
@@ -97,9 +103,12 @@ class UsageLedger:
         """Calls, tokens, seconds and cost summed over the run, and cost per node and adapter.
 
         `escalations` counts model calls made on a higher rung (or a router's tier) and
-        hand-offs to a human reviewer; `reviews` counts the hand-offs alone.
+        hand-offs to a human reviewer; `reviews` counts the hand-offs alone. `rungs` names,
+        per node with a ladder, the rung that answered it.
         """
         calls = self.snapshot()
+        with self._lock:
+            rungs = dict(self.rungs)
         return {
             "calls": len(calls),
             "prompt_tokens": sum(c.prompt_tokens for c in calls),
@@ -113,6 +122,7 @@ class UsageLedger:
             "cost_usd": sum(c.cost_usd for c in calls),
             "cost_by_node": self.cost_by_node(),
             "cost_by_adapter": self.cost_by_adapter(),
+            "rungs": rungs,
         }
 
 

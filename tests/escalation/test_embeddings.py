@@ -88,3 +88,58 @@ async def test_a_threshold_per_rung_checks_only_the_rungs_it_names(root: Path) -
     assert call["stepladder.escalation.reason"] == "confidence"
     with pytest.raises(FlowCompileError, match=r"'large' is not a rung of this node"):
         flow_in(root, {"min_confidence": {"large": 0.5}, "to": ["small"]})
+
+
+ROUTED_STATE = {**STATE, "rung": {"type": "optional[str]", "input": True}}
+
+
+def routed_flow(root: Path, **changes: Any) -> Flow:
+    node = {**NODE, "escalate": {"to": ["small"]}, "tier_from": "rung", **changes}
+    spec = flow_from_dict({"name": "intents", "state": ROUTED_STATE, "nodes": [node]})
+    return compile_flow(spec, project_root=root, tiers={"small"}, ladder=("small", "human"))
+
+
+async def test_a_router_picks_the_classifier_or_the_model(root: Path) -> None:
+    flow = routed_flow(root)
+    models = pool(small=dummy({"intent": "change_pin"}, {"intent": "change_pin"}))
+    message = "My new card has not arrived yet"
+    classified = await run_flow(flow, {"message": message, "rung": "embeddings"}, models=models)
+    assert classified.state["intent"] == "card_arrival"
+    assert classified.usage["calls"] == 0 and classified.usage["rungs"] == {"intent": "embeddings"}
+    tracing, exporter = in_memory()
+    modelled = await run_flow(
+        flow, {"message": message, "rung": "small"}, models=models, tracing=tracing
+    )
+    assert modelled.state["intent"] == "change_pin"  # the classifier was not asked
+    assert modelled.usage["rungs"] == {"intent": "small"}
+    (call,) = [attrs(s) for s in model_calls(exporter.get_finished_spans())]
+    assert call["stepladder.escalation.reason"] == "router"
+    unrouted = await run_flow(flow, {"message": message, "rung": None}, models=models)
+    assert unrouted.state["intent"] == "card_arrival"  # no choice: the ladder's first rung
+
+
+def test_tier_from_with_the_classifier_needs_a_ladder(root: Path) -> None:
+    from stepladder.errors import FlowSpecError
+
+    node = {**NODE, "tier_from": "rung"}
+    with pytest.raises(FlowSpecError, match=r"tier_from.*add `escalate:`"):
+        flow_from_dict({"name": "intents", "state": ROUTED_STATE, "nodes": [node]})
+    with pytest.raises(Exception, match=r"tier_from: unknown state key 'rung'"):
+        compile_flow(
+            flow_from_dict({"name": "intents", "state": STATE,
+                            "nodes": [{**NODE, "escalate": {}, "tier_from": "rung"}]}),
+            project_root=root, tiers={"small"}, ladder=("small", "human"),
+        )  # fmt: skip
+
+
+def test_pinned_to_embeddings_the_classifier_answers_alone() -> None:
+    from stepladder.nodes.classify import ClassifyNodeSpec
+
+    given = {**NODE, "tier": "small", "escalate": {"min_confidence": 0.5}, "tier_from": "rung",
+             "labels": ["card_arrival", "change_pin"]}  # fmt: skip
+    node = ClassifyNodeSpec.model_validate(given)
+    alone = node.pinned("embeddings")
+    assert (alone.using, alone.tier_from) == ("embeddings", None)
+    assert alone.escalate is not None and alone.escalate.to == ["embeddings"]  # no rung above
+    on_small = node.pinned("small")
+    assert (on_small.using, on_small.tier, on_small.escalate) == ("llm", "small", None)

@@ -114,12 +114,11 @@ class LLMNodeSpec(NodeSpecBase):
         """The node with its calls on adapter `reference` instead of its own `adapter`."""
         return self.model_copy(update={"adapter": reference})
 
-    def check_escalation(self, context: BuildContext, *, sampled_confidence: bool) -> None:
-        """Check `tier_from` and `escalate` against the flow (at build time).
+    def check_tier_from(self, context: BuildContext) -> None:
+        """Check that `tier_from`, when set, is a state key of the flow.
 
-        Args:
-            context: The build context (state keys, YAML locations).
-            sampled_confidence: Whether this kind's confidence is the agreement of samples.
+        Raises:
+            FlowCompileError: Naming the valid keys.
         """
         if self.tier_from is not None and self.tier_from not in context.state_types:
             keys = list(context.state_types)
@@ -130,6 +129,15 @@ class LLMNodeSpec(NodeSpecBase):
                 f"Valid: {valid_choices(keys)}. Declare it under `state:` (a route node "
                 "writes the tier name there)."
             )
+
+    def check_escalation(self, context: BuildContext, *, sampled_confidence: bool) -> None:
+        """Check `tier_from` and `escalate` against the flow (at build time).
+
+        Args:
+            context: The build context (state keys, YAML locations).
+            sampled_confidence: Whether this kind's confidence is the agreement of samples.
+        """
+        self.check_tier_from(context)
         policy = self.escalate
         if policy is None or "confidence" not in policy.active:
             return

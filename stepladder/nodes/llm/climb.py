@@ -27,6 +27,7 @@ from stepladder.nodes.llm.call import LLMCall
 from stepladder.nodes.llm.escalation import EMBEDDINGS, HUMAN, ROUTER
 from stepladder.nodes.llm.ladder import node_ladder
 from stepladder.runtimes.pool import BoundTier, ModelPool
+from stepladder.runtimes.usage import UsageLedger
 from stepladder.tracing import attributes as names
 
 __all__ = ["climb"]
@@ -39,6 +40,8 @@ class _Trail:
     """What the node span records about the climb."""
 
     span: Any
+    node_id: str
+    usage: UsageLedger
     reasons: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
@@ -55,6 +58,7 @@ class _Trail:
             )
 
     def finish(self, tier: str, confidence: float | None = None) -> None:
+        self.usage.record_rung(self.node_id, tier)
         if not self.span.is_recording():
             return
         self.span.set_attribute(names.ESCALATION_FINAL_TIER, tier)
@@ -90,7 +94,7 @@ async def climb(
         raise ModelError(f"node '{call.node.id}' was run without a run context.")
     inputs = {key: state.get(key) for key in call.node.reads}
     rungs, start, reason = _plan(call, state, context.ladder)
-    trail = _Trail(trace.get_current_span())
+    trail = _Trail(trace.get_current_span(), call.node.id, context.usage)
     if HUMAN in rungs and resume_waiting():
         return _human(call, context, trail, inputs, None, "review", "resumed")
     last: ModelAnswer | Invalid | None = None

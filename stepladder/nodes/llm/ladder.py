@@ -75,7 +75,8 @@ def check_escalation(
             continue
         base: tuple[str | int, ...] = ("nodes", index, "escalate")
         if policy.to is not None:
-            problems.extend(_check_to(policy.to, tiers, choices, (*base, "to"), document))
+            own = node.first_rung()
+            problems.extend(_check_to(policy.to, own, tiers, choices, (*base, "to"), document))
         elif not ladder:
             problems.append(
                 f"{document.where(base)}: the node escalates, but stepladder.yaml has no "
@@ -106,6 +107,7 @@ def check_escalation(
 
 def _check_to(
     rungs: Sequence[str],
+    own: str | None,
     tiers: Collection[str] | None,
     choices: list[str],
     path: tuple[str | int, ...],
@@ -119,7 +121,7 @@ def _check_to(
             problems.append(f"{where}: '{rung}' is listed twice; each rung appears once.")
         elif rung == HUMAN and position != len(rungs) - 1:
             problems.append(f"{where}: '{HUMAN}' is the last rung; move it to the end.")
-        elif rung != HUMAN and tiers is not None and rung not in tiers:
+        elif rung not in (HUMAN, own) and tiers is not None and rung not in tiers:
             problems.append(f"{where}: {_unknown(rung, choices)}")
         seen.add(rung)
     return problems

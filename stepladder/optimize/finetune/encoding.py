@@ -123,16 +123,22 @@ def plan_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int)
     return batches
 
 
-def micro_batches(batch: Sequence[EncodedExample], max_tokens: int) -> list[list[EncodedExample]]:
+def micro_batches(
+    batch: Sequence[EncodedExample], max_tokens: int, prefix: int = 0
+) -> list[list[EncodedExample]]:
     """Split a batch, in order, into parts whose padded size stays within `max_tokens`.
 
-    A part holds at least one example, so an example longer than the budget runs alone.
+    With `prefix` (tokens every example starts with, run once per part), a part's size is
+    the prefix plus its padded rest. A part holds at least one example, so an example longer
+    than the budget runs alone.
     """
     parts: list[list[EncodedExample]] = []
     for example in batch:
         current = parts[-1] if parts else None
-        if current and (len(current) + 1) * max(len(example), *map(len, current)) <= max_tokens:
-            current.append(example)
-        else:
-            parts.append([example])
+        if current:
+            longest = max(len(example), *map(len, current)) - prefix
+            if prefix + (len(current) + 1) * longest <= max_tokens:
+                current.append(example)
+                continue
+        parts.append([example])
     return parts

@@ -31,7 +31,7 @@ from stepladder.optimize.finetune.encoding import (
     plan_batches,
 )
 from stepladder.optimize.finetune.examples import TrainingExample
-from stepladder.optimize.finetune.loss import collate, completion_loss
+from stepladder.optimize.finetune.loss import collate, completion_loss, shared_prefix
 from stepladder.optimize.finetune.results import (
     StepReport,
     TrainedAdapter,
@@ -43,7 +43,7 @@ from stepladder.progress import progress_bar
 __all__ = ["StepReport", "TrainedAdapter", "TrainingResult", "train_lora"]
 
 CLIP_NORM = 1.0
-UNAFFECTED = ("threads", "checkpoint_every", "base_model", "max_batch_tokens")
+UNAFFECTED = ("threads", "checkpoint_every", "base_model", "max_batch_tokens", "share_prefix")
 """Settings that do not change what is learned, so a checkpoint resumes across them."""
 
 
@@ -191,9 +191,11 @@ class _Loop:
         answer_tokens = sum(len(example) - example.prompt_length for example in batch)
         summed = 0.0
         # A batch over the token budget runs in parts; their gradients add up to the batch's.
-        for part in micro_batches(batch, self.settings.max_batch_tokens):
+        for part, prefix in self._parts(batch):
             with self.autocast:
-                total, _ = completion_loss(self.model, collate(part, self.pad_id, self.device))
+                total, _ = completion_loss(
+                    self.model, collate(part, self.pad_id, self.device, prefix)
+                )
             (total / answer_tokens).backward()
             summed += float(total.item())
         torch.nn.utils.clip_grad_norm_(self.parameters, CLIP_NORM)
@@ -210,6 +212,12 @@ class _Loop:
             measured = self._validation_loss()
             self._record_validation(progress, measured)
         return loss, measured
+
+    def _parts(self, batch: list[EncodedExample]) -> list[tuple[list[EncodedExample], int]]:
+        """The batch in parts within the token budget, each with the prompt start it shares."""
+        prefix = shared_prefix(batch) if self.settings.share_prefix else 0
+        parts = micro_batches(batch, self.settings.max_batch_tokens, prefix)
+        return [(part, shared_prefix(part) if prefix else 0) for part in parts]
 
     def _record_validation(self, progress: Progress, loss: float) -> None:
         progress.validation_loss.append([progress.step, loss])
@@ -243,9 +251,9 @@ class _Loop:
             with torch.no_grad(), self.autocast:
                 for start in range(0, len(ordered), size):
                     batch = ordered[start : start + size]
-                    for part in micro_batches(batch, self.settings.max_batch_tokens):
+                    for part, prefix in self._parts(batch):
                         summed, tokens = completion_loss(
-                            self.model, collate(part, self.pad_id, self.device)
+                            self.model, collate(part, self.pad_id, self.device, prefix)
                         )
                         total, count = total + float(summed), count + tokens
         finally:

@@ -31,6 +31,7 @@ from stepladder.evalsets.run_comparison import Comparison, compare_runs, gate
 from stepladder.evalsets.runner import EvalOptions, prepare_eval, run_eval
 from stepladder.evalsets.spec import LoadedEvalSpec
 from stepladder.flows import Flow, compile_project_flow
+from stepladder.flows.adapters import own_tiers
 from stepladder.optimize.finetune.base_model import base_model_source, load_base_model
 from stepladder.optimize.finetune.candidates import (
     candidate_folder,
@@ -213,10 +214,14 @@ def _train(
 
 
 def nodes_tier(flow: Flow, nodes: Sequence[str]) -> str:
-    """The one tier the nodes to tune start on (their first model rung)."""
+    """The one tier the nodes to tune start on (their first model rung).
+
+    A classify node with an embedding classifier first is tuned on the tier above it.
+    """
     chosen = list(nodes) or list(flow.programs)
     specs = {node.id: node for node in flow.spec.nodes}
-    tiers = {rung for node in chosen if node in specs and (rung := specs[node].first_rung())}
+    tiers = {tier for node in chosen if node in specs
+             for tier in own_tiers(specs[node], flow.ladder)}  # fmt: skip
     if len(tiers) != 1:
         found = ", ".join(sorted(tiers)) or "none"
         raise UserError(

@@ -22,7 +22,7 @@ from stepladder.optimize.finetune.encoding import (
     plan_batches,
     prompt_ids,
 )
-from stepladder.optimize.finetune.loss import collate, completion_loss
+from stepladder.optimize.finetune.loss import collate, completion_loss, shared_prefix
 from stepladder.optimize.finetune.trainer import StepReport, train_lora
 from tests.optimize.finetune.conftest import TOY_WORDS, toy_example, toy_examples
 
@@ -101,6 +101,10 @@ def test_a_batch_over_the_token_budget_runs_in_parts() -> None:
     parts = micro_batches(examples, max_tokens=12)
     assert [[len(e) for e in part] for part in parts] == [[3, 4, 4], [9], [2]]
     assert [len(p) for p in micro_batches(examples, max_tokens=1)] == [1, 1, 1, 1, 1]
+    # a prefix shared by every example runs once per part: only the rest is padded per row
+    same = [EncodedExample((1,) * n, (IGNORE_INDEX,) * n, n) for n in (3, 4, 4, 4, 4)]
+    assert [len(p) for p in micro_batches(same, max_tokens=12)] == [3, 2]
+    assert [len(p) for p in micro_batches(same, max_tokens=12, prefix=2)] == [5]
 
 
 def test_a_step_in_parts_is_the_same_step(base_model: Any) -> None:
@@ -112,6 +116,36 @@ def test_a_step_in_parts_is_the_same_step(base_model: Any) -> None:
         settings = QUICK.model_copy(
             update={"max_steps": 2, "max_batch_tokens": budget, "dropout": 0.0}
         )
+        trained = train_lora(base_model, rows, [], settings, threads=THREADS, show_progress=False)
+        trained.unload()
+        runs.append(_flat(trained.result.train_loss))
+    assert runs[0] == pytest.approx(runs[1], rel=1e-4)
+
+
+def test_a_shared_prompt_start_runs_once_for_the_same_loss(base_model: Any) -> None:
+    import torch
+
+    tokenizer = base_model.tokenizer
+    words = ("kiwi", "banana", "tiger", "red")
+    examples = [encode_example(tokenizer, toy_example(w, "fruit")) for w in words]
+    prefix = shared_prefix(examples)
+    assert prefix >= 16 and prefix < min(e.prompt_length for e in examples)
+    assert all(e.input_ids[:prefix] == examples[0].input_ids[:prefix] for e in examples)
+    with torch.no_grad():
+        plain, count = completion_loss(base_model.model, collate(examples, 0, "cpu"))
+        shared, shared_count = completion_loss(
+            base_model.model, collate(examples, 0, "cpu", prefix)
+        )
+    assert shared_count == count and float(shared) == pytest.approx(float(plain), rel=1e-4)
+    assert shared_prefix(examples[:1]) == 0  # one example: nothing to share
+    assert shared_prefix([examples[0], encode_example(tokenizer, toy_example("x", "y"))]) > 0
+
+
+def test_training_with_a_shared_prompt_start_is_the_same_training(base_model: Any) -> None:
+    rows = toy_examples()[:8]
+    runs = []
+    for share in (True, False):
+        settings = QUICK.model_copy(update={"max_steps": 2, "dropout": 0.0, "share_prefix": share})
         trained = train_lora(base_model, rows, [], settings, threads=THREADS, show_progress=False)
         trained.unload()
         runs.append(_flat(trained.result.train_loss))

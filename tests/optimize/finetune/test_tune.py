@@ -109,3 +109,16 @@ def test_an_adapter_is_better_only_with_a_metric_significantly_better_and_none_w
     assert len(worse) == 1 and "m1 is significantly worse" in worse[0]
     flat = not_better(_comparison((0.2, 0.3, "no significant change")))
     assert "no metric is significantly better" in flat[0]
+
+
+def test_a_node_with_an_embedding_classifier_first_is_tuned_on_the_tier_above() -> None:
+    from stepladder.config import load_project
+    from stepladder.flows import compile_project_flow
+    from stepladder.optimize.finetune.tune import nodes_tier
+    from tests.test_examples import example_classifier
+
+    example_classifier()
+    project = load_project(root=ROOT / "examples")
+    flow = compile_project_flow(project, "category", compiled=False)
+    assert flow.spec.nodes[0].first_rung() == "embeddings"
+    assert nodes_tier(flow, ["classify"]) == "small" == nodes_tier(flow, [])
