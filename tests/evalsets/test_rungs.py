@@ -64,8 +64,8 @@ async def test_each_rung_alone_and_the_share_each_answered(tmp_path: Path) -> No
     assert alone.record.manifest.tier == "embeddings"
     assert on_small.metric("intent").mean == pytest.approx(1 / 3)
     # alone, the request it does not recognise keeps the classifier's fallback label
-    assert [r.outputs["intent"] for r in alone.record.results] == ["card_arrival", "change_pin",
-                                                                   "oos"]  # fmt: skip
+    answers = {r.case_id: r.outputs["intent"] for r in alone.record.results}  # any order
+    assert answers == {"c0": "card_arrival", "c1": "change_pin", "c2": "oos"}
     assert alone.metric("intent").mean == pytest.approx(2 / 3)
     assert [(s.rung, s.cases, s.share) for s in alone.summary.rungs] == [("embeddings", 3, 1.0)]
     assert [(s.node, s.rung, s.share) for s in ladder.summary.rungs] == [("intent", "small", 1.0)]
