@@ -20,16 +20,9 @@ from stepladder.optimize.finetune.dspy_provider import (
 from stepladder.optimize.optimizers import OPTIMIZERS
 from stepladder.runtimes import ModelPool
 from tests.conftest import write_project
+from tests.optimize.test_optimize import FLOW
 from tests.optimize.test_optimize_embedded import MESSAGES
 
-FLOW = """name: triage
-state:
-  message: {type: str, input: true}
-  category: {type: enum, values: [ORDER, REFUND]}
-nodes:
-  - {id: classify, kind: classify, tier: small, reads: [message], output: category,
-     labels: [ORDER, REFUND], retries: 0}
-"""
 SETTINGS = "name: ft\ntiers:\n  small: {runtime: llamacpp, threads: 2, max_tokens: 32}\n"
 
 
