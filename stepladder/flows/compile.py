@@ -75,10 +75,13 @@ def compile_flow(
         state_schema, context_schema=RunContext
     )
     programs: dict[str, Any] = {}
+    agents: dict[str, Any] = {}
     artifacts = Artifacts(project_root)
     for index, node in enumerate(spec.nodes):
         where = ("nodes", index)
-        context = BuildContext(policy, where, spec.document, state_types, programs, spec.tools)
+        context = BuildContext(
+            policy, where, spec.document, state_types, programs, spec.tools, agents
+        )
         built = node.build(context)
         artifacts.expect(node.artifacts(), context.where, built.prepare)
         built = traced(node, checked(node, built, checks))
@@ -94,6 +97,7 @@ def compile_flow(
         state_types=state_types,
         ladder=tuple(ladder),
         programs=programs,
+        agents=agents,
         artifacts=artifacts,
     )
 

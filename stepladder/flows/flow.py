@@ -40,6 +40,7 @@ class Flow:
         ladder: The project's escalation ladder (tier names, cheapest first; maybe `human`).
         programs: The DSPy program of each LLM node, by node id (what optimization tunes;
             compiled prompts are loaded into these).
+        agents: The agent nodes' loops (their step calls and tools), by node id.
         compiled_prompts: The optimized prompts loaded into `programs` (file, date,
             optimizer), if any.
         artifacts: The trained artifacts its nodes use, found and checked by `prepare`.
@@ -51,6 +52,7 @@ class Flow:
     state_types: dict[str, Any] = field(default_factory=dict)
     ladder: tuple[str, ...] = ()
     programs: dict[str, Any] = field(default_factory=dict)
+    agents: dict[str, Any] = field(default_factory=dict)
     compiled_prompts: str | None = None
     artifacts: Artifacts = field(default_factory=Artifacts)
 

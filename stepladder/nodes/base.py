@@ -62,6 +62,8 @@ class BuildContext:
         programs: The DSPy programs of the flow's LLM nodes by node id, filled as they are
             built (shared by all nodes of one flow; what an optimizer tunes).
         tools: The flow's tools by name (references or declarations), for agent nodes.
+        agents: The agent nodes' loops (their model calls and tools) by node id, filled as
+            they are built (what tuning renders an agent's steps with).
     """
 
     resolver: ReferenceResolver
@@ -70,6 +72,7 @@ class BuildContext:
     state_types: Mapping[str, Any] = field(default_factory=dict)
     programs: dict[str, Any] = field(default_factory=dict)
     tools: Mapping[str, Any] = field(default_factory=dict)
+    agents: dict[str, Any] = field(default_factory=dict)
 
     def where(self, *parts: str | int) -> str:
         """Describe an item of this node for an error message (`nodes[2].call (f.yaml, line 9)`)."""

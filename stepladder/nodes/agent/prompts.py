@@ -26,7 +26,7 @@ from stepladder.nodes.llm.call import LLMCall, input_fields
 from stepladder.prompts import SignatureField, build_signature, output_model
 from stepladder.tools import FINISH, Tool, ToolRegistry
 
-__all__ = ["DemoStep", "build_calls"]
+__all__ = ["DemoStep", "StepProblem", "build_calls", "checked_step", "worked_task_calls"]
 
 CHOOSE = (
     "Pick the next tool to call. Read the steps so far first: once a step has returned what "
@@ -98,34 +98,83 @@ def _schema_type(item: Tool) -> Any:
     return Annotated[dict[str, Any], WithJsonSchema(item.parameters)]
 
 
+def worked_task_calls(
+    node: Any,
+    registry: ToolRegistry,
+    calls: AgentCalls,
+    reads: dict[str, Any],
+    steps: list[DemoStep],
+    output: Any,
+) -> list[tuple[LLMCall, dict[str, Any]]]:
+    """What a worked task teaches each call: (call, its inputs and gold outputs), in order.
+
+    The choice before each step (the step's tool), the arguments of each step whose tool
+    has parameters, the choice after the last step (`finish`) and the answer from the full
+    history: the calls the agent makes when it takes exactly these steps.
+    """
+    taught: list[tuple[LLMCall, dict[str, Any]]] = []
+    done: list[AgentStep] = []
+    for step in steps:
+        so_far = {**reads, HISTORY_FIELD: history(done)}
+        choose = calls.choose
+        if calls.choose_first is not None and len(done) < node.min_steps:
+            choose = calls.choose_first
+        taught.append((choose, {**so_far, "tool": step.tool}))
+        if step.tool in calls.arguments:
+            described = registry.get(step.tool).describe()
+            taught.append(
+                (calls.arguments[step.tool],
+                 {**so_far, CHOSEN_FIELD: described, "arguments": step.arguments})
+            )  # fmt: skip
+        done.append(AgentStep(len(done) + 1, step.tool, step.arguments, step.observation, "ok"))
+    full = {**reads, HISTORY_FIELD: history(done)}
+    taught.append((calls.choose, {**full, "tool": FINISH}))
+    taught.append((calls.finish, {**full, node.output: output}))
+    return taught
+
+
+def checked_step(registry: ToolRegistry, raw: Any) -> DemoStep:
+    """A worked task's step, checked: its shape, a tool of the node, arguments that fit.
+
+    Raises:
+        StepProblem: Why, and the item at fault (`tool`, `arguments`; None: the step).
+    """
+    try:
+        step = DemoStep.model_validate(raw)
+    except ValidationError as error:
+        raise StepProblem(_first(error)) from None
+    if step.tool not in registry.names:
+        raise StepProblem(
+            f"'{step.tool}' is not one of the node's tools; valid: {', '.join(registry.names)}.",
+            "tool",
+        )
+    try:
+        registry.get(step.tool).arguments.model_validate(step.arguments)
+    except ValidationError as error:
+        raise StepProblem(_first(error), "arguments") from None
+    return step
+
+
+class StepProblem(ValueError):
+    """A worked task's step that does not fit the node (what is wrong, and where)."""
+
+    def __init__(self, problem: str, item: str | None = None) -> None:
+        super().__init__(problem)
+        self.item = item
+
+
 def _attach_demos(
     node: Any, context: BuildContext, registry: ToolRegistry, calls: AgentCalls
 ) -> None:
     """Turn the node's worked tasks into demos of each call."""
-    choose: list[dict[str, Any]] = []
-    first: list[dict[str, Any]] = []
-    arguments: dict[str, list[dict[str, Any]]] = {name: [] for name in calls.arguments}
-    finish: list[dict[str, Any]] = []
+    demos: dict[int, list[dict[str, Any]]] = {}
     for index, demo in enumerate(node.demos):
         reads, steps, output = _parse_demo(node, context, registry, index, demo)
-        done: list[AgentStep] = []
-        for step in steps:
-            so_far = {**reads, HISTORY_FIELD: history(done)}
-            (first if len(done) < node.min_steps else choose).append({**so_far, "tool": step.tool})
-            if step.tool in arguments:
-                described = registry.get(step.tool).describe()
-                arguments[step.tool].append(
-                    {**so_far, CHOSEN_FIELD: described, "arguments": step.arguments}
-                )
-            done.append(AgentStep(len(done) + 1, step.tool, step.arguments, step.observation, "ok"))
-        choose.append({**reads, HISTORY_FIELD: history(done), "tool": FINISH})
-        finish.append({**reads, HISTORY_FIELD: history(done), node.output: output})
-    _set_demos(calls.choose, choose)
-    if calls.choose_first is not None:
-        _set_demos(calls.choose_first, first)
-    for name, demos in arguments.items():
-        _set_demos(calls.arguments[name], demos)
-    _set_demos(calls.finish, finish)
+        for call, example in worked_task_calls(node, registry, calls, reads, steps, output):
+            demos.setdefault(id(call), []).append(example)
+    every = [calls.choose, *filter(None, [calls.choose_first]), *calls.arguments.values()]
+    for call in [*every, calls.finish]:
+        _set_demos(call, demos.get(id(call), []))
 
 
 def _set_demos(call: LLMCall, demos: list[dict[str, Any]]) -> None:
@@ -152,20 +201,10 @@ def _parse_demo(
     for position, raw in enumerate(demo.get("steps") or []):
         path = ("demos", index, "steps", position)
         try:
-            step = DemoStep.model_validate(raw)
-        except ValidationError as error:
-            raise FlowCompileError(f"{context.where(*path)}: {_first(error)}") from error
-        if step.tool not in registry.names:
-            raise FlowCompileError(
-                f"{context.where(*path, 'tool')}: '{step.tool}' is not one of the node's "
-                f"tools; valid: {', '.join(registry.names)}."
-            )
-        try:
-            registry.get(step.tool).arguments.model_validate(step.arguments)
-        except ValidationError as error:
-            where = context.where(*path, "arguments")
-            raise FlowCompileError(f"{where}: {_first(error)}") from error
-        steps.append(step)
+            steps.append(checked_step(registry, raw))
+        except StepProblem as problem:
+            where = context.where(*path, problem.item) if problem.item else context.where(*path)
+            raise FlowCompileError(f"{where}: {problem}") from problem
     reads = {key: demo[key] for key in node.reads}
     return reads, steps, demo[node.output]
 

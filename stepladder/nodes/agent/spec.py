@@ -97,6 +97,7 @@ class AgentNodeSpec(LLMNodeSpec):
         self._check(context)
         registry = self._registry(context)
         loop = AgentLoop(self, registry, build_calls(self, context, registry))
+        context.agents[self.id] = loop
 
         async def run(state: State, runtime: Any) -> dict[str, Any]:
             return await loop.run(state, loop.calls.choose.context_of(runtime))

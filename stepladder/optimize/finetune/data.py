@@ -2,7 +2,8 @@
 
 Sources: an eval set's cases (its test split never), captured cases (reviewed, or labelled
 by a higher tier) and answered human reviews. Each example is the node's run-time prompt for
-the row's values (`NodeRenderer`) and the gold answer as the node's output JSON. A node
+the row's values (`NodeRenderer`) and the gold answer as the node's output JSON; an agent's
+examples are every call of a worked task, from rows that label its steps (`AgentRenderer`). A node
 that is not the flow's first takes the keys upstream nodes write from the rows' gold values
 (`NodeExamples`); upstream nodes are never run.
 
@@ -23,9 +24,9 @@ from typing import Any
 from stepladder.errors import UserError
 from stepladder.evalsets.spec import LoadedEvalSpec
 from stepladder.flows import Flow
+from stepladder.optimize.finetune.agent_render import renderer_for
 from stepladder.optimize.finetune.examples import TrainingExample
 from stepladder.optimize.finetune.node_examples import NodeCounts, NodeExamples
-from stepladder.optimize.finetune.render import NodeRenderer
 from stepladder.optimize.finetune.review_rows import review_rows
 from stepladder.optimize.finetune.rows import (
     LabelledRow,
@@ -119,13 +120,15 @@ def build_training_data(
             model program.
         evalset: The eval set: its test split is held out; its other cases train and
             validate unless `options.use_eval_cases` is False.
-        nodes: The nodes to build examples for (default: every LLM node of the flow).
+        nodes: The nodes to build examples for (default: every LLM node of the flow; an
+            agent node only when named).
         captures: Captured-case JSONL files or folders of them.
         reviews: The checkpoint database holding answered human reviews.
         options: Splits, seed and the minimum count.
 
     Raises:
-        UserError: For an unknown node or one that cannot be tuned (an agent); no test
+        UserError: For an unknown node or one that cannot be tuned (an agent without
+            `trajectory:`, a module's program); no test
             split; rows equal to test cases, or labels that do not fit (each row named);
             too few examples for a node (the count needed and found).
         EvalSetError: For a cases file with bad lines.
@@ -134,7 +137,7 @@ def build_training_data(
     chosen = list(dict.fromkeys(nodes)) or list(flow.programs)
     if not chosen:
         raise UserError(f"flow '{flow.name}' has no LLM node to tune.")
-    renderers = {node: NodeRenderer.for_node(flow, node) for node in chosen}
+    renderers = {node: renderer_for(flow, node) for node in chosen}
     cases = evalset.load_cases()
     held_out = test_hashes(flow, cases, options.test_split)
     if not held_out:

@@ -4,7 +4,8 @@ The prompt is the tokenizer's chat template over the node's messages with the ge
 (what a chat server renders for the same request), and it is masked out of the loss (-100).
 The answer is the completion followed by whatever the chat template writes to close an
 assistant turn, up to and including the end-of-turn token, so the tuned model learns to stop.
-Batches group examples of similar length and pad only to the longest in the batch.
+Batches group examples that share their prompt's start (the same model call: an agent makes
+several) and of similar length, and pad only to the longest in the batch.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "encode_example",
     "micro_batches",
     "plan_batches",
+    "prompt_groups",
     "prompt_ids",
     "prompt_text",
 ]
@@ -105,22 +107,62 @@ def _tokenize(tokenizer: Any, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def plan_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+def plan_batches(
+    lengths: Sequence[int],
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    groups: Sequence[int] | None = None,
+) -> list[list[int]]:
     """One epoch's batches of example indices, the same for the same seed and epoch.
 
-    Indices are shuffled, sorted by length within groups of `MEGA_BATCHES` batches (so a
-    batch pads little), cut into batches, and the batches shuffled again.
+    Indices are shuffled, sorted by group (`prompt_groups`) and length within groups of
+    `MEGA_BATCHES` batches (so a batch pads little and shares its prompt's start), cut into
+    batches, and the batches shuffled again.
     """
     generator = random.Random(f"{seed}:{epoch}")
     order = list(range(len(lengths)))
     generator.shuffle(order)
     group = batch_size * MEGA_BATCHES
+
+    def key(index: int) -> tuple[int, int]:
+        return (groups[index] if groups else 0, lengths[index])
+
     batches: list[list[int]] = []
     for start in range(0, len(order), group):
-        chunk = sorted(order[start : start + group], key=lambda index: lengths[index])
+        chunk = sorted(order[start : start + group], key=key)
         batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
     generator.shuffle(batches)
     return batches
+
+
+def prompt_groups(examples: Sequence[EncodedExample]) -> list[int]:
+    """A group number per example: examples whose prompts share most of their start.
+
+    Prompts are sorted; a new group starts where a prompt shares less than half of the
+    shorter one's tokens with the prompt before it (one group per model call of a node: its
+    instructions and demos are the same, the request differs).
+    """
+    order = sorted(
+        range(len(examples)), key=lambda i: examples[i].input_ids[: examples[i].prompt_length]
+    )
+    groups = [0] * len(examples)
+    number, previous = 0, None
+    for index in order:
+        current = examples[index]
+        if previous is not None:
+            shorter = min(previous.prompt_length, current.prompt_length)
+            if _common(previous.input_ids, current.input_ids, shorter) * 2 < shorter:
+                number += 1
+        groups[index], previous = number, current
+    return groups
+
+
+def _common(first: Sequence[int], second: Sequence[int], limit: int) -> int:
+    length = 0
+    while length < limit and first[length] == second[length]:
+        length += 1
+    return length
 
 
 def micro_batches(

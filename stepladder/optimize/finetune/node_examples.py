@@ -18,6 +18,7 @@ from typing import Any
 from stepladder.errors import UserError
 from stepladder.flows import Flow
 from stepladder.flows.state_check import KeyCheck, state_checks
+from stepladder.optimize.finetune.agent_render import AgentRenderer
 from stepladder.optimize.finetune.examples import TrainingExample
 from stepladder.optimize.finetune.render import NodeRenderer, RenderProblem
 from stepladder.optimize.finetune.rows import LabelledRow, RowProblem
@@ -65,7 +66,7 @@ class NodeExamples:
         self.held_out: Counter[str] = Counter()
         self.problems: list[RowProblem] = []
 
-    def add_node(self, renderer: NodeRenderer, rows: Sequence[LabelledRow]) -> None:
+    def add_node(self, renderer: NodeRenderer | AgentRenderer, rows: Sequence[LabelledRow]) -> None:
         """Render every row that can teach the node; skip or refuse (`problems`) the others."""
         node = renderer.node_id
         self.train[node], self.validation[node] = [], []
@@ -77,23 +78,23 @@ class NodeExamples:
             if isinstance(reads, str):
                 skipped[f"{row.kind}: {reads}"] += 1
                 continue
-            missing = [name for name in renderer.output_fields if name not in row.gold]
+            missing = [name for name in renderer.gold_keys if name not in row.gold]
             if missing:
                 skipped[f"{row.kind}: no gold value for '{missing[0]}'"] += 1
                 continue
             try:
-                values = renderer.gold_values({k: row.gold[k] for k in renderer.output_fields})
-                messages = renderer.messages(reads)
+                rendered = renderer.examples(reads, {k: row.gold[k] for k in renderer.gold_keys})
             except RenderProblem as problem:
                 self.problems.append(RowProblem(row.where, f"node '{node}': {problem}"))
                 continue
-            example = TrainingExample(
-                node, messages, renderer.completion(values), row.source, row.input_hash
-            )
             self.kinds[row.source] = row.kind
-            (self.train if row.split == "train" else self.validation)[node].append(example)
+            for messages, completion in rendered:
+                example = TrainingExample(node, messages, completion, row.source, row.input_hash)
+                (self.train if row.split == "train" else self.validation)[node].append(example)
 
-    def _reads(self, renderer: NodeRenderer, row: LabelledRow) -> dict[str, Any] | str:
+    def _reads(
+        self, renderer: NodeRenderer | AgentRenderer, row: LabelledRow
+    ) -> dict[str, Any] | str:
         """The node's reads for the row, or why the row cannot give them (a skip).
 
         A gold value that does not fit its state key is recorded as a problem.

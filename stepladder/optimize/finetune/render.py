@@ -18,7 +18,7 @@ from stepladder.errors import UserError
 from stepladder.flows import Flow
 from stepladder.prompts import constrained_adapter, output_model
 
-__all__ = ["NodeRenderer", "RenderProblem"]
+__all__ = ["AGENT_KIND", "NodeRenderer", "RenderProblem", "node_of"]
 
 AGENT_KIND = "agent"
 
@@ -51,18 +51,18 @@ class NodeRenderer:
 
         Raises:
             UserError: When the node is unknown, is not an LLM node with one `dspy.Predict`
-                (an agent's several calls need gold steps, which no source has), or has no
+                (an agent makes several calls: `AgentRenderer` renders them), or has no
                 program in this flow.
         """
         import dspy  # lazy: importing DSPy (and LiteLLM) takes seconds
 
-        node = _node(flow, node_id)
+        node = node_of(flow, node_id)
         if node.kind_name() == AGENT_KIND:
             raise UserError(
                 f"node '{node_id}' is an agent: each of its steps is a separate model call "
-                "(pick a tool, its arguments, the answer) whose gold is a whole trajectory of "
-                "tool calls, and eval cases, captures and reviews hold only the final answer. "
-                "Tune its flow's classify, extract or generate nodes instead."
+                "(pick a tool, its arguments, the answer), so its gold is a worked task (its "
+                "trajectory and answer). `stepladder tune` trains it from cases that label "
+                "both; a DSPy optimizer, which sees one call at a time, cannot."
             )
         program = flow.programs.get(node_id)
         if program is None:
@@ -87,6 +87,34 @@ class NodeRenderer:
             demos=tuple(program.demos),
             outputs=output_model(signature),
         )
+
+    @classmethod
+    def of_call(cls, node_id: str, call: Any) -> NodeRenderer:
+        """The renderer of one model call of a node (an agent's step call: an `LLMCall`)."""
+        program = call.program
+        return cls(
+            node_id=node_id,
+            reads=tuple(program.signature.input_fields),
+            signature=program.signature,
+            demos=tuple(program.demos),
+            outputs=call.outputs,
+        )
+
+    @property
+    def gold_keys(self) -> tuple[str, ...]:
+        """The keys a row must label to teach the node: its output fields."""
+        return self.output_fields
+
+    def examples(
+        self, reads: Mapping[str, Any], gold: Mapping[str, Any]
+    ) -> list[tuple[tuple[dict[str, str], ...], str]]:
+        """The one example a row makes: the node's messages, and its gold completion.
+
+        Raises:
+            RenderProblem: When a value does not fit (see `gold_values`, `messages`).
+        """
+        values = self.gold_values({name: gold[name] for name in self.output_fields})
+        return [(self.messages(reads), self.completion(values))]
 
     @property
     def output_fields(self) -> tuple[str, ...]:
@@ -137,7 +165,12 @@ class NodeRenderer:
         return parsed
 
 
-def _node(flow: Flow, node_id: str) -> Any:
+def node_of(flow: Flow, node_id: str) -> Any:
+    """The spec of `node_id` in `flow`.
+
+    Raises:
+        UserError: Naming the flow's nodes, when it has none of that id.
+    """
     for node in flow.spec.nodes:
         if node.id == node_id:
             return node

@@ -29,6 +29,7 @@ from stepladder.optimize.finetune.encoding import (
     encode_example,
     micro_batches,
     plan_batches,
+    prompt_groups,
 )
 from stepladder.optimize.finetune.examples import TrainingExample
 from stepladder.optimize.finetune.loss import collate, completion_loss, shared_prefix
@@ -150,7 +151,7 @@ class _Loop:
         self.device = next(model.parameters()).device
         self.parameters = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.parameters, lr=settings.learning_rate)
-        self.plan = _plan([len(e) for e in train], settings)
+        self.plan = _plan([len(e) for e in train], prompt_groups(train), settings)
         self.best_adapter: dict[str, Any] | None = None
         self.autocast = torch.autocast(
             self.device.type, dtype=torch.bfloat16, enabled=settings.precision == "bf16"
@@ -214,10 +215,22 @@ class _Loop:
         return loss, measured
 
     def _parts(self, batch: list[EncodedExample]) -> list[tuple[list[EncodedExample], int]]:
-        """The batch in parts within the token budget, each with the prompt start it shares."""
-        prefix = shared_prefix(batch) if self.settings.share_prefix else 0
-        parts = micro_batches(batch, self.settings.max_batch_tokens, prefix)
-        return [(part, shared_prefix(part) if prefix else 0) for part in parts]
+        """The batch in parts within the token budget, each with the prompt start it shares.
+
+        Examples of different model calls (an agent's) go to different parts, so that each
+        part runs its own shared prompt start once.
+        """
+        budget = self.settings.max_batch_tokens
+        if not self.settings.share_prefix:
+            return [(part, 0) for part in micro_batches(batch, budget)]
+        groups = prompt_groups(batch)
+        parts: list[tuple[list[EncodedExample], int]] = []
+        for number in dict.fromkeys(groups):
+            same = [example for example, g in zip(batch, groups, strict=True) if g == number]
+            prefix = shared_prefix(same)
+            parts += [(part, shared_prefix(part) if prefix else 0)
+                      for part in micro_batches(same, budget, prefix)]  # fmt: skip
+        return parts
 
     def _record_validation(self, progress: Progress, loss: float) -> None:
         progress.validation_loss.append([progress.step, loss])
@@ -243,7 +256,9 @@ class _Loop:
         # Lazy: torch is the optional `tune` extra.
         import torch
 
-        ordered = sorted(self.validation, key=len)
+        groups = prompt_groups(self.validation)
+        ranks = sorted(range(len(groups)), key=lambda i: (groups[i], len(self.validation[i])))
+        ordered = [self.validation[i] for i in ranks]
         size = self.settings.batch_size
         total, count = 0.0, 0
         self.model.eval()
@@ -311,10 +326,10 @@ def _encode_all(
     return kept, len(encoded) - len(kept)
 
 
-def _plan(lengths: list[int], settings: TuneSettings) -> list[list[int]]:
+def _plan(lengths: list[int], groups: list[int], settings: TuneSettings) -> list[list[int]]:
     plan: list[list[int]] = []
     for epoch in range(settings.epochs):
-        plan.extend(plan_batches(lengths, settings.batch_size, settings.seed, epoch))
+        plan.extend(plan_batches(lengths, settings.batch_size, settings.seed, epoch, groups))
     return plan[: settings.max_steps] if settings.max_steps else plan
 
 

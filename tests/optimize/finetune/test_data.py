@@ -257,10 +257,10 @@ def test_a_node_whose_upstream_key_has_no_gold_value_names_the_key(tmp_path: Pat
     assert "30 evalset: no gold value for 'category', which node 'classify' writes" in message
 
 
-def test_the_agent_node_and_unknown_nodes_are_refused() -> None:
+def test_a_dspy_teacher_refuses_the_agent_node_and_unknown_nodes() -> None:
     project = load_project(root=EXAMPLES)
     flow = compile_project_flow(project, "order_support", "small")
-    with pytest.raises(UserError, match=r"node 'agent' is an agent: .*final answer"):
+    with pytest.raises(UserError, match=r"node 'agent' is an agent: .*worked task"):
         NodeRenderer.for_node(flow, "agent")
     with pytest.raises(UserError, match=r"no node 'agnet' in flow 'order_support'"):
         NodeRenderer.for_node(flow, "agnet")

@@ -6,6 +6,7 @@ its checkpoint and continues exactly as an uninterrupted one; early stopping kee
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,10 @@ from stepladder.optimize.finetune.encoding import (
     encode_example,
     micro_batches,
     plan_batches,
+    prompt_groups,
     prompt_ids,
 )
+from stepladder.optimize.finetune.examples import TrainingExample
 from stepladder.optimize.finetune.loss import collate, completion_loss, shared_prefix
 from stepladder.optimize.finetune.trainer import StepReport, train_lora
 from tests.optimize.finetune.conftest import TOY_WORDS, toy_example, toy_examples
@@ -141,11 +144,36 @@ def test_a_shared_prompt_start_runs_once_for_the_same_loss(base_model: Any) -> N
     assert shared_prefix([examples[0], encode_example(tokenizer, toy_example("x", "y"))]) > 0
 
 
-def test_training_with_a_shared_prompt_start_is_the_same_training(base_model: Any) -> None:
+def other_call(example: TrainingExample) -> TrainingExample:
+    """The example as another model call of its node would send it (another system message)."""
+    system, *rest = example.messages
+    changed = {"role": system["role"], "content": "A second call, other fields.\n" * 20}
+    return replace(example, messages=(changed, *rest))
+
+
+def test_examples_of_several_calls_are_grouped_by_their_prompt_start(base_model: Any) -> None:
     rows = toy_examples()[:8]
+    mixed = [other_call(row) if index % 2 else row for index, row in enumerate(rows)]
+    encoded = [encode_example(base_model.tokenizer, row) for row in mixed]
+    groups = prompt_groups(encoded)
+    assert len(set(groups)) == 2
+    assert all((groups[i] == groups[0]) == (i % 2 == 0) for i in range(8))
+    lengths = [len(e) for e in encoded]
+    for batch in plan_batches(lengths, batch_size=4, seed=0, epoch=0, groups=groups):
+        assert len({groups[i] for i in batch}) == 1  # one call per batch where they divide
+
+
+@pytest.mark.parametrize("calls", [1, 2], ids=["one-call", "two-calls"])
+def test_training_with_a_shared_prompt_start_is_the_same_training(
+    base_model: Any, calls: int
+) -> None:
+    rows = toy_examples()[:8]
+    if calls == 2:  # a batch holds both calls: each runs its own prompt start once
+        rows = [other_call(row) if index % 2 else row for index, row in enumerate(rows)]
     runs = []
     for share in (True, False):
-        settings = QUICK.model_copy(update={"max_steps": 2, "dropout": 0.0, "share_prefix": share})
+        settings = QUICK.model_copy(update={"max_steps": 2, "dropout": 0.0, "share_prefix": share,
+                                            "batch_size": 4 * calls})  # fmt: skip
         trained = train_lora(base_model, rows, [], settings, threads=THREADS, show_progress=False)
         trained.unload()
         runs.append(_flat(trained.result.train_loss))
