@@ -2,7 +2,7 @@
 
 A metric scores the state key `field` of a finished run against the case's `expected[field]`;
 a case without that key is not scored by the metric. Kinds: `exact`, `label`, `token_f1`,
-`contains`, `numeric`, `json_fields`, `judge` (see `stepladder.evalsets.judge`) and
+`contains`, `numeric`, `json_fields`, `tool_calls`, `judge` (see `stepladder.evalsets.judge`) and
 `function` (a Python callable). The comparisons live in `stepladder.evalsets.reference_metrics`.
 """
 
@@ -25,6 +25,7 @@ from stepladder.evalsets.reference_metrics import (
     LabelMetric,
     NumericMetric,
     TokenF1Metric,
+    ToolCallsMetric,
     parse_number,
     token_f1,
 )
@@ -40,6 +41,7 @@ from stepladder.evalsets.spec import (
     MetricSpec,
     NumericMetricSpec,
     TokenF1MetricSpec,
+    ToolCallsMetricSpec,
 )
 from stepladder.specs.references import ReferencePolicy
 
@@ -54,6 +56,7 @@ __all__ = [
     "MetricContext",
     "NumericMetric",
     "TokenF1Metric",
+    "ToolCallsMetric",
     "build_metrics",
     "parse_number",
     "score_case",
@@ -143,6 +146,8 @@ def _build(
         return NumericMetric(name, field, spec.tolerance, spec.relative)
     if isinstance(spec, JsonFieldsMetricSpec):
         return JsonFieldsMetric(name, field, tuple(spec.fields))
+    if isinstance(spec, ToolCallsMetricSpec):
+        return ToolCallsMetric(name, field)
     if isinstance(spec, JudgeMetricSpec):
         tier = loaded.spec.judge_tier_of(name)
         if tier is None:

@@ -12,6 +12,7 @@ import re
 import string
 import unicodedata
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -29,6 +30,7 @@ __all__ = [
     "LabelMetric",
     "NumericMetric",
     "TokenF1Metric",
+    "ToolCallsMetric",
     "parse_number",
     "token_f1",
 ]
@@ -170,6 +172,37 @@ class JsonFieldsMetric(_Comparison):
 
     def _zero(self, detail: str) -> MetricScore:
         return MetricScore(value=0.0, binary=self.binary, detail=detail)
+
+
+@dataclass(frozen=True)
+class ToolCallsMetric(_Comparison):
+    """Every expected call is in the trajectory: a step of that tool, with those arguments.
+
+    The expected value is a call (`{tool, arguments}`) or a list of them, such as the gold
+    steps of a worked task (other keys, like `observation`, are not compared); a call
+    without `arguments` matches any. The output is the agent's trajectory (its steps).
+    """
+
+    def compare(self, output: Any, expected: Any) -> MetricScore:
+        """1 when every expected call was made, else 0, naming those that were not."""
+        wanted = expected if isinstance(expected, list) else [expected]
+        made = [step for step in (output or []) if isinstance(step, Mapping)]
+        missing = [call for call in wanted if not any(_made(call, step) for step in made)]
+        detail = "not called: " + ", ".join(_call(c) for c in missing) if missing else ""
+        return MetricScore(value=float(not missing), binary=True, detail=detail)
+
+
+def _made(call: Any, step: Mapping[str, Any]) -> bool:
+    if not isinstance(call, Mapping) or step.get("tool") != call.get("tool"):
+        return False
+    return "arguments" not in call or step.get("arguments") == call["arguments"]
+
+
+def _call(call: Any) -> str:
+    if not isinstance(call, Mapping):
+        return _short(call)
+    arguments = json.dumps(call.get("arguments", "..."), ensure_ascii=False, default=str)
+    return f"{call.get('tool')}({arguments})"
 
 
 def token_f1(prediction: str, reference: str) -> float:

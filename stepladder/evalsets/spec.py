@@ -50,11 +50,20 @@ __all__ = [
     "MetricSpecBase",
     "NumericMetricSpec",
     "TokenF1MetricSpec",
+    "ToolCallsMetricSpec",
     "load_eval_spec",
 ]
 
 MetricKind = Literal[
-    "exact", "label", "token_f1", "contains", "numeric", "json_fields", "judge", "function"
+    "exact",
+    "label",
+    "token_f1",
+    "contains",
+    "numeric",
+    "json_fields",
+    "tool_calls",
+    "judge",
+    "function",
 ]
 METRIC_KINDS: tuple[str, ...] = get_args(MetricKind)
 EVALSETS_DIR = "evalsets"  # a project's eval specs and cases, under its root
@@ -123,6 +132,12 @@ class JudgeMetricSpec(MetricSpecBase):
     rubric: str = Field(min_length=1, description="What a good answer is.")
 
 
+class ToolCallsMetricSpec(MetricSpecBase):
+    """An agent's trajectory made the expected tool calls (each tool, with its arguments)."""
+
+    kind: Literal["tool_calls"]
+
+
 class FunctionMetricSpec(MetricSpecBase):
     """A Python callable `(output, expected, case) -> float | bool | MetricScore`."""
 
@@ -137,6 +152,7 @@ _MetricUnion = Annotated[
     | ContainsMetricSpec
     | NumericMetricSpec
     | JsonFieldsMetricSpec
+    | ToolCallsMetricSpec
     | JudgeMetricSpec
     | FunctionMetricSpec,
     Field(discriminator="kind"),

@@ -29,6 +29,7 @@ from stepladder.evalsets.reference_metrics import (
     LabelMetric,
     NumericMetric,
     TokenF1Metric,
+    ToolCallsMetric,
     parse_number,
 )
 from stepladder.prompts import constrained_adapter
@@ -119,6 +120,20 @@ async def test_contains_all_or_any() -> None:
     assert (await score(any_of, text, ["sorry", "apolog"])).value == 0.0
     exact_case = ContainsMetric("reply", "reply", normalize=False)
     assert (await score(exact_case, text, "refund")).value == 0.0
+
+
+async def test_tool_calls_wants_each_expected_call_in_the_trajectory() -> None:
+    metric = ToolCallsMetric("steps", "steps")
+    steps = [
+        {"step": 1, "tool": "lookup", "arguments": {"id": 7}, "observation": "x", "status": "ok"},
+        {"step": 2, "tool": "policy", "arguments": {}, "observation": "y", "status": "ok"},
+    ]
+    gold = [{"tool": "lookup", "arguments": {"id": 7}, "observation": "other text"}]
+    assert (await score(metric, steps, gold)).value == 1.0  # observations are not compared
+    assert (await score(metric, steps, {"tool": "policy"})).value == 1.0  # any arguments
+    wrong = await score(metric, steps, [*gold, {"tool": "lookup", "arguments": {"id": 8}}])
+    assert wrong.value == 0.0 and wrong.detail == 'not called: lookup({"id": 8})'
+    assert (await score(metric, None, gold)).value == 0.0
 
 
 def test_parse_number() -> None:

@@ -21,7 +21,7 @@ from stepladder.evalsets.spec import (
 )
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
-KINDS = "contains, exact, function, json_fields, judge, label, numeric, token_f1"
+KINDS = "contains, exact, function, json_fields, judge, label, numeric, token_f1, tool_calls"
 SPEC = """\
 name: support
 description: Triage of support messages.
