@@ -87,9 +87,13 @@ class Result:
     @property
     def success(self) -> bool:
         """The right call, and the fact in the answer as a whole word."""
-        fact = re.escape(self.task.expected.casefold())
-        found = re.search(rf"(?<![\w.]){fact}(?![\w]|\.\d)", self.answer.casefold())
-        return self.right_call and found is not None
+        return self.right_call and has_fact(self.answer, self.task.expected)
+
+
+def has_fact(answer: str, fact: str) -> bool:
+    """Whether the answer holds the fact as a whole word (case-insensitive)."""
+    escaped = re.escape(fact.casefold())
+    return re.search(rf"(?<![\w.]){escaped}(?![\w]|\.\d)", answer.casefold()) is not None
 
 
 def build_db(folder: Path) -> Path:
@@ -153,6 +157,89 @@ def make_tasks(db: Path, n: int, seed: int, avoid: set[int]) -> list[Task]:
             question, fact = refund[(index // len(KINDS)) % len(refund)]
             tasks.append(Task(kind, question, fact, "refund_policy", {}))
     return tasks
+
+
+TRAINING_QUESTIONS = {
+    "status": ("What is the status of order {oid}?", "Where is my order {oid}?",
+               "Has order {oid} arrived yet?", "Can you check on order {oid} for me?",
+               "what's happening with order #{oid}"),
+    "total": ("How much did order {oid} cost?", "What was the total of order {oid}?",
+              "How much was I charged for order {oid}?"),
+    "carrier": ("Which carrier shipped order {oid}?", "Who is delivering order {oid}?",
+                "What shipping company has order {oid}?"),
+    "count": ("How many orders has customer {cid} placed?",
+              "How many orders does customer {cid} have?", "Count the orders of customer {cid}."),
+}  # fmt: skip
+TRAINING_ANSWERS = {
+    "status": "Order {oid} is {fact}.",
+    "total": "Order {oid} cost {fact}.",
+    "carrier": "Order {oid} was shipped by {fact}.",
+    "count": "Customer {cid} has placed {fact} orders.",
+}
+POLICY_ANSWERS = (
+    ("How long do I have to return something?", "30",
+     "You have 30 days from delivery to return an item for a full refund."),
+    ("What is your return window?", "30", "Items can be returned within 30 days of delivery."),
+    ("When will I get my refund after I send an item back?", "5",
+     "Refunds are issued within 5 business days after the return arrives."),
+    ("How fast are refunds paid?", "5", "Within 5 business days after your return arrives."),
+    ("Can I return an item I have used?", "unused",
+     "No, returned items must be unused and in their original packaging."),
+    ("If I cancel before it ships, do I get my money back?", "full",
+     "Yes, cancelled orders that had not shipped are refunded in full automatically."),
+    ("Where does my refund go?", "original payment method",
+     "Refunds go to the original payment method."),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class WorkedTask:
+    """A training task: the question, the call that answers it, and the gold answer."""
+
+    task: Task
+    answer: str
+
+
+def worked_tasks(db: Path, n: int, seed: int, avoid: set[int]) -> list[WorkedTask]:
+    """`n` training tasks with gold answers, on numbers outside `avoid` (demos, test tasks).
+
+    The kinds come in the measurement's proportions; questions are drawn from several
+    phrasings (the measurement's among them) and the refund questions are other questions
+    than the measurement's two.
+    """
+    rng = random.Random(f"worked:{seed}")
+    with sqlite3.connect(db) as conn:
+        orders = [o for o in conn.execute("SELECT id, status, total, carrier FROM orders")
+                  if o[0] not in avoid]  # fmt: skip
+        counts = [
+            c
+            for c in conn.execute("SELECT customer_id, COUNT(*) FROM orders GROUP BY customer_id")
+            if c[0] not in avoid
+        ]
+    shipped = [o for o in orders if o[3]]
+    worked: list[WorkedTask] = []
+    for index in range(n):
+        kind = KINDS[index % len(KINDS)]
+        if kind == "refund":
+            question, fact, answer = POLICY_ANSWERS[rng.randrange(len(POLICY_ANSWERS))]
+            worked.append(WorkedTask(Task(kind, question, fact, "refund_policy", {}), answer))
+            continue
+        if kind == "count":
+            cid, count = rng.choice(counts)
+            oid, fact, call = 0, str(count), ("list_customer_orders", {"customer_id": cid})
+        else:
+            oid, status, total, carrier = rng.choice(shipped if kind == "carrier" else orders)
+            cid, call = 0, lookup(oid)
+            fact = {"status": status, "total": f"{total:.2f}", "carrier": carrier}[kind]
+        question = rng.choice(TRAINING_QUESTIONS[kind]).format(oid=oid, cid=cid)
+        answer = TRAINING_ANSWERS[kind].format(oid=oid, cid=cid, fact=fact)
+        worked.append(WorkedTask(Task(kind, question, fact, *call), answer))
+    return worked
+
+
+def task_numbers(tasks: list[Task]) -> set[int]:
+    """The order and customer numbers the tasks ask about."""
+    return {value for task in tasks for value in task.arguments.values()}
 
 
 def agent_flow(project_dir: Path) -> tuple[Flow, FlowSpec, set[str]]:

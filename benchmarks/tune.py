@@ -7,7 +7,10 @@ each node as in `examples/flows/support.yaml` but measurable alone:
 
 - `classify`: the 11 Bitext categories, with the example's label descriptions;
 - `extract`: `entity_type` (the 7 Bitext entity types) and `entity_value`, null when none;
-- `reply`: a reply to the message (and its gold category), against Bitext's `response`.
+- `reply`: a reply to the message (and its gold category), against Bitext's `response`;
+- `agent`: the example's order agent, alone, on the example shop's database: tested on the
+  questions of `benchmarks/agent_tasks.py`, trained on generated worked tasks about other
+  orders and customers (`benchmarks/tune_agent.py`).
 
 Each node is tuned through `stepladder.optimize.finetune.tune.tune()`, the code of
 `stepladder tune EVALSPEC --name N --node NODE --keep-worse`: training examples from the eval's
@@ -19,6 +22,8 @@ whatever the gate says so that both sides are reported. Measured on the same tes
   no rejection) on the same test rows;
 - extract: exact match (stripped, case-folded; null matches null) of the type and of the value,
   on the rows that name an entity (the headline, as in `support_quality.py`) and on all rows;
+- agent: task success (the right tool call, and the fact in the answer as a whole word, as in
+  `agent_tasks.py`), the right call, and the share of tool calls with valid arguments;
 - reply: the share of replies with a repeated word 8-gram and ROUGE-L F1 (word LCS) against
   Bitext's reply; a reply the node rejected (cut at `max_tokens`) is scored on the raw text the
   node's error quotes (its first 300 characters), and counted as invalid;
@@ -30,8 +35,8 @@ whatever the gate says so that both sides are reported. Measured on the same tes
   classify node's, whose output is one label either way; the other nodes' ratios are in the
   table (a reply's time also follows its length, which tuning changes).
 
-The last line of stdout is the JSON object of issue 20 (the agent's figures are null: tuning
-the agent is a later change); the line before it holds every figure (`{"details": ...}`).
+The last line of stdout is the JSON object of issue 20 (null for a node not tuned); the line
+before it holds every figure (`{"details": ...}`).
 
     .venv/bin/python benchmarks/tune.py --quick        # a smoke run: a few minutes
     .venv/bin/python benchmarks/tune.py                # 1,000 training rows a node: hours
@@ -64,6 +69,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from rich.console import Console
 from rich.table import Table
+from tune_agent import AGENT_METRICS, agent_flow_spec, agent_scores, write_agent_cases
 
 from stepladder import Flow, NodeOutputError
 from stepladder.config import Project, load_project
@@ -79,7 +85,7 @@ from stepladder.runtimes import ModelPool
 DATASET = Path(
     "/work/shared/data/support/bitext/Bitext_Sample_Customer_Support_Training_Dataset_4514.csv"
 )
-NODES = ("classify", "extract", "reply")
+NODES = ("classify", "extract", "reply", "agent")
 LABELS = {
     "ACCOUNT": "creating, editing, switching, deleting or recovering an account or password",
     "CANCELLATION_FEE": "fees for cancelling or ending early",
@@ -95,6 +101,7 @@ LABELS = {
 }
 ENTITY_TYPES = ("order_id", "invoice_id", "account_type", "person_name", "delivery_city",
                 "delivery_country", "refund_amount")  # fmt: skip
+MAX_LENGTH = 2048  # the agent's prompts (demos, then the steps so far) pass 1,024 tokens
 REPEAT_N = 8
 REPLY_MAX_TOKENS = 512
 RAW_OUTPUT = re.compile(r"raw output: ('.*'|\".*\")\s*$", re.DOTALL)
@@ -125,6 +132,9 @@ class Sizes:
     max_steps: int | None
     batch_size: int
     eval_every: int
+    agent_train: int = 0
+    agent_dev: int = 0
+    agent_test: int = 0
 
 
 @dataclass(frozen=True)
@@ -173,7 +183,8 @@ def split_rows(rows: Sequence[Row], sizes: Sizes, seed: int) -> dict[str, list[R
 def write_project(root: Path, splits: Mapping[str, Sequence[Row]], sizes: Sizes, seed: int) -> None:
     """A project with the small tier, one flow and one eval set per node."""
     tune_settings: dict[str, Any] = {"seed": seed, "batch_size": sizes.batch_size,
-                                     "eval_every": sizes.eval_every}  # fmt: skip
+                                     "eval_every": sizes.eval_every,
+                                     "max_length": MAX_LENGTH}  # fmt: skip
     if sizes.max_steps:
         tune_settings["max_steps"] = sizes.max_steps
     settings = {
@@ -185,11 +196,14 @@ def write_project(root: Path, splits: Mapping[str, Sequence[Row]], sizes: Sizes,
     (root / "flows").mkdir(parents=True)
     (root / "evalsets").mkdir()
     (root / "stepladder.yaml").write_text(json.dumps(settings, indent=2), encoding="utf-8")
-    for node, flow in FLOWS.items():
+    for node, flow in {**FLOWS, "agent": agent_flow_spec()}.items():
         (root / "flows" / f"{node}.yaml").write_text(json.dumps(flow, indent=2), encoding="utf-8")
         spec = {"name": node, "flow": node, "cases": f"{node}.jsonl", "concurrency": 2,
                 "splits": ["train", "dev", "test"], "metrics": METRICS[node]}  # fmt: skip
         (root / "evalsets" / f"{node}.yaml").write_text(json.dumps(spec), encoding="utf-8")
+        if node == "agent":
+            write_agent_cases(root, sizes.agent_train, sizes.agent_dev, sizes.agent_test, seed)
+            continue
         lines = [json.dumps(_case(node, row, split), ensure_ascii=False)
                  for split, rows in splits.items() for row in rows]  # fmt: skip
         (root / "evalsets" / f"{node}.jsonl").write_text("\n".join(lines) + "\n", "utf-8")
@@ -248,6 +262,7 @@ METRICS: dict[str, dict[str, str]] = {
     "classify": {"category": "label"},
     "extract": {"entity_type": "label", "entity_value": "exact"},
     "reply": {"reply": "token_f1"},
+    "agent": AGENT_METRICS,
 }
 
 
@@ -347,7 +362,8 @@ def reply_scores(run: EvalRunRecord) -> dict[str, float | None]:
     }  # fmt: skip
 
 
-SCORERS = {"classify": classify_scores, "extract": extract_scores, "reply": reply_scores}
+SCORERS = {"classify": classify_scores, "extract": extract_scores, "reply": reply_scores,
+           "agent": agent_scores}  # fmt: skip
 
 
 # --- the runs -----------------------------------------------------------------------------
@@ -421,7 +437,7 @@ async def adapter_latency(
     pairs = {}
     for result in results:
         saved = result.report.saved
-        if saved is None:
+        if saved is None or result.node == "agent":  # several calls a run: not one call's time
             continue
         base = compile_project_flow(project, result.node)
         tuned = compile_project_flow(project, result.node, adapters={result.node: saved.label})
@@ -564,8 +580,8 @@ def summary(
         "category_after": score("classify", "after", "accuracy"),
         "entity_type_after": score("extract", "after", "type"),
         "entity_value_after": score("extract", "after", "value"),
-        "agent_success_before": None,
-        "agent_success_after": None,
+        "agent_success_before": score("agent", "before", "success"),
+        "agent_success_after": score("agent", "after", "success"),
         "reply_repetition_before": score("reply", "before", "repetition"),
         "reply_repetition_after": score("reply", "after", "repetition"),
         "rouge_l_before": score("reply", "before", "rouge_l"),
@@ -605,7 +621,6 @@ def details(
                            "peak_rss_gb": round(r.report.training.peak_rss_gb, 3),
                            "tune_seconds": round(r.report.seconds, 1)} for r in results},
         "latency": {node: {k: round(v, 4) for k, v in t.items()} for node, t in latency.items()},
-        "agent": "not measured: tuning the order_support agent is left to a later change",
         "seconds": round(seconds, 1),
     }  # fmt: skip
 
@@ -614,10 +629,12 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
     if args.quick:
         return Sizes(train=args.train or 40, dev=args.dev or 6, test=args.test or 12,
                      latency_calls=args.latency_calls or 6, max_steps=args.max_steps or 3,
-                     batch_size=4, eval_every=3)  # fmt: skip
+                     batch_size=4, eval_every=3, agent_train=args.agent_train or 12,
+                     agent_dev=4, agent_test=args.agent_test or 6)  # fmt: skip
     return Sizes(train=args.train or 1000, dev=args.dev or 100, test=args.test or 200,
                  latency_calls=args.latency_calls or 30, max_steps=args.max_steps,
-                 batch_size=16, eval_every=10)  # fmt: skip
+                 batch_size=16, eval_every=10, agent_train=args.agent_train or 240,
+                 agent_dev=24, agent_test=args.agent_test or 40)  # fmt: skip
 
 
 def main() -> None:
@@ -629,6 +646,10 @@ def main() -> None:
     parser.add_argument("--dev", type=int, help="validation rows (default 100; quick 6)")
     parser.add_argument("--test", type=int, help="test rows (default 200; quick 12)")
     parser.add_argument("--max-steps", type=int, help="cap the optimizer steps (quick 3)")
+    parser.add_argument(
+        "--agent-train", type=int, help="worked agent tasks (default 240; quick 12)"
+    )
+    parser.add_argument("--agent-test", type=int, help="agent questions (default 40; quick 6)")
     parser.add_argument("--latency-calls", type=int, help="paired calls (default 30; quick 6)")
     parser.add_argument("--seed", type=int, default=0, help="row draw and training seed")
     parser.add_argument("--nodes", nargs="+", choices=NODES, default=list(NODES))
@@ -656,8 +677,7 @@ def main() -> None:
             )
     seconds = time.perf_counter() - started
     show(results, splits, embedding, latency, sizes)
-    console.print(f"{time.perf_counter() - started:.0f} s in all; agent: not measured (tuning "
-                  "the order_support agent is left to a later change)")  # fmt: skip
+    console.print(f"{time.perf_counter() - started:.0f} s in all")
     print(json.dumps({"details": details(results, embedding, latency, splits, seconds, args,
                                          sizes)}))  # fmt: skip
     print(json.dumps(summary(results, latency, sizes)), flush=True)

@@ -28,7 +28,12 @@ def tune_command(
     spec: Annotated[Path, typer.Argument(help="The eval spec whose flow and test split to use.")],
     name: Annotated[str, typer.Option(help="The adapter's name (saved as NAME@vN).")],
     node: Annotated[
-        list[str] | None, typer.Option("--node", help="Tune this LLM node (repeatable).")
+        list[str] | None,
+        typer.Option(
+            "--node",
+            help="Tune this LLM node (repeatable; default: every LLM node but agents). An "
+            "agent trains on cases that label its trajectory and answer (worked tasks).",
+        ),
     ] = None,
     tier: Annotated[
         str | None, typer.Option(help="The tier whose base model to tune (default: the nodes').")

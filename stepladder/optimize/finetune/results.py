@@ -5,9 +5,10 @@ from __future__ import annotations
 import resource
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-__all__ = ["StepReport", "TrainedAdapter", "TrainingResult", "peak_rss_gb"]
+__all__ = ["StepReport", "TrainedAdapter", "TrainingResult", "peak_rss_gb", "reset_peak_rss"]
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,8 @@ class TrainingResult:
         too_long: Examples left out for being longer than `max_length` tokens.
         tokens: Tokens trained on (prompts and answers, all steps).
         seconds: Training time, summed over resumed runs (loading the model not counted).
-        peak_rss_gb: The process's peak resident memory, in GB.
+        peak_rss_gb: The process's peak resident memory during the training, in GB (since
+            `reset_peak_rss`; where it cannot be reset, since the process started).
         resumed_from: The checkpoint's step this run started from, if it resumed.
     """
 
@@ -74,7 +76,21 @@ class TrainedAdapter:
         return self.model.unload()
 
 
+CLEAR_REFS = Path("/proc/self/clear_refs")
+RESET_PEAK = "5"
+"""What resets the process's peak resident memory to its current size (Linux)."""
+
+
+def reset_peak_rss() -> bool:
+    """Start measuring the peak resident memory afresh (Linux); whether it could."""
+    try:
+        CLEAR_REFS.write_text(RESET_PEAK, encoding="ascii")
+    except OSError:
+        return False
+    return True
+
+
 def peak_rss_gb() -> float:
-    """This process's peak resident memory so far, in GB."""
+    """This process's peak resident memory (since `reset_peak_rss`), in GB."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return float(peak) / (1e9 if sys.platform == "darwin" else 1e6)

@@ -38,6 +38,7 @@ from stepladder.optimize.finetune.results import (
     TrainedAdapter,
     TrainingResult,
     peak_rss_gb,
+    reset_peak_rss,
 )
 from stepladder.progress import progress_bar
 
@@ -83,6 +84,7 @@ def train_lora(
     import torch
     from peft import LoraConfig, get_peft_model  # lazy: the `tune` extra
 
+    reset_peak_rss()  # the training's own peak, not what ran before it in this process
     train_set, too_long = _encode_all(base.tokenizer, train, settings.max_length)
     validation_set, too_long_validation = _encode_all(
         base.tokenizer, validation, settings.max_length

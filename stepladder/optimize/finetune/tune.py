@@ -5,8 +5,9 @@ The steps, with the same gate as `optimize`:
 1. build the examples (`build_training_data`: eval cases outside the test split, captured
    cases, answered reviews), exactly as the nodes send them on the tier being tuned;
 2. run the eval's test split as the flow runs now (before);
-3. train a LoRA on the tier's base model (`train_lora`; a killed training resumes from its
-   last checkpoint when the same command runs again);
+3. stop the model servers (their prompt caches give the memory back) and train a LoRA on the
+   tier's base model (`train_lora`; a killed training resumes from its last checkpoint when
+   the same command runs again);
 4. export it (PEFT folder and GGUF adapter) to a candidate folder beside the saved adapters;
 5. run the test split again with the nodes on the candidate (after), and compare the two runs
    case by case (`compare_runs`, the eval gate's paired tests);
@@ -157,6 +158,7 @@ def tune(
                        concurrency=options.concurrency)  # fmt: skip
     with asyncio.Runner() as runner:
         before = runner.run(_test_split(project, loaded, test, models, tracing))
+        models.close()  # the servers and their prompt caches make room; `after` restarts them
         manifest, result = _train(project, options, tier, flow.name, data, before)
         candidate = candidate_folder(project.state_dir, manifest.name, manifest.data.hash)
         try:

@@ -26,6 +26,7 @@ from stepladder.optimize.finetune.encoding import (
 )
 from stepladder.optimize.finetune.examples import TrainingExample
 from stepladder.optimize.finetune.loss import collate, completion_loss, shared_prefix
+from stepladder.optimize.finetune.results import peak_rss_gb, reset_peak_rss
 from stepladder.optimize.finetune.trainer import StepReport, train_lora
 from tests.optimize.finetune.conftest import TOY_WORDS, toy_example, toy_examples
 
@@ -319,3 +320,11 @@ def test_a_failed_training_leaves_the_base_plain(base_model: Any) -> None:
             on_step=fail,
         )
     assert not _has_lora(base_model.model)
+
+
+def test_the_training_peak_memory_is_measured_from_a_reset() -> None:
+    block = bytearray(b"\x01") * 400_000_000  # touched, so resident
+    before = peak_rss_gb()
+    del block
+    assert reset_peak_rss()  # Linux: /proc/self/clear_refs
+    assert peak_rss_gb() < before - 0.3
