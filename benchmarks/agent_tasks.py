@@ -203,9 +203,10 @@ class WorkedTask:
 def worked_tasks(db: Path, n: int, seed: int, avoid: set[int]) -> list[WorkedTask]:
     """`n` training tasks with gold answers, on numbers outside `avoid` (demos, test tasks).
 
-    The kinds come in the measurement's proportions; questions are drawn from several
-    phrasings (the measurement's among them) and the refund questions are other questions
-    than the measurement's two.
+    Each kind comes as often as the others (the measurement asks about status three times
+    as often: a model tuned in those proportions forgets the rare tools); questions are
+    drawn from several phrasings (the measurement's among them) and the refund questions are
+    other questions than the measurement's two.
     """
     rng = random.Random(f"worked:{seed}")
     with sqlite3.connect(db) as conn:
@@ -218,8 +219,9 @@ def worked_tasks(db: Path, n: int, seed: int, avoid: set[int]) -> list[WorkedTas
         ]
     shipped = [o for o in orders if o[3]]
     worked: list[WorkedTask] = []
+    kinds = sorted(set(KINDS))
     for index in range(n):
-        kind = KINDS[index % len(KINDS)]
+        kind = kinds[index % len(kinds)]
         if kind == "refund":
             question, fact, answer = POLICY_ANSWERS[rng.randrange(len(POLICY_ANSWERS))]
             worked.append(WorkedTask(Task(kind, question, fact, "refund_policy", {}), answer))

@@ -633,8 +633,8 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
                      agent_dev=4, agent_test=args.agent_test or 6)  # fmt: skip
     return Sizes(train=args.train or 1000, dev=args.dev or 100, test=args.test or 200,
                  latency_calls=args.latency_calls or 30, max_steps=args.max_steps,
-                 batch_size=16, eval_every=10, agent_train=args.agent_train or 240,
-                 agent_dev=24, agent_test=args.agent_test or 40)  # fmt: skip
+                 batch_size=16, eval_every=10, agent_train=args.agent_train or 200,
+                 agent_dev=20, agent_test=args.agent_test or 40)  # fmt: skip
 
 
 def main() -> None:
@@ -647,7 +647,7 @@ def main() -> None:
     parser.add_argument("--test", type=int, help="test rows (default 200; quick 12)")
     parser.add_argument("--max-steps", type=int, help="cap the optimizer steps (quick 3)")
     parser.add_argument(
-        "--agent-train", type=int, help="worked agent tasks (default 240; quick 12)"
+        "--agent-train", type=int, help="worked agent tasks (default 200; quick 12)"
     )
     parser.add_argument("--agent-test", type=int, help="agent questions (default 40; quick 6)")
     parser.add_argument("--latency-calls", type=int, help="paired calls (default 30; quick 6)")

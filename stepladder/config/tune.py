@@ -80,9 +80,10 @@ class TuneSettings(BaseModel):
     max_batch_tokens: int = Field(
         default=768,
         ge=1,
-        description="Most tokens (padded) in one forward pass: a larger batch runs in parts "
-        "whose gradients add up to the same step, so memory stays bounded (activations take "
-        "a few MB a token on a CPU); raise it on a GPU.",
+        description="Most tokens (padded) in one forward pass, besides a prompt start the rows "
+        "share (it runs once, as one row): a larger batch runs in parts whose gradients add up "
+        "to the same step, so memory stays bounded (activations take a few MB a token on a "
+        "CPU); raise it on a GPU.",
     )
     share_prefix: bool = Field(
         default=True,

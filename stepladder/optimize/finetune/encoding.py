@@ -170,16 +170,17 @@ def micro_batches(
 ) -> list[list[EncodedExample]]:
     """Split a batch, in order, into parts whose padded size stays within `max_tokens`.
 
-    With `prefix` (tokens every example starts with, run once per part), a part's size is
-    the prefix plus its padded rest. A part holds at least one example, so an example longer
-    than the budget runs alone.
+    With `prefix` (tokens every example starts with, run once per part as one row), the
+    budget holds the rows' padded rest: the prefix costs what one example costs, however
+    long it is. A part holds at least one example, so an example longer than the budget
+    runs alone.
     """
     parts: list[list[EncodedExample]] = []
     for example in batch:
         current = parts[-1] if parts else None
         if current:
             longest = max(len(example), *map(len, current)) - prefix
-            if prefix + (len(current) + 1) * longest <= max_tokens:
+            if (len(current) + 1) * longest <= max_tokens:
                 current.append(example)
                 continue
         parts.append([example])
