@@ -634,7 +634,8 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
                      latency_calls=args.latency_calls or 6, max_steps=args.max_steps or 3,
                      batch_size=4, eval_every=3, agent_train=args.agent_train or 12,
                      agent_dev=4, agent_test=args.agent_test or 6)  # fmt: skip
-    return Sizes(max_batch_tokens=args.max_batch_tokens, train=args.train or 1000, dev=args.dev or 100, test=args.test or 200,
+    return Sizes(train=args.train or 1000, dev=args.dev or 100, test=args.test or 200,
+                 max_batch_tokens=args.max_batch_tokens,
                  latency_calls=args.latency_calls or 30, max_steps=args.max_steps,
                  batch_size=16, eval_every=10, agent_train=args.agent_train or 200,
                  agent_dev=20, agent_test=args.agent_test or 40)  # fmt: skip
