@@ -118,9 +118,8 @@ def lookup(order_id: int) -> tuple[str, dict[str, int]]:
     return "lookup_order", {"order_id": order_id}
 
 
-def make_tasks(db: Path, n: int, seed: int, avoid: set[int]) -> list[Task]:
-    """`n` questions with their expected facts, drawn deterministically from the database."""
-    rng = random.Random(seed)
+def candidates(db: Path, avoid: set[int]) -> tuple[list[Any], list[Any], list[Any]]:
+    """Orders (id, status, total, carrier), customers' order counts and shipped orders."""
     with sqlite3.connect(db) as conn:
         orders = [o for o in conn.execute("SELECT id, status, total, carrier FROM orders")
                   if o[0] not in avoid]  # fmt: skip
@@ -129,7 +128,13 @@ def make_tasks(db: Path, n: int, seed: int, avoid: set[int]) -> list[Task]:
             for c in conn.execute("SELECT customer_id, COUNT(*) FROM orders GROUP BY customer_id")
             if c[0] not in avoid
         ]
-    shipped = [o for o in orders if o[3]]
+    return orders, counts, [o for o in orders if o[3]]
+
+
+def make_tasks(db: Path, n: int, seed: int, avoid: set[int]) -> list[Task]:
+    """`n` questions with their expected facts, drawn deterministically from the database."""
+    rng = random.Random(seed)
+    orders, counts, shipped = candidates(db, avoid)
     refund = [
         ("How many days do I have to return an item for a refund?", "30"),
         ("How many business days does a refund take once my return arrives?", "5"),
@@ -204,20 +209,12 @@ def worked_tasks(db: Path, n: int, seed: int, avoid: set[int]) -> list[WorkedTas
     """`n` training tasks with gold answers, on numbers outside `avoid` (demos, test tasks).
 
     Each kind comes as often as the others (the measurement asks about status three times
-    as often: a model tuned in those proportions forgets the rare tools); questions are
+    as often); questions are
     drawn from several phrasings (the measurement's among them) and the refund questions are
     other questions than the measurement's two.
     """
     rng = random.Random(f"worked:{seed}")
-    with sqlite3.connect(db) as conn:
-        orders = [o for o in conn.execute("SELECT id, status, total, carrier FROM orders")
-                  if o[0] not in avoid]  # fmt: skip
-        counts = [
-            c
-            for c in conn.execute("SELECT customer_id, COUNT(*) FROM orders GROUP BY customer_id")
-            if c[0] not in avoid
-        ]
-    shipped = [o for o in orders if o[3]]
+    orders, counts, shipped = candidates(db, avoid)
     worked: list[WorkedTask] = []
     kinds = sorted(set(KINDS))
     for index in range(n):

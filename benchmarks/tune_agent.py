@@ -75,7 +75,7 @@ def write_agent_cases(root: Path, train: int, dev: int, test: int, seed: int) ->
     registry = flow.agents[AGENT].registry
     lines = [_test_case(index, task) for index, task in enumerate(tested)]
     for index, item in enumerate(worked):
-        steps = [asyncio.run(_gold_step(registry, item.task))] if item.task.tool else []
+        steps = [asyncio.run(_gold_step(registry, item.task))]
         split = "train" if index < train else "dev"
         lines.append({"id": f"agent-{split}-{index:03d}", "inputs": {"message": item.task.question},
                       "expected": {"answer": item.answer, "steps": steps}, "split": split,
