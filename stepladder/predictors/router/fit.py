@@ -27,6 +27,7 @@ __all__ = [
     "fit_router_model",
     "folds_of",
     "gain_area",
+    "refit_router_model",
 ]
 
 Floats = NDArray[np.floating[Any]]
@@ -342,3 +343,34 @@ def _select_logistic(
     selection.update({f"l2={l2:g}": round(v, 6) for l2, v in scores.items()})
     best = max(scores, key=lambda l2: scores[l2])
     return _logistic(x, targets, best), oof[best]
+
+
+def refit_router_model(
+    chosen: RouterModel,
+    vectors: Floats,
+    features: Floats,
+    targets: Floats,
+    words: Sparse | None = None,
+) -> RouterModel:
+    """`chosen`'s kind and hyper-parameters (k, L2, weights, C) fitted on other rows.
+
+    Raises:
+        ValueError: If `chosen` has a word part and `words` is None.
+    """
+    targets = np.asarray(targets, np.float64)
+    knn = logistic = lexical = None
+    if chosen.knn is not None:
+        k = min(chosen.knn.k, max(len(vectors) - 1, 1))
+        knn = KnnModel(np.asarray(vectors, np.float32), targets.astype(np.float32), k,
+                       chosen.knn.smoothing)  # fmt: skip
+    if chosen.logistic is not None:
+        design = design_matrix(vectors, features, chosen.logistic.mean.shape[0])
+        logistic = _logistic(design, targets, chosen.logistic.l2)
+    if chosen.lexical is not None:
+        if words is None:
+            raise ValueError("this router also reads the words: pass word_counts(texts)")
+        lexical = fit_lexical(words, targets, chosen.lexical.c)
+    return RouterModel(
+        chosen.kind, knn, logistic, chosen.knn_weight, chosen.selection, lexical,
+        chosen.lexical_weight,
+    )  # fmt: skip

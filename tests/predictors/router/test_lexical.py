@@ -88,14 +88,14 @@ def test_an_ensemble_weighs_in_the_words_and_round_trips(tmp_path: Path) -> None
     tricky = np.arange(len(texts)) % 2 == 1
     assert held.probabilities[tricky, 0].mean() < held.probabilities[~tricky, 0].mean() - 0.15
     loaded = load_router(save_router(router, tmp_path), embedder=HashEmbeddings())
-    assert loaded.model.lexical is not None
+    assert loaded.model.chosen.lexical is not None
     probe = ["law none true except all", "law all true except none"]
     p = loaded.probabilities(probe)
     assert np.allclose(p, router.probabilities(probe))
-    assert p[0, 0] < p[1, 0] - 0.15
+    assert p[0, 0] < p[1, 0] - 0.1  # each probe scored by its own fold model
     vectors = np.asarray(HashEmbeddings().embed(probe), dtype=np.float32)
     with pytest.raises(ConfigError, match="also reads the texts' words"):
-        loaded.predict_vectors(vectors, np.zeros((1, 8)))
+        loaded.predict_vectors(vectors, np.zeros((1, 8)), probe[:1])
 
 
 def test_without_words_or_with_lexical_off_an_ensemble_is_embeddings_only() -> None:
