@@ -51,6 +51,7 @@ stderr = Console(stderr=True, highlight=False)
 FOLDS = 5
 KINDS = ("ensemble", "logistic", "knn")
 SELECT_BY = ("gain", "brier")
+COSTS_FROM = {"file": "the file's costs", "calibration": "calibration prices"}
 
 
 @command_in(router_app, "train")
@@ -340,7 +341,7 @@ def _show_evaluation(result: RouterEvaluation) -> None:
     table.add_row(f"quality / {result.strongest}'s", number(result.quality_ratio, ".4f"))
     table.add_row("share", ", ".join(f"{t} {s:.1%}" for t, s in result.share.items()))
     table.add_row(
-        f"cost / always {result.strongest} ({result.costs_from} costs)",
+        f"cost / always {result.strongest} ({COSTS_FROM[result.costs_from]})",
         f"{number(result.cost_ratio, '.4f')} (${result.cost_usd_per_call:.6f} vs "
         f"${result.strongest_cost_usd_per_call:.6f} per call)",
     )
@@ -352,8 +353,9 @@ def _show_training(manifest: RouterManifest) -> None:
     table = Table(title=f"{manifest.name}@v{manifest.version}: {manifest.training.source}")
     for column in ("tier", "run", "quality", "cost per call"):
         table.add_column(column)
+    costs = any(r.cost_usd_per_call > 0 for r in manifest.training.tiers.values())
     for tier, record in manifest.training.tiers.items():
-        cost = f"${record.cost_usd_per_call:.6f}"
+        cost = f"${record.cost_usd_per_call:.6f}" if costs or record.run_id else "-"
         table.add_row(tier, record.run_id or "-", f"{record.quality:.3f}", cost)
     console.print(table)
     model = manifest.model
