@@ -42,7 +42,7 @@ from stepladder.runtimes.prices import TokenPricer, lookup_token_price
 __all__ = ["router_app"]
 
 router_app = typer.Typer(
-    help="Train and calibrate routers: which tier should answer, decided from embeddings.",
+    help="Train, calibrate and evaluate routers: which tier should answer, from embeddings.",
     no_args_is_help=True,
 )
 app.add_typer(router_app, name="router")
