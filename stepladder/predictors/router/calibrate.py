@@ -27,7 +27,7 @@ from stepladder.predictors.manifest import created_now
 from stepladder.predictors.router.manifest import CalibrationRecord, OperatingPoint
 from stepladder.predictors.router.router import Router, choose_tiers
 
-__all__ = ["NEVER", "calibrate_router", "operating_points"]
+__all__ = ["NEVER", "calibrate_router", "choose_point", "operating_points"]
 
 NEVER = 2.0
 CHUNK = 100
@@ -62,12 +62,11 @@ def calibrate_router(
     curve, best = operating_points(
         held.probabilities, held.targets, router.tiers, price, bootstrap, points, seed
     )
-    meeting = [p for p in curve if p.ratio_lower_bound >= target_quality]
-    chosen = min(meeting, key=lambda p: (p.cost_usd_per_call, -p.quality)) if meeting else curve[-1]
+    chosen, met = choose_point(curve, target_quality)
     return CalibrationRecord(
         created=created_now(),
         target_quality=target_quality,
-        met=bool(meeting),
+        met=met,
         thresholds={t: chosen.threshold for t in router.tiers[:-1]},
         chosen=chosen,
         prices={t: float(p) for t, p in zip(router.tiers, price, strict=True)},
@@ -76,6 +75,16 @@ def calibrate_router(
         bootstrap=bootstrap,
         curve=curve,
     )
+
+
+def choose_point(
+    curve: list[OperatingPoint], target_quality: float
+) -> tuple[OperatingPoint, bool]:
+    """The cheapest point whose lower bound meets the target (else the costliest), and if met."""
+    meeting = [p for p in curve if p.ratio_lower_bound >= target_quality]
+    if not meeting:
+        return curve[-1], False
+    return min(meeting, key=lambda p: (p.cost_usd_per_call, -p.quality)), True
 
 
 def operating_points(
