@@ -155,6 +155,14 @@ def calibrate(
             "runs or the --data file's `cost`, else the price table)."
         ),
     ] = None,
+    horizon: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Promise the target on each batch of this many requests (a prediction bound, "
+            "lower for smaller batches); default: on all future traffic.",
+        ),
+    ] = None,
 ) -> None:
     """Choose the router's thresholds for a quality target on held-out predictions."""
     project = project_for()
@@ -162,7 +170,7 @@ def calibrate(
     router = load_router(folder)
     given = {t: _usd(v, t) for t, v in _pairs(price or [], "--price", "TIER=USD").items()}
     prices = _prices(project, router.manifest, given)
-    record = calibrate_router(router, prices, target_quality)
+    record = calibrate_router(router, prices, target_quality, horizon=horizon)
     manifest = router.manifest.model_copy(update={"calibration": record})
     write_router_manifest(folder, manifest)
     title = f"router {manifest.name}@v{manifest.version}: cost and quality"

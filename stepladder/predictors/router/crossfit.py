@@ -1,9 +1,9 @@
 """A router made of fold models, so that calibration sees the very scores it routes with.
 
-Training splits the examples into folds by a hash of their ids and fits one model per fold
+Training splits the examples into folds by a hash of their texts and fits one model per fold
 on the other folds (hyper-parameters chosen once, by inner cross-validation on all the
 examples). Each example's held-out prediction comes from the model that did not train on
-it; calibration picks its thresholds on those predictions.
+it; copies of one text share a fold. Calibration picks its thresholds on those predictions.
 
 A new text is scored by one fold model too, the one a hash of the text names: like every
 held-out example, it is scored by a model trained on the other folds' share of the data,
@@ -116,7 +116,7 @@ def fit_cross_fitted(
         folds: How many folds (at least 2).
     """
     vectors, features, words = inputs
-    chosen = fit_router_model(vectors, features, targets, kind, options, words)
+    chosen = _choose(inputs, np.asarray(targets), kind, options)
     models = []
     held_out = np.zeros(np.shape(targets))
     for fold in range(folds):
@@ -132,3 +132,16 @@ def fit_cross_fitted(
             )
         models.append(model)
     return CrossFittedModel(tuple(models), rows), held_out
+
+
+def _choose(
+    inputs: tuple[Floats, Floats, Sparse | None], targets: Floats, kind: Kind, options: FitOptions
+) -> RouterModel:
+    """The hyper-parameters the fold models share, chosen on <= `select_limit` examples."""
+    vectors, features, words = inputs
+    if len(vectors) <= options.select_limit:
+        return fit_router_model(vectors, features, targets, kind, options, words)
+    rng = np.random.default_rng(options.seed)
+    rows = np.sort(rng.choice(len(vectors), options.select_limit, replace=False))
+    part = None if words is None else words[rows]
+    return fit_router_model(vectors[rows], features[rows], targets[rows], kind, options, part)

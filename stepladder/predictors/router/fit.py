@@ -33,6 +33,7 @@ __all__ = [
 Floats = NDArray[np.floating[Any]]
 Kind = Literal["logistic", "knn", "ensemble"]
 CHUNK = 2048
+CHUNK_CELLS = 8_000_000  # similarities per kNN block (32 MB of float32)
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,10 @@ class FitOptions:
         lexical: Whether an ensemble blends in the word model when given word counts.
         c_grid: Inverse L2 penalties tried for the word model.
         lexical_grid: Word-model weights tried in the ensemble (the rest is kNN + logistic).
-        seed: Seed of the inner folds.
+        seed: Seed of the inner folds (and of the selection subset).
+        select_limit: The most examples hyper-parameters are chosen on by a cross-fitted
+            router; above, a seeded random subset of that many (the fold models are still
+            fitted on all examples).
     """
 
     k_grid: tuple[int, ...] = (10, 25, 50, 100, 200, 400)
@@ -66,6 +70,7 @@ class FitOptions:
     c_grid: tuple[float, ...] = (0.3, 1.0, 3.0)
     lexical_grid: tuple[float, ...] = (0.0, 0.2, 0.35, 0.5, 0.65)
     seed: int = 0
+    select_limit: int = 20_000
 
 
 @dataclass(frozen=True)
@@ -89,8 +94,9 @@ def _knn_predict(
     top = min(max(ks), len(train) - int(skip_self))
     prior = targets.mean(axis=0)
     out = [np.zeros((len(query), targets.shape[1])) for _ in ks]
-    for start in range(0, len(query), CHUNK):
-        sims = np.asarray(query[start : start + CHUNK], np.float32) @ train.T
+    chunk = max(1, min(CHUNK, CHUNK_CELLS // max(len(train), 1)))
+    for start in range(0, len(query), chunk):
+        sims = np.asarray(query[start : start + chunk], np.float32) @ train.T
         if skip_self:
             rows = np.arange(len(sims))
             sims[rows, rows + start] = -np.inf
@@ -99,7 +105,7 @@ def _knn_predict(
         ranked = targets[np.take_along_axis(near, order, axis=1)].cumsum(axis=1)
         for result, k in zip(out, ks, strict=True):
             kk = min(k, top)
-            result[start : start + CHUNK] = (ranked[:, kk - 1] + m * prior) / (kk + m)
+            result[start : start + chunk] = (ranked[:, kk - 1] + m * prior) / (kk + m)
     return out
 
 

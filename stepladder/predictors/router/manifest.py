@@ -100,6 +100,13 @@ class CalibrationRecord(ManifestPart):
     best_tier: str = Field(description="The tier of the highest single-tier quality.")
     held_out_examples: int
     bootstrap: int = Field(description="Paired bootstrap resamples.")
+    horizon: int | None = Field(
+        default=None,
+        description="The bound covers each batch of this many future requests (None: all).",
+    )
+    tier_quality: dict[str, float] = Field(
+        default_factory=dict, description="Each tier's quality alone on the held-out cases."
+    )
     curve: list[OperatingPoint]
 
 

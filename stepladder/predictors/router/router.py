@@ -9,11 +9,11 @@ words, `stepladder.predictors.router.lexical`). Hyper-parameters and weights are
 cross-validation inside the training data (`stepladder.predictors.router.fit`).
 
 The router is cross-fitted (`stepladder.predictors.router.crossfit`): the examples are split
-into `held_out_folds` folds by a hash of their ids, one model per fold is fitted on the
+into `held_out_folds` folds by a hash of their texts, one model per fold is fitted on the
 other folds, and each example's held-out prediction comes from the model that did not see
-it. Calibration (`stepladder.predictors.router.calibrate`) picks thresholds on those
-predictions, and a new text is scored by the fold model a hash of the text names, so its
-score has the distribution calibration saw.
+it (nor any copy of its text). Calibration (`stepladder.predictors.router.calibrate`)
+picks thresholds on those predictions, and a new text is scored by the fold model a hash
+of the text names, so its score has the distribution calibration saw.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ class Router:
             correct: Per tier (cheapest first), one correctness value per text.
             kind: `logistic`, `knn` or `ensemble`.
             name: The router's name.
-            ids: An id per text (fixes the held-out folds); by default the text itself.
+            ids: An id per text, kept with the held-out predictions (default: the text).
             settings: The embedding model (default: the packaged one).
             embedder: The embedding function, if already made for `settings`.
             options: Fitting and selection options.
@@ -156,7 +156,7 @@ class Router:
         words = word_counts(texts) if kind == "ensemble" and options.lexical else None
         keys = [str(i) for i in ids] if ids is not None else list(texts)
         inputs = (vectors, features, words)
-        rows = hash_folds(keys, held_out_folds)
+        rows = hash_folds(list(texts), held_out_folds)  # as new texts are: by the text
         model, held_out = fit_cross_fitted(inputs, targets, kind, options, rows, held_out_folds)
         seconds = {"embed": embedded - started, "fit": time.perf_counter() - embedded}
         tiers = list(correct)
@@ -289,8 +289,8 @@ def _default_training(tiers: list[str], targets: NDArray[np.float64], folds: int
 def held_out_text(folds: int) -> str:
     """How held-out predictions are made, for the manifest."""
     return (
-        f"{folds}-fold cross-fitting, fold = sha256(case id) mod {folds}; a new text is "
-        f"scored by fold model sha256(text) mod {folds}"
+        f"{folds}-fold cross-fitting, fold = sha256(text) mod {folds}, for training texts "
+        "and new texts alike"
     )
 
 

