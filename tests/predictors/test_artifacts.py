@@ -63,6 +63,8 @@ def test_a_classifier_and_a_router_saved_before_still_load_and_predict(state: Pa
             # Fields added since, read from an old manifest as the old single model.
             assert dumped["model"].pop("folds") == 1
             assert dumped["model"].pop("long_texts") == "first-window"
+            assert dumped["calibration"].pop("horizon") is None
+            assert dumped["calibration"].pop("tier_quality") == {}
         assert dumped == written
         assert list(dumped) == list(written)  # field order too
 

@@ -147,7 +147,10 @@ def _model_arrays(model: RouterModel, prefix: str) -> dict[str, Any]:
 
 def _all_rows(folded: CrossFittedModel, attribute: str) -> NDArray[np.float32]:
     """Every training row's kNN vectors or targets, rebuilt from the fold models."""
-    first = getattr(folded.models[0].knn, attribute)
+    knn = folded.models[0].knn
+    if knn is not None and knn.allowed is not None:  # the fold models share every row
+        return np.asarray(getattr(knn, attribute), dtype=np.float32)
+    first = getattr(knn, attribute)
     out = np.zeros((len(folded.rows), first.shape[1]), dtype=np.float32)
     for i, model in enumerate(folded.models):
         outside = folded.rows != i
@@ -186,9 +189,9 @@ def _model(
         assert info.k is not None and info.smoothing is not None
         vectors, targets = arrays["knn_vectors"], arrays["knn_targets"]
         outside = rows != fold
-        if folds > 1 and outside.any():  # else the fold trained on every row
-            vectors, targets = vectors[outside], targets[outside]
-        knn = KnnModel(vectors, targets, min(info.k, max(len(vectors) - 1, 1)), info.smoothing)
+        allowed = outside if folds > 1 and outside.any() else None  # else it read every row
+        count = len(vectors) if allowed is None else int(allowed.sum())
+        knn = KnnModel(vectors, targets, min(info.k, max(count - 1, 1)), info.smoothing, allowed)
     if info.kind in ("logistic", "ensemble"):
         assert info.l2 is not None
         logistic = LogisticModel(

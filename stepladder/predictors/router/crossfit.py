@@ -119,13 +119,11 @@ def fit_cross_fitted(
     chosen = _choose(inputs, np.asarray(targets), kind, options)
     models = []
     held_out = np.zeros(np.shape(targets))
+    shared = (np.asarray(vectors, np.float32), np.asarray(targets, np.float32))
     for fold in range(folds):
         test = rows == fold
         train = ~test if (~test).any() else test
-        train_words = None if words is None else words[train]
-        model = refit_router_model(
-            chosen, vectors[train], features[train], targets[train], train_words
-        )
+        model = refit_router_model(chosen, vectors, features, targets, words, train, shared)
         if test.any():
             held_out[test] = model.predict(
                 vectors[test], features[test], None if words is None else words[test]

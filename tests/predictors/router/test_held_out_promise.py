@@ -98,7 +98,9 @@ def test_above_the_select_limit_choices_use_a_subset_and_fold_models_all_rows() 
     rows = hash_folds([f"t{i}" for i in range(120)], 5)
     options = FitOptions(select_by="gain", select_limit=50)
     model, held = fit_cross_fitted((x, np.zeros((120, 0)), None), y, "knn", options, rows, 5)
-    assert sum(len(m.knn.vectors) for m in model.models if m.knn is not None) == 4 * 120
+    readers = [m.knn for m in model.models if m.knn is not None]
+    assert all(knn.vectors is readers[0].vectors for knn in readers)  # one shared array
+    assert sum(int(knn.allowed.sum()) for knn in readers if knn.allowed is not None) == 4 * 120
     assert held.shape == (120, 2)
     easy = x[:, 0] > 0
     assert held[easy, 0].mean() > held[~easy, 0].mean() + 0.2
