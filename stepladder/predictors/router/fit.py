@@ -431,7 +431,7 @@ def refit_router_model(
     if chosen.lexical is not None:
         if words is None:
             raise ValueError("this router also reads the words: pass word_counts(texts)")
-        lexical = fit_lexical(words[picked], targets[picked], chosen.lexical.c)
+        lexical = fit_lexical(words[picked], targets[picked], chosen.lexical.c, chosen.lexical)
     return RouterModel(
         chosen.kind, knn, logistic, chosen.knn_weight, chosen.selection, lexical,
         chosen.lexical_weight,
