@@ -150,20 +150,22 @@ def test_routerbench_records_convert_with_costs(tmp_path: Path) -> None:
     assert data.mean_costs() == pytest.approx({"small": 0.00015, "frontier": 0.0035})
 
 
-SHARED = Path(__file__).parents[2].parent / "shared" / "data" / "routing" / "routellm_gsm8k.jsonl"
+# The first 40 rows of RouteLLM's recorded GSM8K file (Apache-2.0, lm-sys/RouteLLM; the full
+# file is `../shared/data/routing/routellm_gsm8k.jsonl`), 4 of them marked contaminated.
+RECORDED = Path(__file__).parent / "fixtures" / "routellm_gsm8k_head.jsonl"
 
 
-@pytest.mark.skipif(not SHARED.is_file(), reason="RouteLLM's recorded GSM8K file is not here")
-def test_the_shared_routellm_file_converts(tmp_path: Path) -> None:
+def test_routellm_recorded_rows_convert(tmp_path: Path) -> None:
     convert = load_converter()
-    with SHARED.open(encoding="utf-8") as f:
-        head = [json.loads(next(f)) for _ in range(40)]
+    with RECORDED.open(encoding="utf-8") as f:
+        head = [json.loads(line) for line in f]
     out = tmp_path / "gsm8k.jsonl"
-    assert convert.main(["routellm", str(SHARED), str(out), "--tier",
+    assert convert.main(["routellm", str(RECORDED), str(out), "--tier",
                          "small=mixtral-8x7b-instruct-v0.1", "--tier",
                          "frontier=gpt-4-1106-preview"]) == 0  # fmt: skip
     data = read_router_file(out)
-    assert data.tiers == ["small", "frontier"] and len(data.ids) == 1307
+    kept = [r for r in head if not r["contaminated"]]
+    assert data.tiers == ["small", "frontier"] and len(data.ids) == len(kept) == 36
     first = next(r for r in head if not r["contaminated"])
     i = data.ids.index(first["id"])
     assert data.texts[i] == first["prompt"]
