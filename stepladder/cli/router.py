@@ -390,8 +390,9 @@ def _show_calibration(record: CalibrationRecord) -> None:
         "routed: "
         + ", ".join(f"{t} {s:.1%}" for t, s in chosen.shares.items())
         + f"; quality {chosen.quality:.4f} (x{chosen.quality_ratio:.4f} of {record.best_tier}, "
-        f"95% lower bound x{chosen.ratio_lower_bound:.4f}); "
-        f"${chosen.cost_usd_per_call:.6f} per call"
+        f"95% lower bound x{chosen.ratio_lower_bound:.4f}"
+        + ("" if record.horizon is None else f" on each batch of {record.horizon} requests")
+        + f"); ${chosen.cost_usd_per_call:.6f} per call"
     )
 
 

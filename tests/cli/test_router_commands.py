@@ -166,3 +166,22 @@ def test_calibrate_says_where_prices_can_come_from(root: Path) -> None:
     assert "trained from examples in Python, which record no cost" in output
     assert "--price small=USD_PER_CALL --price frontier=USD_PER_CALL" in output
     assert "--data FILE.jsonl" in output and "eval run" not in output
+
+
+def test_calibrate_with_a_horizon_bounds_batches_of_that_size(root: Path) -> None:
+    assert invoke(root, "train", "batched", "--data", str(root / "train.jsonl"),
+                  "--kind", "knn").exit_code == 0  # fmt: skip
+    everyone = invoke(root, "calibrate", "batched", "--target-quality", "0.8")
+    assert everyone.exit_code == 0, everyone.output
+    folder = router_path("batched", root / "s")
+    population = load_router(folder).manifest.calibration
+    batched = invoke(root, "calibrate", "batched", "--target-quality", "0.8", "--horizon", "20")
+    assert batched.exit_code == 0, batched.output
+    assert "on each batch of 20 requests" in batched.output
+    record = load_router(folder).manifest.calibration
+    assert population is not None and record is not None
+    assert (population.horizon, record.horizon) == (None, 20)
+    assert record.chosen.cost_usd_per_call >= population.chosen.cost_usd_per_call
+    assert "each batch of 20 requests" in (folder / "calibration.html").read_text()
+    assert set(record.tier_quality) == {"small", "frontier"}
+    assert invoke(root, "calibrate", "batched", "--horizon", "0").exit_code == 2
