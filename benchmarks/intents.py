@@ -20,6 +20,7 @@ embeds the ~25k texts (a few minutes on 2 CPU cores).
 
     .venv/bin/python benchmarks/intents.py --dataset clinc150
     .venv/bin/python benchmarks/intents.py --dataset banking77
+    .venv/bin/python benchmarks/intents.py --dataset clinc150 --scale   # 10k and 100k rows
 """
 
 from __future__ import annotations
@@ -117,7 +118,15 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA, help="folder of the intents data")
     parser.add_argument("--latency-queries", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--scale", action="store_true", help="train seconds and peak RSS at 10k and 100k rows"
+    )
     args = parser.parse_args()
+    if args.scale:
+        from intents_scale import scale  # sibling script
+
+        print(json.dumps(scale(args.dataset, (10_000, 100_000), args.seed, console)), flush=True)
+        return
     loader = load_clinc if args.dataset == "clinc150" else load_banking
     train, validation, test = loader(args.data)
     report = train_classifier(

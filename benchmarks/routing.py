@@ -42,6 +42,8 @@ import numpy as np
 from numpy.typing import NDArray
 from rich.console import Console
 from rich.table import Table
+from routing_baselines import baseline_scores, paired_difference
+from routing_holdout import holdout
 from scipy import sparse
 
 from stepladder.config.retrieval import EmbeddingSettings
@@ -162,10 +164,18 @@ def baselines(bench: Bench) -> dict[str, dict[str, float]]:
     }
 
 
-def report(bench: Bench, scores: NDArray[np.float64], chosen: list[str]) -> dict[str, float]:
+def report(
+    bench: Bench,
+    scores: NDArray[np.float64],
+    chosen: list[str],
+    plain: dict[str, NDArray[np.float64]] | None = None,
+) -> dict[str, float]:
     result = evaluate_router(scores, bench.weak, bench.strong)
     saving = cost_saving(scores, bench.weak, bench.strong, WEAK_PRICE, STRONG_PRICE, 0.95)
     base = baselines(bench)
+    for name, values in (plain or {}).items():
+        r = evaluate_router(values, bench.weak, bench.strong)
+        base[name] = {"apgr": r.apgr, "cpt50": r.cpt50, "cpt80": r.cpt80}
     table = Table(
         title=f"{bench.name}: {len(scores):,} prompts; weak {result.weak_quality:.3f}, "
         f"strong {result.strong_quality:.3f}"
@@ -183,7 +193,7 @@ def report(bench: Bench, scores: NDArray[np.float64], chosen: list[str]) -> dict
         f"${saving.cost_per_call:.5f}/call vs ${STRONG_PRICE:.5f}: {saving.ratio:.2f}x cheaper "
         f"({saving.saved:.1%} saved); models chosen per fold: {'; '.join(chosen)}"
     )
-    return {
+    out = {
         f"{bench.name}_apgr": round(result.apgr, 4),
         f"{bench.name}_cpt50": round(result.cpt50, 4),
         f"{bench.name}_cpt80": round(result.cpt80, 4),
@@ -192,6 +202,48 @@ def report(bench: Bench, scores: NDArray[np.float64], chosen: list[str]) -> dict
         f"{bench.name}_saving_95_ratio": round(saving.ratio, 3),
         f"{bench.name}_saving_95_strong_share": round(saving.share, 4),
     }
+    if plain:
+        out |= versus_best_baseline(bench, scores, plain)
+    return out
+
+
+def versus_best_baseline(
+    bench: Bench, scores: NDArray[np.float64], plain: dict[str, NDArray[np.float64]]
+) -> dict[str, float]:
+    """The paired bootstrap of APGR(router) - APGR(the best plain baseline)."""
+    apgrs = {name: evaluate_router(v, bench.weak, bench.strong).apgr for name, v in plain.items()}
+    best = max(apgrs, key=lambda name: apgrs[name])
+    difference, low, high = paired_difference(scores, plain[best], bench.weak, bench.strong)
+    console.print(
+        f"{bench.name}: router - best plain baseline ({best}): APGR {difference:+.3f}, "
+        f"90% paired-bootstrap interval [{low:+.3f}, {high:+.3f}] (1,000 resamples)"
+    )
+    out = {f"{bench.name}_{k}_apgr": round(v, 4) for k, v in apgrs.items()}
+    return {
+        **{k.replace(" ", "_").replace("(", "").replace(")", ""): v for k, v in out.items()},
+        f"{bench.name}_best_baseline": best,  # type: ignore[dict-item]
+        f"{bench.name}_vs_best_baseline": round(difference, 4),
+        f"{bench.name}_vs_best_baseline_low": round(low, 4),
+        f"{bench.name}_vs_best_baseline_high": round(high, 4),
+    }
+
+
+def show_holdout(name: str, held: dict[str, float]) -> None:
+    table = Table(
+        title=f"{name}: train + calibrate (95% of GPT-4, 95% confidence) on 70%, route 30%"
+    )
+    for column in ("bound", "held", "ratio min / median", "share gap max / median", "within 3 pts"):
+        table.add_column(column)
+    for bound in ("population", "batch"):
+        k = f"{name}_holdout_{bound}"
+        table.add_row(
+            bound, f"{held[k + '_held']}/{held[k + '_splits']}",
+            f"{held[k + '_ratio_min']:.3f} / {held[k + '_ratio_median']:.3f}",
+            f"{held[k + '_share_gap_max']:.1%} / {held[k + '_share_gap_median']:.1%}",
+            f"{held[k + '_within_3_points']}",
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"sampling noise of the share gap: SD {held[k + '_share_noise_sd']:.1%}")
 
 
 def curve_lines(
@@ -217,6 +269,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kind", choices=["ensemble", "knn", "logistic"], default="ensemble")
     parser.add_argument("--only", choices=["mmlu", "gsm8k", "mtbench"], default=None)
+    parser.add_argument(
+        "--splits", type=int, default=20, help="70/30 calibration splits (0: skip them)"
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     out: dict[str, object] = {"benchmark": "routing"}
@@ -224,9 +279,16 @@ def main() -> None:
     benches = {name: load(name) for name in ("mmlu", "gsm8k", "mtbench")}
     for name in ("mmlu", "gsm8k"):
         if args.only in (None, name):
-            scores, chosen = cross_fitted(benches[name], args.kind)
-            out |= report(benches[name], scores, chosen)
-            panels[f"{name} (5-fold cross-fitted)"] = curve_lines(benches[name], scores)
+            bench = benches[name]
+            scores, chosen = cross_fitted(bench, args.kind)
+            plain = baseline_scores(bench, folds_of(len(bench.texts), 5, seed=0))
+            out |= report(bench, scores, chosen, plain)
+            panels[f"{name} (5-fold cross-fitted)"] = curve_lines(bench, scores)
+            if args.splits:
+                prices = np.array([WEAK_PRICE, STRONG_PRICE])
+                held = holdout(bench, args.splits, args.kind, prices, 0.95, console)
+                show_holdout(name, held)
+                out |= held
     if args.only in (None, "mtbench"):
         mmlu, gsm8k, mt = benches["mmlu"], benches["gsm8k"], benches["mtbench"]
         t = time.perf_counter()

@@ -62,9 +62,7 @@ def test_unknown_flow_lists_the_flows(tmp_path: Path) -> None:
         ("embeddings: {api_key_env: 'sk-live-abc123 def'}", "not the key itself"),
     ],
 )
-def test_limits_and_key_variables_are_checked(
-    tmp_path: Path, section: str, fragment: str
-) -> None:
+def test_limits_and_key_variables_are_checked(tmp_path: Path, section: str, fragment: str) -> None:
     (tmp_path / "stepladder.yaml").write_text(f"name: t\n{section}\n", encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
         load_project(tmp_path)

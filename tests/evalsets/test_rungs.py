@@ -18,8 +18,11 @@ from tests.fake_chat import chat_server
 from tests.nodes.test_classify_embeddings import project
 from tests.retrieval.intents_sample import INTENTS, UNRELATED
 
-MESSAGES = {"My new card has not arrived yet": "card_arrival", "I forgot my PIN": "change_pin",
-            UNRELATED[0]: "card_arrival"}
+MESSAGES = {
+    "My new card has not arrived yet": "card_arrival",
+    "I forgot my PIN": "change_pin",
+    UNRELATED[0]: "card_arrival",
+}
 LABELS = list(INTENTS)
 
 

@@ -77,6 +77,7 @@ class TrainedAdapter:
 
 
 CLEAR_REFS = Path("/proc/self/clear_refs")
+STATUS = Path("/proc/self/status")
 RESET_PEAK = "5"
 """What resets the process's peak resident memory to its current size (Linux)."""
 
@@ -91,6 +92,17 @@ def reset_peak_rss() -> bool:
 
 
 def peak_rss_gb() -> float:
-    """This process's peak resident memory (since `reset_peak_rss`), in GB."""
+    """This process's peak resident memory (since `reset_peak_rss`), in GB.
+
+    On Linux it reads `VmHWM` in `/proc/self/status`, the very mark `reset_peak_rss` resets
+    (`getrusage` also folds in marks kept by the process's signal state); elsewhere
+    `ru_maxrss`.
+    """
+    try:
+        for line in STATUS.read_text(encoding="ascii").splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1]) / 1e6  # kB
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return float(peak) / (1e9 if sys.platform == "darwin" else 1e6)

@@ -8,6 +8,10 @@ A trained classifier is a versioned folder under the project's state folder:
 .stepladder/classifiers/<name>/v<N>/weights.npz     landmark embeddings and dual weights
 ```
 
+The weights are the same for an exact fit (every example a landmark) and a Nyström fit (a
+sample of landmarks): fewer landmarks than training examples means a Nyström fit, so the
+manifest format is unchanged and classifiers saved before load as they were.
+
 `name` loads the newest version, `name@v2` a given one. A request the classifier does not
 recognise gets the fallback label: its decision score, or its similarity to the nearest
 training example, is under the threshold chosen on validation data.
@@ -225,4 +229,6 @@ def _load_model(file: Path, manifest: ClassifierManifest) -> KernelModel:
             f"manifest ({expected[0]} landmarks, {expected[1]} dimensions, {outputs} outputs); "
             "retrain the classifier."
         )
-    return KernelModel(landmarks, alpha, manifest.model.gamma, manifest.model.oos_column)
+    model = manifest.model
+    exact = model.landmarks == manifest.training.examples  # else a sample: a Nyström fit
+    return KernelModel(landmarks, alpha, model.gamma, model.oos_column, exact)

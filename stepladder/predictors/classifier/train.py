@@ -22,6 +22,8 @@ from stepladder.config.retrieval import EmbeddingSettings
 from stepladder.errors import ConfigError
 from stepladder.predictors.classifier.data import LabelledTexts, label_summary, split_validation
 from stepladder.predictors.classifier.fit import (
+    EXACT_LIMIT,
+    LANDMARKS,
     Floats,
     KernelModel,
     Platt,
@@ -38,8 +40,8 @@ from stepladder.predictors.classifier.manifest import (
     TrainingInfo,
 )
 from stepladder.predictors.classifier.model import EmbeddingClassifier
+from stepladder.predictors.classifier.progress import embed_blocks, fit_progress
 from stepladder.predictors.manifest import EmbeddingInfo, created_now
-from stepladder.retrieval.embedding_cache import embed_cached, progress_on
 from stepladder.retrieval.embeddings import EmbeddingFunction, shared_embedder
 
 __all__ = ["TrainOptions", "TrainingReport", "train_classifier"]
@@ -57,7 +59,8 @@ class TrainOptions:
         max_rejection: Without out-of-scope validation examples, the share of in-scope
             validation examples the threshold may reject.
         validation_share: Share held out for validation when none is given.
-        max_landmarks: Examples above which the fit uses a sample of landmarks.
+        exact_limit: The most examples fitted exactly; above, a Nyström fit.
+        landmarks: Landmarks of a Nyström fit (a stratified sample of the examples).
         seed: Seed for the validation split and landmark sampling.
     """
 
@@ -67,7 +70,8 @@ class TrainOptions:
     ridge: float = 0.1
     max_rejection: float = 0.005
     validation_share: float = 0.1
-    max_landmarks: int = 20_000
+    exact_limit: int = EXACT_LIMIT
+    landmarks: int = LANDMARKS
     seed: int = 0
 
 
@@ -115,22 +119,19 @@ def train_classifier(
         examples, validation = split_validation(examples, options.validation_share, options.seed)
     labels = _check_labels(examples, validation, options.oos_label)
     key = settings.model_dump_json()
-    train_x = embed_cached(
-        examples.texts, embedder, key, cache_dir, progress_on(console, "training")
-    )
-    val_x = embed_cached(
-        validation.texts, embedder, key, cache_dir, progress_on(console, "validation")
-    )
+    train_x = embed_blocks(examples.texts, embedder, key, cache_dir, console, "training")
+    val_x = embed_blocks(validation.texts, embedder, key, cache_dir, console, "validation")
     seconds = {"embed": time.perf_counter() - started}
-    model = _timed(seconds, "fit", lambda: _fit(train_x, examples.labels, labels, options))
-    _say(console, f"fitted kernel ridge on {len(examples):,} examples in {seconds['fit']:.2f} s")
+    fit = _fitter(labels, options, console)
+    model = _timed(seconds, "fit", lambda: fit(train_x, examples.labels))
+    _say(console, f"fitted {_what(model)} on {len(examples):,} examples in {seconds['fit']:.2f} s")
     platt, threshold, metrics = _timed(
         seconds, "calibrate", lambda: _calibrate(model, val_x, validation.labels, labels, options)
     )
     _say(console, f"calibrated on {len(validation):,} examples in {seconds['calibrate']:.2f} s")
     if refit:
         vectors, all_labels = np.concatenate([train_x, val_x]), examples.labels + validation.labels
-        model = _timed(seconds, "refit", lambda: _fit(vectors, all_labels, labels, options))
+        model = _timed(seconds, "refit", lambda: fit(vectors, all_labels))
         _say(console, f"refitted on all {len(vectors):,} examples in {seconds['refit']:.2f} s")
     seconds["total"] = time.perf_counter() - started
     info = EmbeddingInfo(name=embedder.name, dimension=train_x.shape[1], settings=settings)
@@ -222,22 +223,36 @@ def _check_labels(train: LabelledTexts, validation: LabelledTexts, oos: str) -> 
     return labels
 
 
-def _fit(
-    vectors: Floats, labels: Sequence[str], names: list[str], options: TrainOptions
-) -> KernelModel:
+def _fitter(
+    names: list[str], options: TrainOptions, console: Console | None
+) -> Callable[[Floats, Sequence[str]], KernelModel]:
+    """A function fitting the model to embeddings and their labels, with a progress bar."""
     index = {label: i for i, label in enumerate(names)}
-    has_oos = options.oos_label in labels
-    targets = np.array([index.get(label, len(names)) for label in labels])
-    return fit_kernel_ridge(
-        vectors,
-        targets,
-        len(names) + int(has_oos),
-        gamma=options.gamma,
-        ridge=options.ridge,
-        max_landmarks=options.max_landmarks,
-        oos_column=has_oos,
-        seed=options.seed,
-    )
+
+    def fit(vectors: Floats, labels: Sequence[str]) -> KernelModel:
+        has_oos = options.oos_label in labels
+        targets = np.array([index.get(label, len(names)) for label in labels])
+        with fit_progress(console, len(vectors) > options.exact_limit) as advance:
+            return fit_kernel_ridge(
+                vectors,
+                targets,
+                len(names) + int(has_oos),
+                gamma=options.gamma,
+                ridge=options.ridge,
+                exact_limit=options.exact_limit,
+                landmarks=options.landmarks,
+                oos_column=has_oos,
+                seed=options.seed,
+                advance=advance,
+            )
+
+    return fit
+
+
+def _what(model: KernelModel) -> str:
+    if model.exact:
+        return "kernel ridge (exact)"
+    return f"kernel ridge (Nyström, {len(model.landmarks):,} landmarks)"
 
 
 def _calibrate(

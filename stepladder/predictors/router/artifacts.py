@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from stepladder.errors import ConfigError
 from stepladder.predictors.artifacts import ArtifactKind, check_embedder
+from stepladder.predictors.router.crossfit import CrossFittedModel
 from stepladder.predictors.router.fit import KnnModel, LogisticModel, RouterModel
 from stepladder.predictors.router.lexical import LexicalModel
 from stepladder.predictors.router.manifest import RouterManifest
@@ -111,10 +113,28 @@ def load_router(folder: Path, embedder: EmbeddingFunction | None = None) -> Rout
 
 
 def _arrays(router: Router) -> dict[str, Any]:
-    model = router.model
+    folded = router.model
     out: dict[str, Any] = {}
-    if model.knn is not None:
-        out |= {"knn_vectors": model.knn.vectors, "knn_targets": model.knn.targets}
+    knn = folded.chosen.knn
+    if len(folded.models) == 1:
+        out |= _model_arrays(folded.chosen, "")
+        if knn is not None:
+            out |= {"knn_vectors": knn.vectors, "knn_targets": knn.targets}
+    else:  # fold i's kNN reads the rows outside fold i: store every row once
+        out["fold_rows"] = folded.rows
+        for i, model in enumerate(folded.models):
+            out |= _model_arrays(model, f"f{i}_")
+        if knn is not None:
+            out |= {"knn_vectors": _all_rows(folded, "vectors"),
+                    "knn_targets": _all_rows(folded, "targets")}  # fmt: skip
+    if router.held_out is not None:
+        held = router.held_out
+        out |= {"held_ids": held.ids, "held_p": held.probabilities, "held_y": held.targets}
+    return out
+
+
+def _model_arrays(model: RouterModel, prefix: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     if model.logistic is not None:
         lr = model.logistic
         out |= {"lr_mean": lr.mean, "lr_scale": lr.scale, "lr_weights": lr.weights}
@@ -122,43 +142,69 @@ def _arrays(router: Router) -> dict[str, Any]:
     if model.lexical is not None:
         words = model.lexical
         out |= {"lex_idf": words.idf, "lex_weights": words.weights, "lex_bias": words.bias}
-    if router.held_out is not None:
-        held = router.held_out
-        out |= {"held_ids": held.ids, "held_p": held.probabilities, "held_y": held.targets}
+    return {prefix + k: v for k, v in out.items()}
+
+
+def _all_rows(folded: CrossFittedModel, attribute: str) -> NDArray[np.float32]:
+    """Every training row's kNN vectors or targets, rebuilt from the fold models."""
+    knn = folded.models[0].knn
+    if knn is not None and knn.allowed is not None:  # the fold models share every row
+        return np.asarray(getattr(knn, attribute), dtype=np.float32)
+    first = getattr(knn, attribute)
+    out = np.zeros((len(folded.rows), first.shape[1]), dtype=np.float32)
+    for i, model in enumerate(folded.models):
+        outside = folded.rows != i
+        if outside.any():
+            out[outside] = getattr(model.knn, attribute)
     return out
 
 
-def _load_arrays(file: Path, manifest: RouterManifest) -> tuple[RouterModel, HeldOut | None]:
+def _load_arrays(file: Path, manifest: RouterManifest) -> tuple[CrossFittedModel, HeldOut | None]:
     try:
         with np.load(file, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     except (OSError, ValueError) as error:
         raise ConfigError(f"{file}: cannot read the router arrays: {error}.") from error
-    info = manifest.model
+    folds = manifest.model.folds
     try:
-        knn = logistic = None
-        if info.kind in ("knn", "ensemble"):
-            assert info.k is not None and info.smoothing is not None
-            knn = KnnModel(arrays["knn_vectors"], arrays["knn_targets"], info.k, info.smoothing)
-        if info.kind in ("logistic", "ensemble"):
-            assert info.l2 is not None
-            logistic = LogisticModel(
-                arrays["lr_mean"], arrays["lr_scale"], arrays["lr_weights"], arrays["lr_bias"],
-                info.l2,
-            )  # fmt: skip
-        lexical = None
-        if info.lexical_weight > 0:
-            assert info.lexical_c is not None
-            lexical = LexicalModel(
-                arrays["lex_idf"], arrays["lex_weights"], arrays["lex_bias"], info.lexical_c
-            )
+        rows = arrays["fold_rows"] if folds > 1 else np.zeros(0, dtype=np.int64)
+        models = [_model(arrays, manifest, rows, fold, folds) for fold in range(folds)]
     except (KeyError, AssertionError) as error:
         raise ConfigError(f"{file}: router arrays lack {error}; retrain the router.") from None
     held = None
     if "held_p" in arrays:
         held = HeldOut(arrays["held_ids"], arrays["held_p"], arrays["held_y"])
-    model = RouterModel(
+    return CrossFittedModel(tuple(models), rows), held
+
+
+def _model(
+    arrays: dict[str, Any], manifest: RouterManifest, rows: NDArray[np.int64], fold: int,
+    folds: int,
+) -> RouterModel:  # fmt: skip
+    """Fold `fold`'s model (the only model when `folds` is 1)."""
+    info = manifest.model
+    prefix = f"f{fold}_" if folds > 1 else ""
+    knn = logistic = lexical = None
+    if info.kind in ("knn", "ensemble"):
+        assert info.k is not None and info.smoothing is not None
+        vectors, targets = arrays["knn_vectors"], arrays["knn_targets"]
+        outside = rows != fold
+        allowed = outside if folds > 1 and outside.any() else None  # else it read every row
+        count = len(vectors) if allowed is None else int(allowed.sum())
+        knn = KnnModel(vectors, targets, min(info.k, max(count - 1, 1)), info.smoothing, allowed)
+    if info.kind in ("logistic", "ensemble"):
+        assert info.l2 is not None
+        logistic = LogisticModel(
+            arrays[prefix + "lr_mean"], arrays[prefix + "lr_scale"],
+            arrays[prefix + "lr_weights"], arrays[prefix + "lr_bias"], info.l2,
+        )  # fmt: skip
+    if info.lexical_weight > 0:
+        assert info.lexical_c is not None
+        lexical = LexicalModel(
+            arrays[prefix + "lex_idf"], arrays[prefix + "lex_weights"],
+            arrays[prefix + "lex_bias"], info.lexical_c,
+        )  # fmt: skip
+    return RouterModel(
         info.kind, knn, logistic, info.knn_weight, dict(info.selection), lexical,
         info.lexical_weight,
     )  # fmt: skip
-    return model, held

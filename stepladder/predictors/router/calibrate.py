@@ -13,6 +13,12 @@ For each threshold: the routed mix's quality, its ratio to the best single tier'
 a one-sided 95% lower confidence bound of that ratio (paired bootstrap over cases: the mix
 and the best tier are resampled together), and the mean price per call. The chosen point
 is the cheapest whose lower bound is at least the target.
+
+The bound is for the ratio on all future traffic (the population). With a `horizon` of N
+requests it is a prediction bound for the ratio measured on a batch of N future requests
+instead: each bootstrap resample of the cases is followed by a draw of N requests from it,
+so the bound also covers how much a batch of N varies (smaller batches, lower bounds). A
+team that checks quality on each day's N requests wants that one.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from stepladder.predictors.manifest import created_now
 from stepladder.predictors.router.manifest import CalibrationRecord, OperatingPoint
 from stepladder.predictors.router.router import Router, choose_tiers
 
-__all__ = ["NEVER", "calibrate_router", "operating_points"]
+__all__ = ["NEVER", "calibrate_router", "choose_point", "operating_points"]
 
 NEVER = 2.0
 CHUNK = 100
@@ -41,8 +47,11 @@ def calibrate_router(
     bootstrap: int = 1000,
     points: int = 200,
     seed: int = 0,
+    horizon: int | None = None,
 ) -> CalibrationRecord:
     """Choose thresholds for `router` on its held-out predictions.
+
+    `horizon`: the bound covers each batch of that many future requests (None: all traffic).
 
     Raises:
         ConfigError: If the router has no held-out predictions, or a tier has no price.
@@ -60,22 +69,33 @@ def calibrate_router(
         )
     price = np.array([float(prices[t]) for t in router.tiers])
     curve, best = operating_points(
-        held.probabilities, held.targets, router.tiers, price, bootstrap, points, seed
+        held.probabilities, held.targets, router.tiers, price, bootstrap, points, seed, horizon
     )
-    meeting = [p for p in curve if p.ratio_lower_bound >= target_quality]
-    chosen = min(meeting, key=lambda p: (p.cost_usd_per_call, -p.quality)) if meeting else curve[-1]
+    chosen, met = choose_point(curve, target_quality)
     return CalibrationRecord(
         created=created_now(),
         target_quality=target_quality,
-        met=bool(meeting),
+        met=met,
         thresholds={t: chosen.threshold for t in router.tiers[:-1]},
         chosen=chosen,
         prices={t: float(p) for t, p in zip(router.tiers, price, strict=True)},
         best_tier=router.tiers[best],
         held_out_examples=len(held.targets),
         bootstrap=bootstrap,
+        horizon=horizon,
+        tier_quality={
+            t: float(q) for t, q in zip(router.tiers, held.targets.mean(axis=0), strict=True)
+        },
         curve=curve,
     )
+
+
+def choose_point(curve: list[OperatingPoint], target_quality: float) -> tuple[OperatingPoint, bool]:
+    """The cheapest point whose lower bound meets the target (else the costliest), and if met."""
+    meeting = [p for p in curve if p.ratio_lower_bound >= target_quality]
+    if not meeting:
+        return curve[-1], False
+    return min(meeting, key=lambda p: (p.cost_usd_per_call, -p.quality)), True
 
 
 def operating_points(
@@ -86,6 +106,7 @@ def operating_points(
     bootstrap: int = 1000,
     points: int = 200,
     seed: int = 0,
+    horizon: int | None = None,
 ) -> tuple[list[OperatingPoint], int]:
     """Every candidate threshold's operating point (by rising cost), and the best tier."""
     candidates = np.unique(np.quantile(probabilities[:, :-1], np.linspace(0, 1, points + 1)))
@@ -96,7 +117,7 @@ def operating_points(
     )
     routed = np.take_along_axis(targets, choices, axis=1)
     best = int(targets.mean(axis=0).argmax())
-    lower = _lower_bounds(routed, targets[:, best], bootstrap, seed)
+    lower = _lower_bounds(routed, targets[:, best], bootstrap, seed, horizon)
     best_quality = float(targets[:, best].mean()) or 1.0
     out = []
     for j, threshold in enumerate(thresholds):
@@ -116,15 +137,26 @@ def operating_points(
 
 
 def _lower_bounds(
-    routed: NDArray[np.float64], best: NDArray[np.float64], bootstrap: int, seed: int
+    routed: NDArray[np.float64],
+    best: NDArray[np.float64],
+    bootstrap: int,
+    seed: int,
+    horizon: int | None = None,
 ) -> NDArray[np.float64]:
-    """One-sided 95% lower bound of mean(routed[:, j]) / mean(best), paired bootstrap."""
+    """One-sided 95% lower bound of mean(routed[:, j]) / mean(best), paired bootstrap.
+
+    With a `horizon`, each resample is followed by a draw of `horizon` cases from it (a
+    prediction bound for a batch of that size).
+    """
     rng = np.random.default_rng(seed)
     n = len(best)
     ratios = []
     for start in range(0, bootstrap, CHUNK):
         size = min(CHUNK, bootstrap - start)
-        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=size).astype(np.float64)
+        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=size)
+        if horizon is not None:
+            counts = rng.multinomial(horizon, counts / n)
+        counts = counts.astype(np.float64)
         denominator = np.maximum(counts @ best, 1e-12)
         ratios.append((counts @ routed) / denominator[:, None])
     return np.asarray(np.quantile(np.concatenate(ratios), 0.05, axis=0))

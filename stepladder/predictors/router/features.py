@@ -1,10 +1,15 @@
 """What a router sees of a text: its embedding, plus a few cheap text features.
 
 The embedding is the project's embedding function (the packaged all-MiniLM-L6-v2 by
-default, the one retrieval and embedding classifiers use). The text features are counts a
-regular expression finds: length, lines, numbers, digits, maths symbols, question marks.
-Long prompts with many numbers are harder for small models, which embeddings of the first
-256 tokens only partly show.
+default, the one retrieval and embedding classifiers use). That model reads only its first
+256 tokens, so a long text is embedded whole, in pieces (`text_windows`): consecutive
+windows of `WINDOW_WORDS` words, and the window that ends the text (where the question
+usually is). Its vector is the normalised mean of the windows' mean and the end window,
+each weighted half (`pooled_vectors`): few-shot prompts that share a long start still get
+different vectors. Texts of at most `WINDOW_WORDS` words are embedded as they are.
+
+The text features are counts a regular expression finds: length, lines, numbers, digits,
+maths symbols, question marks. Long prompts with many numbers are harder for small models.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,7 +27,15 @@ from stepladder.config.retrieval import EmbeddingSettings
 from stepladder.retrieval.embedding_cache import Progress, embed_cached
 from stepladder.retrieval.embeddings import EmbeddingFunction
 
-__all__ = ["TEXT_FEATURES", "embed_texts", "text_features"]
+__all__ = [
+    "LONG_TEXTS",
+    "TEXT_FEATURES",
+    "WINDOW_WORDS",
+    "embed_texts",
+    "pooled_vectors",
+    "text_features",
+    "text_windows",
+]
 
 Floats = NDArray[np.floating[Any]]
 TEXT_FEATURES = (
@@ -35,6 +48,10 @@ TEXT_FEATURES = (
     "math_share",
     "log_questions",
 )
+WINDOW_WORDS = 150
+END_WEIGHT = 0.5
+LONG_TEXTS: Final = "pooled-windows"
+_WORD = re.compile(r"\S+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _MATH = re.compile(r"[=+\-*/^%<>$]")
 
@@ -58,6 +75,36 @@ def text_features(texts: Sequence[str]) -> NDArray[np.float64]:
     return rows
 
 
+def text_windows(text: str, size: int = WINDOW_WORDS) -> list[str]:
+    """The pieces a text is embedded in: itself if short, else its windows and its end.
+
+    A long text gives its consecutive windows of `size` words, then the last `size` words
+    (the end window); each piece keeps the text's own spacing.
+    """
+    spans = [m.span() for m in _WORD.finditer(text)]
+    if len(spans) <= size:
+        return [text]
+    starts = range(0, len(spans), size)
+    windows = [text[spans[i][0] : spans[min(i + size, len(spans)) - 1][1]] for i in starts]
+    return [*windows, text[spans[-size][0] : spans[-1][1]]]
+
+
+def pooled_vectors(
+    pieces: Sequence[Sequence[str]], vectors: dict[str, NDArray[np.float32]]
+) -> NDArray[np.float32]:
+    """One normalised vector per text from its pieces' vectors (see the module docstring)."""
+    rows = []
+    for parts in pieces:
+        if len(parts) == 1:
+            rows.append(vectors[parts[0]])
+            continue
+        windows = np.mean([vectors[p] for p in parts[:-1]], axis=0)
+        windows /= max(float(np.linalg.norm(windows)), 1e-12)
+        pooled = (1 - END_WEIGHT) * windows + END_WEIGHT * vectors[parts[-1]]
+        rows.append(pooled / max(float(np.linalg.norm(pooled)), 1e-12))
+    return np.asarray(rows, dtype=np.float32)
+
+
 def embed_texts(
     texts: Sequence[str],
     embedder: EmbeddingFunction,
@@ -65,7 +112,13 @@ def embed_texts(
     cache_dir: Path | None = None,
     advance: Progress | None = None,
 ) -> NDArray[np.float32]:
-    """Normalised embeddings of `texts` (rows), cached in `cache_dir` by model and texts."""
+    """Normalised embeddings of whole `texts` (rows), pieces cached in `cache_dir`.
+
+    Long texts are embedded in windows and pooled (`text_windows`, `pooled_vectors`).
+    """
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
-    return embed_cached(list(texts), embedder, settings.model_dump_json(), cache_dir, advance)
+    pieces = [text_windows(text) for text in texts]
+    unique = list(dict.fromkeys(p for parts in pieces for p in parts))
+    embedded = embed_cached(unique, embedder, settings.model_dump_json(), cache_dir, advance)
+    return pooled_vectors(pieces, dict(zip(unique, embedded, strict=True)))

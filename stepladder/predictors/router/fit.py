@@ -27,11 +27,13 @@ __all__ = [
     "fit_router_model",
     "folds_of",
     "gain_area",
+    "refit_router_model",
 ]
 
 Floats = NDArray[np.floating[Any]]
 Kind = Literal["logistic", "knn", "ensemble"]
 CHUNK = 2048
+CHUNK_CELLS = 8_000_000  # similarities per kNN block (32 MB of float32)
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,10 @@ class FitOptions:
         lexical: Whether an ensemble blends in the word model when given word counts.
         c_grid: Inverse L2 penalties tried for the word model.
         lexical_grid: Word-model weights tried in the ensemble (the rest is kNN + logistic).
-        seed: Seed of the inner folds.
+        seed: Seed of the inner folds (and of the selection subset).
+        select_limit: The most examples hyper-parameters are chosen on by a cross-fitted
+            router; above, a seeded random subset of that many (the fold models are still
+            fitted on all examples).
     """
 
     k_grid: tuple[int, ...] = (10, 25, 50, 100, 200, 400)
@@ -65,31 +70,48 @@ class FitOptions:
     c_grid: tuple[float, ...] = (0.3, 1.0, 3.0)
     lexical_grid: tuple[float, ...] = (0.0, 0.2, 0.35, 0.5, 0.65)
     seed: int = 0
+    select_limit: int = 20_000
 
 
 @dataclass(frozen=True)
 class KnnModel:
-    """Mean correctness of the k most cosine-similar training texts, smoothed to the prior."""
+    """Mean correctness of the k most cosine-similar training texts, smoothed to the prior.
+
+    `allowed` marks the rows of `vectors` it reads (None: all): the fold models of a
+    cross-fitted router share one array of every row, each reading the rows outside its fold.
+    """
 
     vectors: NDArray[np.float32]
     targets: NDArray[np.float32]
     k: int
     smoothing: float
+    allowed: NDArray[np.bool_] | None = None
 
     def predict(self, vectors: Floats) -> NDArray[np.float64]:
         """Probabilities (rows: texts, columns: tiers)."""
-        return _knn_predict(self.vectors, self.targets, vectors, [self.k], self.smoothing)[0]
+        return _knn_predict(
+            self.vectors, self.targets, vectors, [self.k], self.smoothing, allowed=self.allowed
+        )[0]
 
 
 def _knn_predict(
-    train: Floats, targets: Floats, query: Floats, ks: list[int], m: float, skip_self: bool = False
+    train: Floats,
+    targets: Floats,
+    query: Floats,
+    ks: list[int],
+    m: float,
+    skip_self: bool = False,
+    allowed: NDArray[np.bool_] | None = None,
 ) -> list[NDArray[np.float64]]:
     """Predictions of kNN for each k in `ks` (neighbours found once, for the largest k)."""
+    if allowed is not None:  # a copy for this call only: the model keeps the shared array
+        train, targets = train[allowed], targets[allowed]
     top = min(max(ks), len(train) - int(skip_self))
     prior = targets.mean(axis=0)
     out = [np.zeros((len(query), targets.shape[1])) for _ in ks]
-    for start in range(0, len(query), CHUNK):
-        sims = np.asarray(query[start : start + CHUNK], np.float32) @ train.T
+    chunk = max(1, min(CHUNK, CHUNK_CELLS // max(len(train), 1)))
+    for start in range(0, len(query), chunk):
+        sims = np.asarray(query[start : start + chunk], np.float32) @ train.T
         if skip_self:
             rows = np.arange(len(sims))
             sims[rows, rows + start] = -np.inf
@@ -98,7 +120,7 @@ def _knn_predict(
         ranked = targets[np.take_along_axis(near, order, axis=1)].cumsum(axis=1)
         for result, k in zip(out, ks, strict=True):
             kk = min(k, top)
-            result[start : start + CHUNK] = (ranked[:, kk - 1] + m * prior) / (kk + m)
+            result[start : start + chunk] = (ranked[:, kk - 1] + m * prior) / (kk + m)
     return out
 
 
@@ -119,16 +141,23 @@ class LogisticModel:
 
 
 def _fit_logistic(x: Floats, y: Floats, l2: float, start: Floats | None = None) -> Floats:
-    """Newton's method on the penalised cross-entropy (bias unpenalised); soft targets ok."""
-    design = np.c_[x, np.ones(len(x))]
-    penalty = np.full(design.shape[1], l2)
-    penalty[-1] = 0.0
-    w = np.zeros(design.shape[1]) if start is None else start.copy()
+    """Newton's method on the penalised cross-entropy (bias unpenalised); soft targets ok.
+
+    Returns the weights, then the bias. The Hessian is summed over row blocks, so no copy
+    of `x` is made.
+    """
+    d = x.shape[1]
+    w = np.zeros(d + 1) if start is None else start.copy()
     for _ in range(30):
-        p = 1.0 / (1.0 + np.exp(-(design @ w)))
-        gradient = design.T @ (p - y) + penalty * w
-        hessian = (design * (p * (1 - p))[:, None]).T @ design
-        hessian[np.diag_indices_from(hessian)] += penalty + 1e-9
+        p = 1.0 / (1.0 + np.exp(-(x @ w[:-1] + w[-1])))
+        residual, v = p - y, p * (1 - p)
+        gradient = np.r_[x.T @ residual + l2 * w[:-1], residual.sum()]
+        hessian = np.empty((d + 1, d + 1))
+        hessian[:d, :d] = _weighted_gram(x, v)
+        hessian[:d, d] = hessian[d, :d] = x.T @ v
+        hessian[d, d] = v.sum()
+        hessian[np.diag_indices(d)] += l2
+        hessian[np.diag_indices(d + 1)] += 1e-9
         step = np.linalg.solve(hessian, gradient)
         w -= step
         if np.abs(step).max() < 1e-5:
@@ -136,14 +165,31 @@ def _fit_logistic(x: Floats, y: Floats, l2: float, start: Floats | None = None) 
     return w
 
 
-def _standardise(x: Floats) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def _weighted_gram(x: Floats, v: Floats) -> NDArray[np.float64]:
+    """x.T @ diag(v) @ x, in row blocks of `CHUNK`."""
+    out = np.zeros((x.shape[1], x.shape[1]))
+    for start in range(0, len(x), CHUNK):
+        block = x[start : start + CHUNK]
+        out += (block * v[start : start + CHUNK, None]).T @ block
+    return out
+
+
+def _standardised(
+    x: Floats, in_place: bool = False
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """`x` centred and scaled per column (in place if asked), the means and the scales."""
     mean = x.mean(axis=0)
-    return mean, np.where(x.std(axis=0) > 1e-9, x.std(axis=0), 1.0)
+    z = np.asarray(x, np.float64) if in_place else np.array(x, np.float64)
+    z -= mean
+    std = np.sqrt(np.einsum("ij,ij->j", z, z) / max(len(z), 1))
+    scale = np.where(std > 1e-9, std, 1.0)
+    z /= scale
+    return z, mean, scale
 
 
-def _logistic(x: Floats, targets: Floats, l2: float) -> LogisticModel:
-    mean, scale = _standardise(x)
-    z = (x - mean) / scale
+def _logistic(x: Floats, targets: Floats, l2: float, in_place: bool = False) -> LogisticModel:
+    """Fit one regression per tier; `in_place` lets it standardise `x` where it lies."""
+    z, mean, scale = _standardised(x, in_place)
     fitted = [_fit_logistic(z, targets[:, t], l2) for t in range(targets.shape[1])]
     weights = np.asarray(np.stack([f[:-1] for f in fitted], axis=1), dtype=np.float64)
     return LogisticModel(mean, scale, weights, np.array([f[-1] for f in fitted]), l2)
@@ -330,8 +376,8 @@ def _select_logistic(
     oof = {l2: np.zeros_like(targets) for l2 in grid}
     for fold in np.unique(folds):
         train, test = folds != fold, folds == fold
-        mean, scale = _standardise(x[train])
-        z_train, z_test = (x[train] - mean) / scale, (x[test] - mean) / scale
+        z_train, mean, scale = _standardised(x[train], in_place=True)
+        z_test = (x[test] - mean) / scale
         for t in range(targets.shape[1]):
             start = None
             for l2 in grid:  # strongest penalty first, each fit warm-starting the next
@@ -342,3 +388,51 @@ def _select_logistic(
     selection.update({f"l2={l2:g}": round(v, 6) for l2, v in scores.items()})
     best = max(scores, key=lambda l2: scores[l2])
     return _logistic(x, targets, best), oof[best]
+
+
+def refit_router_model(
+    chosen: RouterModel,
+    vectors: Floats,
+    features: Floats,
+    targets: Floats,
+    words: Sparse | None = None,
+    rows: NDArray[np.bool_] | None = None,
+    shared: tuple[NDArray[np.float32], NDArray[np.float32]] | None = None,
+) -> RouterModel:
+    """`chosen`'s kind and hyper-parameters (k, L2, weights, C) fitted on other rows.
+
+    Args:
+        chosen: The model whose kind and hyper-parameters to reuse.
+        vectors: Embeddings of the rows (all of them when `rows` is given).
+        features: Their text features.
+        targets: Their correctness per tier.
+        words: Their word counts (needed when `chosen` has a word part).
+        rows: Fit on these rows only (None: all).
+        shared: Float32 copies of `vectors` and `targets` for the kNN to read through the
+            `rows` mask instead of copying them (fold models share one array).
+
+    Raises:
+        ValueError: If `chosen` has a word part and `words` is None.
+    """
+    targets = np.asarray(targets, np.float64)
+    picked = slice(None) if rows is None else rows
+    knn = logistic = lexical = None
+    if chosen.knn is not None:
+        count = len(vectors) if rows is None else int(rows.sum())
+        k = min(chosen.knn.k, max(count - 1, 1))
+        if shared is not None:
+            knn = KnnModel(shared[0], shared[1], k, chosen.knn.smoothing, rows)
+        else:
+            knn = KnnModel(np.asarray(vectors[picked], np.float32),
+                           targets[picked].astype(np.float32), k, chosen.knn.smoothing)  # fmt: skip
+    if chosen.logistic is not None:
+        design = design_matrix(vectors[picked], features[picked], chosen.logistic.mean.shape[0])
+        logistic = _logistic(design, targets[picked], chosen.logistic.l2, in_place=True)
+    if chosen.lexical is not None:
+        if words is None:
+            raise ValueError("this router also reads the words: pass word_counts(texts)")
+        lexical = fit_lexical(words[picked], targets[picked], chosen.lexical.c, chosen.lexical)
+    return RouterModel(
+        chosen.kind, knn, logistic, chosen.knn_weight, chosen.selection, lexical,
+        chosen.lexical_weight,
+    )  # fmt: skip

@@ -38,6 +38,17 @@ class ModelInfo(ManifestPart):
     text_features: list[str] = Field(description="Cheap text features the model sees.")
     select_by: Literal["brier", "gain"] = Field(description="Inner cross-validation criterion.")
     selection: dict[str, float] = Field(description="Inner cross-validation scores.")
+    folds: int = Field(
+        default=1,
+        ge=1,
+        description="Fold models (each fitted without one fold; a new text is scored by the "
+        "one sha256(text) names); 1: one model fitted on all examples (older routers).",
+    )
+    long_texts: Literal["first-window", "pooled-windows"] = Field(
+        default="first-window",
+        description="How texts longer than the embedding model's window are embedded: "
+        "the first window only (older routers), or pooled windows with the end weighted.",
+    )
 
 
 class TierRecord(ManifestPart):
@@ -89,6 +100,13 @@ class CalibrationRecord(ManifestPart):
     best_tier: str = Field(description="The tier of the highest single-tier quality.")
     held_out_examples: int
     bootstrap: int = Field(description="Paired bootstrap resamples.")
+    horizon: int | None = Field(
+        default=None,
+        description="The bound covers each batch of this many future requests (None: all).",
+    )
+    tier_quality: dict[str, float] = Field(
+        default_factory=dict, description="Each tier's quality alone on the held-out cases."
+    )
     curve: list[OperatingPoint]
 
 

@@ -30,8 +30,18 @@ def _pyplot() -> Any:
     return plt
 
 
+def tier_points(record: CalibrationRecord) -> list[tuple[str, float, float]]:
+    """Each tier alone: (tier, price per call, quality / best tier's), if the record has them."""
+    best = record.tier_quality.get(record.best_tier) or 1.0
+    return [
+        (tier, record.prices[tier], quality / best)
+        for tier, quality in record.tier_quality.items()
+        if tier in record.prices
+    ]
+
+
 def calibration_png(record: CalibrationRecord, path: Path, title: str) -> Path:
-    """The quality ratio (and its lower bound) against cost per call, as a PNG."""
+    """The quality ratio (and its lower bound) against cost per call, every tier as a point."""
     plt = _pyplot()
     cost = [p.cost_usd_per_call for p in record.curve]
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -40,6 +50,11 @@ def calibration_png(record: CalibrationRecord, path: Path, title: str) -> Path:
     ax.axhline(record.target_quality, color="grey", linewidth=0.8, label="target")
     chosen = record.chosen
     ax.plot([chosen.cost_usd_per_call], [chosen.ratio_lower_bound], "o", color="C3", label="chosen")
+    tiers = tier_points(record)
+    if tiers:
+        ax.plot([t[1] for t in tiers], [t[2] for t in tiers], "s", color="C2", label="each tier")
+        for tier, price, ratio in tiers:
+            ax.annotate(tier, (price, ratio), textcoords="offset points", xytext=(4, 4))
     ax.set_xlabel("cost per call (USD)")
     ax.set_ylabel("quality ratio")
     ax.set_title(title)
@@ -86,6 +101,8 @@ def calibration_html(record: CalibrationRecord, title: str) -> str:
         ("cost per call", f"${chosen.cost_usd_per_call:.6f}"),
         ("prices per call", ", ".join(f"{t} ${p:g}" for t, p in record.prices.items())),
         ("held-out cases", str(record.held_out_examples)),
+        ("bound covers", "all future traffic" if record.horizon is None
+         else f"each batch of {record.horizon} requests"),
     ]  # fmt: skip
     rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in facts)
     return "\n".join(
@@ -106,8 +123,10 @@ def calibration_html(record: CalibrationRecord, title: str) -> str:
 
 
 def _svg(record: CalibrationRecord) -> str:
-    costs = [p.cost_usd_per_call for p in record.curve]
+    tiers = tier_points(record)
+    costs = [p.cost_usd_per_call for p in record.curve] + [t[1] for t in tiers]
     values = [v for p in record.curve for v in (p.quality_ratio, p.ratio_lower_bound)]
+    values += [t[2] for t in tiers]
     x0, x1 = min(costs), max(costs) if max(costs) > min(costs) else min(costs) + 1e-9
     y0, y1 = min([*values, record.target_quality]) - 0.01, max([*values, 1.0]) + 0.01
 
@@ -133,10 +152,17 @@ def _svg(record: CalibrationRecord) -> str:
         line("ratio_lower_bound", "#8250df", 'stroke-dasharray="5 3"'),
         f'<circle cx="{x(c.cost_usd_per_call):.1f}" cy="{y(c.ratio_lower_bound):.1f}" r="5" '
         'fill="#cf222e"><title>chosen</title></circle>',
+        *(
+            f'<rect x="{x(cost) - 4:.1f}" y="{y(ratio) - 4:.1f}" width="8" height="8" '
+            f'fill="#1a7f37"><title>{escape(tier)} alone</title></rect>'
+            f'<text x="{x(cost) + 6:.1f}" y="{y(ratio) - 6:.1f}">{escape(tier)}</text>'
+            for tier, cost, ratio in tiers
+        ),
         f'<text x="{W / 2}" y="{H - 12}" text-anchor="middle">cost per call (USD): '
         f"{x0:.6f} to {x1:.6f}</text>",
         f'<text x="12" y="{PAD - 14}">quality / best tier ({y0:.3f} to {y1:.3f}); blue: '
-        "estimate, purple dashed: 95% lower bound, grey: target, red: chosen</text>",
+        "estimate, purple dashed: 95% lower bound, grey: target, red: chosen, green: "
+        "each tier alone</text>",
     ]
     return (
         f'<svg role="img" aria-label="cost and quality" width="{W}" height="{H}" '

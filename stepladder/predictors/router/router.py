@@ -1,21 +1,23 @@
 """Routers: from a text, the probability that each model tier gets it right.
 
-A router embeds texts with the project's embedding function (plus cheap text features),
-and predicts P(right) per tier with a small learned model: `logistic` (one L2 logistic
-regression per tier), `knn` (mean correctness of the k most similar training texts,
-smoothed) or `ensemble` (a weighted mean of both, and of a logistic regression on the texts'
-TF-IDF words, `stepladder.predictors.router.lexical`). Hyper-parameters and weights are chosen by
+A router embeds whole texts with the project's embedding function (long texts in pooled
+windows, `stepladder.predictors.router.features`), adds cheap text features, and predicts
+P(right) per tier with a small learned model: `logistic` (one L2 logistic regression per
+tier), `knn` (mean correctness of the k most similar training texts, smoothed) or
+`ensemble` (a weighted mean of both, and of a logistic regression on the texts' TF-IDF
+words, `stepladder.predictors.router.lexical`). Hyper-parameters and weights are chosen by
 cross-validation inside the training data (`stepladder.predictors.router.fit`).
 
-Training also keeps held-out predictions for calibration: the examples are split into
-`held_out_folds` folds by a hash of their ids, and each fold is predicted by a router fitted
-on the other folds (cross-fitting). Calibration (`stepladder.predictors.router.calibrate`)
-then picks thresholds on predictions no model made for its own training examples.
+The router is cross-fitted (`stepladder.predictors.router.crossfit`): the examples are split
+into `held_out_folds` folds by a hash of their texts, one model per fold is fitted on the
+other folds, and each example's held-out prediction comes from the model that did not see
+it (nor any copy of its text). Calibration (`stepladder.predictors.router.calibrate`)
+picks thresholds on those predictions, and a new text is scored by the fold model a hash
+of the text names, so its score has the distribution calibration saw.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,8 +30,14 @@ from rich.console import Console
 from stepladder.config.retrieval import EmbeddingSettings
 from stepladder.errors import ConfigError
 from stepladder.predictors.manifest import EmbeddingInfo, created_now
-from stepladder.predictors.router.features import TEXT_FEATURES, embed_texts, text_features
-from stepladder.predictors.router.fit import FitOptions, Kind, RouterModel, fit_router_model
+from stepladder.predictors.router.crossfit import CrossFittedModel, fit_cross_fitted, hash_folds
+from stepladder.predictors.router.features import (
+    LONG_TEXTS,
+    TEXT_FEATURES,
+    embed_texts,
+    text_features,
+)
+from stepladder.predictors.router.fit import FitOptions, Kind
 from stepladder.predictors.router.lexical import Sparse, word_counts
 from stepladder.predictors.router.manifest import (
     ModelInfo,
@@ -40,7 +48,7 @@ from stepladder.predictors.router.manifest import (
 from stepladder.retrieval.embedding_cache import progress_on
 from stepladder.retrieval.embeddings import EmbeddingFunction, shared_embedder
 
-__all__ = ["HeldOut", "Router", "hash_folds"]
+__all__ = ["HeldOut", "Router", "choose_tiers", "hash_folds"]
 
 MIN_EXAMPLES = 10
 
@@ -61,17 +69,12 @@ class HeldOut:
     targets: NDArray[np.float64]
 
 
-def hash_folds(ids: Sequence[str], folds: int) -> NDArray[np.int64]:
-    """A fixed fold per id: sha256(id) modulo `folds` (stable across runs and machines)."""
-    return np.array([int(hashlib.sha256(i.encode()).hexdigest()[:8], 16) % folds for i in ids])
-
-
 class Router:
     """A trained router: embeds texts and predicts each tier's probability of being right.
 
     Args:
         manifest: What the artifact says about itself.
-        model: The fitted model.
+        model: The fitted fold models.
         held_out: Cross-fitted predictions on the training examples (for calibration).
         embedder: The embedding function; by default the manifest's, made on first use.
         path: The folder it was loaded from or saved to.
@@ -80,7 +83,7 @@ class Router:
     def __init__(
         self,
         manifest: RouterManifest,
-        model: RouterModel,
+        model: CrossFittedModel,
         held_out: HeldOut | None = None,
         embedder: EmbeddingFunction | None = None,
         path: Path | None = None,
@@ -127,20 +130,22 @@ class Router:
             correct: Per tier (cheapest first), one correctness value per text.
             kind: `logistic`, `knn` or `ensemble`.
             name: The router's name.
-            ids: An id per text (fixes the held-out folds); by default the text itself.
+            ids: An id per text, kept with the held-out predictions (default: the text).
             settings: The embedding model (default: the packaged one).
             embedder: The embedding function, if already made for `settings`.
             options: Fitting and selection options.
-            held_out_folds: Folds of the cross-fitting that makes held-out predictions.
+            held_out_folds: Folds of the cross-fitting (at least 2): one model per fold.
             training: What to record about the training data (default: a summary).
             cache_dir: A folder to cache embeddings in.
             console: Where to show progress.
 
         Raises:
             ConfigError: For fewer than two tiers, mismatched lengths, values outside 0..1,
-                or fewer than `MIN_EXAMPLES` texts.
+                fewer than `MIN_EXAMPLES` texts, or fewer than 2 folds.
         """
         targets = _targets(texts, correct)
+        if held_out_folds < 2:
+            raise ConfigError(f"held_out_folds must be at least 2; got {held_out_folds}.")
         settings = settings or EmbeddingSettings()
         embedder = embedder or shared_embedder(settings)
         started = time.perf_counter()
@@ -151,8 +156,8 @@ class Router:
         words = word_counts(texts) if kind == "ensemble" and options.lexical else None
         keys = [str(i) for i in ids] if ids is not None else list(texts)
         inputs = (vectors, features, words)
-        held_out = cross_fit(inputs, targets, kind, options, keys, held_out_folds)
-        model = fit_router_model(vectors, features, targets, kind, options, words)
+        rows = hash_folds(list(texts), held_out_folds)  # as new texts are: by the text
+        model, held_out = fit_cross_fitted(inputs, targets, kind, options, rows, held_out_folds)
         seconds = {"embed": embedded - started, "fit": time.perf_counter() - embedded}
         tiers = list(correct)
         record = training or _default_training(tiers, targets, held_out_folds)
@@ -179,14 +184,23 @@ class Router:
         """P(right) as a matrix: rows are texts, columns are tiers (cheapest first)."""
         if not texts:
             return np.zeros((0, len(self.tiers)))
-        vectors = np.asarray(self.embedder.embed(list(texts)), dtype=np.float32)
-        words = word_counts(texts) if self.model.lexical is not None else None
-        return self.predict_vectors(vectors, text_features(texts), words)
+        if self.manifest.model.long_texts == LONG_TEXTS:
+            vectors = embed_texts(texts, self.embedder, self.manifest.embedding.settings)
+        else:  # routers trained before whole-text embeddings saw the first window only
+            vectors = np.asarray(self.embedder.embed(list(texts)), dtype=np.float32)
+        words = word_counts(texts) if self.model.reads_words else None
+        return self.predict_vectors(vectors, text_features(texts), texts, words)
 
     def predict_vectors(
-        self, vectors: ArrayLike, features: ArrayLike, words: Sparse | None = None
+        self,
+        vectors: ArrayLike,
+        features: ArrayLike,
+        texts: Sequence[str],
+        words: Sparse | None = None,
     ) -> NDArray[np.float64]:
         """P(right) for embeddings already made (and their text features and word counts).
+
+        `texts` name the fold model that scores each row (a hash of the text).
 
         Raises:
             ConfigError: If the vectors' length is not the router's embedding dimension, or
@@ -200,12 +214,13 @@ class Router:
                 f"embeddings from '{self.manifest.embedding.name}', got vectors of shape "
                 f"{rows.shape}; embed with the router's model."
             )
-        if self.model.lexical is not None and words is None:
+        if self.model.reads_words and words is None:
             raise ConfigError(
                 f"router '{self.manifest.name}' also reads the texts' words: pass "
                 "word_counts(texts), or call probabilities(texts)."
             )
-        return self.model.predict(rows, np.asarray(features, dtype=np.float64), words)
+        folds = self.model.folds_of(texts)
+        return self.model.predict(rows, np.asarray(features, dtype=np.float64), folds, words)
 
     def route(self, texts: Sequence[str]) -> list[str]:
         """The calibrated tier for each text.
@@ -234,36 +249,6 @@ def choose_tiers(probabilities: NDArray[np.float64], thresholds: ArrayLike) -> N
     passes = probabilities[:, :-1] >= limits[None, : probabilities.shape[1] - 1]
     passes = np.c_[passes, np.ones(len(probabilities), dtype=bool)]
     return np.asarray(passes.argmax(axis=1))
-
-
-def cross_fit(
-    inputs: tuple[NDArray[np.float32], NDArray[np.float64], Sparse | None],
-    targets: NDArray[np.float64],
-    kind: Kind,
-    options: FitOptions,
-    ids: Sequence[str],
-    folds: int,
-) -> NDArray[np.float64]:
-    """Held-out P(right): each hash fold predicted by a model fitted on the others.
-
-    `inputs` are the embeddings, text features and word counts (or None) of the examples.
-    """
-    vectors, features, words = inputs
-    assignment = hash_folds(ids, folds)
-    out = np.zeros_like(targets)
-    for fold in np.unique(assignment):
-        test = assignment == fold
-        if test.all():  # one fold only: nothing to train on
-            out[test] = targets.mean(axis=0)
-            continue
-        train_words = None if words is None else words[~test]
-        model = fit_router_model(
-            vectors[~test], features[~test], targets[~test], kind, options, train_words
-        )
-        out[test] = model.predict(
-            vectors[test], features[test], None if words is None else words[test]
-        )
-    return out
 
 
 def _targets(texts: Sequence[str], correct: Mapping[str, ArrayLike]) -> NDArray[np.float64]:
@@ -303,10 +288,14 @@ def _default_training(tiers: list[str], targets: NDArray[np.float64], folds: int
 
 def held_out_text(folds: int) -> str:
     """How held-out predictions are made, for the manifest."""
-    return f"{folds}-fold cross-fitting, fold = sha256(case id) mod {folds}"
+    return (
+        f"{folds}-fold cross-fitting, fold = sha256(text) mod {folds}, for training texts "
+        "and new texts alike"
+    )
 
 
-def _model_info(model: RouterModel, options: FitOptions) -> ModelInfo:
+def _model_info(folded: CrossFittedModel, options: FitOptions) -> ModelInfo:
+    model = folded.chosen
     knn, logistic = model.knn, model.logistic
     return ModelInfo(
         kind=model.kind,
@@ -319,4 +308,6 @@ def _model_info(model: RouterModel, options: FitOptions) -> ModelInfo:
         text_features=list(TEXT_FEATURES) if options.text_features and logistic else [],
         select_by=options.select_by,
         selection=model.selection,
+        folds=len(folded.models),
+        long_texts=LONG_TEXTS,
     )

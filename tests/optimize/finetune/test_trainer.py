@@ -6,6 +6,7 @@ its checkpoint and continues exactly as an uninterrupted one; early stopping kee
 
 from __future__ import annotations
 
+import mmap
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -323,8 +324,12 @@ def test_a_failed_training_leaves_the_base_plain(base_model: Any) -> None:
 
 
 def test_the_training_peak_memory_is_measured_from_a_reset() -> None:
-    block = bytearray(b"\x01") * 400_000_000  # touched, so resident
+    # Fresh pages from the kernel (not heap memory freed earlier in the session and reused,
+    # which would not raise the resident size), touched so they are resident; munmap
+    # returns them.
+    block = mmap.mmap(-1, 400_000_000)
+    block.write(b"\x01" * 400_000_000)
     before = peak_rss_gb()
-    del block
+    block.close()
     assert reset_peak_rss()  # Linux: /proc/self/clear_refs
     assert peak_rss_gb() < before - 0.3

@@ -79,7 +79,7 @@ def test_training_reports_progress_and_timings() -> None:
     report, printed = trained()
     assert "embedded 180 training texts in" in printed
     assert "embedded 20 validation texts in" in printed
-    assert "fitted kernel ridge on 180 examples in" in printed
+    assert "fitted kernel ridge (exact) on 180 examples in" in printed
     assert "refitted on all 200 examples in" in printed
     assert set(report.seconds) == {"embed", "fit", "calibrate", "refit", "total"}
     assert all(seconds > 0 for seconds in report.seconds.values())
@@ -202,7 +202,7 @@ def test_landmarks_subset_for_large_sets() -> None:
     vectors = centres[targets] + 0.3 * rng.normal(size=(300, 16))
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     exact = fit_kernel_ridge(vectors, targets, 3)
-    sampled = fit_kernel_ridge(vectors, targets, 3, max_landmarks=60)
+    sampled = fit_kernel_ridge(vectors, targets, 3, exact_limit=100, landmarks=60)
     assert sampled.landmarks.shape == (60, 16)
     assert (exact.decide(vectors).best == targets).mean() > 0.95
     assert (sampled.decide(vectors).best == targets).mean() > 0.95
@@ -218,3 +218,27 @@ class _FakeEmbedder:
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         return [[1.0, 0.0] for _ in texts]
+
+
+def test_nystrom_with_every_example_as_landmark_is_the_exact_fit() -> None:
+    from stepladder.predictors.classifier.nystrom import exact_weights, nystrom_weights
+
+    rng = np.random.default_rng(2)
+    vectors = rng.normal(size=(120, 8))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    targets = rng.integers(0, 3, 120)
+    kernel = np.exp(2.0 * (vectors @ vectors.T - 1.0))
+    exact = exact_weights(vectors, np.eye(3)[targets], 2.0, 0.1)
+    streamed = nystrom_weights(vectors, targets, 3, vectors, 2.0, 0.1)
+    assert np.abs(kernel @ exact - kernel @ streamed).max() < 1e-3
+
+
+def test_the_fit_switches_to_nystrom_above_the_exact_limit() -> None:
+    rng = np.random.default_rng(3)
+    targets = np.repeat(np.arange(3), 100)
+    vectors = rng.normal(size=(3, 16))[targets] + 0.3 * rng.normal(size=(300, 16))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    assert fit_kernel_ridge(vectors, targets, 3, exact_limit=300).exact
+    approximate = fit_kernel_ridge(vectors, targets, 3, exact_limit=299, landmarks=50)
+    assert not approximate.exact and approximate.landmarks.shape == (50, 16)
+    assert (approximate.decide(vectors).best == targets).mean() > 0.95

@@ -67,7 +67,8 @@ def word_order_questions(n: int = 200, seed: int = 0) -> tuple[list[str], np.nda
     for i in range(n):
         tricky = i % 2 == 1
         topic = rng.choice(TOPICS)
-        texts.append(f"{topic} {'none true except all' if tricky else 'all true except none'}")
+        cue = "none true except all" if tricky else "all true except none"
+        texts.append(f"{topic} {cue} item{i}")  # distinct texts: copies share a fold
         small.append(float(rng.random() < (0.15 if tricky else 0.9)))
     return texts, np.array(small)
 
@@ -86,16 +87,16 @@ def test_an_ensemble_weighs_in_the_words_and_round_trips(tmp_path: Path) -> None
     held = router.held_out
     assert held is not None
     tricky = np.arange(len(texts)) % 2 == 1
-    assert held.probabilities[tricky, 0].mean() < held.probabilities[~tricky, 0].mean() - 0.15
+    assert held.probabilities[tricky, 0].mean() < held.probabilities[~tricky, 0].mean() - 0.1
     loaded = load_router(save_router(router, tmp_path), embedder=HashEmbeddings())
-    assert loaded.model.lexical is not None
+    assert loaded.model.chosen.lexical is not None
     probe = ["law none true except all", "law all true except none"]
     p = loaded.probabilities(probe)
     assert np.allclose(p, router.probabilities(probe))
-    assert p[0, 0] < p[1, 0] - 0.15
+    assert p[0, 0] < p[1, 0] - 0.1  # each probe scored by its own fold model
     vectors = np.asarray(HashEmbeddings().embed(probe), dtype=np.float32)
     with pytest.raises(ConfigError, match="also reads the texts' words"):
-        loaded.predict_vectors(vectors, np.zeros((1, 8)))
+        loaded.predict_vectors(vectors, np.zeros((1, 8)), probe[:1])
 
 
 def test_without_words_or_with_lexical_off_an_ensemble_is_embeddings_only() -> None:

@@ -92,7 +92,7 @@ def test_saved_versions_load_back_and_refuse_another_embedding_model(tmp_path: P
     ):
         load_router(first, embedder=Other())
     with pytest.raises(ConfigError, match=r"64-dimensional.*shape \(1, 384\)"):
-        loaded.predict_vectors(np.zeros((1, 384)), np.zeros((1, 8)))
+        loaded.predict_vectors(np.zeros((1, 384)), np.zeros((1, 8)), ["x"])
     with pytest.raises(
         ConfigError, match=r"no router 'nope'.*Routers here: r.*stepladder router train nope"
     ):
