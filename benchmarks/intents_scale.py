@@ -10,7 +10,8 @@ is its own:
 - `router`: the fit of a cross-fitted `ensemble` router (5 fold models, kNN + logistic
   regression + the word model) on rows resampled from RouteLLM's MMLU prompts: embeddings
   from the routing cache with a little Gaussian noise, one extra word per text. Embedding
-  is not timed again (the same model as the classifier's, at the rate measured there).
+  is not timed again (the same model as the classifier's, at the rate measured there). It
+  is the same whichever `--dataset` is given.
 
 The last line the parent prints is a JSON object.
 """

@@ -169,7 +169,7 @@ def report(
     scores: NDArray[np.float64],
     chosen: list[str],
     plain: dict[str, NDArray[np.float64]] | None = None,
-) -> dict[str, float]:
+) -> dict[str, object]:
     result = evaluate_router(scores, bench.weak, bench.strong)
     saving = cost_saving(scores, bench.weak, bench.strong, WEAK_PRICE, STRONG_PRICE, 0.95)
     base = baselines(bench)
@@ -193,7 +193,7 @@ def report(
         f"${saving.cost_per_call:.5f}/call vs ${STRONG_PRICE:.5f}: {saving.ratio:.2f}x cheaper "
         f"({saving.saved:.1%} saved); models chosen per fold: {'; '.join(chosen)}"
     )
-    out = {
+    out: dict[str, object] = {
         f"{bench.name}_apgr": round(result.apgr, 4),
         f"{bench.name}_cpt50": round(result.cpt50, 4),
         f"{bench.name}_cpt80": round(result.cpt80, 4),
@@ -203,25 +203,28 @@ def report(
         f"{bench.name}_saving_95_strong_share": round(saving.share, 4),
     }
     if plain:
-        out |= versus_best_baseline(bench, scores, plain)
+        out |= versus_best_baseline(bench, scores, plain, base)
     return out
 
 
 def versus_best_baseline(
-    bench: Bench, scores: NDArray[np.float64], plain: dict[str, NDArray[np.float64]]
-) -> dict[str, float]:
-    """The paired bootstrap of APGR(router) - APGR(the best plain baseline)."""
-    apgrs = {name: evaluate_router(v, bench.weak, bench.strong).apgr for name, v in plain.items()}
+    bench: Bench,
+    scores: NDArray[np.float64],
+    plain: dict[str, NDArray[np.float64]],
+    metrics: dict[str, dict[str, float]],
+) -> dict[str, object]:
+    """Each plain baseline's APGR (from `metrics`); the router minus the best, bootstrapped."""
+    apgrs = {name: metrics[name]["apgr"] for name in plain}
     best = max(apgrs, key=lambda name: apgrs[name])
     difference, low, high = paired_difference(scores, plain[best], bench.weak, bench.strong)
     console.print(
         f"{bench.name}: router - best plain baseline ({best}): APGR {difference:+.3f}, "
         f"90% paired-bootstrap interval [{low:+.3f}, {high:+.3f}] (1,000 resamples)"
     )
-    out = {f"{bench.name}_{k}_apgr": round(v, 4) for k, v in apgrs.items()}
+    slug = {name: name.replace(" (", "_").replace(")", "").replace(" ", "_") for name in plain}
     return {
-        **{k.replace(" ", "_").replace("(", "").replace(")", ""): v for k, v in out.items()},
-        f"{bench.name}_best_baseline": best,  # type: ignore[dict-item]
+        **{f"{bench.name}_{slug[k]}_apgr": round(v, 4) for k, v in apgrs.items()},
+        f"{bench.name}_best_baseline": best,
         f"{bench.name}_vs_best_baseline": round(difference, 4),
         f"{bench.name}_vs_best_baseline_low": round(low, 4),
         f"{bench.name}_vs_best_baseline_high": round(high, 4),

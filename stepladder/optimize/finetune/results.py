@@ -94,9 +94,9 @@ def reset_peak_rss() -> bool:
 def peak_rss_gb() -> float:
     """This process's peak resident memory (since `reset_peak_rss`), in GB.
 
-    On Linux it reads `VmHWM` in `/proc/self/status`, the very mark `reset_peak_rss` resets
-    (`getrusage` also folds in marks kept by the process's signal state); elsewhere
-    `ru_maxrss`.
+    On Linux it reads `VmHWM` in `/proc/self/status`, the mark `reset_peak_rss` resets
+    (`getrusage`'s `ru_maxrss` is also the maximum of marks saved when threads exit, which
+    no reset clears); elsewhere `ru_maxrss`.
     """
     try:
         for line in STATUS.read_text(encoding="ascii").splitlines():

@@ -115,18 +115,13 @@ def load_router(folder: Path, embedder: EmbeddingFunction | None = None) -> Rout
 def _arrays(router: Router) -> dict[str, Any]:
     folded = router.model
     out: dict[str, Any] = {}
-    knn = folded.chosen.knn
-    if len(folded.models) == 1:
-        out |= _model_arrays(folded.chosen, "")
-        if knn is not None:
-            out |= {"knn_vectors": knn.vectors, "knn_targets": knn.targets}
-    else:  # fold i's kNN reads the rows outside fold i: store every row once
+    knn = folded.chosen.knn  # every fold model's kNN holds all rows (a mask picks its own)
+    if len(folded.models) > 1:
         out["fold_rows"] = folded.rows
-        for i, model in enumerate(folded.models):
-            out |= _model_arrays(model, f"f{i}_")
-        if knn is not None:
-            out |= {"knn_vectors": _all_rows(folded, "vectors"),
-                    "knn_targets": _all_rows(folded, "targets")}  # fmt: skip
+    for i, model in enumerate(folded.models):
+        out |= _model_arrays(model, f"f{i}_" if len(folded.models) > 1 else "")
+    if knn is not None:
+        out |= {"knn_vectors": knn.vectors, "knn_targets": knn.targets}
     if router.held_out is not None:
         held = router.held_out
         out |= {"held_ids": held.ids, "held_p": held.probabilities, "held_y": held.targets}
@@ -143,20 +138,6 @@ def _model_arrays(model: RouterModel, prefix: str) -> dict[str, Any]:
         words = model.lexical
         out |= {"lex_idf": words.idf, "lex_weights": words.weights, "lex_bias": words.bias}
     return {prefix + k: v for k, v in out.items()}
-
-
-def _all_rows(folded: CrossFittedModel, attribute: str) -> NDArray[np.float32]:
-    """Every training row's kNN vectors or targets, rebuilt from the fold models."""
-    knn = folded.models[0].knn
-    if knn is not None and knn.allowed is not None:  # the fold models share every row
-        return np.asarray(getattr(knn, attribute), dtype=np.float32)
-    first = getattr(knn, attribute)
-    out = np.zeros((len(folded.rows), first.shape[1]), dtype=np.float32)
-    for i, model in enumerate(folded.models):
-        outside = folded.rows != i
-        if outside.any():
-            out[outside] = getattr(model.knn, attribute)
-    return out
 
 
 def _load_arrays(file: Path, manifest: RouterManifest) -> tuple[CrossFittedModel, HeldOut | None]:

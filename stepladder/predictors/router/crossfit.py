@@ -2,8 +2,9 @@
 
 Training splits the examples into folds by a hash of their texts and fits one model per fold
 on the other folds (hyper-parameters chosen once, by inner cross-validation on all the
-examples). Each example's held-out prediction comes from the model that did not train on
-it; copies of one text share a fold. Calibration picks its thresholds on those predictions.
+examples, or on a seeded subset of `FitOptions.select_limit` of them above that). Each
+example's held-out prediction comes from the model that did not train on it; copies of one
+text share a fold. Calibration picks its thresholds on those predictions.
 
 A new text is scored by one fold model too, the one a hash of the text names: like every
 held-out example, it is scored by a model trained on the other folds' share of the data,
@@ -119,11 +120,11 @@ def fit_cross_fitted(
     chosen = _choose(inputs, np.asarray(targets), kind, options)
     models = []
     held_out = np.zeros(np.shape(targets))
-    shared = (np.asarray(vectors, np.float32), np.asarray(targets, np.float32))
+    vectors = np.asarray(vectors, np.float32)  # once: the fold models' kNN share it
     for fold in range(folds):
         test = rows == fold
         train = ~test if (~test).any() else test
-        model = refit_router_model(chosen, vectors, features, targets, words, train, shared)
+        model = refit_router_model(chosen, vectors, features, targets, words, train)
         if test.any():
             held_out[test] = model.predict(
                 vectors[test], features[test], None if words is None else words[test]

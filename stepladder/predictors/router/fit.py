@@ -397,7 +397,6 @@ def refit_router_model(
     targets: Floats,
     words: Sparse | None = None,
     rows: NDArray[np.bool_] | None = None,
-    shared: tuple[NDArray[np.float32], NDArray[np.float32]] | None = None,
 ) -> RouterModel:
     """`chosen`'s kind and hyper-parameters (k, L2, weights, C) fitted on other rows.
 
@@ -407,9 +406,8 @@ def refit_router_model(
         features: Their text features.
         targets: Their correctness per tier.
         words: Their word counts (needed when `chosen` has a word part).
-        rows: Fit on these rows only (None: all).
-        shared: Float32 copies of `vectors` and `targets` for the kNN to read through the
-            `rows` mask instead of copying them (fold models share one array).
+        rows: Fit on these rows only (None: all). The kNN keeps all of `vectors` and reads
+            these rows through a mask, so fold models given float32 vectors share one array.
 
     Raises:
         ValueError: If `chosen` has a word part and `words` is None.
@@ -420,11 +418,8 @@ def refit_router_model(
     if chosen.knn is not None:
         count = len(vectors) if rows is None else int(rows.sum())
         k = min(chosen.knn.k, max(count - 1, 1))
-        if shared is not None:
-            knn = KnnModel(shared[0], shared[1], k, chosen.knn.smoothing, rows)
-        else:
-            knn = KnnModel(np.asarray(vectors[picked], np.float32),
-                           targets[picked].astype(np.float32), k, chosen.knn.smoothing)  # fmt: skip
+        knn = KnnModel(np.asarray(vectors, np.float32), targets.astype(np.float32), k,
+                       chosen.knn.smoothing, rows)  # fmt: skip
     if chosen.logistic is not None:
         design = design_matrix(vectors[picked], features[picked], chosen.logistic.mean.shape[0])
         logistic = _logistic(design, targets[picked], chosen.logistic.l2, in_place=True)

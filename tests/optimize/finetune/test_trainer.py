@@ -324,9 +324,8 @@ def test_a_failed_training_leaves_the_base_plain(base_model: Any) -> None:
 
 
 def test_the_training_peak_memory_is_measured_from_a_reset() -> None:
-    # Fresh pages from the kernel (not heap memory freed earlier in the session and reused,
-    # which would not raise the resident size), touched so they are resident; munmap
-    # returns them.
+    # Pages mapped for this test and touched (so resident), then unmapped: the resident size
+    # surely rises by 0.4 GB and falls back, whatever the allocator holds from other tests.
     block = mmap.mmap(-1, 400_000_000)
     block.write(b"\x01" * 400_000_000)
     before = peak_rss_gb()
