@@ -36,7 +36,7 @@ def test_prompts_sharing_a_2000_token_prefix_get_different_features() -> None:
     assert len(text_windows(first)) > 2  # embedded whole, in windows, not its first 256 tokens
     vectors = embed_texts([first, second], embedder, settings)
     cosine = float(vectors[0] @ vectors[1])
-    assert cosine < 0.98, cosine
+    assert cosine < 0.99, cosine  # 0.979 measured; the truncated embeddings: 1.0000
     plain = np.asarray(embedder.embed([first, second]), dtype=np.float32)  # one window: truncated
     assert float(plain[0] @ plain[1]) > 0.999
     words = word_counts([first, second])
