@@ -1,0 +1,29 @@
+"""Serving the studio's static pages with a `<base href>` that fits where the app is mounted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+__all__ = ["STATIC_DIR", "page"]
+
+STATIC_DIR = Path(__file__).parent / "static"
+BASE_MARKER = "<!--base-->"
+
+
+def page(request: Request, name: str) -> HTMLResponse:
+    """The page `static/<name>`, its `<!--base-->` marker replaced by the app's base URL.
+
+    Relative links and `fetch("api/...")` then resolve under the mount point (`/studio/`).
+    """
+    html = (STATIC_DIR / name).read_text(encoding="utf-8")
+    base = str(request.url_for("home")) if _has_home(request) else "/"
+    if not base.endswith("/"):
+        base += "/"
+    return HTMLResponse(html.replace(BASE_MARKER, f'<base href="{base}">', 1))
+
+
+def _has_home(request: Request) -> bool:
+    return any(getattr(route, "name", None) == "home" for route in request.app.routes)
