@@ -7,9 +7,6 @@ told to resolve no host names: the page is a local file and loads nothing.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,63 +14,8 @@ import pytest
 
 from stepladder.tracing.html import trace_html
 from stepladder.tracing.store import Trace, load_traces
+from tests.browser import ARTIFACTS, headless_chromium
 from tests.tracing.span_files import FAILED, NASTY, write_span_files
-
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-CHROMIUM_FLAGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--window-size=1400,900",
-    # stay off the network: no background fetches, no proxy, no name resolution at all
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-default-apps",
-    "--disable-extensions",
-    "--disable-sync",
-    "--no-first-run",
-    "--no-proxy-server",
-    "--host-resolver-rules=MAP * ~NOTFOUND",
-)
-
-
-def _browser_paths() -> tuple[str, str]:
-    driver = shutil.which("chromedriver")
-    browser = next(
-        filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None
-    )
-    if driver is None or browser is None:
-        pytest.fail(
-            "headless Chromium is missing (chromium and chromedriver must be on PATH): "
-            "run `make browser` (as root it installs Debian's chromium and chromium-driver)",
-            pytrace=False,
-        )
-    return driver, browser
-
-
-@contextmanager
-def headless_chromium(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """A Selenium driver for the system's Chromium; the test fails if it is not installed."""
-    driver_path, browser_path = _browser_paths()
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        pytest.fail("selenium is missing: install the dev extra (pip install -e '.[dev]')")
-    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must never download a driver
-    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)  # talk to chromedriver on loopback, directly
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser_path
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    chrome = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
-    try:
-        yield chrome
-    finally:
-        chrome.quit()
 
 
 def test_the_waterfall_draws_and_a_click_shows_the_span(
