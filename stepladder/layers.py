@@ -6,7 +6,8 @@ cycles). The package root (`stepladder/__init__.py`) sits above every line and r
 public names, so nothing inside the package imports it. `tests/test_layers.py` enforces the
 order, and README's "Layout" section shows the same lines (`render_layers()`).
 
-`config` sits above `specs` because reading `stepladder.yaml` uses the spec-file reader. The
+`studio` sits above `serve`: it runs flows through the service's code, and `stepladder serve`
+mounts it at `/studio` from the CLI. `config` sits above `specs` because reading `stepladder.yaml` uses the spec-file reader. The
 bottom line holds the leaves everyone may use: the error tree, the progress bar, atomic file
 writes and the version.
 """
@@ -17,6 +18,7 @@ __all__ = ["LAYERS", "SITS_WITH", "layer_of", "render_layers"]
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli",),
+    ("studio",),
     ("serve",),
     ("optimize", "monitor"),
     ("evalsets",),
