@@ -49,8 +49,10 @@ def compare_detail(
         UserError: If an option is out of range.
     """
     options.check()
-    compared = {"alpha": options.alpha} if options.alpha is not None else {}
-    comparison = compare_runs(baseline.record, candidate.record, **compared)
+    if options.alpha is None:
+        comparison = compare_runs(baseline.record, candidate.record)
+    else:
+        comparison = compare_runs(baseline.record, candidate.record, alpha=options.alpha)
     bounds: dict[str, float] = {}
     if options.max_cost_increase is not None:
         bounds["max_cost_increase"] = options.max_cost_increase

@@ -159,8 +159,11 @@ def _run_row(run: LoadedRun) -> dict[str, Any]:
 
 
 def run_detail(project: Project, run: LoadedRun) -> dict[str, Any]:
-    """One run: its manifest, its summary (metrics with intervals, tags, cost, latency, and
-    whatever else the summary holds) and every case."""
+    """One run: its manifest, its summary and every case.
+
+    The summary is `summarize`'s: metrics with intervals, tags, cost, latency, and whatever
+    else it holds.
+    """
     record = run.record
     totals = {
         "input_tokens": sum(case.input_tokens for case in record.results),
@@ -224,5 +227,7 @@ def _cases_by_id(project: Project, record: EvalRunRecord) -> dict[str, EvalCase]
                 continue
             return {case.id: case for case in loaded.load_cases()}
         except StepladderError as error:
-            logger.info("cases of eval run %s not read from %s: %s", manifest.run_id, candidate, error)
+            logger.info(
+                "cases of eval run %s not read from %s: %s", manifest.run_id, candidate, error
+            )
     return {}
