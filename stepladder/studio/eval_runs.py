@@ -20,7 +20,13 @@ from stepladder.errors import StepladderError, UserError
 from stepladder.evalsets.baseline import BASELINES_DIR, list_baselines
 from stepladder.evalsets.cases import EvalCase
 from stepladder.evalsets.report import EvalSummary, metric_names, score_of, summarize
-from stepladder.evalsets.results import MANIFEST_FILE, RESULTS_FILE, CaseResult, EvalRunRecord
+from stepladder.evalsets.results import (
+    MANIFEST_FILE,
+    RESULTS_FILE,
+    CaseResult,
+    EvalManifest,
+    EvalRunRecord,
+)
 from stepladder.evalsets.results import load_run as load_run_folder
 from stepladder.evalsets.runner import evals_dir
 from stepladder.evalsets.spec import load_eval_spec
@@ -119,18 +125,31 @@ def _not_found(project: Project, run_id: str) -> str:
 
 def list_runs(project: Project) -> dict[str, Any]:
     """Every eval run, newest first, then the baselines; runs that cannot be read are named."""
-    runs: list[dict[str, Any]] = []
+    rows: list[tuple[tuple[str, int], dict[str, Any]]] = []
     skipped: list[str] = []
     for run_id, folder, baseline in _folders(project):
         try:
             run = LoadedRun(run_id, load_run_folder(folder), baseline)
-            runs.append(_run_row(run))
+            rows.append((_when(folder, run.record.manifest), _run_row(run)))
         except (StepladderError, ValueError, OSError) as error:
             logger.warning("eval run %s cannot be read: %s", folder, error)
             skipped.append(f"{folder}: {error}")
-    runs.sort(key=lambda row: str(row["started"]), reverse=True)  # newest first
-    runs.sort(key=lambda row: bool(row["baseline"]))  # stable: baselines last
-    return {"runs": runs, "skipped": skipped}
+    rows.sort(key=lambda item: item[0], reverse=True)  # newest first
+    rows.sort(key=lambda item: bool(item[1]["baseline"]))  # stable: baselines last
+    return {"runs": [row for _, row in rows], "skipped": skipped}
+
+
+def _when(folder: Path, manifest: EvalManifest) -> tuple[str, int]:
+    """A key that orders runs by when they started.
+
+    The start is kept to the second; of two runs started in one second, the one whose
+    results were written last comes last.
+    """
+    try:
+        written = (folder / RESULTS_FILE).stat().st_mtime_ns
+    except OSError:
+        written = 0
+    return manifest.started, written
 
 
 def _run_row(run: LoadedRun) -> dict[str, Any]:
@@ -176,8 +195,33 @@ def run_detail(project: Project, run: LoadedRun) -> dict[str, Any]:
         "summary": run.summary.model_dump(mode="json"),
         "totals": totals,
         "metric_names": metric_names(record),
+        "related": related_runs(project, run),
         "cases": case_rows(project, record),
     }
+
+
+def related_runs(project: Project, run: LoadedRun) -> dict[str, str | None]:
+    """The runs worth comparing `run` with: its eval's baseline and its eval's previous run."""
+    manifest = run.record.manifest
+    has_baseline = manifest.eval_name in list_baselines(project.root)
+    baseline = BASELINE_PREFIX + manifest.eval_name if has_baseline and not run.baseline else None
+    this = _when(run.record.folder, manifest)
+    previous: tuple[tuple[str, int], str] | None = None
+    for run_id, folder, is_baseline in _folders(project):
+        other = None if is_baseline else _manifest_or_none(folder)
+        if other is None or other.eval_name != manifest.eval_name or run_id == run.run_id:
+            continue
+        when = _when(folder, other)
+        if when < this and (previous is None or when > previous[0]):
+            previous = (when, run_id)
+    return {"baseline": baseline, "previous": previous[1] if previous else None}
+
+
+def _manifest_or_none(folder: Path) -> EvalManifest | None:
+    try:
+        return EvalManifest.model_validate_json((folder / MANIFEST_FILE).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def case_rows(project: Project, record: EvalRunRecord) -> list[dict[str, Any]]:

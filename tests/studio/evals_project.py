@@ -96,8 +96,15 @@ def run_traced(spec: Path, root: Path) -> str:
     return result.record.manifest.run_id
 
 
-def make_eval_runs(root: Path, monkeypatch: pytest.MonkeyPatch) -> EvalRuns:
-    """The project with a baseline run and a clearly worse candidate run."""
+def make_eval_runs(root: Path, monkeypatch: pytest.MonkeyPatch | None = None) -> EvalRuns:
+    """The project with a baseline run and a clearly worse candidate run.
+
+    Also usable from a script (the README's screenshots): without `monkeypatch`, the
+    environment is restored when the runs are done.
+    """
+    if monkeypatch is None:
+        with pytest.MonkeyPatch.context() as own:
+            return make_eval_runs(root, own)
     spec = write_evals_project(root)
     monkeypatch.setenv("STUDIO_EVAL_BROKEN", ",".join(BASELINE_BROKEN))
     baseline = run_traced(spec, root)

@@ -51,7 +51,7 @@ def test_the_list_has_every_run_with_the_report_metrics(runs: EvalRuns, client: 
     body = response.json()
     assert body["skipped"] == []
     listed = {row["run_id"]: row for row in body["runs"]}
-    assert set(listed) == {runs.baseline, runs.candidate}
+    assert list(listed) == [runs.candidate, runs.baseline]  # newest first
     for run_id, row in listed.items():
         summary = summarize(load_run(folder(runs, run_id)))
         assert (row["eval_name"], row["flow"], row["cases"]) == (
@@ -78,6 +78,16 @@ def test_a_saved_baseline_is_listed_and_readable_by_its_compare_name(
     assert rows[-1]["baseline"] is True
     run = client.get("/api/evals/baseline:answers").json()
     assert run["manifest"]["run_id"] == runs.baseline and len(run["cases"]) == len(QUESTIONS)
+    assert run["related"]["baseline"] is None  # a baseline is not compared with itself
+    related = client.get(f"/api/evals/{runs.candidate}").json()["related"]
+    assert related == {"baseline": "baseline:answers", "previous": runs.baseline}
+
+
+def test_a_run_names_the_previous_run_of_its_eval(runs: EvalRuns, client: TestClient) -> None:
+    first = client.get(f"/api/evals/{runs.baseline}").json()["related"]
+    second = client.get(f"/api/evals/{runs.candidate}").json()["related"]
+    assert first == {"baseline": None, "previous": None}
+    assert second == {"baseline": None, "previous": runs.baseline}
 
 
 def test_a_run_has_metrics_with_intervals_tags_cost_and_every_case(

@@ -166,6 +166,10 @@ def test_clicking_a_case_shows_its_input_expected_output_and_trace(
         driver.get(f"{url}/evals/{runs.candidate}#case=q{QUESTIONS.index('boom')}")
         dialog = wait_for(driver, "dialog#case-dialog[open]")
         assert "boom is not allowed" in dialog.find_element(By.ID, "case-error").text
+        driver.find_element(By.ID, "case-close").click()
+        driver.find_element(By.CSS_SELECTOR, "#run-header a.compare-link").click()
+        wait_for(driver, "#verdict")
+        assert f"a={runs.baseline}&b={runs.candidate}" in driver.current_url
 
 
 def test_the_compare_page_shows_changed_cases_and_the_verdict(

@@ -44,14 +44,19 @@ function headerSection(run) {
     el("span", {}, "run ", el("b", { class: "mono" }, run.run_id)),
     run.baseline ? el("span", { class: "tag" }, "baseline") : null,
     el("span", {}, "flow ", el("b", {}, s.flow)),
-    el("span", {}, "started ", el("b", {}, s.started)),
+    el("span", {}, "started ", el("b", {}, formatTime(s.started))),
     s.finished ? null : el("span", { class: "bad" }, "not finished"),
     s.split ? el("span", {}, "split ", el("b", {}, s.split)) : null,
     s.tier ? el("span", {}, "every model node on tier ", el("b", {}, s.tier)) : null,
     el("span", {}, el("b", {}, String(s.cases)), " cases: ", el("b", {}, String(s.ok)), " ok, ",
       el("b", { class: s.failed ? "bad" : "" }, String(s.failed)), " failed",
       s.planned > s.cases ? el("span", { class: "partial" }, ` (${s.planned - s.cases} not run)`) : null));
-  const section = el("section", { id: "run-header" }, el("h1", {}, s.eval_name), facts);
+  const compareWith = (other, label) => other ? el("a", { class: "compare-link",
+    href: `evals/compare?${new URLSearchParams({ a: other, b: run.run_id })}` }, label) : null;
+  const links = el("div", { class: "facts" },
+    compareWith(run.related.previous, `compare with the previous run (${run.related.previous})`),
+    compareWith(run.related.baseline, `compare with the baseline (${run.related.baseline})`));
+  const section = el("section", { id: "run-header" }, el("h1", {}, s.eval_name), facts, links);
   if (s.failed) section.append(el("p", { class: "warning" }, `${s.failed} case(s) failed and score 0 on every metric`));
   if (s.used_cache) section.append(el("p", { class: "warning" },
     `${s.cached_cases} case(s) used cached model responses: their latency and cost are not those of live calls`));

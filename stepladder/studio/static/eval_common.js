@@ -7,6 +7,12 @@ function formatCost(usd) {
   return usd < 1 ? `$${usd.toFixed(6)}` : `$${usd.toFixed(4)}`;
 }
 
+/** An ISO-8601 UTC time as `2026-01-02 03:04:05 UTC`. */
+function formatTime(iso) {
+  if (!iso) return "";
+  return iso.replace("T", " ").replace(/(\+00:00|Z)$/, " UTC");
+}
+
 /** A score or mean with three decimals ("" when missing). */
 function formatScore(value) {
   return value === null || value === undefined ? "" : Number(value).toFixed(3);

@@ -71,7 +71,7 @@ function runRow(run) {
     el("td", {}, el("a", { href: evalRunHref(run.run_id), class: "mono run-link" }, run.run_id),
       run.baseline ? el("span", { class: "tag" }, "baseline") : null),
     el("td", {}, run.eval_name), el("td", {}, run.flow),
-    el("td", { class: "muted" }, run.started.replace("T", " ").replace("+00:00", " UTC")),
+    el("td", { class: "muted" }, formatTime(run.started)),
     el("td", { class: "num" }, cases), el("td", {}, metrics),
     el("td", { class: "num" }, formatCost(run.cost_per_case_usd)),
     el("td", { class: "num" }, formatDuration(run.latency_p50_s)));
