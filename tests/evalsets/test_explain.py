@@ -24,7 +24,7 @@ from stepladder.runtimes.usage import UsageLedger
 from stepladder.specs.references import ReferencePolicy
 from stepladder.testing import arun_eval
 from tests.conftest import write_project
-from tests.evalsets.runs import HOSTILE, write_run
+from tests.evalsets.runs import HOSTILE, case, write_run
 from tests.evalsets.test_report import Page
 
 
@@ -284,3 +284,19 @@ async def test_results_keep_inputs_and_unscored_outputs(tmp_path: Path) -> None:
     assert manifest["metric_kinds"] == {"loud": "exact", "empty": "exact"}
     [worst] = result.summary.worst
     assert (worst.case_id, worst.inputs, worst.outputs["loud"]) == ("b", {"text": "yo"}, "YO")
+
+
+def test_intervals_of_bounded_metrics_stay_inside_0_1(tmp_path: Path) -> None:
+    """Two or three cases per tag of a token F1 metric gave `[-0.614, 1.681]`; now in [0, 1]."""
+    f1 = [0.05, 1.0, 0.55, 0.9, 0.1, 0.6, 0.0, 1.0]
+    results = [
+        case(f"c{i}", {"f1": value, "exact": float(value > 0.5)}, continuous=("f1",), tags=[tag])
+        for i, (value, tag) in enumerate(zip(f1, "aabbbccc", strict=True))
+    ]
+    summary = summarize(write_run(tmp_path / "r", results, metrics=["f1", "exact"]))
+    shown = [*summary.metrics, *(m for tag in summary.tags for m in tag.metrics)]
+    assert len(shown) == 8
+    for metric in shown:
+        assert 0.0 <= metric.low <= metric.mean <= metric.high <= 1.0, metric
+    tag_a = next(tag for tag in summary.tags if tag.tag == "a").metrics[0]
+    assert (tag_a.low, tag_a.high) == (0.0, 1.0)  # n=2: t(1) = 12.7, clipped to the bounds
