@@ -420,18 +420,7 @@ def _confusion_table(report: LabelReport) -> Table:
     With too many labels to draw it, the most frequent confusions are listed instead.
     """
     if len(report.labels) > CONFUSION_MATRIX_LABELS:
-        table = _table("most frequent confusions")
-        for column in ("expected", "predicted", "cases"):
-            table.add_column(column, no_wrap=True, justify="right" if column == "cases" else "left")
-        cells = [
-            (count, i, j)
-            for i, row in enumerate(report.confusion)
-            for j, count in enumerate(row)
-            if i != j and count
-        ]
-        for count, i, j in sorted(cells, key=lambda cell: (-cell[0], cell[1], cell[2]))[:10]:
-            table.add_row(Text(report.labels[i]), Text(report.labels[j]), str(count))
-        return table
+        return _top_confusions(report)
     table = _table("confusion (rows expected, columns predicted)")
     table.add_column("expected \\ predicted", no_wrap=True, overflow="ellipsis", max_width=24)
     for label in report.labels:
@@ -441,6 +430,22 @@ def _confusion_table(report: LabelReport) -> Table:
             continue
         cells = [Text(str(count), style=_cell_style(i, j, count)) for j, count in enumerate(row)]
         table.add_row(Text(label), *cells)
+    return table
+
+
+def _top_confusions(report: LabelReport, limit: int = 10) -> Table:
+    """The largest off-diagonal cells of the confusion matrix, most cases first."""
+    table = _table("most frequent confusions")
+    for column in ("expected", "predicted", "cases"):
+        table.add_column(column, no_wrap=True, justify="right" if column == "cases" else "left")
+    found = [
+        (count, i, j)
+        for i, row in enumerate(report.confusion)
+        for j, count in enumerate(row)
+        if i != j and count
+    ]
+    for count, i, j in sorted(found, key=lambda cell: (-cell[0], cell[1], cell[2]))[:limit]:
+        table.add_row(Text(report.labels[i]), Text(report.labels[j]), str(count))
     return table
 
 

@@ -123,6 +123,24 @@ def test_label_tables_are_in_the_summary_json_terminal_and_html(run: EvalRunReco
     assert '<td class="num miss">1</td>' in confusion and '<td class="num hit">2</td>' in confusion
 
 
+def test_many_labels_list_the_most_frequent_confusions(tmp_path: Path) -> None:
+    truth = [f"L{i:02d}" for i in range(14)]
+    results = [labelled(f"h{i}", label, label) for i, label in enumerate(truth)]
+    results += [labelled(f"m{i}", "L03", "L07") for i in range(3)]
+    results.append(labelled("x", "L01", "L02"))
+    run = write_run(
+        tmp_path / "r",
+        results,
+        metrics=["intent"],
+        metric_kinds={"intent": "label"},
+        metric_fields={"intent": "category"},
+    )
+    text = rendered(summarize(run))
+    assert "most frequent confusions" in text and "confusion (rows" not in text
+    rows = [line.split() for line in text.splitlines() if line.startswith(("L03", "L01"))]
+    assert rows[-2:] == [["L03", "L07", "3"], ["L01", "L02", "1"]]
+
+
 def test_old_runs_and_other_kinds_get_no_label_tables(tmp_path: Path) -> None:
     results = [labelled("a", "ORDER", "ORDER"), labelled("b", "ORDER", "REFUND")]
     old = write_run(tmp_path / "old", results, metrics=["intent"])
