@@ -80,9 +80,10 @@ class MetricSpecBase(BaseModel):
 
     `expected_null` says whether a `null` expected value matched by a `null` output counts as
     a pass: `match` (the default) scores such a case 1 (and 0 when the output has a value, a
-    hallucinated one); `skip` leaves every case whose expected value is null unscored by the
-    metric, so it measures only the cases that expect a value. The report shows each metric
-    apart for "present" and "absent" expected values either way.
+    hallucinated one; judge and function metrics are handed the null and decide themselves);
+    `skip` leaves every case whose expected value is null unscored by the metric, so it
+    measures only the cases that expect a value. The report shows each metric apart for
+    "present" and "absent" expected values either way.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -92,8 +93,9 @@ class MetricSpecBase(BaseModel):
     )
     expected_null: ExpectedNull = Field(
         default="match",
-        description="An expected null: `match` passes a null output (and fails any value); "
-        "`skip` leaves the case unscored by this metric.",
+        description="An expected null: `match` passes a null output and fails any value "
+        "(judge and function metrics get the null and decide); `skip` leaves the case "
+        "unscored by this metric.",
     )
 
 

@@ -318,3 +318,21 @@ def test_intervals_of_bounded_metrics_stay_inside_0_1(tmp_path: Path) -> None:
         assert 0.0 <= metric.low <= metric.mean <= metric.high <= 1.0, metric
     tag_a = next(tag for tag in summary.tags if tag.tag == "a").metrics[0]
     assert (tag_a.low, tag_a.high) == (0.0, 1.0)  # n=2: t(1) = 12.7, clipped to the bounds
+
+
+def test_label_tables_escape_hostile_labels(tmp_path: Path) -> None:
+    results = [labelled("a", HOSTILE, HOSTILE), labelled("b", HOSTILE, "[bold]x[/]")]
+    run = write_run(
+        tmp_path / "r",
+        results,
+        metrics=["intent"],
+        metric_kinds={"intent": "label"},
+        metric_fields={"intent": "category"},
+    )
+    summary = summarize(run)
+    assert summary.label_metrics[0].labels == [HOSTILE, "[bold]x[/]"]
+    text = report_html(run, summary)
+    page = Page(text)
+    assert not page.tags("script") and not page.tags("img") and "<script>" not in text
+    assert HOSTILE in "".join(page.text)
+    assert "[bold]x[/]" in rendered(summary)
