@@ -12,8 +12,8 @@ from rich.table import Table
 
 from stepladder.cli.app import app, command_in
 from stepladder.cli.common import project_for
-from stepladder.errors import ConfigError
-from stepladder.predictors.classifier.data import read_examples
+from stepladder.errors import ConfigError, UserError
+from stepladder.predictors.classifier.data import read_examples, read_texts
 from stepladder.predictors.classifier.model import (
     CLASSIFIERS,
     classifier_path,
@@ -39,6 +39,13 @@ def train(
     data: Annotated[Path, typer.Argument(help="Labelled examples: JSONL, JSON or CSV.")],
     text_field: Annotated[str, typer.Option(help="Column holding the text.")] = "text",
     label_field: Annotated[str, typer.Option(help="Column holding the label.")] = "label",
+    delimiter: Annotated[
+        str | None,
+        typer.Option(
+            help="Column separator of CSV files: one character, or `tab` (default: sniffed "
+            "from the file's first lines)."
+        ),
+    ] = None,
     validation: Annotated[
         Path | None,
         typer.Option(help="Validation examples (default: 10% of DATA held out, seeded)."),
@@ -61,8 +68,8 @@ def train(
 ) -> None:
     """Train a classifier from labelled examples and save it as the next version of NAME."""
     project = project_for()
-    examples = read_examples(data, text_field, label_field)
-    held_out = read_examples(validation, text_field, label_field) if validation else None
+    examples = read_examples(data, text_field, label_field, delimiter)
+    held_out = read_examples(validation, text_field, label_field, delimiter) if validation else None
     report = train_classifier(
         name,
         examples,
@@ -92,9 +99,21 @@ def train(
 @command_in(classifier_app, "predict")
 def predict(
     name: Annotated[str, typer.Argument(help="A classifier: NAME, NAME@vN, or a folder.")],
-    texts: Annotated[list[str], typer.Argument(help="Text(s) to classify.")],
+    texts: Annotated[list[str] | None, typer.Argument(help="Text(s) to classify.")] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            help="Texts to classify from a file: JSONL (a string, or an object with "
+            "--text-field, per line) or plain text, one per line.",
+        ),
+    ] = None,
+    text_field: Annotated[str, typer.Option(help="Key of the text in JSONL objects.")] = "text",
 ) -> None:
     """Label texts with a trained classifier; prints label, confidence and text."""
+    texts = [*(texts or []), *(read_texts(file, text_field) if file is not None else [])]
+    if not texts:
+        raise UserError("nothing to classify: give texts as arguments, or a file with --file.")
     project = project_for()
     started = time.perf_counter()
     classifier = load_classifier(classifier_path(name, project.state_dir))

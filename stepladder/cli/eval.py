@@ -31,6 +31,19 @@ from stepladder.runtimes import ModelPool
 console = Console(highlight=False)
 stderr = Console(stderr=True, highlight=False)
 REPORT_FILE = "report.html"
+PIPE_WIDTH = 1000
+"""Width of tables printed to a pipe or file: wide enough that no column is cut."""
+
+
+def _tables_console() -> Console:
+    """The console for tables: the terminal's, or a wide one when stdout is not a terminal.
+
+    Off a terminal rich assumes 80 columns and cuts wide tables (`baseli…`); a script or a
+    CI log reading the output wants every column whole.
+    """
+    if console.is_terminal:
+        return console
+    return Console(highlight=False, width=PIPE_WIDTH, no_color=console.no_color)
 
 
 class _RunByDefault(TyperGroup):
@@ -105,7 +118,7 @@ def run(
     if json_output:
         print_json(summary.model_dump(mode="json"))
     else:
-        render_summary(summary, console)
+        render_summary(summary, _tables_console())
     stderr.print(f"eval run {record.manifest.run_id}: {record.folder}")
     stderr.print(f"report: {report}")
 
@@ -166,7 +179,7 @@ def compare(
     if json_output:
         print_json(comparison.model_dump(mode="json"))
     else:
-        render_comparison(comparison, console)
+        render_comparison(comparison, _tables_console())
     if not fail_gate:
         return
     failures = gate(
@@ -203,5 +216,5 @@ def report(
     if json_output:
         print_json(summary.model_dump(mode="json"))
     else:
-        render_summary(summary, console)
+        render_summary(summary, _tables_console())
     stderr.print(f"report: {record.folder / REPORT_FILE}")

@@ -1,5 +1,9 @@
 """An eval run as one self-contained HTML page: quality, tags, cost, latency and worst cases.
 
+Besides the plots, it has the label metrics' per-label tables and confusion matrices, each
+metric apart for present and absent expected values, and for each worst case its input,
+expected values and output.
+
 The page loads nothing from anywhere and runs no script (inline CSS, inline SVG plots drawn
 here, a Content-Security-Policy that forbids any fetch), so it can be attached to a pull request
 or a bug report. Every piece of run data is escaped before it enters the page.
@@ -7,12 +11,20 @@ or a bug report. Every piece of run data is escaped before it enters the page.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
+from typing import Any
 
 import numpy as np
 
-from stepladder.evalsets.report import EvalSummary, MetricSummary, format_interval
+from stepladder.evalsets.label_report import LabelReport
+from stepladder.evalsets.report import (
+    EvalSummary,
+    MetricSummary,
+    ScoreInterval,
+    format_interval,
+    short_json,
+)
 from stepladder.evalsets.results import EvalRunRecord
 from stepladder.tracing.render import format_cost
 
@@ -21,6 +33,8 @@ __all__ = ["report_html"]
 POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 PALETTE = ("#0969da", "#8250df", "#1a7f37", "#bf8700", "#cf222e", "#1b7c83", "#6e7781")
 LABEL_W, PLOT_W, ROW_H = 130, 320, 26
+VALUE_CHARS = 2000
+"""Longest value shown in a worst case's input, expected and output cells."""
 
 STYLE = """
 :root { --line: #d0d7de; --muted: #57606a; --accent: #0969da; --error: #cf222e; }
@@ -54,6 +68,9 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 td.failed { color: var(--error); font-weight: 600; }
 code { font-size: 12px; }
 .empty { color: var(--muted); }
+dl.values { margin: 0; display: grid; grid-template-columns: max-content 1fr; gap: 0 6px; }
+dl.values dt { color: var(--muted); } dl.values dd { margin: 0; white-space: pre-wrap; }
+td.hit { font-weight: 600; } td.miss { color: var(--error); } td.zero { color: #afb8c1; }
 """
 
 
@@ -74,6 +91,8 @@ def report_html(run: EvalRunRecord, summary: EvalSummary) -> str:
             "<main>",
             _section("Quality per metric (mean, 95% CI)", _metric_plot(summary.metrics)),
             _section("Quality per tag", _tag_plot(summary)),
+            *_presence_section(summary),
+            *(_label_section(report) for report in summary.label_metrics),
             _section("Cost per case", _histogram(costs, format_cost, "cost per case")),
             _section("Latency", _histogram(latencies, _seconds, "latency")),
             _section("Worst cases", _worst_table(summary), wide=True),
@@ -275,7 +294,8 @@ def _worst_table(summary: EvalSummary) -> str:
     if not summary.worst:
         return '<p class="empty">Every case scored perfectly.</p>'
     names = [metric.name for metric in summary.metrics]
-    head = "".join(f"<th>{escape(name)}</th>" for name in ["case", "mean", *names])
+    columns = ["case", "mean", *names, "input", "expected", "output", "error", "trace"]
+    head = "".join(f"<th>{escape(name)}</th>" for name in columns)
     rows = []
     for case in summary.worst:
         mean = "failed" if not case.ok else "-"
@@ -286,12 +306,93 @@ def _worst_table(summary: EvalSummary) -> str:
             for n in names
         )
         command = f"<code>{escape(case.trace_command)}</code>" if case.trace_command else "-"
+        why = "".join(f"<br>{escape(name)}: {escape(d)}" for name, d in case.details.items())
         rows.append(
             f"<tr><td>{escape(case.case_id)}</td>"
             f'<td class="num{"" if case.ok else " failed"}">{mean}</td>{cells}'
-            f"<td>{escape(case.error or '')}</td><td>{command}</td></tr>"
+            f"<td>{_values(case.inputs)}</td><td>{_values(case.expected)}</td>"
+            f"<td>{_values(case.outputs)}</td>"
+            f"<td>{escape(case.error or '')}{why}</td><td>{command}</td></tr>"
         )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _values(values: Mapping[str, Any]) -> str:
+    """Named JSON values as a definition list (each value cut to `VALUE_CHARS`)."""
+    if not values:
+        return "-"
+    items = "".join(
+        f"<dt>{escape(key)}</dt><dd><code>{escape(short_json(value, VALUE_CHARS))}</code></dd>"
+        for key, value in values.items()
+    )
+    return f'<dl class="values">{items}</dl>'
+
+
+def _presence_section(summary: EvalSummary) -> list[str]:
+    """Each metric apart for cases expecting a value and cases expecting null, if any do."""
+    if not any(m.absent is not None and m.absent.n for m in summary.metrics):
+        return []
+    head = "<th>metric</th><th>all</th><th>expected present</th><th>expected null</th>"
+    rows = "".join(
+        f"<tr><td>{escape(m.name)}</td>"
+        f'<td class="num">{_part(ScoreInterval(mean=m.mean, low=m.low, high=m.high, n=m.n))}</td>'
+        f'<td class="num">{_part(m.present)}</td><td class="num">{_part(m.absent)}</td></tr>'
+        for m in summary.metrics
+    )
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    note = (
+        '<p class="empty">"Expected null" cases pass when the output is null too (metric '
+        "option <code>expected_null: match</code>; <code>skip</code> leaves them unscored).</p>"
+    )
+    return [_section("Expected values present and absent (mean, 95% CI, n)", table + note)]
+
+
+def _part(interval: ScoreInterval | None) -> str:
+    if interval is None or interval.n == 0:
+        return "-"
+    low_high = format_interval(interval.low, interval.high)
+    return f"{interval.mean:.3f} {low_high} n={interval.n}"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _label_section(report: LabelReport) -> str:
+    """A label metric's per-label table and its confusion matrix."""
+    head = "".join(
+        f"<th>{name}</th>"
+        for name in ("label", "precision", "recall", "F1", "expected", "predicted")
+    )
+    rows = "".join(
+        f'<tr><td>{escape(row.label)}</td><td class="num">{_ratio(row.precision)}</td>'
+        f'<td class="num">{_ratio(row.recall)}</td><td class="num">{row.f1:.3f}</td>'
+        f'<td class="num">{row.support}</td><td class="num">{row.predicted}</td></tr>'
+        for row in report.per_label
+    )
+    per_label = f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    title = (
+        f"{report.metric} per label: accuracy {report.accuracy:.3f}, "
+        f"macro-F1 {report.macro_f1:.3f}, n={report.n}"
+    )
+    return _section(title, per_label + "<h2>Confusion matrix</h2>" + _confusion(report))
+
+
+def _confusion(report: LabelReport) -> str:
+    """Rows: expected labels; columns: predicted labels; hits bold, confusions red."""
+    head = "<th>expected \\ predicted</th>" + "".join(
+        f"<th>{escape(label)}</th>" for label in report.labels
+    )
+    rows = []
+    for i, (label, counts) in enumerate(zip(report.labels, report.confusion, strict=True)):
+        if not any(counts):  # a label only predicted, never expected
+            continue
+        cells = "".join(
+            f'<td class="num {"hit" if i == j else "miss" if n else "zero"}">{n}</td>'
+            for j, n in enumerate(counts)
+        )
+        rows.append(f"<tr><td>{escape(label)}</td>{cells}</tr>")
     return (
-        f"<table><thead><tr>{head}<th>error</th><th>trace</th></tr></thead>"
+        f'<table class="confusion"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>"
     )

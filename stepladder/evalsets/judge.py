@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import TYPE_CHECKING, Any
 
 from pydantic_core import to_jsonable_python
@@ -63,6 +64,7 @@ class JudgeMetric:
         tier: The judge's model tier.
         rubric: What a good answer is.
         attempts: Calls made before giving up on an invalid verdict.
+        expected_null: `skip`: a case expecting null is not judged (see `scores_case`).
     """
 
     name: str
@@ -70,6 +72,7 @@ class JudgeMetric:
     tier: str
     rubric: str
     attempts: int = 2
+    expected_null: str = dataclass_field(default="match", kw_only=True)
 
     @property
     def binary(self) -> bool:

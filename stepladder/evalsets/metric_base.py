@@ -6,6 +6,7 @@ The metric kinds (`stepladder.evalsets.reference_metrics`, `stepladder.evalsets.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -15,7 +16,7 @@ from stepladder.runtimes.pool import ModelPool
 from stepladder.runtimes.usage import UsageLedger
 from stepladder.tracing import Tracing
 
-__all__ = ["Metric", "MetricContext"]
+__all__ = ["Metric", "MetricContext", "scores_case"]
 
 
 @dataclass(frozen=True)
@@ -50,3 +51,14 @@ class Metric(Protocol):
     ) -> MetricScore:
         """Score `output` (the run's value of `field`) against `expected`."""
         ...
+
+
+def scores_case(metric: Metric, expected: Mapping[str, Any]) -> bool:
+    """Whether `metric` scores a case with these expected values.
+
+    A case is scored when it has an expected value for the metric's field, unless that value
+    is null and the metric's `expected_null` option is `skip`.
+    """
+    if metric.field not in expected:
+        return False
+    return expected[metric.field] is not None or getattr(metric, "expected_null", "") != "skip"

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from stepladder.errors import EvalSetError, ReferenceError_
 from stepladder.evalsets.cases import EvalCase
 from stepladder.evalsets.judge import JudgeMetric
-from stepladder.evalsets.metric_base import Metric, MetricContext
+from stepladder.evalsets.metric_base import Metric, MetricContext, scores_case
 from stepladder.evalsets.reference_metrics import (
     ContainsMetric,
     ExactMetric,
@@ -60,6 +61,7 @@ __all__ = [
     "build_metrics",
     "parse_number",
     "score_case",
+    "scores_case",
     "token_f1",
 ]
 
@@ -67,8 +69,11 @@ __all__ = [
 async def score_case(
     metrics: Sequence[Metric], outputs: Mapping[str, Any], case: EvalCase, context: MetricContext
 ) -> dict[str, MetricScore]:
-    """Score a case's outputs with each metric whose field the case has an expected value for."""
-    scored = [metric for metric in metrics if metric.field in case.expected]
+    """Score a case's outputs with each metric whose field the case has an expected value for.
+
+    A metric whose `expected_null` is `skip` leaves out a case whose expected value is null.
+    """
+    scored = [metric for metric in metrics if scores_case(metric, case.expected)]
     scores = await asyncio.gather(
         *(m.score(outputs.get(m.field), case.expected[m.field], case, context) for m in scored)
     )
@@ -83,6 +88,7 @@ class FunctionMetric:
     field: str
     call: str
     function: Callable[..., Any]
+    expected_null: str = dataclass_field(default="match", kw_only=True)
 
     @property
     def binary(self) -> bool:
@@ -131,6 +137,15 @@ def build_metrics(loaded: LoadedEvalSpec, policy: ReferencePolicy) -> list[Metri
 
 
 def _build(
+    name: str, spec: MetricSpec, loaded: LoadedEvalSpec, resolver: ReferencePolicy
+) -> Metric:
+    metric = _build_kind(name, spec, loaded, resolver)
+    if spec.expected_null != "match":
+        return replace(metric, expected_null=spec.expected_null)  # type: ignore[type-var]
+    return metric
+
+
+def _build_kind(
     name: str, spec: MetricSpec, loaded: LoadedEvalSpec, resolver: ReferencePolicy
 ) -> Metric:
     field = spec.field or name

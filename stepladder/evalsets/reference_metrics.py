@@ -1,7 +1,8 @@
 """Metrics that compare an output with the expected value, with no model.
 
 Kinds: exact, label, token F1, contains, numeric and JSON fields. An expected null wants no
-value: it scores 1 only when the output is null too.
+value: with `expected_null="match"` (the default) it scores 1 only when the output is null too;
+with `expected_null="skip"` the case is not scored at all (`scores_case` leaves it out).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from enum import Enum
 from typing import Any
 
@@ -31,6 +33,7 @@ __all__ = [
     "NumericMetric",
     "TokenF1Metric",
     "ToolCallsMetric",
+    "label_of",
     "parse_number",
     "token_f1",
 ]
@@ -42,10 +45,18 @@ _MISSING = object()
 
 @dataclass(frozen=True)
 class _Comparison:
-    """A metric computed from output and expected alone; an expected null wants no value."""
+    """A metric computed from output and expected alone; an expected null wants no value.
+
+    Attributes:
+        name: The metric's name.
+        field: The state key scored.
+        expected_null: `match`: an expected null scores 1 when the output is null too, else
+            0; `skip`: a case expecting null is not scored (see `scores_case`).
+    """
 
     name: str
     field: str
+    expected_null: str = dataclass_field(default="match", kw_only=True)
 
     @property
     def binary(self) -> bool:
@@ -86,8 +97,8 @@ class LabelMetric(_Comparison):
     def compare(self, output: Any, expected: Any) -> MetricScore:
         """1 when the labels match, else 0."""
         wanted = expected if isinstance(expected, list) else [expected]
-        got = _label(output)
-        ok = got is not None and got in {_label(w) for w in wanted}
+        got = label_of(output)
+        ok = got is not None and got in {label_of(w) for w in wanted}
         return _verdict(ok, output, expected)
 
 
@@ -266,7 +277,8 @@ def _canonical(value: Any, normalize: bool) -> Any:
     return value
 
 
-def _label(value: Any) -> str | None:
+def label_of(value: Any) -> str | None:
+    """A label as the `label` metric compares it: stripped, casefolded (None stays None)."""
     value = _plain(value)
     return None if value is None else str(value).strip().casefold()
 

@@ -55,7 +55,9 @@ class CaseResult(BaseModel):
         split: The case's split, if it has one.
         ok: Whether the flow ran to the end (a failed case scores 0 on every metric).
         error: The error of a failed case, one paragraph.
-        outputs: The final state's values of the scored fields.
+        inputs: The case's inputs (the flow's input state), as JSON values.
+        outputs: The final state's values of the scored fields, then of the flow's other
+            output keys (state keys not marked `input`) that the run set.
         expected: The case's expected values.
         scores: Each metric's score, by metric name.
         latency_s: Wall time of the flow run.
@@ -76,6 +78,7 @@ class CaseResult(BaseModel):
     split: str | None = None
     ok: bool = True
     error: str | None = None
+    inputs: dict[str, Any] = Field(default_factory=dict)
     outputs: dict[str, Any] = Field(default_factory=dict)
     expected: dict[str, Any] = Field(default_factory=dict)
     scores: dict[str, MetricScore] = Field(default_factory=dict)
@@ -98,6 +101,8 @@ class EvalManifest(BaseModel):
         spec_path: The eval spec file.
         flow: The flow's name.
         metrics: Metric names, in the spec's order.
+        metric_fields: The state key each metric scores (None in runs written before it).
+        metric_kinds: Each metric's kind (`label`, `exact`, ...; None in older runs).
         started: ISO-8601 UTC start time.
         finished: ISO-8601 UTC end time (None while running or when killed).
         concurrency: Cases run at once.
@@ -119,6 +124,8 @@ class EvalManifest(BaseModel):
     spec_path: str
     flow: str
     metrics: list[str]
+    metric_fields: dict[str, str] | None = None
+    metric_kinds: dict[str, str] | None = None
     started: str
     finished: str | None = None
     concurrency: int = 8

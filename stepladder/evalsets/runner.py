@@ -23,7 +23,13 @@ from pydantic_core import to_jsonable_python
 from stepladder.config import Project
 from stepladder.errors import ReviewRequired, RunError, StepladderError, UserError
 from stepladder.evalsets.cases import EvalCase
-from stepladder.evalsets.metrics import Metric, MetricContext, build_metrics, score_case
+from stepladder.evalsets.metrics import (
+    Metric,
+    MetricContext,
+    build_metrics,
+    score_case,
+    scores_case,
+)
 from stepladder.evalsets.pacing import StartPacer
 from stepladder.evalsets.results import (
     MANIFEST_FILE,
@@ -203,11 +209,11 @@ async def _run_case(
     except Exception as failure:  # a user's function node may raise anything
         error, state, usage = f"{type(failure).__name__}: {failure}", {}, {}
     latency = time.perf_counter() - started
-    outputs = {m.field: to_jsonable_python(state.get(m.field), fallback=repr)
-               for m in prepared.metrics}  # fmt: skip
+    outputs = _outputs(prepared, state)
     scores = await _scores(prepared.metrics, outputs, case, models, tracing, error)
     return CaseResult(
         case_id=case.id, tags=case.tags, split=case.split, ok=error is None, error=error,
+        inputs=to_jsonable_python(case.inputs, fallback=repr),
         outputs=outputs, expected=case.expected, scores=scores, latency_s=latency,
         cost_usd=float(usage.get("cost_usd") or 0.0),
         input_tokens=int(usage.get("prompt_tokens") or 0),
@@ -217,6 +223,17 @@ async def _run_case(
         rungs=dict(usage.get("rungs") or {}),
         trace_id=trace_id,
     )  # fmt: skip
+
+
+def _outputs(prepared: PreparedEval, state: Mapping[str, Any]) -> dict[str, Any]:
+    """The scored fields (None when missing), then the flow's other output keys it set.
+
+    Output keys are the state keys not marked `input`; keeping the unscored ones lets a
+    report show everything the flow answered, not only what a metric looked at.
+    """
+    keys = [m.field for m in prepared.metrics]
+    keys += [k for k, f in prepared.flow.spec.state.items() if not f.input and k in state]
+    return {k: to_jsonable_python(state.get(k), fallback=repr) for k in dict.fromkeys(keys)}
 
 
 async def _scores(
@@ -232,7 +249,7 @@ async def _scores(
         return {
             m.name: MetricScore(value=0.0, binary=m.binary, detail="the flow failed")
             for m in metrics
-            if m.field in case.expected
+            if scores_case(m, case.expected)
         }
     context = MetricContext(models=models, usage=UsageLedger(), tracing=tracing)
     return await score_case(metrics, outputs, case, context)
@@ -258,6 +275,8 @@ def _new_manifest(
     return EvalManifest(
         run_id=run_id, eval_name=spec.name, spec_path=str(loaded.path), flow=flow.name,
         metrics=[m.name for m in metrics], started=_now(),
+        metric_fields={m.name: m.field for m in metrics},
+        metric_kinds={name: metric.kind for name, metric in spec.metrics.items()},
         concurrency=options.concurrency or spec.concurrency,
         cache=spec.cache if options.cache is None else options.cache, split=options.split,
         limit=options.limit, tier=options.tier, use_compiled=options.compiled is not False,

@@ -41,6 +41,7 @@ __all__ = [
     "ContainsMetricSpec",
     "EvalSpec",
     "ExactMetricSpec",
+    "ExpectedNull",
     "FunctionMetricSpec",
     "JsonFieldsMetricSpec",
     "JudgeMetricSpec",
@@ -70,13 +71,31 @@ EVALSETS_DIR = "evalsets"  # a project's eval specs and cases, under its root
 SPEC_SUFFIXES = FLOW_SUFFIXES  # eval specs are YAML files, like flows
 
 
+ExpectedNull = Literal["match", "skip"]
+"""What a metric does with a case whose expected value is null (see `MetricSpecBase`)."""
+
+
 class MetricSpecBase(BaseModel):
-    """Options every metric has."""
+    """Options every metric has.
+
+    `expected_null` says whether a `null` expected value matched by a `null` output counts as
+    a pass: `match` (the default) scores such a case 1 (and 0 when the output has a value, a
+    hallucinated one; judge and function metrics are handed the null and decide themselves);
+    `skip` leaves every case whose expected value is null unscored by the metric, so it
+    measures only the cases that expect a value. The report shows each metric apart for
+    "present" and "absent" expected values either way.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     field: str | None = Field(
         default=None, description="The state key scored (default: the metric's name)."
+    )
+    expected_null: ExpectedNull = Field(
+        default="match",
+        description="An expected null: `match` passes a null output and fails any value "
+        "(judge and function metrics get the null and decide); `skip` leaves the case "
+        "unscored by this metric.",
     )
 
 

@@ -1,7 +1,8 @@
 """The statistics behind eval reports and comparisons: confidence intervals and paired tests.
 
 Everything here is exact or seeded, so a report or a CI gate gives the same answer on every
-machine: Wilson score intervals for pass/fail metrics, Student-t intervals for continuous ones,
+machine: Wilson score intervals for pass/fail metrics, Student-t intervals for continuous ones
+(clipped to the scores' bounds, so a [0, 1] score never gets an interval outside [0, 1]),
 McNemar's exact test for paired pass/fail outcomes and a paired bootstrap for continuous scores.
 The t quantiles come from the exact t distribution function for integer degrees of freedom
 (Abramowitz & Stegun 26.7.3-4), so no SciPy is needed.
@@ -73,12 +74,18 @@ class TestResult:
     method: str
 
 
-def mean_ci(values: Sequence[float], binary: bool) -> Interval:
+def mean_ci(
+    values: Sequence[float], binary: bool, bounds: tuple[float, float] | None = None
+) -> Interval:
     """The mean of `values` with a 95% confidence interval.
 
     Args:
         values: The scores.
         binary: Use the Wilson score interval (pass/fail scores); else Student-t.
+        bounds: The least and greatest value a score can take (`(0, 1)` for metrics): the
+            Student-t interval is clipped to them, as the mean cannot lie outside. Clipping
+            never lowers the coverage, and with two or three cases the interval honestly
+            spans most of the range. The Wilson interval is inside [0, 1] already.
 
     Returns:
         The interval; no values give `Interval(0, 0, 0, 0)`, one continuous value a zero-width
@@ -95,7 +102,10 @@ def mean_ci(values: Sequence[float], binary: bool) -> Interval:
         return Interval(mean, mean, mean, 1)
     variance = math.fsum((value - mean) ** 2 for value in values) / (n - 1)
     half = t_quantile(n - 1) * math.sqrt(variance / n)
-    return Interval(mean, mean - half, mean + half, n)
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(bounds[0], low), min(bounds[1], high)
+    return Interval(mean, low, high, n)
 
 
 def _wilson(share: float, n: int) -> tuple[float, float]:

@@ -1,8 +1,13 @@
-"""The `extract` node: typed fields pulled out of its reads; optional fields may be null."""
+"""The `extract` node: typed fields pulled out of its reads; optional fields may be null.
+
+A field's `max_chars` caps its text: the cap is in the JSON schema sent to the model server
+(`maxLength`, for constrained decoding) and in the validation of the answer, so a longer text
+is invalid output, retried and escalated like any other.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, Union, get_args, get_origin
 
 from pydantic import (
     Field,
@@ -23,7 +28,7 @@ from stepladder.prompts import SignatureField, build_signature
 from stepladder.specs.type_expressions import parse_type
 from stepladder.specs.typed_field import TypedField
 
-__all__ = ["ExtractField", "ExtractNodeSpec"]
+__all__ = ["ExtractField", "ExtractNodeSpec", "capped_text"]
 
 
 class ExtractField(TypedField):
@@ -32,7 +37,10 @@ class ExtractField(TypedField):
     type: str = Field(default="str", description="Type expression, e.g. str, int, list[str].")
     optional: bool = Field(default=True, description="The model may answer null.")
     max_chars: int | None = Field(
-        default=200, ge=1, description="Longest text for str fields (null: no limit)."
+        default=200,
+        ge=1,
+        description="Longest text of a str field, also of optional[str] and of each item of "
+        "list[str] (null: no limit). A longer answer is invalid output (retried, escalated).",
     )
 
 
@@ -82,10 +90,25 @@ class ExtractNodeSpec(LLMNodeSpec):
                 return context.resolver.resolve(reference, (*context.path, "fields", name))
 
             python_type = parse_type(field.type).to_python(field.values, resolve)
-            if python_type is str and field.max_chars is not None:
-                python_type = Annotated[str, StringConstraints(max_length=field.max_chars)]
+            if field.max_chars is not None:
+                python_type = capped_text(python_type, field.max_chars)
             annotation = Optional[python_type] if field.optional else python_type  # noqa: UP045
             outputs.append(SignatureField(name, annotation, field.description))
         instructions = self.instructions or "Extract the fields from the input; null if absent."
         signature = build_signature(self.id, instructions, input_fields(self, context), outputs)
         return dspy.Predict(signature)
+
+
+def capped_text(python_type: Any, max_chars: int) -> Any:
+    """`python_type` with each `str` in it (alone, optional, or a list's items) capped.
+
+    Other types (numbers, enums, models, dicts) are returned as they are.
+    """
+    if python_type is str:
+        return Annotated[str, StringConstraints(max_length=max_chars)]
+    origin, args = get_origin(python_type), get_args(python_type)
+    if origin is Union:
+        return Union[tuple(capped_text(arg, max_chars) for arg in args)]  # noqa: UP007
+    if origin is list and len(args) == 1:
+        return list[capped_text(args[0], max_chars)]  # type: ignore[misc]
+    return python_type

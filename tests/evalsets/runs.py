@@ -44,6 +44,8 @@ def write_run(
     metrics: list[str] | None = None,
     cache: bool = False,
     started: str = "2026-01-02T03:04:05Z",
+    metric_kinds: dict[str, str] | None = None,
+    metric_fields: dict[str, str] | None = None,
 ) -> EvalRunRecord:
     """Write a run folder (manifest.json, then one results line per case) and read it back."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -58,6 +60,8 @@ def write_run(
         finished=started,
         cache=cache,
         cases=len(results),
+        metric_kinds=metric_kinds,
+        metric_fields=metric_fields,
     )
     (folder / "manifest.json").write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
     for result in results:

@@ -99,7 +99,7 @@ def test_unknown_option_lists_the_kinds_fields(tmp_path: Path) -> None:
     message = error_of(write(tmp_path, SPEC.replace("tolerance: 0.5", "tolerence: 0.5")))
     assert "metrics.amount.tolerence (" in message and "line 11)" in message
     assert "did you mean 'tolerance'?" in message
-    assert "Valid fields: field, kind, relative, tolerance." in message
+    assert "Valid fields: expected_null, field, kind, relative, tolerance." in message
 
 
 def test_several_problems_at_once(tmp_path: Path) -> None:

@@ -43,6 +43,18 @@ def test_student_t_interval_by_hand() -> None:
     assert interval.high == pytest.approx(0.5 + half)
 
 
+def test_bounded_scores_keep_their_t_interval_inside_the_bounds() -> None:
+    values = [0.1, 0.75, 0.75]  # token F1 of three cases: t(2) spreads it over [-0.40, 1.47]
+    free = mean_ci(values, binary=False)
+    assert free.low < 0.0 and free.high > 1.0
+    bounded = mean_ci(values, binary=False, bounds=(0.0, 1.0))
+    assert (bounded.mean, bounded.low, bounded.high) == (free.mean, 0.0, 1.0)
+    narrow = mean_ci([0.5, 0.55, 0.6, 0.5, 0.55], binary=False, bounds=(0.0, 1.0))
+    assert narrow == mean_ci([0.5, 0.55, 0.6, 0.5, 0.55], binary=False)  # nothing to clip
+    near_one = mean_ci([1.0, 1.0, 0.9], binary=False, bounds=(0.0, 1.0))
+    assert near_one.high == 1.0 and 0.0 < near_one.low < near_one.mean
+
+
 def test_empty_and_single_value_intervals_are_finite() -> None:
     for binary in (True, False):
         assert mean_ci([], binary) == Interval(0.0, 0.0, 0.0, 0)

@@ -93,6 +93,63 @@ async def test_output_that_stays_invalid_raises_node_output_error() -> None:
     assert "at most 40 characters" in str(caught.value)
 
 
+CAPPED_EXTRACT = {
+    "id": "extract",
+    "kind": "extract",
+    "reads": ["message"],
+    "fields": {
+        "order_id": {"type": "optional[str]", "max_chars": 10},
+        "names": {"type": "list[str]", "max_chars": 5, "optional": False},
+        "amount": {"type": "float", "max_chars": 3},
+    },
+    "retries": 1,
+}
+CAPPED_STATE = {**STATE, "names": "list[str]"}
+
+
+def capped_flow(node: dict[str, Any], **options: Any) -> Flow:
+    spec = flow_from_dict({"name": "support", "state": CAPPED_STATE, "nodes": [node]})
+    return compile_flow(spec, **{"tiers": {"small"}, **options})
+
+
+async def test_extract_max_chars_is_in_the_schema_sent_and_too_long_is_retried() -> None:
+    too_long = {"order_id": "5512345-0001-EU", "names": ["Ann"], "amount": 12.5}
+    good = {"order_id": "5512345", "names": ["Ann", "Bob"], "amount": 12.5}
+    models, lm = pool(too_long, good)
+    result = await run_flow(capped_flow(CAPPED_EXTRACT), {"message": "hi"}, models=models)
+    assert (result.state["order_id"], result.state["names"]) == ("5512345", ["Ann", "Bob"])
+    assert result.usage["retries"] == 1
+    sent = lm.history[0]["kwargs"]["response_format"]["json_schema"]["schema"]["properties"]
+    assert {"type": "string", "maxLength": 10} in sent["order_id"]["anyOf"]  # optional[str]
+    assert sent["names"]["items"] == {"type": "string", "maxLength": 5}  # each item
+    assert "maxLength" not in str(sent["amount"])  # numbers are not texts
+
+
+async def test_extract_text_over_max_chars_is_invalid_output() -> None:
+    models, _ = pool({"order_id": "x" * 11, "names": [], "amount": 1.0})
+    node = {**CAPPED_EXTRACT, "retries": 0}
+    with pytest.raises(NodeOutputError, match=r"order_id: String should have at most 10 char"):
+        await run_flow(capped_flow(node), {"message": "hi"}, models=models)
+    models, _ = pool({"order_id": None, "names": ["Bartholomew"], "amount": 1.0})
+    with pytest.raises(NodeOutputError, match=r"names\.0: String should have at most 5 char"):
+        await run_flow(capped_flow(node), {"message": "hi"}, models=models)
+
+
+async def test_extract_text_over_max_chars_escalates_like_any_invalid_output() -> None:
+    node = {**CAPPED_EXTRACT, "retries": 0, "escalate": {}}
+    flow = capped_flow(node, tiers={"small", "frontier"}, ladder=("small", "frontier"))
+    small = DummyLM(
+        [{"order_id": "y" * 40, "names": [], "amount": 2.0}], adapter=constrained_adapter()
+    )
+    frontier = DummyLM(
+        [{"order_id": "77", "names": [], "amount": 2.0}], adapter=constrained_adapter()
+    )
+    models = ModelPool({}, lms={"small": small, "frontier": frontier})
+    result = await run_flow(flow, {"message": "hi"}, models=models)
+    assert result.state["order_id"] == "77"
+    assert result.usage["escalations"] == 1 and result.usage["calls"] == 2
+
+
 async def test_garbage_that_is_not_json_is_reported() -> None:
     models, _ = pool({"nonsense": "!!"}, {"nonsense": "??"})
     with pytest.raises(NodeOutputError, match="invalid after 2 attempt"):

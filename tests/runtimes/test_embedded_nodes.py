@@ -72,3 +72,19 @@ async def test_generate_respects_the_length_limit(embedded_pool: Any) -> None:
     result = await run_flow(flow(node), MESSAGE, models=embedded_pool)
     assert isinstance(result.state["reply"], str)
     assert 0 < len(result.state["reply"]) <= 120
+
+
+async def test_extract_max_chars_caps_an_optional_text_in_the_grammar(embedded_pool: Any) -> None:
+    """`max_chars` of an optional[str] field reaches the server's grammar (no retry allowed)."""
+    node = {
+        "id": "extract",
+        "kind": "extract",
+        "reads": ["message"],
+        "instructions": "Copy the whole message, word for word, into `order_id`.",
+        "fields": {"order_id": {"type": "optional[str]", "max_chars": 8}},
+        "retries": 0,
+    }
+    result = await run_flow(flow(node), MESSAGE, models=embedded_pool)
+    order_id = result.state["order_id"]
+    assert order_id is None or (isinstance(order_id, str) and len(order_id) <= 8)
+    assert result.usage["retries"] == 0

@@ -1,8 +1,11 @@
 """Labelled examples for embedding classifiers: JSONL, JSON or CSV files of text and label.
 
 Each row holds a text and its label, under configurable column names (`text` and `label` by
-default). A missing column, an empty file or an empty text is reported as a `ConfigError`
-naming the file, the row and the columns that are there.
+default). A CSV file may use any one-character delimiter: given, or sniffed from its first
+lines (`csv.Sniffer`, among `,` `;` tab `|` `:`), with `,` (`.csv`) or tab (`.tsv`) when the
+sniffer cannot tell. A missing column, an empty file or an empty text is reported as a
+`ConfigError` naming the file, the row and the columns that are there. `read_texts` reads texts
+to label: JSONL (a string or an object per line) or plain text, one per line.
 """
 
 from __future__ import annotations
@@ -19,9 +22,21 @@ import numpy as np
 
 from stepladder.errors import ConfigError
 
-__all__ = ["LabelledTexts", "label_summary", "read_examples", "split_validation"]
+__all__ = [
+    "LabelledTexts",
+    "csv_delimiter",
+    "label_summary",
+    "read_examples",
+    "read_texts",
+    "split_validation",
+]
 
 SUFFIXES = (".jsonl", ".json", ".csv", ".tsv")
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
+SNIFF_LINES = 50
+"""The delimiter is sniffed from this many first lines."""
+SNIFFED_DELIMITERS = ",;\t|:"
+DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
 
 
 @dataclass(frozen=True)
@@ -68,9 +83,19 @@ class LabelledTexts:
 
 
 def read_examples(
-    path: str | Path, text_field: str = "text", label_field: str = "label"
+    path: str | Path,
+    text_field: str = "text",
+    label_field: str = "label",
+    delimiter: str | None = None,
 ) -> LabelledTexts:
     """Read labelled examples from a JSONL, JSON (a list of objects) or CSV/TSV file.
+
+    Args:
+        path: The file.
+        text_field: The column holding the text.
+        label_field: The column holding the label.
+        delimiter: A CSV file's column separator (one character, or `tab`); None
+            sniffs it from the file.
 
     Raises:
         ConfigError: If the file is missing, unreadable, empty, or a row lacks a column.
@@ -85,19 +110,44 @@ def read_examples(
         text = file.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{file}: cannot read examples: {error}.") from error
-    rows = _parse(file, text)
+    hint = ""
+    if file.suffix.lower() in (".csv", ".tsv"):
+        delimiter = csv_delimiter(file, text, delimiter)
+        hint = f" The file was read with delimiter {delimiter!r}; set another with --delimiter."
+    rows = _parse(file, text, delimiter)
     if not rows:
         raise ConfigError(
             f"{file}: no examples; each row needs '{text_field}' and '{label_field}'."
         )
-    pairs = [_pair(file, number, row, text_field, label_field) for number, row in rows]
+    pairs = [_pair(file, number, row, text_field, label_field, hint) for number, row in rows]
     return LabelledTexts.of(pairs, str(file))
 
 
-def _parse(file: Path, text: str) -> list[tuple[int, Mapping[str, Any]]]:
+def csv_delimiter(file: Path, text: str, given: str | None = None) -> str:
+    """The column separator of a CSV file: `given` (checked), else sniffed from its first lines.
+
+    Raises:
+        ConfigError: If `given` is not one character (or `tab`).
+    """
+    if given is not None:
+        delimiter = DELIMITER_NAMES.get(given.lower(), given)
+        if len(delimiter) != 1 or delimiter in '"\r\n':
+            raise ConfigError(
+                f"--delimiter {given!r}: a CSV delimiter is one character, such as ',', ';', "
+                "'|' or 'tab'."
+            )
+        return delimiter
+    sample = "\n".join(text.splitlines()[:SNIFF_LINES])
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=SNIFFED_DELIMITERS).delimiter
+    except csv.Error:
+        return "\t" if file.suffix.lower() == ".tsv" else ","
+
+
+def _parse(file: Path, text: str, delimiter: str | None) -> list[tuple[int, Mapping[str, Any]]]:
     suffix = file.suffix.lower()
     if suffix in (".csv", ".tsv"):
-        reader = csv.DictReader(text.splitlines(), delimiter="\t" if suffix == ".tsv" else ",")
+        reader = csv.DictReader(text.splitlines(), delimiter=delimiter or ",")
         return [(number, row) for number, row in enumerate(reader, start=2)]
     if suffix == ".json":
         data = _load_json(file, text, 1)
@@ -124,14 +174,20 @@ def _object(file: Path, number: int, item: Any) -> Mapping[str, Any]:
 
 
 def _pair(
-    file: Path, number: int, row: Mapping[str, Any], text_field: str, label_field: str
+    file: Path,
+    number: int,
+    row: Mapping[str, Any],
+    text_field: str,
+    label_field: str,
+    hint: str = "",
 ) -> tuple[str, str]:
     for field in (text_field, label_field):
         if row.get(field) is None:
             there = ", ".join(str(k) for k in row if k is not None) or "(none)"
             raise ConfigError(
                 f"{file}, row {number}: no '{field}' column (columns here: {there}). Name the "
-                f"columns with --text-field and --label-field (text_field, label_field in Python)."
+                f"columns with --text-field and --label-field (text_field, label_field in "
+                f"Python).{hint}"
             )
     text, label = str(row[text_field]).strip(), str(row[label_field]).strip()
     if not text or not label:
@@ -139,6 +195,48 @@ def _pair(
             f"{file}, row {number}: empty '{text_field if not text else label_field}'."
         )
     return text, label
+
+
+def read_texts(path: str | Path, text_field: str = "text") -> list[str]:
+    """Read texts to label: JSONL, or plain text with one text per line.
+
+    A `.jsonl` (or `.ndjson`) file holds per line a JSON string or an object with the text
+    under `text_field`; any other file is one text per line. Blank lines are skipped.
+
+    Raises:
+        ConfigError: If the file is unreadable, holds no text, or a JSON line is not a
+            string or lacks `text_field` (naming the line).
+    """
+    file = Path(path)
+    try:
+        content = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{file}: cannot read texts: {error}.") from error
+    lines = [(n, line) for n, line in enumerate(content.splitlines(), start=1) if line.strip()]
+    if file.suffix.lower() in JSON_LINES_SUFFIXES:
+        texts = [_text_of(file, n, _load_json(file, line, n), text_field) for n, line in lines]
+    else:
+        texts = [line.strip() for _, line in lines]
+    if not texts:
+        raise ConfigError(f"{file}: no texts (one per line, or JSONL).")
+    return texts
+
+
+def _text_of(file: Path, number: int, item: Any, text_field: str) -> str:
+    if isinstance(item, Mapping) and isinstance(item.get(text_field), str):
+        return str(item[text_field])
+    if isinstance(item, str):
+        return item
+    if isinstance(item, Mapping):
+        there = ", ".join(str(k) for k in item) or "(none)"
+        raise ConfigError(
+            f"{file}, line {number}: no '{text_field}' text (keys here: {there}); name the key "
+            "with --text-field."
+        )
+    raise ConfigError(
+        f"{file}, line {number}: expected a string or an object with '{text_field}', not "
+        f"{type(item).__name__}."
+    )
 
 
 def label_summary(labels: Sequence[str], limit: int = 8) -> str:

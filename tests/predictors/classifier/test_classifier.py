@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -10,7 +11,12 @@ import pytest
 from typer.testing import CliRunner
 
 from stepladder.errors import ConfigError
-from stepladder.predictors.classifier.data import LabelledTexts, read_examples, split_validation
+from stepladder.predictors.classifier.data import (
+    LabelledTexts,
+    read_examples,
+    read_texts,
+    split_validation,
+)
 from stepladder.predictors.classifier.fit import (
     balanced_threshold,
     fit_kernel_ridge,
@@ -133,6 +139,12 @@ def test_command_line_train_and_predict(tmp_path: Path) -> None:
         in trained_run.stdout
     )
     assert "accuracy" in trained_run.stdout
+    semicolons = write_csv(tmp_path / "intents.csv", sample(count=10), ";")  # sniffed
+    again = runner.invoke(
+        app, ["--project", str(root), "classifier", "train", "b", str(semicolons)]
+    )
+    assert again.exit_code == 0, again.output
+    assert "saved b@v2 (10 labels" in again.stdout
     text = "I lost my card, someone may have stolen it"
     predicted = runner.invoke(app, ["--project", str(root), "classifier", "predict", "b", text])
     assert predicted.exit_code == 0, predicted.output
@@ -140,6 +152,63 @@ def test_command_line_train_and_predict(tmp_path: Path) -> None:
     assert (label, echoed) == ("lost_or_stolen_card", text)
     assert 0 < float(confidence) <= 1
     assert "decided 1 text(s) in" in predicted.stderr
+    texts = tmp_path / "texts.jsonl"
+    texts.write_text(json.dumps(text) + "\n" + json.dumps({"text": "How do I change my PIN?"}))
+    from_file = runner.invoke(
+        app, ["--project", str(root), "classifier", "predict", "b", "--file", str(texts)]
+    )
+    assert from_file.exit_code == 0, from_file.output
+    lines = [line.split("\t") for line in from_file.stdout.strip().splitlines()]
+    assert [(line[0], line[2]) for line in lines] == [
+        ("lost_or_stolen_card", text),
+        ("change_pin", "How do I change my PIN?"),
+    ]
+    assert "decided 2 text(s) in" in from_file.stderr
+    nothing = runner.invoke(app, ["--project", str(root), "classifier", "predict", "b"])
+    assert nothing.exit_code == 2 and "nothing to classify" in nothing.output
+
+
+def write_csv(path: Path, examples: LabelledTexts, delimiter: str) -> Path:
+    """Write examples as CSV with `text` and `label` columns, separated by `delimiter`."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter=delimiter)
+        writer.writerow(["text", "label"])
+        writer.writerows(zip(examples.texts, examples.labels, strict=True))
+    return path
+
+
+def test_csv_delimiters_are_sniffed_or_given(tmp_path: Path) -> None:
+    examples = LabelledTexts.of([("where, oh where is my card", "card_arrival"), ("a; b", "x")])
+    for delimiter in (",", ";", "\t", "|"):
+        data = write_csv(tmp_path / f"sniffed{ord(delimiter)}.csv", examples, delimiter)
+        assert read_examples(data) == LabelledTexts(examples.texts, examples.labels, str(data))
+    pipes = write_csv(tmp_path / "given.csv", examples, "|")
+    assert read_examples(pipes, delimiter="|").texts == examples.texts
+    tabs = write_csv(tmp_path / "given.tsv", examples, "\t")
+    assert read_examples(tabs, delimiter="tab").labels == examples.labels
+    with pytest.raises(ConfigError, match=r"read with delimiter ',';.*--delimiter"):
+        read_examples(pipes, delimiter=",")
+    with pytest.raises(ConfigError, match="a CSV delimiter is one character"):
+        read_examples(pipes, delimiter="||")
+
+
+def test_texts_to_label_from_jsonl_or_lines(tmp_path: Path) -> None:
+    lines = write_file(tmp_path / "texts.txt", "first text\n\n  second, with a comma \n")
+    assert read_texts(lines) == ["first text", "second, with a comma"]
+    jsonl = write_file(tmp_path / "t.jsonl", '"a string"\n{"text": "an object"}\n\n')
+    assert read_texts(jsonl) == ["a string", "an object"]
+    keyed = write_file(tmp_path / "k.jsonl", '{"utterance": "hello"}\n')
+    assert read_texts(keyed, "utterance") == ["hello"]
+    for name, text, problem in [
+        ("e.txt", "\n \n", "no texts"),
+        ("b.jsonl", "{oops\n", "line 1: not valid JSON"),
+        ("n.jsonl", '"ok"\n3\n', "line 2: expected a string or an object with 'text'"),
+        ("m.jsonl", '{"utterance": "hi"}\n', r"line 1: no 'text' text \(keys here: utterance\)"),
+    ]:
+        with pytest.raises(ConfigError, match=problem):
+            read_texts(write_file(tmp_path / name, text))
+    with pytest.raises(ConfigError, match="cannot read texts"):
+        read_texts(tmp_path / "missing.txt")
 
 
 def test_a_missing_column_is_named(tmp_path: Path) -> None:
