@@ -46,6 +46,7 @@ concurrency: 2
 metrics:
   answer: exact
   answer_f1: {kind: token_f1, field: answer}
+  answer_label: {kind: label, field: answer}
 """
 LONG = "a long question " + " ".join(f"word{i}" for i in range(60))
 WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",

@@ -98,7 +98,7 @@ def test_a_run_has_metrics_with_intervals_tags_cost_and_every_case(
     run = response.json()
     record = load_run(folder(runs, runs.candidate))
     assert run["summary"] == summarize(record).model_dump(mode="json")
-    assert run["metric_names"] == ["answer", "answer_f1"]
+    assert run["metric_names"] == ["answer", "answer_f1", "answer_label"]
     assert {tag["tag"] for tag in run["summary"]["tags"]} == {"short", "long", "even", "odd"}
     cases = {case["case_id"]: case for case in run["cases"]}
     assert set(cases) == {f"q{i}" for i in range(len(QUESTIONS))}
@@ -109,11 +109,12 @@ def test_a_run_has_metrics_with_intervals_tags_cost_and_every_case(
     assert broken["outputs"] == {"answer": question.split()[0].upper()}
     assert broken["score_values"]["answer"] == 0.0
     assert 0 < broken["score_values"]["answer_f1"] < 1
-    assert broken["mean_score"] == pytest.approx(sum(broken["score_values"].values()) / 2)
+    scores = broken["score_values"].values()
+    assert broken["mean_score"] == pytest.approx(sum(scores) / len(scores))
     assert broken["ok"] is True and broken["error"] is None
     failed = cases[case_id("boom")]
     assert failed["ok"] is False and "boom is not allowed" in failed["error"]
-    assert failed["score_values"] == {"answer": 0.0, "answer_f1": 0.0}
+    assert failed["score_values"] == {"answer": 0.0, "answer_f1": 0.0, "answer_label": 0.0}
 
 
 def test_each_case_links_a_trace_stored_in_the_project(runs: EvalRuns, client: TestClient) -> None:

@@ -107,6 +107,13 @@ def test_the_run_page_shows_metrics_and_sorts_and_filters_its_cases(
             assert shown.startswith(metric["name"])
             assert f"[{metric['low']:.3f}, {metric['high']:.3f}]" in shown
         assert set(texts(driver, "#tags tbody td:first-child")) == {"even", "odd", "long", "short"}
+        (labels,) = run["summary"]["label_metrics"]
+        per_label = texts(driver, "#labels table.per-label tbody td:first-child")
+        assert per_label == [row["label"] for row in labels["per_label"]]
+        diagonal = [row[i] for i, row in enumerate(labels["confusion"])]
+        rows = driver.find_elements(By.CSS_SELECTOR, "#labels table.confusion tbody tr")
+        shown = [int(row.find_elements(By.TAG_NAME, "td")[i].text) for i, row in enumerate(rows)]
+        assert shown == diagonal
         assert "cost per case" in driver.find_element(By.ID, "operations").text
         assert len(case_order(driver)) == len(QUESTIONS)
         assert driver.find_element(By.ID, "case-count").text == f"{len(QUESTIONS)} of 14 cases"

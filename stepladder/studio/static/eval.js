@@ -5,8 +5,8 @@
 const SUMMARY_SHOWN = new Set(["run_id", "eval_name", "flow", "started", "finished", "split", "tier",
   "planned", "cases", "ok", "failed", "metrics", "cost_total_usd", "cost_per_case_usd", "latency_p50_s",
   "latency_p95_s", "escalated_cases", "escalation_rate", "cache_enabled", "cached_cases", "used_cache",
-  "tags", "worst"]);
-const METRIC_SHOWN = new Set(["name", "mean", "low", "high", "n", "binary"]);
+  "tags", "worst", "label_metrics"]);
+const METRIC_SHOWN = new Set(["name", "mean", "low", "high", "n", "binary", "present", "absent"]);
 const CASE_SHOWN = new Set(["case_id", "tags", "split", "ok", "error", "outputs", "expected", "scores",
   "latency_s", "cost_usd", "input_tokens", "output_tokens", "escalations", "cached_calls", "rungs",
   "trace_id", "inputs", "inputs_source", "score_values", "mean_score"]);
@@ -31,8 +31,8 @@ async function showEvalRun() {
   view.columns = caseColumns(run.metric_names);
   document.title = `${run.summary.eval_name} ${run.run_id} · stepladder studio`;
   main.replaceChildren(
-    headerSection(run), metricsSection(run.summary), operationsSection(run), tagsSection(run.summary),
-    ...extraSections(run.summary), casesSection(), caseDialog());
+    headerSection(run), metricsSection(run.summary), labelsSection(run.summary), operationsSection(run),
+    tagsSection(run.summary), ...extraSections(run.summary), casesSection(), caseDialog());
   renderCases();
   openCaseFromHash();
   window.addEventListener("hashchange", openCaseFromHash);
@@ -66,11 +66,17 @@ function headerSection(run) {
 function metricsSection(summary) {
   const body = el("tbody");
   const extras = [];
+  // "present" / "absent": the metric's score on cases that expect a value and on those that
+  // expect null, shown when some case expects null (the metric's `expected_null` option).
+  const split = summary.metrics.some((m) => m.absent && m.absent.n);
+  const part = (p) => p && p.n ? `${formatScore(p.mean)} ${formatInterval(p.low, p.high)} n=${p.n}` : "-";
   for (const m of summary.metrics) {
     body.append(el("tr", { "data-metric": m.name },
       el("td", { class: "mono" }, m.name), el("td", { class: "num" }, el("b", {}, formatScore(m.mean))),
       el("td", { class: "num" }, formatInterval(m.low, m.high)), el("td", {}, intervalBar(m.mean, m.low, m.high)),
-      el("td", { class: "num" }, String(m.n)), el("td", { class: "muted" }, m.binary ? "pass/fail" : "continuous")));
+      el("td", { class: "num" }, String(m.n)), el("td", { class: "muted" }, m.binary ? "pass/fail" : "continuous"),
+      split ? el("td", { class: "num" }, part(m.present)) : null,
+      split ? el("td", { class: "num" }, part(m.absent)) : null));
     for (const [key, value] of Object.entries(m)) {
       if (METRIC_SHOWN.has(key) || value === null || value === undefined) continue;
       extras.push(el("h3", {}, `${m.name}: ${key.replaceAll("_", " ")}`), genericTable(value));
@@ -79,9 +85,32 @@ function metricsSection(summary) {
   return el("section", { id: "metrics" }, el("h2", {}, "Quality (mean, 95% confidence interval)"),
     el("table", { class: "metrics" },
       el("thead", {}, el("tr", {}, el("th", {}, "metric"), el("th", { class: "num" }, "mean"),
-        el("th", { class: "num" }, "95% CI"), el("th", {}, ""), el("th", { class: "num" }, "n"), el("th", {}, "kind"))),
+        el("th", { class: "num" }, "95% CI"), el("th", {}, ""), el("th", { class: "num" }, "n"), el("th", {}, "kind"),
+        split ? el("th", { class: "num" }, "expected a value") : null,
+        split ? el("th", { class: "num" }, "expected null") : null)),
       body),
-    extras);
+    el("div", { class: "metric-extras" }, extras));
+}
+
+/** Per-label precision, recall and F1, macro-F1 and the confusion matrix of each label metric. */
+function labelsSection(summary) {
+  const section = el("section", { id: "labels" });
+  for (const lm of summary.label_metrics || []) {
+    const per = el("table", { class: "per-label" },
+      el("thead", {}, el("tr", {}, el("th", {}, "label"), ["precision", "recall", "F1", "support", "predicted"].map(
+        (h) => el("th", { class: "num" }, h)))),
+      el("tbody", {}, lm.per_label.map((row) => el("tr", {}, el("td", { class: "mono" }, row.label),
+        [row.precision, row.recall, row.f1].map((v) => el("td", { class: "num" }, v === null ? "-" : formatScore(v))),
+        el("td", { class: "num" }, String(row.support)), el("td", { class: "num" }, String(row.predicted))))));
+    const matrix = el("table", { class: "confusion" },
+      el("thead", {}, el("tr", {}, el("th", {}, "expected \\ predicted"), lm.labels.map((l) => el("th", { class: "num mono" }, l)))),
+      el("tbody", {}, lm.confusion.map((row, i) => el("tr", {}, el("th", { class: "mono" }, lm.labels[i]),
+        row.map((count, j) => el("td", { class: `num${count && i !== j ? " bad" : ""}${count && i === j ? " ok" : ""}` }, String(count)))))));
+    section.append(el("h2", {}, `Labels: ${lm.metric} (${lm.field})`),
+      el("p", {}, `accuracy ${formatScore(lm.accuracy)} · macro-F1 ${formatScore(lm.macro_f1)} · ${lm.n} cases`),
+      per, el("h3", {}, "Confusion matrix"), matrix);
+  }
+  return section;
 }
 
 function operationsSection(run) {
