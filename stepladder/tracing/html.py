@@ -241,13 +241,17 @@ def _header(summary: TraceSummary) -> str:
 def _axis(trace: Trace) -> str:
     scale = _scale(trace)
     ticks = "".join(
-        f'<span style="left: {share * 100:g}%">{escape(format_elapsed(scale * share))}</span>'
+        f'<span style="left: {share * 100:g}%">{escape(_tick(scale * share))}</span>'
         for share in (0, 0.25, 0.5, 0.75, 1)
     )
     return (
         '<div class="axis"><div class="name">span</div><div class="dur">duration</div>'
         f'<div class="track">{ticks}</div></div>'
     )
+
+
+def _tick(nanoseconds: float) -> str:
+    return format_elapsed(nanoseconds) if nanoseconds else "0"
 
 
 def _row(trace: Trace, span: SpanRecord, depth: int) -> str:
