@@ -17,6 +17,7 @@ __all__ = ["LAYERS", "SITS_WITH", "layer_of", "render_layers"]
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli",),
+    ("studio",),
     ("serve",),
     ("optimize", "monitor"),
     ("evalsets",),

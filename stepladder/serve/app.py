@@ -3,7 +3,6 @@
 ```
 POST /flows/{flow}/runs     GET /flows     GET /runs/{id}     POST /runs/{id}/resume
 GET  /healthz               GET /metrics   GET /openapi.json  GET /docs
-GET  /studio/...            the studio (runs, traces, evals, flows; not in the OpenAPI document)
 ```
 Errors are one JSON body (`{"error": kind, "detail": message}`); input that does not fit a
 flow's input schema is a 422 naming each field (`loc`), as FastAPI reports it, plus `message`.
@@ -65,7 +64,6 @@ def create_app(
     add_flow_routes(app, service)
     add_run_routes(app, service)
     _add_operations(app, service)
-    _mount_studio(app, service)
     app.add_exception_handler(ServeError, _serve_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_input)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
@@ -108,13 +106,6 @@ def _add_operations(app: FastAPI, service: Service) -> None:
     async def metrics() -> Response:
         """Prometheus metrics: runs, errors, latency, tokens, cost, escalations."""
         return PlainTextResponse(service.metrics.render(), media_type=CONTENT_TYPE)
-
-
-def _mount_studio(app: FastAPI, service: Service) -> None:
-    """The studio at `/studio`: a sub-application, so it stays out of the OpenAPI document."""
-    from stepladder.studio import create_studio_app
-
-    app.mount("/studio", create_studio_app(service.project.root), name="studio")
 
 
 async def _serve_error(request: Request, error: ServeError) -> JSONResponse:

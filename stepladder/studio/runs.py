@@ -24,6 +24,7 @@ from starlette.responses import HTMLResponse
 
 from stepladder.errors import UserError
 from stepladder.flows.project import trace_folder
+from stepladder.monitor.production import parse_since
 from stepladder.studio.context import StudioContext, studio_context
 from stepladder.studio.pages import page
 from stepladder.tracing.store import (
@@ -227,8 +228,6 @@ def _time(text: str | None, option: str) -> datetime | None:
     """`since`/`until` as a time (an age like `7d`, or ISO); a 422 naming the forms."""
     if not text or not text.strip():
         return None
-    from stepladder.monitor.production import parse_since
-
     try:
         return parse_since(text, option=option)
     except UserError as error:

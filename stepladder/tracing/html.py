@@ -84,7 +84,8 @@ pre { background: #f6f8fa; padding: 8px; border-radius: 4px; white-space: pre-wr
 .message .role { font-size: 11px; color: var(--muted); text-transform: uppercase; }
 .message.role-assistant pre { background: #f3eefc; }
 .message.role-system pre { background: #fff8e5; }
-.note { color: var(--muted); background: #f6f8fa; padding: 8px; border-radius: 4px; }
+.note { color: var(--muted); background: #f6f8fa; padding: 8px; border-radius: 4px;
+  overflow-wrap: anywhere; }
 """
 
 SCRIPT = """

@@ -9,11 +9,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from stepladder.config import load_project
-from stepladder.serve import Service, create_app, load_flows
 from stepladder.studio import create_studio_app
 from tests.browser import headless_chromium, live_server
 from tests.conftest import write_project
+from tests.serve.helpers import serving
 from tests.serve.projects import GREET, STEPS
 from tests.studio.trace_files import LONG, OLD_FORM, traced_project
 from tests.tracing.span_files import FAILED, HELLO, UNFINISHED
@@ -163,8 +162,9 @@ def test_serve_mounts_the_studio_outside_its_openapi_document(tmp_path: Path) ->
     (root / "flows").mkdir()
     (root / "flows" / "greet.yaml").write_text(GREET, encoding="utf-8")
     (root / "flows" / "steps.py").write_text(STEPS, encoding="utf-8")
-    project = load_project(root)
-    with TestClient(create_app(Service(project, load_flows(project)))) as served:
+    with serving(root) as server, server.client() as served:
+        home = served.get("/studio/")
+        assert home.status_code == 307 and home.headers["location"] == "/studio/runs"
         page = served.get("/studio/runs")
         assert page.status_code == 200 and "Runs · stepladder studio" in page.text
         assert '<base href="/studio/">' in page.text
@@ -173,6 +173,7 @@ def test_serve_mounts_the_studio_outside_its_openapi_document(tmp_path: Path) ->
         assert [run["trace_id"] for run in runs] == NEWEST_FIRST
         trace = served.get(f"/studio/traces/{FAILED}")
         assert trace.status_code == 200 and "trace.js" in trace.text
+        assert served.get("/studio/api/traces/deadbeef").status_code == 404
         paths = served.get("/openapi.json").json()["paths"]
         assert paths and not [path for path in paths if path.startswith("/studio")]
         assert served.get("/flows").status_code == 200  # the service itself is unchanged
@@ -249,13 +250,3 @@ def test_a_shared_view_opens_with_its_filters(
 
         WebDriverWait(driver, 30).until(lambda d: problem.is_displayed())
         assert "since 'yesterday-ish'" in problem.text
-
-
-def test_the_mounted_studio_opens_on_its_runs_page(tmp_path: Path) -> None:
-    root = write_project(tmp_path / "served", {"flows/greet.yaml": GREET, "flows/steps.py": STEPS})
-    project = load_project(root)
-    with TestClient(create_app(Service(project, load_flows(project)))) as served:
-        home = served.get("/studio/", follow_redirects=False)
-        assert home.status_code == 307 and home.headers["location"] == "/studio/runs"
-        assert "Runs · stepladder studio" in served.get("/studio").text
-        assert served.get("/studio/api/runs").json()["runs"] == []

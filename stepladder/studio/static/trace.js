@@ -35,9 +35,29 @@ function summaryView(trace) {
   ];
 }
 
+/** A round step for about five ticks over `seconds`: 1, 2, 5 × 10^k, or minutes and hours. */
+function tickStep(seconds) {
+  const steps = [];
+  for (let power = -6; power <= 1; power++) for (const m of [1, 2, 5]) steps.push(m * 10 ** power);
+  steps.push(15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 18000, 36000, 86400);
+  return steps.find((step) => seconds / step <= 5) || seconds / 5;
+}
+
+/** A tick's label: a duration without needless zeros ("20 s", "2 min", "1 min 30 s"). */
+function tickLabel(seconds) {
+  if (seconds === 0) return "0";
+  return formatDuration(seconds).replace(/\.0+(?= )/, "").replace(/ min 00 s$/, " min");
+}
+
 function axis(scaleMs) {
-  const ticks = [0, 0.25, 0.5, 0.75, 1].map((share) =>
-    el("span", { style: `left: ${share * 100}%` }, share === 0 ? "0" : formatDuration((scaleMs * share) / 1000)));
+  const extent = scaleMs / 1000;
+  const step = tickStep(extent);
+  const ticks = [];
+  for (let i = 0; i * step <= extent * (1 + 1e-9); i++) {
+    const share = (i * step) / extent;
+    const edge = share === 0 ? "start" : share > 0.95 ? "end" : "middle";
+    ticks.push(el("span", { class: `tick ${edge}`, style: `left: ${share * 100}%` }, tickLabel(i * step)));
+  }
   return el("div", { class: "axis" }, el("div", { class: "name" }, "span"),
     el("div", { class: "dur" }, "duration"), el("div", { class: "track" }, ticks));
 }
