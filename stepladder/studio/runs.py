@@ -37,7 +37,7 @@ from stepladder.tracing.store import (
 )
 from stepladder.tracing.trace_json import CAPTURE_HINT, jsonable, trace_spans_json
 
-__all__ = ["RunFilter", "router"]
+__all__ = ["RunFilter", "TracedRuns", "router"]
 
 router = APIRouter()
 
@@ -76,8 +76,8 @@ class RunFilter:
     max_latency: float | None = None
     text: str | None = None
 
-    def keeps(self, summary: TraceSummary, trace: Trace) -> bool:
-        """Whether the run passes every filter."""
+    def keeps(self, summary: TraceSummary, searched: str) -> bool:
+        """Whether the run passes every filter (`searched`: its input and output, lower case)."""
         seconds = summary.duration_ns / 1e9
         return (
             (self.flow is None or summary.flow == self.flow)
@@ -88,14 +88,30 @@ class RunFilter:
             and (not self.invalid or summary.invalid_outputs > 0)
             and _within(summary.cost_usd, self.min_cost, self.max_cost)
             and _within(seconds, self.min_latency, self.max_latency)
-            and (not self.text or self._matches(trace))
+            and all(word in searched for word in (self.text or "").lower().split())
         )
 
-    def _matches(self, trace: Trace) -> bool:
-        words = (self.text or "").lower().split()
-        span = _run_span(trace)
-        haystack = " ".join(_text(span, key) for key in (INPUT, OUTPUT)).lower()
-        return all(word in haystack for word in words)
+
+@dataclass(frozen=True)
+class TracedRuns:
+    """The runs of a trace folder, read once per change of its files.
+
+    Attributes:
+        runs: Each trace's summary, the trace, and its input and output in lower case (for
+            search), newest first.
+        malformed_lines: Lines of the span files that were not spans.
+    """
+
+    runs: tuple[tuple[TraceSummary, Trace, str], ...]
+    malformed_lines: int = 0
+
+    @classmethod
+    def of(cls, store: TraceStore) -> TracedRuns:
+        """Summarize every trace of `store`."""
+        runs = tuple(
+            (summarize(trace), trace, _searched(_run_span(trace))) for trace in store.traces
+        )
+        return cls(runs, store.malformed_lines)
 
 
 @router.get("/runs", include_in_schema=False, name="runs_page")
@@ -140,14 +156,13 @@ def list_runs(
         max_latency=max_latency,
         text=(q or "").strip() or None,
     )
-    store = _store(trace_folder(context.project))
-    if store is None:
+    traced = _traced(trace_folder(context.project))
+    if traced is None:
         return _listing([], 0, [], 0, note="no traces yet: run a flow with `stepladder run`")
-    every = [(summarize(trace), trace) for trace in store.traces]
-    kept = [(summary, trace) for summary, trace in every if wanted.keeps(summary, trace)]
-    flows = sorted({summary.flow for summary, _ in every if summary.flow})
+    kept = [(summary, trace) for summary, trace, text in traced.runs if wanted.keeps(summary, text)]
+    flows = sorted({summary.flow for summary, _, _ in traced.runs if summary.flow})
     rows = [_row(summary, trace) for summary, trace in kept[:limit]]
-    return _listing(rows, len(kept), flows, len(every), malformed=store.malformed_lines)
+    return _listing(rows, len(kept), flows, len(traced.runs), malformed=traced.malformed_lines)
 
 
 @router.get("/api/traces/{trace_id}", include_in_schema=False)
@@ -155,9 +170,9 @@ def get_trace(
     trace_id: str, context: Annotated[StudioContext, Depends(studio_context)]
 ) -> dict[str, Any]:
     """One trace: its summary and its spans in tree order (404 when no trace matches)."""
-    store = _store(trace_folder(context.project))
+    traced = _traced(trace_folder(context.project))
     prefix = trace_id.strip().lower()
-    traces = store.traces if store is not None else ()
+    traces = [trace for _, trace, _ in traced.runs] if traced is not None else []
     exact = [trace for trace in traces if trace.trace_id == prefix]
     matches = exact or [trace for trace in traces if prefix and trace.trace_id.startswith(prefix)]
     if not matches:
@@ -216,6 +231,10 @@ def _text(span: SpanRecord | None, key: str) -> str:
     return "" if value is None else str(value)
 
 
+def _searched(span: SpanRecord | None) -> str:
+    return f"{_text(span, INPUT)}\n{_text(span, OUTPUT)}".lower()
+
+
 def _preview(text: str) -> str:
     return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…"
 
@@ -234,12 +253,12 @@ def _time(text: str | None, option: str) -> datetime | None:
         raise HTTPException(422, detail=str(error)) from None
 
 
-_cache: dict[Path, tuple[tuple[tuple[str, int, int], ...], TraceStore]] = {}
+_cache: dict[Path, tuple[tuple[tuple[str, int, int], ...], TracedRuns]] = {}
 _cache_lock = threading.Lock()
 
 
-def _store(folder: Path) -> TraceStore | None:
-    """The traces in `folder` (None when there is none yet), read again only when changed."""
+def _traced(folder: Path) -> TracedRuns | None:
+    """The runs traced in `folder` (None when there is none yet), read again when it changed."""
     if not folder.is_dir():
         return None
     signature = tuple(
@@ -251,7 +270,7 @@ def _store(folder: Path) -> TraceStore | None:
         cached = _cache.get(folder)
         if cached is not None and cached[0] == signature:
             return cached[1]
-    store = load_traces(folder)
+    traced = TracedRuns.of(load_traces(folder))
     with _cache_lock:
-        _cache[folder] = (signature, store)
-    return store
+        _cache[folder] = (signature, traced)
+    return traced
