@@ -7,8 +7,8 @@ public names, so nothing inside the package imports it. `tests/test_layers.py` e
 order, and README's "Layout" section shows the same lines (`render_layers()`).
 
 `studio` sits above `serve`: it runs flows through the service's code, and `stepladder serve`
-mounts it at `/studio` from the CLI. `config` sits above `specs` because reading `stepladder.yaml` uses the spec-file reader. The
-bottom line holds the leaves everyone may use: the error tree, the progress bar, atomic file
+mounts it at `/studio` from the CLI. `config` sits above `specs` because reading
+`stepladder.yaml` uses the spec-file reader. The bottom line holds the leaves everyone may use: the error tree, the progress bar, atomic file
 writes and the version.
 """
 

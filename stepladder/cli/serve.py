@@ -67,7 +67,10 @@ def serve(
     ] = "warning",
     use_compiled: UseCompiled = True,
 ) -> None:
-    """Serve the project's flows over HTTP: runs, streams, reviews, health, metrics, OpenAPI."""
+    """Serve the project's flows over HTTP: runs, streams, reviews, health, metrics, OpenAPI.
+
+    The studio (runs, traces, evals, flows) is mounted at `/studio`.
+    """
     # Lazy: FastAPI and uvicorn load only for this command, not for every other command.
     from stepladder.serve import (
         TOKEN_VARIABLE,
@@ -80,6 +83,7 @@ def serve(
         url_of,
         with_flows_dir,
     )
+    from stepladder.studio import create_studio_app  # lazy: FastAPI, as above
 
     project = with_flows_dir(project_for(), flows)
     served = load_flows(project, compiled=use_compiled)
@@ -90,6 +94,8 @@ def serve(
     sock = listen(host, port)
     service = Service(project, served, keep_runs=keep_runs, max_steps=max_steps)
     app = create_app(service, token=token, token_variable=variable, warm=warm, max_body=limit)
+    # the studio at /studio: a mounted app, so it stays out of the service's OpenAPI document
+    app.mount("/studio", create_studio_app(project.root), name="studio")
     _announce(url_of(sock), served, variable, host, auth=token is not None)
     run_server(app, sock, log_level=log_level)
 

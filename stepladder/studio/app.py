@@ -32,6 +32,7 @@ def create_studio_app(project_root: Path | str) -> FastAPI:
 
     @app.get("/", include_in_schema=False)
     async def home(request: Request) -> Response:
-        return RedirectResponse(str(request.url_for("runs_page")))
+        # relative to the mount point: `url_for` would look in an outer app's routes
+        return RedirectResponse(str(request.scope.get("root_path", "")).rstrip("/") + "/runs")
 
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 
 from starlette.requests import Request
@@ -19,11 +20,7 @@ def page(request: Request, name: str) -> HTMLResponse:
     Relative links and `fetch("api/...")` then resolve under the mount point (`/studio/`).
     """
     html = (STATIC_DIR / name).read_text(encoding="utf-8")
-    base = str(request.url_for("home")) if _has_home(request) else "/"
-    if not base.endswith("/"):
-        base += "/"
-    return HTMLResponse(html.replace(BASE_MARKER, f'<base href="{base}">', 1))
-
-
-def _has_home(request: Request) -> bool:
-    return any(getattr(route, "name", None) == "home" for route in request.app.routes)
+    # the mount point (`/studio` under `stepladder serve`, behind any proxy prefix), else `/`;
+    # not `url_for`, which a mounted app resolves against the outer app's routes
+    base = str(request.scope.get("root_path", "")).rstrip("/") + "/"
+    return HTMLResponse(html.replace(BASE_MARKER, f'<base href="{escape(base)}">', 1))

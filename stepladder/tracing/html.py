@@ -3,7 +3,9 @@
 The page loads nothing from anywhere (inline CSS and JavaScript, a Content-Security-Policy that
 forbids any fetch), so it can be mailed or attached to a bug report. The rows and bars are drawn
 here; the script only fills the details panel, from the trace embedded as JSON, using
-`textContent` so that span data is never parsed as HTML.
+`textContent` so that span data is never parsed as HTML. Durations read in the unit that fits
+(µs to min, never wrapped); a model span shows the messages sent and the completion when content
+capture recorded them, and says how to turn it on when it did not.
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import math
 from html import escape
 from typing import Any
 
-from stepladder.tracing.render import format_cost, format_ms
+from stepladder.tracing.render import format_cost, format_elapsed
 from stepladder.tracing.store import SpanRecord, Trace, TraceSummary, summarize
+from stepladder.tracing.trace_json import CAPTURE_HINT, jsonable, span_json
 
 __all__ = ["trace_html"]
 
@@ -40,7 +42,7 @@ h1 code { font-size: 13px; color: var(--muted); font-weight: normal; }
   margin-right: 4px; border-radius: 2px; background: var(--c); vertical-align: -1px; }
 main { display: flex; align-items: flex-start; }
 .waterfall { flex: 1; min-width: 0; }
-.axis, .span-row { display: grid; grid-template-columns: minmax(220px, 34%) 84px 1fr;
+.axis, .span-row { display: grid; grid-template-columns: minmax(220px, 34%) 104px 1fr;
   align-items: center; }
 .axis { height: 24px; color: var(--muted); font-size: 11px; border-bottom: 1px solid var(--line);
   position: sticky; top: 0; background: #fff; }
@@ -54,7 +56,7 @@ main { display: flex; align-items: flex-start; }
 .name { padding-left: calc(10px + var(--depth, 0) * 16px); white-space: nowrap; overflow: hidden;
   text-overflow: ellipsis; }
 .name small { color: var(--muted); margin-left: 6px; }
-.dur { text-align: right; padding-right: 10px; color: var(--muted);
+.dur { text-align: right; padding-right: 10px; color: var(--muted); white-space: nowrap;
   font-variant-numeric: tabular-nums; }
 .track { position: relative; height: 14px; margin-right: 14px; }
 .bar { position: absolute; top: 0; height: 100%; min-width: 2px; border-radius: 3px;
@@ -78,6 +80,12 @@ table.kv td { padding: 2px 0; word-break: break-word; }
 pre { background: #f6f8fa; padding: 8px; border-radius: 4px; white-space: pre-wrap;
   word-break: break-word; margin: 0; max-height: 260px; overflow: auto; }
 .exception { color: var(--error); font-weight: 600; margin: 4px 0; }
+.message { margin: 0 0 8px; }
+.message .role { font-size: 11px; color: var(--muted); text-transform: uppercase; }
+.message.role-assistant pre { background: #f3eefc; }
+.message.role-system pre { background: #fff8e5; }
+.note { color: var(--muted); background: #f6f8fa; padding: 8px; border-radius: 4px;
+  overflow-wrap: anywhere; }
 """
 
 SCRIPT = """
@@ -124,6 +132,25 @@ SCRIPT = """
       section("event: " + event.name, box);
     });
   }
+  function messages(items) {
+    var box = node("div", null, "chat");
+    items.forEach(function (message) {
+      var item = node("div", null, "message role-" + message.role);
+      item.appendChild(node("div", message.role +
+        (message.finish_reason ? " · " + message.finish_reason : ""), "role"));
+      item.appendChild(node("pre", message.content));
+      box.appendChild(item);
+    });
+    return box;
+  }
+  function showChat(span) {
+    if (!span.chat) {
+      section("messages", node("p", data.capture_hint, "note"));
+      return;
+    }
+    section("messages sent", messages(span.chat.input));
+    section("completion", messages(span.chat.output));
+  }
   function select(row) {
     var span = data.spans[row.getAttribute("data-span-id")];
     var old = document.querySelector(".span-row.selected");
@@ -134,13 +161,18 @@ SCRIPT = """
     panel.appendChild(node("h2", span.name));
     panel.appendChild(table([
       ["status", span.status + (span.status_message ? ": " + span.status_message : "")],
-      ["type", span.type], ["kind", span.kind], ["start", "+" + span.offset_ms + " ms"],
-      ["duration", span.duration_ms + " ms"], ["span id", span.span_id],
+      ["type", span.type], ["kind", span.kind], ["start", "+" + span.offset_text],
+      ["duration", span.duration_text], ["span id", span.span_id],
       ["parent id", span.parent_id || "-"]
     ]));
+    if (span.type === "model") { showChat(span); }
+    var labels = span.type === "model"
+      ? { "stepladder.input": "program inputs (not the prompt)",
+          "stepladder.output": "parsed output" }
+      : { "stepladder.input": "input", "stepladder.output": "output" };
     ["stepladder.input", "stepladder.output"].forEach(function (key) {
       if (key in span.attributes) {
-        section(key.split(".")[1], node("pre", shown(span.attributes[key]), "preview"));
+        section(labels[key], node("pre", shown(span.attributes[key]), "preview"));
       }
     });
     var keys = Object.keys(span.attributes).sort();
@@ -191,7 +223,7 @@ def trace_html(trace: Trace) -> str:
 def _header(summary: TraceSummary) -> str:
     stats = [
         ("started", f"{summary.started:%Y-%m-%d %H:%M:%S} UTC"),
-        ("duration", format_ms(summary.duration_ns)),
+        ("duration", format_elapsed(summary.duration_ns)),
         ("tokens in/out", f"{summary.input_tokens:,} / {summary.output_tokens:,}"),
         ("cost", format_cost(summary.cost_usd)),
         ("escalations", str(summary.escalations)),
@@ -210,13 +242,17 @@ def _header(summary: TraceSummary) -> str:
 def _axis(trace: Trace) -> str:
     scale = _scale(trace)
     ticks = "".join(
-        f'<span style="left: {share * 100:g}%">{escape(format_ms(scale * share))}</span>'
+        f'<span style="left: {share * 100:g}%">{escape(_tick(scale * share))}</span>'
         for share in (0, 0.25, 0.5, 0.75, 1)
     )
     return (
         '<div class="axis"><div class="name">span</div><div class="dur">duration</div>'
         f'<div class="track">{ticks}</div></div>'
     )
+
+
+def _tick(nanoseconds: float) -> str:
+    return format_elapsed(nanoseconds) if nanoseconds else "0"
 
 
 def _row(trace: Trace, span: SpanRecord, depth: int) -> str:
@@ -232,7 +268,7 @@ def _row(trace: Trace, span: SpanRecord, depth: int) -> str:
         f'role="option" tabindex="0" aria-selected="false">'
         f'<div class="name" style="--depth: {depth}" title="{escape(span.name)}">'
         f"{escape(span.name)}{small}</div>"
-        f'<div class="dur">{escape(format_ms(span.duration_ns))}</div>'
+        f'<div class="dur">{escape(format_elapsed(span.duration_ns))}</div>'
         f'<div class="track"><div class="bar" style="left: {left:.4f}%; width: {width:.4f}%">'
         "</div></div></div>"
     )
@@ -244,45 +280,18 @@ def _scale(trace: Trace) -> int:
 
 def _embedded(trace: Trace) -> str:
     """The trace as JSON that is safe inside a `<script>` element (`<`, `>`, `&` escaped)."""
-    spans = {span.span_id: _span_json(span, trace.start_ns) for span in trace.spans}
-    data = {"trace_id": trace.trace_id, "spans": spans}
-    text = json.dumps(_jsonable(data), ensure_ascii=False, allow_nan=False)
+    spans = {span.span_id: _span_data(span, trace.start_ns) for span in trace.spans}
+    data = {"trace_id": trace.trace_id, "spans": spans, "capture_hint": CAPTURE_HINT}
+    text = json.dumps(jsonable(data), ensure_ascii=False, allow_nan=False)
     for char, code in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
         text = text.replace(char, code)
     return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
-def _span_json(span: SpanRecord, trace_start_ns: int) -> dict[str, Any]:
+def _span_data(span: SpanRecord, trace_start_ns: int) -> dict[str, Any]:
+    """The span's JSON plus its start and duration as text."""
     return {
-        "span_id": span.span_id,
-        "parent_id": span.parent_id,
-        "name": span.name,
-        "type": span.span_type,
-        "kind": span.kind,
-        "status": span.status,
-        "status_message": span.status_message,
-        "offset_ms": round((span.start_ns - trace_start_ns) / 1e6, 3),
-        "duration_ms": round(span.duration_ns / 1e6, 3),
-        "attributes": dict(span.attributes),
-        "events": [
-            {
-                "name": event.name,
-                "offset_ms": round((event.time_ns - trace_start_ns) / 1e6, 3)
-                if event.time_ns
-                else None,
-                "attributes": dict(event.attributes),
-            }
-            for event in span.events
-        ],
+        **span_json(span, trace_start_ns),
+        "offset_text": format_elapsed(span.start_ns - trace_start_ns),
+        "duration_text": format_elapsed(span.duration_ns),
     }
-
-
-def _jsonable(value: Any) -> Any:
-    """Replace what JSON.parse rejects (NaN, infinities) with strings."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(item) for item in value]
-    return value

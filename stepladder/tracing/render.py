@@ -11,6 +11,7 @@ from stepladder.tracing.store import SpanRecord, Trace, TraceSummary, summarize
 __all__ = [
     "format_cost",
     "format_duration",
+    "format_elapsed",
     "format_ms",
     "span_label",
     "trace_header",
@@ -40,6 +41,24 @@ def format_duration(nanoseconds: float) -> str:
     if ms < 1000:
         return f"{ms:.0f} ms"
     return f"{ms / 1000:.1f} s" if ms < 100_000 else f"{ms / 1000:,.0f} s"
+
+
+def format_elapsed(nanoseconds: float) -> str:
+    """A duration in the unit that reads best: `850 µs`, `12.4 ms`, `3.21 s`, `4 min 05 s`.
+
+    An hour or more reads `1 h 02 min`. The studio's `formatDuration` gives the same text.
+    """
+    seconds = max(nanoseconds, 0) / 1e9
+    if round(seconds * 1e6) < 1000:
+        return f"{round(seconds * 1e6)} µs"
+    if round(seconds * 1e3, 1) < 1000:
+        return f"{seconds * 1e3:.1f} ms"
+    if round(seconds, 2) < 60:
+        return f"{seconds:.2f} s"
+    whole = round(seconds)
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
 
 
 def format_cost(usd: float) -> str:

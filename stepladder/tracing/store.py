@@ -43,6 +43,8 @@ ESCALATIONS = "stepladder.escalations"
 ESCALATION_REASON = "stepladder.escalation.reason"
 SPAN_TYPE = "stepladder.span.type"
 FLOW_NAME = "stepladder.flow.name"
+# How the status message of a model call whose answer did not validate starts.
+INVALID_OUTPUT = "invalid output"
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,12 @@ class SpanRecord:
     def is_error(self) -> bool:
         """Whether the span ended with status ERROR."""
         return self.status == "ERROR"
+
+    @property
+    def is_invalid_output(self) -> bool:
+        """Whether this is a model call whose answer did not validate."""
+        message = self.status_message or ""
+        return self.span_type == "model" and self.is_error and message.startswith(INVALID_OUTPUT)
 
     @property
     def error_message(self) -> str | None:
@@ -214,6 +222,7 @@ class TraceSummary:
     cost_usd: float
     escalations: int
     span_count: int
+    invalid_outputs: int = 0
 
     @property
     def started(self) -> datetime:
@@ -233,6 +242,7 @@ class TraceSummary:
             "cost_usd": self.cost_usd,
             "escalations": self.escalations,
             "spans": self.span_count,
+            "invalid_outputs": self.invalid_outputs,
         }
 
 
@@ -325,7 +335,7 @@ def find_trace(folder: Path, id_or_prefix: str) -> Trace:
 
 
 def summarize(trace: Trace) -> TraceSummary:
-    """Status, timing, tokens, cost and escalations of a trace.
+    """Status, timing, tokens, cost, escalations and invalid outputs of a trace.
 
     Totals come from the root span's attributes when it has them, else they are added up over
     the model-call spans (the root is missing while a run is unfinished).
@@ -346,6 +356,7 @@ def summarize(trace: Trace) -> TraceSummary:
         cost_usd=float(_total(root, models, COST, COST)),
         escalations=int(escalations),
         span_count=len(trace.spans),
+        invalid_outputs=sum(1 for span in trace.spans if span.is_invalid_output),
     )
 
 

@@ -115,3 +115,38 @@ def test_odd_values_are_escaped_and_kept_parseable(traces: dict[str, Trace]) -> 
     data = json.loads(page.scripts[0])
     assert {s["attributes"]["v"] for s in data["spans"].values()} == {"nan"}
     assert re.search(r'title="&lt;b&gt;&quot;x&quot;&lt;/b&gt;"', trace_html(Trace("t", odd[:1])))
+
+
+def long_trace() -> Trace:
+    from stepladder.tracing.store import SpanRecord
+    from tests.studio.trace_files import LONG, long_trace
+
+    return Trace(LONG, tuple(SpanRecord.from_json(item) for item in long_trace()))
+
+
+def test_durations_read_in_the_unit_that_fits_and_never_wrap() -> None:
+    text = trace_html(long_trace())
+    page = Page(text)
+    durations = re.findall(r'<div class="dur">([^<]*)</div>', text)
+    assert durations[1:] == ["10 min 00 s", "9 min 59 s", "1.0 ms"]  # not "600,000.0 ms"
+    header = text[text.index("<header>") : text.index("</header>")]
+    assert "<b>10 min 00 s</b>" in header
+    assert re.search(r"\.dur \{[^}]*white-space: nowrap", text)
+    ticks = re.findall(r'<span style="left: [^"]*">([^<]*)</span>', text)
+    assert ticks == ["0", "2 min 30 s", "5 min 00 s", "7 min 30 s", "10 min 00 s"]
+    assert len(page.with_class("span-row")) == 3
+
+
+def test_a_model_span_carries_its_messages_or_how_to_record_them(
+    traces: dict[str, Trace],
+) -> None:
+    data = json.loads(Page(trace_html(long_trace())).scripts[0])
+    model = data["spans"]["a000000000000003"]
+    assert [m["role"] for m in model["chat"]["input"]] == ["system", "user"]
+    assert model["chat"]["output"][0]["content"] == "Parcel to Lisbon lost in transit."
+    assert model["duration_text"] == "1.0 ms" and model["offset_text"] == "1.00 s"
+    failed = json.loads(Page(trace_html(traces[FAILED])).scripts[0])
+    small = next(s for s in failed["spans"].values() if s["name"] == "chat smollm2-135m")
+    assert small["chat"] is None
+    assert "capture_content: true" in failed["capture_hint"]
+    assert "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true" in failed["capture_hint"]

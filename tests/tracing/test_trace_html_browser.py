@@ -29,6 +29,43 @@ def test_the_waterfall_draws_and_a_click_shows_the_span(
         check_page(driver, trace)
 
 
+def test_a_model_span_shows_its_messages_or_how_to_record_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    from stepladder.tracing.store import SpanRecord
+    from tests.studio.trace_files import LONG, long_trace
+
+    trace = Trace(LONG, tuple(SpanRecord.from_json(item) for item in long_trace()))
+    page = tmp_path / "long.html"
+    page.write_text(trace_html(trace), encoding="utf-8")
+    failed = tmp_path / "failed.html"
+    failed.write_text(
+        trace_html(load_traces(write_span_files(tmp_path / "traces")).find(FAILED)),
+        encoding="utf-8",
+    )
+    with headless_chromium(monkeypatch) as driver:
+        driver.get(page.as_uri())
+        cells = driver.find_elements(By.CSS_SELECTOR, ".span-row .dur")
+        assert [cell.text for cell in cells] == ["10 min 00 s", "9 min 59 s", "1.0 ms"]
+        assert all(cell.size["height"] < 2 * 13 * 1.45 for cell in cells)  # one line each
+        bars = driver.find_elements(By.CSS_SELECTOR, ".span-row .bar")
+        assert bars[2].rect["width"] >= 2  # 1 ms of 10 min stays visible
+        driver.find_element(By.CSS_SELECTOR, '[data-span-id="a000000000000003"]').click()
+        details = driver.find_element(By.ID, "details").text
+        assert "MESSAGES SENT" in details and "My parcel to Lisbon never arrived." in details
+        assert "COMPLETION" in details and "Parcel to Lisbon lost in transit." in details
+        assert "duration 1.0 ms" in details
+        driver.get(failed.as_uri())
+        model = driver.find_element(By.XPATH, "//div[@title='chat smollm2-135m']/..")
+        model.click()
+        details = driver.find_element(By.ID, "details").text
+        assert "capture_content: true" in details
+        errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+        assert errors == []
+
+
 def check_page(driver: Any, trace: Trace) -> None:
     from selenium.webdriver.common.by import By
 

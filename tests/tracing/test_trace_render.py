@@ -6,6 +6,7 @@ from rich.console import Console
 from stepladder.tracing.render import (
     format_cost,
     format_duration,
+    format_elapsed,
     format_ms,
     span_label,
     trace_tree,
@@ -66,4 +67,19 @@ def test_number_formats() -> None:
         "89 ms",
         "12.4 s",
         "1,520 s",
+    ]
+
+
+def test_elapsed_times_read_from_microseconds_to_hours() -> None:
+    seconds = (0.00085, 0.0012, 0.0124, 0.99996, 3.214, 59.996, 245, 599.6, 3725)
+    assert [format_elapsed(s * 1e9) for s in seconds] == [
+        "850 µs",
+        "1.2 ms",
+        "12.4 ms",
+        "1.00 s",
+        "3.21 s",
+        "1 min 00 s",
+        "4 min 05 s",
+        "10 min 00 s",
+        "1 h 02 min",
     ]

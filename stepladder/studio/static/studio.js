@@ -24,14 +24,17 @@ function el(tag, attributes = {}, ...children) {
   return node;
 }
 
-/** A duration in seconds as people read it: 850 µs, 12.4 ms, 3.21 s, 4 min 05 s. */
+/** A duration in seconds as people read it: 850 µs, 12.4 ms, 3.21 s, 4 min 05 s, 1 h 02 min. */
 function formatDuration(seconds) {
   if (seconds === null || seconds === undefined) return "";
-  if (seconds < 1e-3) return `${Math.round(seconds * 1e6)} µs`;
-  if (seconds < 1) return `${(seconds * 1e3).toFixed(1)} ms`;
-  if (seconds < 60) return `${seconds.toFixed(2)} s`;
-  const minutes = Math.floor(seconds / 60);
-  return `${minutes} min ${String(Math.round(seconds - minutes * 60)).padStart(2, "0")} s`;
+  seconds = Math.max(seconds, 0);
+  if (Math.round(seconds * 1e6) < 1000) return `${Math.round(seconds * 1e6)} µs`;
+  if (Number((seconds * 1e3).toFixed(1)) < 1000) return `${(seconds * 1e3).toFixed(1)} ms`;
+  if (Number(seconds.toFixed(2)) < 60) return `${seconds.toFixed(2)} s`;
+  const whole = Math.round(seconds);
+  const two = (n) => String(n).padStart(2, "0");
+  if (whole < 3600) return `${Math.floor(whole / 60)} min ${two(whole % 60)} s`;
+  return `${Math.floor(whole / 3600)} h ${two(Math.floor((whole % 3600) / 60))} min`;
 }
 
 /** The studio's header with `active` ("runs", "evals", "flows") marked. */
