@@ -18,6 +18,7 @@ __all__ = ["LAYERS", "SITS_WITH", "layer_of", "render_layers"]
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli",),
     ("serve",),
+    ("api",),
     ("optimize", "monitor"),
     ("evalsets",),
     ("flows",),
