@@ -77,7 +77,8 @@ def eval_spec_path(project: ProjectConfig, spec: str | Path) -> Path:
     A name that matches no file is returned as given, so loading it reports it missing.
     """
     given = Path(spec)
-    candidates = [given, project.root / given]
+    folder = project.root / EVALSETS_DIR
+    candidates = [given, project.root / given, folder / given]
     if given.suffix not in SPEC_SUFFIXES:
-        candidates += [project.root / EVALSETS_DIR / f"{given}{s}" for s in SPEC_SUFFIXES]
+        candidates += [folder / f"{given}{suffix}" for suffix in SPEC_SUFFIXES]
     return next((path for path in candidates if path.is_file()), given)

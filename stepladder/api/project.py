@@ -107,6 +107,11 @@ class Project:
         return self.config.settings
 
     @property
+    def models(self) -> ModelPool | None:
+        """The model pool runs use now: the one given, or the open project's (else None)."""
+        return self._given or self._pool
+
+    @property
     def checkpoint_db(self) -> Path:
         """The SQLite database of checkpoint threads and pending reviews."""
         return checkpoint_path(self.config)
