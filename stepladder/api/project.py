@@ -18,12 +18,12 @@ ends; a call on a project that is not open starts and stops them itself. `stepla
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from stepladder.api.evals import EvalResult, eval_spec_path, finish_eval
+from stepladder.api.resources import Resources
 from stepladder.config import Project as ProjectConfig
 from stepladder.config import Settings, load_project
 from stepladder.config.serving import DEFAULT_MAX_STEPS
@@ -36,14 +36,12 @@ from stepladder.flows.project import (
     checkpoint_path,
     compile_project_flow,
     new_thread_id,
-    project_tracing,
     trace_folder,
 )
 from stepladder.flows.reviews import load_reviews
 from stepladder.flows.run import UpdateHandler, run_flow
 from stepladder.retrieval.store import open_project_store
 from stepladder.runtimes import ModelPool
-from stepladder.tracing import Tracing
 from stepladder.tracing.store import TraceStore, load_traces
 
 __all__ = ["FlowLike", "Project", "open_project"]
@@ -51,8 +49,6 @@ __all__ = ["FlowLike", "Project", "open_project"]
 FlowLike = str | Path | Flow | FlowSpec | FlowBuilder
 """A flow as `Project.flow` and `Project.run` take it: a name in `flows/`, a file, a compiled
 `Flow`, a `FlowSpec` or a `FlowBuilder`."""
-
-T = TypeVar("T")
 
 
 def open_project(path: str | Path = ".", *, models: ModelPool | None = None) -> Project:
@@ -87,14 +83,10 @@ class Project:
 
     def __init__(self, config: ProjectConfig, *, models: ModelPool | None = None) -> None:
         self.config = config
-        self._given = models
-        self._pool: ModelPool | None = None
-        self._tracing: Tracing | None = None
-        self._runner: asyncio.Runner | None = None
-        self._open = False
+        self._resources = Resources(config, models)
 
     def __repr__(self) -> str:
-        return f"Project({str(self.root)!r}, open={self._open})"
+        return f"Project({str(self.root)!r}, open={self._resources.is_open})"
 
     @property
     def root(self) -> Path:
@@ -109,7 +101,7 @@ class Project:
     @property
     def models(self) -> ModelPool | None:
         """The model pool runs use now: the one given, or the open project's (else None)."""
-        return self._given or self._pool
+        return self._resources.models
 
     @property
     def checkpoint_db(self) -> Path:
@@ -210,9 +202,10 @@ class Project:
             FlowInputError: If the input does not fit the flow, or an answer does not fit.
             ThreadConflictError: If another run holds the thread, or it is another flow's.
             RunError: If a node fails (with the partial state and the usage so far).
-            UserError: If called while an event loop runs (use `arun` there).
+            UserError: If called while an event loop runs (use `arun` there), or given
+                `resume` without `thread`.
         """
-        return self._sync(
+        return self._resources.sync(
             self.arun(
                 flow,
                 input,
@@ -238,11 +231,16 @@ class Project:
         max_steps: int = DEFAULT_MAX_STEPS,
     ) -> RunResult:
         """Run a flow from async code; the arguments and result are those of `run`."""
+        if resume is not None and thread is None:
+            raise UserError(
+                "Project.run: `resume` answers a paused run's reviews; give its `thread` too "
+                "(`RunResult.thread_id`, or `PendingReview.thread_id` from `project.reviews()`)."
+            )
         built = self.flow(flow, compiled=compiled, adapters=adapters)
-        if thread is None and resume is None and built.reaches_human:
+        if thread is None and built.reaches_human:
             thread = new_thread_id(built.name)
         store = open_project_store(self.config) if built.collections else None
-        async with self._session() as (models, tracing):
+        async with self._resources.session() as (models, tracing):
             return await run_flow(
                 built,
                 dict(input) if input is not None else None,
@@ -319,7 +317,7 @@ class Project:
         Raises:
             UserError: A bad spec, case file, flow, split or resume id, named precisely.
         """
-        return self._sync(
+        return self._resources.sync(
             self.aeval(
                 spec,
                 concurrency=concurrency,
@@ -364,7 +362,7 @@ class Project:
                 resume=resume,
             )
         )
-        async with self._session(cache=prepared.manifest.cache) as (models, tracing):
+        async with self._resources.session(cache=prepared.manifest.cache) as (models, tracing):
             record = await run_eval(prepared, models, tracing, on_case)
         return finish_eval(record)
 
@@ -374,33 +372,17 @@ class Project:
 
     def traces(self) -> TraceStore:
         """The runs traced into the project's store (what `stepladder traces list` shows)."""
-        if self._tracing is not None:
-            self._tracing.flush()
+        self._resources.flush()
         return load_traces(self.trace_folder)
 
     def open(self) -> Project:
         """Keep the tiers that runs start, and the tracing, until `close` (or the block ends)."""
-        if not self._open:
-            self._tracing = project_tracing(self.config)
-            if self._given is None:
-                self._pool = self._new_pool()
-            self._open = True
+        self._resources.open()
         return self
 
     def close(self) -> None:
         """Stop the tiers the project started and flush its traces."""
-        if not self._open:
-            return
-        self._open = False
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
-        if self._tracing is not None:
-            self._tracing.shutdown()
-            self._tracing = None
-        if self._runner is not None:
-            self._runner.close()
-            self._runner = None
+        self._resources.close()
 
     def __enter__(self) -> Project:
         return self.open()
@@ -413,50 +395,3 @@ class Project:
 
     async def __aexit__(self, *exc: object) -> None:
         await asyncio.to_thread(self.close)
-
-    @asynccontextmanager
-    async def _session(self, cache: bool = False) -> AsyncIterator[tuple[ModelPool, Tracing]]:
-        """The pool and tracing of one call: the open project's, or new ones closed after.
-
-        A call that allows cached responses while the open project's pool does not (or the
-        other way round) gets a pool of its own.
-        """
-        held = self._pool if self._pool is not None and self._pool.cache == cache else None
-        models = self._given or held or self._new_pool(cache)
-        tracing = self._tracing or project_tracing(self.config)
-        try:
-            yield models, tracing
-        finally:
-            if tracing is self._tracing:
-                tracing.flush()
-            else:
-                tracing.shutdown()
-            if models is not self._given and models is not held:
-                await asyncio.to_thread(models.close)
-
-    def _new_pool(self, cache: bool = False) -> ModelPool:
-        settings = self.settings
-        return ModelPool(settings.tiers, prices=settings.prices, cache=cache)
-
-    def _sync(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        """Run a coroutine to its end: on the open project's loop, or a loop of its own.
-
-        Raises:
-            UserError: When an event loop runs in this thread already.
-        """
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            pass
-        else:
-            coroutine.close()
-            raise UserError(
-                "Project.run and Project.eval cannot run while an event loop runs in this "
-                "thread (async code, Jupyter): `await project.arun(...)` or `await "
-                "project.aeval(...)` there instead."
-            )
-        if not self._open:
-            return asyncio.run(coroutine)
-        if self._runner is None:
-            self._runner = asyncio.Runner()
-        return self._runner.run(coroutine)

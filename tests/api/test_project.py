@@ -147,6 +147,8 @@ def test_a_paused_review_is_answered_on_its_thread(root: Path) -> None:
     assert done.status == "finished" and done.resumed_at == ("reply",)
     assert done.state["sent"] == "sent: On its way"
     assert project.reviews() == []
+    with pytest.raises(UserError, match="give its `thread` too"):
+        project.run("desk", resume={review.interrupt_id: {"reply": "again"}})
     statuses = {s.trace_id: s.status for s in project.traces().summaries()}
     assert set(statuses) == {paused.trace_id, done.trace_id}
 
