@@ -57,7 +57,7 @@ def open_project(path: str | Path = ".", *, models: ModelPool | None = None) -> 
     Args:
         path: The project folder (holding `stepladder.yaml`), a folder or file inside it.
         models: Model tiers to run on instead of the project's own (tests give a pool of
-            DSPy `DummyLM`s); the caller starts and closes them.
+            DSPy `DummyLM`s); the project never closes them.
 
     Returns:
         The project; use it in a `with` block to keep its tiers running between calls.

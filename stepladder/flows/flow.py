@@ -212,9 +212,9 @@ class Flow:
         and async function nodes) run on an event loop of their own.
 
         Raises:
-            UserError: When the flow has LLM nodes and no `models` were given, searches
-                collections and no `store` was given, or has async nodes and an event loop
-                is running in this thread (`await flow.ainvoke(...)` there instead).
+            UserError: When the flow has LLM nodes and no `models` were given, or has async
+                nodes and an event loop runs in this thread (`await flow.ainvoke(...)` there
+                instead).
         """
         self._check_bound(models, store, "invoke")
         if self.async_nodes:
@@ -238,8 +238,7 @@ class Flow:
         traces the run and checkpoints it on a thread.
 
         Raises:
-            UserError: When the flow has LLM nodes and no `models` were given, or searches
-                collections and no `store` was given.
+            UserError: When the flow has LLM nodes and no `models` were given.
         """
         self._check_bound(models, store, "ainvoke")
         self.use_adapters(models)
@@ -247,27 +246,21 @@ class Flow:
         return dict(await self.app.ainvoke(self.prepare_input(data), context=context))
 
     def _check_bound(self, models: ModelPool | None, store: Store | None, method: str) -> None:
-        """Check that the flow's model tiers and collections were given to `method`.
+        """Check that the flow's model tiers were given to `method` (a store is the node's).
 
         Raises:
             UserError: Saying what to call instead.
         """
-        needs, missing = [], []
-        if self.tiers and models is None:
-            needs.append(f"model tiers ({', '.join(sorted(self.tiers))})")
-            missing.append("models=ModelPool(...)")
-        if self.collections and store is None:
-            needs.append(f"collections ({', '.join(sorted(self.collections))})")
-            missing.append("store=open_store(...)")
-        if not needs:
+        if not self.tiers or models is not None:
             return
         where = f'"{self.project_root}"' if self.project_root is not None else '"PROJECT"'
         call = "await project.arun" if method == "ainvoke" else "project.run"
+        store_too = " (and `store=`)" if self.collections and store is None else ""
         raise UserError(
-            f"flow '{self.name}' needs {' and '.join(needs)}, which Flow.{method} was not "
-            f"given. Run it with its project, which starts the tiers, traces the run and "
-            f"checkpoints it: `project = stepladder.open_project({where})`, then "
-            f"`{call}('{self.name}', {{...}})`; or pass {' and '.join(missing)}."
+            f"flow '{self.name}' needs model tiers ({', '.join(sorted(self.tiers))}), which "
+            f"Flow.{method} was not given. Run it with its project, which starts the tiers, "
+            f"traces the run and checkpoints it: `project = stepladder.open_project({where})`, "
+            f"then `{call}('{self.name}', {{...}})`; or pass `models=ModelPool(...)`{store_too}."
         )
 
 

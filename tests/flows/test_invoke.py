@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stepladder import FlowBuilder, UserError, compile_flow, flow_from_dict
+from stepladder import ConfigError, FlowBuilder, UserError, compile_flow, flow_from_dict
 
 SAMPLE = Path(__file__).parent / "sample_project"
 
@@ -46,15 +46,15 @@ async def test_ainvoke_without_models_says_to_await_the_project_run() -> None:
         await flow.ainvoke({"review": "great"})
 
 
-def test_a_flow_searching_a_collection_asks_for_a_store() -> None:
+def test_a_flow_searching_a_collection_without_a_store_fails_at_the_node() -> None:
     spec = flow_from_dict(
         {"name": "ask", "state": {"question": {"type": "str", "input": True},
                                   "passages": "list[dict]"},
          "nodes": [{"id": "search", "kind": "retrieve", "collection": "faq", "query": "question",
                     "output": "passages"}]}
     )  # fmt: skip
-    with pytest.raises(UserError, match=r"collections \(faq\).*store=open_store"):
-        compile_flow(spec).invoke({"question": "why?"})
+    with pytest.raises(ConfigError, match="the run has no store"):
+        compile_flow(spec).invoke({"question": "why?"})  # async node, run on its own loop
 
 
 def test_invoke_runs_async_function_nodes_on_a_loop_of_its_own() -> None:
