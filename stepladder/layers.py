@@ -20,6 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli",),
     ("studio",),
     ("serve",),
+    ("api",),
     ("optimize", "monitor"),
     ("evalsets",),
     ("flows",),

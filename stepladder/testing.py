@@ -13,14 +13,12 @@ def test_support_quality():
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stepladder.api import EvalResult
 from stepladder.config import Project, load_project
-from stepladder.errors import UserError
-from stepladder.evalsets.report import EvalSummary, MetricSummary, summarize
-from stepladder.evalsets.results import CaseResult, EvalRunRecord
+from stepladder.evalsets.report import summarize
 from stepladder.evalsets.runner import EvalOptions, prepare_eval
 from stepladder.evalsets.runner import run_eval as run_prepared
 from stepladder.evalsets.spec import load_eval_spec
@@ -28,31 +26,6 @@ from stepladder.runtimes import ModelPool
 from stepladder.tracing import Tracing
 
 __all__ = ["EvalResult", "arun_eval", "run_eval"]
-
-
-@dataclass(frozen=True)
-class EvalResult:
-    """A finished eval run: its cases and its summary."""
-
-    record: EvalRunRecord
-    summary: EvalSummary
-
-    def metric(self, name: str) -> MetricSummary:
-        """The summary of metric `name` (mean, low, high, n).
-
-        Raises:
-            UserError: Naming the metrics there are, when `name` is not one.
-        """
-        for metric in self.summary.metrics:
-            if metric.name == name:
-                return metric
-        names = ", ".join(m.name for m in self.summary.metrics)
-        raise UserError(f"no metric '{name}' in eval '{self.summary.eval_name}'; it has {names}.")
-
-    @property
-    def failed(self) -> list[CaseResult]:
-        """The cases whose flow failed."""
-        return [r for r in self.record.results if not r.ok]
 
 
 async def arun_eval(

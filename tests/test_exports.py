@@ -19,6 +19,7 @@ EXPORTED = [
     "BudgetExhausted",
     "CompiledPromptsError",
     "ConfigError",
+    "EvalResult",
     "EvalSetError",
     "Flow",
     "FlowBuilder",
@@ -31,6 +32,7 @@ EXPORTED = [
     "NodeInputError",
     "NodeOutputError",
     "PendingReview",
+    "Project",
     "ReferenceError_",
     "ReviewRequired",
     "RunError",
@@ -46,6 +48,7 @@ EXPORTED = [
     "flow_from_yaml",
     "flow_to_yaml",
     "load_flow",
+    "open_project",
     "run_flow",
 ]
 

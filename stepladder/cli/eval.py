@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,23 +13,20 @@ from rich.console import Console
 from rich.progress import TextColumn
 from typer.core import TyperGroup
 
+from stepladder.api import EvalResult, Project
+from stepladder.api.evals import REPORT_FILE
 from stepladder.cli.app import app, command_in
 from stepladder.cli.common import AdapterOption, adapters_by_node, print_json, project_for
-from stepladder.config import Project
 from stepladder.evalsets.baseline import resolve_run, save_baseline
 from stepladder.evalsets.html_report import report_html
 from stepladder.evalsets.report import render_summary, summarize
-from stepladder.evalsets.results import CaseResult, EvalRunRecord
+from stepladder.evalsets.results import CaseResult
 from stepladder.evalsets.run_comparison import compare_runs, gate, render_comparison
-from stepladder.evalsets.runner import EvalOptions, PreparedEval, evals_dir, prepare_eval, run_eval
-from stepladder.evalsets.spec import load_eval_spec
-from stepladder.flows.project import project_tracing
+from stepladder.evalsets.runner import PreparedEval, evals_dir
 from stepladder.progress import progress_bar
-from stepladder.runtimes import ModelPool
 
 console = Console(highlight=False)
 stderr = Console(stderr=True, highlight=False)
-REPORT_FILE = "report.html"
 PIPE_WIDTH = 1000
 """Width of tables printed to a pipe or file: wide enough that no column is cut."""
 
@@ -106,27 +102,22 @@ def run(
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Run the flow over the eval set's cases and report quality, cost and latency."""
-    project = project_for(str(spec))
-    loaded = load_eval_spec(spec)
-    adapters = adapters_by_node(adapter)
-    options_ = EvalOptions(concurrency, resume, split, cache, limit, tier, use_compiled, adapters)
-    prepared = prepare_eval(project, loaded, options_)
-    record = _execute(project, prepared)
-    summary = summarize(record)
-    report = record.folder / REPORT_FILE
-    report.write_text(report_html(record, summary), encoding="utf-8")
+    project = Project(project_for(str(spec)))
+    prepared = project.prepare_eval(
+        spec, concurrency=concurrency, split=split, limit=limit, cache=cache, tier=tier,
+        compiled=use_compiled, adapters=adapters_by_node(adapter), resume=resume,
+    )  # fmt: skip
+    result = _execute(project, prepared)
     if json_output:
-        print_json(summary.model_dump(mode="json"))
+        print_json(result.summary.model_dump(mode="json"))
     else:
-        render_summary(summary, _tables_console())
-    stderr.print(f"eval run {record.manifest.run_id}: {record.folder}")
-    stderr.print(f"report: {report}")
+        render_summary(result.summary, _tables_console())
+    stderr.print(f"eval run {result.run_id}: {result.record.folder}")
+    stderr.print(f"report: {result.report}")
 
 
-def _execute(project: Project, prepared: PreparedEval) -> EvalRunRecord:
-    settings = project.settings
-    models = ModelPool(settings.tiers, prices=settings.prices, cache=prepared.manifest.cache)
-    tracing = project_tracing(project)
+def _execute(project: Project, prepared: PreparedEval) -> EvalResult:
+    """Run a prepared eval through `Project.eval`, with a progress bar on stderr."""
     done, total = len(prepared.done), len(prepared.cases)
     if done:
         stderr.print(f"resuming {prepared.manifest.run_id}: {done} of {total} cases already done")
@@ -139,17 +130,7 @@ def _execute(project: Project, prepared: PreparedEval) -> EvalRunRecord:
             failed += 0 if result.ok else 1
             progress.update(task, advance=1, failed=failed)
 
-        try:
-            return asyncio.run(_run(prepared, models, tracing, on_case))
-        finally:
-            tracing.shutdown()
-
-
-async def _run(
-    prepared: PreparedEval, models: ModelPool, tracing: Any, on_case: Any
-) -> EvalRunRecord:
-    async with models:
-        return await run_eval(prepared, models, tracing, on_case)
+        return project.eval(prepared, on_case=on_case)
 
 
 @command_in(eval_app, "compare")

@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 import typer
 
+from stepladder.api import Project
 from stepladder.cli.app import command, stderr
 from stepladder.cli.common import (
     AdapterOption,
     UseCompiled,
     adapters_by_node,
-    load_compiled_flow,
     print_json,
+    project_for,
 )
 from stepladder.cli.inputs import load_json_input
-from stepladder.config import Project
+from stepladder.config import Project as ProjectConfig
 from stepladder.config.serving import DEFAULT_MAX_STEPS
 from stepladder.errors import FlowInputError
-from stepladder.flows import Flow, RunResult, run_flow
-from stepladder.flows.project import checkpoint_path, new_thread_id, project_tracing
-from stepladder.retrieval import Store
-from stepladder.retrieval.store import open_project_store
-from stepladder.runtimes import ModelPool
-from stepladder.tracing import Tracing
+from stepladder.flows import Flow, RunResult
+from stepladder.flows.project import new_thread_id
 from stepladder.tracing.render import format_cost
 
 
@@ -59,9 +55,8 @@ def run(
     adapter: AdapterOption = None,
 ) -> None:
     """Run a flow and print its final state as JSON."""
-    project, compiled = load_compiled_flow(
-        flow, prompts=use_compiled, adapters=adapters_by_node(adapter)
-    )
+    project = Project(project_for(flow))
+    compiled = project.flow(flow, compiled=use_compiled, adapters=adapters_by_node(adapter))
     data = parse_input(input)
     if thread is None and compiled.reaches_human:
         thread = new_thread_id(compiled.name)
@@ -69,7 +64,7 @@ def run(
             f"thread {thread} (checkpointed: a node may hand this run to a human reviewer)"
         )
     on_update = _print_update if stream else None
-    result = execute(compiled, project, data, thread, on_update, max_steps=max_steps)
+    result = project.run(compiled, data, thread=thread, on_update=on_update, max_steps=max_steps)
     if result.resumed_at and not result.paused:
         unused = " --input was not used." if data is not None else ""
         stderr.print(
@@ -81,7 +76,7 @@ def run(
 
 def execute(
     flow: Flow,
-    project: Project,
+    project: ProjectConfig,
     data: dict[str, Any] | None,
     thread: str | None,
     on_update: Callable[[str, dict[str, Any]], None] | None = None,
@@ -89,19 +84,14 @@ def execute(
     *,
     max_steps: int = DEFAULT_MAX_STEPS,
 ) -> RunResult:
-    """Run (or continue, or answer the reviews of) a project's flow, traced as it asks.
+    """Run (or continue, or answer the reviews of) a project's flow, through `Project.run`.
 
     Raises:
         ThreadConflictError: When another run holds `thread`, or it is another flow's thread.
     """
-    store = open_project_store(project) if flow.collections else None
-    tracing = project_tracing(project)
-    try:
-        return asyncio.run(
-            _run(flow, project, data, thread, on_update, store, tracing, resume, max_steps)
-        )
-    finally:
-        tracing.shutdown()
+    return Project(project).run(
+        flow, data, thread=thread, resume=resume, on_update=on_update, max_steps=max_steps
+    )
 
 
 def print_result(result: RunResult, stream: bool) -> None:
@@ -139,33 +129,6 @@ def report_usage(usage: Mapping[str, Any]) -> None:
         f"{usage['retries']}{escalations}, model time: {usage['seconds']:.2f} s, "
         f"cost: {format_cost(usage['cost_usd'])} ({by_node})"
     )
-
-
-async def _run(
-    flow: Flow,
-    project: Project,
-    data: dict[str, Any] | None,
-    thread: str | None,
-    on_update: Callable[[str, dict[str, Any]], None] | None,
-    store: Store | None,
-    tracing: Tracing,
-    resume: Mapping[str, Any] | None,
-    max_steps: int,
-) -> RunResult:
-    settings = project.settings
-    async with ModelPool(settings.tiers, prices=settings.prices) as models:
-        return await run_flow(
-            flow,
-            data,
-            thread_id=thread,
-            checkpoint_db=checkpoint_path(project),
-            on_update=on_update,
-            models=models,
-            store=store,
-            tracing=tracing,
-            resume=resume,
-            max_steps=max_steps,
-        )
 
 
 def _print_update(node_id: str, update: dict[str, Any]) -> None:

@@ -163,9 +163,16 @@ class FlowBuilder:
         return flow_from_dict(data)
 
     def compile(
-        self, project_root: Path | None = None, allow_imports: tuple[str, ...] = ()
+        self, project_root: str | Path | None = None, allow_imports: tuple[str, ...] = ()
     ) -> Flow:
-        """Build the spec and compile it, with the callables given to this builder."""
+        """Build the spec and compile it, with the callables given to this builder.
+
+        Args:
+            project_root: The project folder (a path or a string); its modules may be
+                referenced. To compile with a project's tiers and escalation ladder too, use
+                `stepladder.open_project(path).flow(builder)`.
+            allow_imports: Extra module prefixes references may import from.
+        """
         return compile_flow(
             self.build(),
             project_root=project_root,

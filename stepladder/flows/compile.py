@@ -35,7 +35,7 @@ _REDUCERS: dict[str, Callable[[Any, Any], Any]] = {
 def compile_flow(
     spec: FlowSpec,
     *,
-    project_root: Path | None = None,
+    project_root: str | Path | None = None,
     allow_imports: tuple[str, ...] = (),
     objects: Mapping[str, Any] | None = None,
     tiers: Collection[str] | None = None,
@@ -45,7 +45,7 @@ def compile_flow(
 
     Args:
         spec: The flow.
-        project_root: The project folder; its modules may be referenced.
+        project_root: The project folder (a path or a string); its modules may be referenced.
         allow_imports: Extra module prefixes references may import from.
         objects: Python objects given directly (the builder's callables), by reference.
         tiers: The bound model tiers; when given, nodes may only name these.
@@ -60,13 +60,14 @@ def compile_flow(
         FlowCompileError: If the flow is unsound, a reference cannot be resolved, or a
             state default does not fit its type.
     """
+    root = Path(project_root) if project_root is not None else None
     check_flow(spec, tiers)
     problems = check_escalation(spec.nodes, ladder, tiers, spec.document)
     if problems:
         origin = str(spec.document.source) if spec.document.source else f"flow '{spec.name}'"
         count = "1 problem" if len(problems) == 1 else f"{len(problems)} problems"
         raise FlowCompileError(f"{origin}: cannot compile, {count}: " + " ".join(problems))
-    policy = ReferencePolicy(project_root, allow_imports, objects, spec.document)
+    policy = ReferencePolicy(root, allow_imports, objects, spec.document)
     state_types = _state_types(spec, policy)
     checks = state_checks(spec, state_types)
     check_defaults(spec, checks)
@@ -76,7 +77,8 @@ def compile_flow(
     )
     programs: dict[str, Any] = {}
     agents: dict[str, Any] = {}
-    artifacts = Artifacts(project_root)
+    async_nodes: set[str] = set()
+    artifacts = Artifacts(root)
     for index, node in enumerate(spec.nodes):
         where = ("nodes", index)
         context = BuildContext(
@@ -85,6 +87,8 @@ def compile_flow(
         built = node.build(context)
         artifacts.expect(node.artifacts(), context.where, built.prepare)
         built = traced(node, checked(node, built, checks))
+        if built.func is None:
+            async_nodes.add(node.id)
         graph.add_node(
             node.id, RunnableCallable(built.func, built.afunc, name=node.id, trace=False)
         )
@@ -93,12 +97,13 @@ def compile_flow(
     return Flow(
         spec=spec,
         graph=graph,
-        project_root=project_root,
+        project_root=root,
         state_types=state_types,
         ladder=tuple(ladder),
         programs=programs,
         agents=agents,
         artifacts=artifacts,
+        async_nodes=frozenset(async_nodes),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -13,7 +14,7 @@ from langgraph.graph import StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from stepladder.errors import FlowInputError
+from stepladder.errors import FlowInputError, UserError
 from stepladder.flows.adapters import load_adapters
 from stepladder.flows.checks import collections_used, tiers_used
 from stepladder.flows.spec import FlowSpec
@@ -44,6 +45,8 @@ class Flow:
         compiled_prompts: The optimized prompts loaded into `programs` (file, date,
             optimizer), if any.
         artifacts: The trained artifacts its nodes use, found and checked by `prepare`.
+        async_nodes: The nodes that only run asynchronously (LLM, retrieval and agent nodes,
+            async functions): `invoke` runs the flow on an event loop of its own for these.
     """
 
     spec: FlowSpec
@@ -55,6 +58,7 @@ class Flow:
     agents: dict[str, Any] = field(default_factory=dict)
     compiled_prompts: str | None = None
     artifacts: Artifacts = field(default_factory=Artifacts)
+    async_nodes: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str:
@@ -199,7 +203,23 @@ class Flow:
         store: Store | None = None,
         **extras: Any,
     ) -> dict[str, Any]:
-        """Run the flow synchronously (function nodes with sync callables only)."""
+        """Run the flow from synchronous code and return its final state (not traced).
+
+        Flows of function nodes need nothing more. A flow with LLM nodes needs its model
+        tiers: run it with `stepladder.open_project(path).run(flow, data)`, which starts them,
+        traces the run into the project's store and checkpoints it on a thread, or pass
+        `models` (a `ModelPool`). Nodes that only run asynchronously (LLM, retrieval, agent
+        and async function nodes) run on an event loop of their own.
+
+        Raises:
+            UserError: When the flow has LLM nodes and no `models` were given, or has async
+                nodes and an event loop runs in this thread (`await flow.ainvoke(...)` there
+                instead).
+        """
+        self._check_bound(models, store, "invoke")
+        if self.async_nodes:
+            _no_running_loop(self.name)
+            return asyncio.run(self.ainvoke(data, models, store, **extras))
         self.use_adapters(models)
         context = self.context(models, store, **extras)
         return dict(self.app.invoke(self.prepare_input(data), context=context))
@@ -211,7 +231,50 @@ class Flow:
         store: Store | None = None,
         **extras: Any,
     ) -> dict[str, Any]:
-        """Run the flow and return its final state."""
+        """Run the flow and return its final state (not traced).
+
+        A flow with LLM nodes needs `models` (a `ModelPool`); `await
+        stepladder.open_project(path).arun(flow, data)` starts the project's tiers itself,
+        traces the run and checkpoints it on a thread.
+
+        Raises:
+            UserError: When the flow has LLM nodes and no `models` were given.
+        """
+        self._check_bound(models, store, "ainvoke")
         self.use_adapters(models)
         context = self.context(models, store, **extras)
         return dict(await self.app.ainvoke(self.prepare_input(data), context=context))
+
+    def _check_bound(self, models: ModelPool | None, store: Store | None, method: str) -> None:
+        """Check that the flow's model tiers were given to `method` (a store is the node's).
+
+        Raises:
+            UserError: Saying what to call instead.
+        """
+        if not self.tiers or models is not None:
+            return
+        where = f'"{self.project_root}"' if self.project_root is not None else '"PROJECT"'
+        call = "await project.arun" if method == "ainvoke" else "project.run"
+        store_too = " (and `store=`)" if self.collections and store is None else ""
+        raise UserError(
+            f"flow '{self.name}' needs model tiers ({', '.join(sorted(self.tiers))}), which "
+            f"Flow.{method} was not given. Run it with its project, which starts the tiers, "
+            f"traces the run and checkpoints it: `project = stepladder.open_project({where})`, "
+            f"then `{call}('{self.name}', {{...}})`; or pass `models=ModelPool(...)`{store_too}."
+        )
+
+
+def _no_running_loop(flow: str) -> None:
+    """Raise when an event loop runs in this thread (`asyncio.run` cannot start another).
+
+    Raises:
+        UserError: Naming `Flow.ainvoke` as the call to await instead.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise UserError(
+        f"flow '{flow}' has async nodes and Flow.invoke was called while an event loop runs "
+        "(async code, Jupyter): `await flow.ainvoke(...)` there instead."
+    )

@@ -163,7 +163,8 @@ async def _start_tiers(flow: Flow, models: ModelPool | None) -> None:
     if models is None:
         raise ModelError(
             f"flow '{flow.name}' uses model tiers ({', '.join(sorted(flow.tiers))}) but "
-            "the run was given no ModelPool."
+            "the run was given no ModelPool; `stepladder.open_project(path).run(...)` starts "
+            "a project's tiers itself."
         )
     await models.start(flow.tiers)
 
