@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser demo tune route test lint typecheck bench clean
+.PHONY: install browser demo tune route test lint typecheck docs bench clean
 
 install: $(STAMP)
 
@@ -79,10 +79,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The API reference from the docstrings (mkdocs + mkdocstrings), offline, into site/.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/runtime.py
 	$(BIN)/python benchmarks/support_quality.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/.stepladder
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/.stepladder site

@@ -1,6 +1,8 @@
 """stepladder: task flows on small models, escalating hard cases, with evals and traces."""
 
+import importlib
 import os
+from typing import TYPE_CHECKING, Any
 
 # DSPy/LiteLLM would otherwise fetch a model price list from the internet on first use.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -26,22 +28,58 @@ from stepladder.errors import (
     UnknownToolError,
     UserError,
 )
-from stepladder.flows import (
-    END,
-    START,
-    Flow,
-    FlowBuilder,
-    FlowSpec,
-    PendingReview,
-    RunResult,
-    compile_flow,
-    flow_from_dict,
-    flow_from_yaml,
-    flow_to_yaml,
-    load_flow,
-    run_flow,
-)
 from stepladder.version import __version__
+
+if TYPE_CHECKING:
+    from stepladder.flows import (
+        END,
+        START,
+        Flow,
+        FlowBuilder,
+        FlowSpec,
+        PendingReview,
+        RunResult,
+        compile_flow,
+        flow_from_dict,
+        flow_from_yaml,
+        flow_to_yaml,
+        load_flow,
+        run_flow,
+    )
+
+# Flows import LangGraph, DSPy and the node kinds (about a second): they load on first use, so
+# that `stepladder --help` and light imports (`stepladder.errors`) stay fast.
+_LAZY = {
+    "END": "stepladder.flows",
+    "START": "stepladder.flows",
+    "Flow": "stepladder.flows",
+    "FlowBuilder": "stepladder.flows",
+    "FlowSpec": "stepladder.flows",
+    "PendingReview": "stepladder.flows",
+    "RunResult": "stepladder.flows",
+    "compile_flow": "stepladder.flows",
+    "flow_from_dict": "stepladder.flows",
+    "flow_from_yaml": "stepladder.flows",
+    "flow_to_yaml": "stepladder.flows",
+    "load_flow": "stepladder.flows",
+    "run_flow": "stepladder.flows",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a lazily exported name (see `_LAZY`) on first access."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'stepladder' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """The module's names, the lazily imported ones included."""
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "END",

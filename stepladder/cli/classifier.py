@@ -13,16 +13,6 @@ from rich.table import Table
 from stepladder.cli.app import app, command_in
 from stepladder.cli.common import project_for
 from stepladder.errors import ConfigError
-from stepladder.predictors.classifier.data import read_examples
-from stepladder.predictors.classifier.model import (
-    CLASSIFIERS,
-    classifier_path,
-    classifiers_dir,
-    load_classifier,
-    read_manifest,
-    save_classifier,
-)
-from stepladder.predictors.classifier.train import TrainOptions, train_classifier
 
 classifier_app = typer.Typer(
     help="Train and try embedding classifiers (labels decided in milliseconds, no LLM).",
@@ -60,6 +50,13 @@ def train(
     ] = 0.005,
 ) -> None:
     """Train a classifier from labelled examples and save it as the next version of NAME."""
+    from stepladder.predictors.classifier.data import read_examples  # lazy: keeps --help fast
+    from stepladder.predictors.classifier.model import save_classifier  # lazy: keeps --help fast
+    from stepladder.predictors.classifier.train import (
+        TrainOptions,
+        train_classifier,
+    )  # lazy: keeps --help fast
+
     project = project_for()
     examples = read_examples(data, text_field, label_field)
     held_out = read_examples(validation, text_field, label_field) if validation else None
@@ -95,6 +92,11 @@ def predict(
     texts: Annotated[list[str], typer.Argument(help="Text(s) to classify.")],
 ) -> None:
     """Label texts with a trained classifier; prints label, confidence and text."""
+    from stepladder.predictors.classifier.model import (
+        classifier_path,
+        load_classifier,
+    )  # lazy: keeps --help fast
+
     project = project_for()
     started = time.perf_counter()
     classifier = load_classifier(classifier_path(name, project.state_dir))
@@ -114,6 +116,13 @@ def predict(
 @command_in(classifier_app, "list")
 def list_classifiers() -> None:
     """Show the project's classifiers and their newest versions."""
+    from stepladder.predictors.classifier.model import (  # lazy: keeps --help fast
+        CLASSIFIERS,
+        classifier_path,
+        classifiers_dir,
+        read_manifest,
+    )
+
     project = project_for()
     home = classifiers_dir(project.state_dir)
     table = Table(title=f"classifiers in {_shown(home, project.root)}")

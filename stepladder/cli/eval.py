@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,17 +16,13 @@ from typer.core import TyperGroup
 
 from stepladder.cli.app import app, command_in
 from stepladder.cli.common import AdapterOption, adapters_by_node, print_json, project_for
-from stepladder.config import Project
-from stepladder.evalsets.baseline import resolve_run, save_baseline
-from stepladder.evalsets.html_report import report_html
-from stepladder.evalsets.report import render_summary, summarize
-from stepladder.evalsets.results import CaseResult, EvalRunRecord
-from stepladder.evalsets.run_comparison import compare_runs, gate, render_comparison
-from stepladder.evalsets.runner import EvalOptions, PreparedEval, evals_dir, prepare_eval, run_eval
-from stepladder.evalsets.spec import load_eval_spec
-from stepladder.flows.project import project_tracing
-from stepladder.progress import progress_bar
-from stepladder.runtimes import ModelPool
+
+if TYPE_CHECKING:
+    from stepladder.config import Project
+    from stepladder.evalsets.results import EvalRunRecord
+    from stepladder.evalsets.runner import PreparedEval
+    from stepladder.runtimes import ModelPool
+
 
 console = Console(highlight=False)
 stderr = Console(stderr=True, highlight=False)
@@ -93,6 +89,11 @@ def run(
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Run the flow over the eval set's cases and report quality, cost and latency."""
+    from stepladder.evalsets.html_report import report_html  # lazy: keeps --help fast
+    from stepladder.evalsets.report import render_summary, summarize  # lazy: keeps --help fast
+    from stepladder.evalsets.runner import EvalOptions, prepare_eval  # lazy: keeps --help fast
+    from stepladder.evalsets.spec import load_eval_spec  # lazy: keeps --help fast
+
     project = project_for(str(spec))
     loaded = load_eval_spec(spec)
     adapters = adapters_by_node(adapter)
@@ -111,6 +112,11 @@ def run(
 
 
 def _execute(project: Project, prepared: PreparedEval) -> EvalRunRecord:
+    from stepladder.evalsets.results import CaseResult  # lazy: keeps --help fast
+    from stepladder.flows.project import project_tracing  # lazy: keeps --help fast
+    from stepladder.progress import progress_bar  # lazy: keeps --help fast
+    from stepladder.runtimes import ModelPool  # lazy: keeps --help fast
+
     settings = project.settings
     models = ModelPool(settings.tiers, prices=settings.prices, cache=prepared.manifest.cache)
     tracing = project_tracing(project)
@@ -135,6 +141,8 @@ def _execute(project: Project, prepared: PreparedEval) -> EvalRunRecord:
 async def _run(
     prepared: PreparedEval, models: ModelPool, tracing: Any, on_case: Any
 ) -> EvalRunRecord:
+    from stepladder.evalsets.runner import run_eval  # lazy: keeps --help fast
+
     async with models:
         return await run_eval(prepared, models, tracing, on_case)
 
@@ -158,6 +166,14 @@ def compare(
     ] = False,
 ) -> None:
     """Pair the cases of two runs and test the quality difference; show cost and latency deltas."""
+    from stepladder.evalsets.baseline import resolve_run  # lazy: keeps --help fast
+    from stepladder.evalsets.run_comparison import (
+        compare_runs,
+        gate,
+        render_comparison,
+    )  # lazy: keeps --help fast
+    from stepladder.evalsets.runner import evals_dir  # lazy: keeps --help fast
+
     project = project_for()
     folder = evals_dir(project)
     base = resolve_run(baseline, evals_dir=folder, project_root=project.root)
@@ -184,6 +200,9 @@ def baseline_save(
     run_id: Annotated[str, typer.Argument(help="The run to keep as baseline.")],
 ) -> None:
     """Keep a run as its eval's baseline, under `evalsets/baselines/` (commit it for CI)."""
+    from stepladder.evalsets.baseline import resolve_run, save_baseline  # lazy: keeps --help fast
+    from stepladder.evalsets.runner import evals_dir  # lazy: keeps --help fast
+
     project = project_for()
     record = resolve_run(run_id, evals_dir=evals_dir(project), project_root=project.root)
     path = save_baseline(record, project.root)
@@ -196,6 +215,11 @@ def report(
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Show an eval run's summary again (and rewrite its HTML report)."""
+    from stepladder.evalsets.baseline import resolve_run  # lazy: keeps --help fast
+    from stepladder.evalsets.html_report import report_html  # lazy: keeps --help fast
+    from stepladder.evalsets.report import render_summary, summarize  # lazy: keeps --help fast
+    from stepladder.evalsets.runner import evals_dir  # lazy: keeps --help fast
+
     project = project_for()
     record = resolve_run(run_id, evals_dir=evals_dir(project), project_root=project.root)
     summary = summarize(record)

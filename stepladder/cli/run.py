@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,16 +17,14 @@ from stepladder.cli.common import (
     print_json,
 )
 from stepladder.cli.inputs import load_json_input
-from stepladder.config import Project
 from stepladder.config.serving import DEFAULT_MAX_STEPS
 from stepladder.errors import FlowInputError
-from stepladder.flows import Flow, RunResult, run_flow
-from stepladder.flows.project import checkpoint_path, new_thread_id, project_tracing
-from stepladder.retrieval import Store
-from stepladder.retrieval.store import open_project_store
-from stepladder.runtimes import ModelPool
-from stepladder.tracing import Tracing
-from stepladder.tracing.render import format_cost
+
+if TYPE_CHECKING:
+    from stepladder.config import Project
+    from stepladder.flows import Flow, RunResult
+    from stepladder.retrieval import Store
+    from stepladder.tracing import Tracing
 
 
 @command()
@@ -59,6 +57,8 @@ def run(
     adapter: AdapterOption = None,
 ) -> None:
     """Run a flow and print its final state as JSON."""
+    from stepladder.flows.project import new_thread_id  # lazy: keeps --help fast
+
     project, compiled = load_compiled_flow(
         flow, prompts=use_compiled, adapters=adapters_by_node(adapter)
     )
@@ -94,6 +94,9 @@ def execute(
     Raises:
         ThreadConflictError: When another run holds `thread`, or it is another flow's thread.
     """
+    from stepladder.flows.project import project_tracing  # lazy: keeps --help fast
+    from stepladder.retrieval.store import open_project_store  # lazy: keeps --help fast
+
     store = open_project_store(project) if flow.collections else None
     tracing = project_tracing(project)
     try:
@@ -129,6 +132,8 @@ def report_reviews(result: RunResult) -> None:
 
 def report_usage(usage: Mapping[str, Any]) -> None:
     """Print a run's model calls, tokens, time and cost (total and per node) on stderr."""
+    from stepladder.tracing.render import format_cost  # lazy: keeps --help fast
+
     if not usage.get("calls"):
         return
     by_node = ", ".join(f"{node} {format_cost(usd)}" for node, usd in usage["cost_by_node"].items())
@@ -152,6 +157,10 @@ async def _run(
     resume: Mapping[str, Any] | None,
     max_steps: int,
 ) -> RunResult:
+    from stepladder.flows import run_flow  # lazy: keeps --help fast
+    from stepladder.flows.project import checkpoint_path  # lazy: keeps --help fast
+    from stepladder.runtimes import ModelPool  # lazy: keeps --help fast
+
     settings = project.settings
     async with ModelPool(settings.tiers, prices=settings.prices) as models:
         return await run_flow(
