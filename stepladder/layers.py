@@ -32,9 +32,15 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 )
 """Top-level packages and modules of `stepladder`, one line each, from the top down."""
 
-SITS_WITH: dict[str, str] = {"__main__": "cli", "testing": "cli", "layers": "errors"}
+SITS_WITH: dict[str, str] = {
+    "__main__": "cli",
+    "testing": "cli",
+    "layers": "errors",
+    "wording": "errors",
+}
 """Modules that count as part of another: `python -m stepladder` and the pytest helpers
-(`stepladder.testing`) belong with the CLI; this module, which imports nothing, with the leaves."""
+(`stepladder.testing`) belong with the CLI; this module, which imports nothing, and `wording`
+(plurals in messages) with the leaves."""
 
 
 def layer_of(name: str) -> int | None:

@@ -13,11 +13,13 @@ from rich.table import Table
 from stepladder.cli.app import app, command_in
 from stepladder.cli.common import project_for
 from stepladder.errors import ConfigError
+from stepladder.wording import plural
 
 classifier_app = typer.Typer(
     help="Train and try embedding classifiers (labels decided in milliseconds, no LLM).",
     no_args_is_help=True,
 )
+
 app.add_typer(classifier_app, name="classifier")
 console = Console(highlight=False)
 stderr = Console(stderr=True, highlight=False)
@@ -81,8 +83,8 @@ def train(
     table.add_row("seconds", _seconds(report.seconds))
     console.print(table)
     console.print(
-        f"[green]saved[/] {name}@v{manifest.version} ({len(manifest.labels)} labels, fallback "
-        f"'{manifest.fallback}') to {_shown(folder, project.root)}"
+        f"[green]saved[/] {name}@v{manifest.version} ({plural(len(manifest.labels), 'label')}, "
+        f"fallback '{manifest.fallback}') to {_shown(folder, project.root)}"
     )
 
 
@@ -107,7 +109,7 @@ def predict(
         typer.echo(f"{item.label}\t{item.confidence:.4f}\t{text}")
     total = (result.embed_seconds + result.decide_seconds) * 1000
     stderr.print(
-        f"decided {len(texts)} text(s) in {total:.1f} ms (embedding "
+        f"decided {plural(len(texts), 'text')} in {total:.1f} ms (embedding "
         f"{result.embed_seconds * 1000:.1f} ms, deciding {result.decide_seconds * 1000:.2f} ms); "
         f"loading took {loaded:.2f} s"
     )

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from stepladder.cli.app import command
 from stepladder.cli.common import print_json, project_for
+from stepladder.wording import plural
 
 if TYPE_CHECKING:
     from stepladder.config import Project
@@ -131,7 +132,7 @@ def _show_clusters(report: DriftReport) -> None:
     console.print("  far clusters:")
     for index, cluster in enumerate(report.clusters[:SHOWN_CLUSTERS], start=1):
         console.print(
-            f"    {index}. {cluster.size} inputs ({cluster.share:.1%}), median distance "
+            f"    {index}. {plural(cluster.size, 'input')} ({cluster.share:.1%}), median distance "
             f"{cluster.distance:.3f}; nearest eval case: {_quoted(cluster.nearest_eval)}",
             markup=False,
         )

@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 
 from stepladder.cli.app import app, command_in
 from stepladder.cli.common import AdapterOption, adapters_by_node, print_json, project_for
+from stepladder.wording import plural
 
 if TYPE_CHECKING:
     from stepladder.config import Project
@@ -122,7 +123,9 @@ def _execute(project: Project, prepared: PreparedEval) -> EvalRunRecord:
     tracing = project_tracing(project)
     done, total = len(prepared.done), len(prepared.cases)
     if done:
-        stderr.print(f"resuming {prepared.manifest.run_id}: {done} of {total} cases already done")
+        stderr.print(
+            f"resuming {prepared.manifest.run_id}: {done} of {plural(total, 'case')} already done"
+        )
     with progress_bar(TextColumn("failed {task.fields[failed]}"), console=stderr) as progress:
         task = progress.add_task(prepared.manifest.eval_name, total=total, completed=done, failed=0)
         failed = 0

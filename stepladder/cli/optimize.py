@@ -16,6 +16,7 @@ from rich.table import Table
 from stepladder.cli.app import command
 from stepladder.cli.common import print_json, project_for
 from stepladder.optimize.optimizer_names import OPTIMIZERS
+from stepladder.wording import plural
 
 if TYPE_CHECKING:
     from stepladder.optimize.flow_program import Spend
@@ -44,7 +45,7 @@ class _Phases:
         spent = ""
         if spend is not None:
             summary = spend.summary()
-            spent = f"{summary['calls']} calls, ${summary['cost_usd']:.5f}"
+            spent = f"{plural(summary['calls'], 'call')}, ${summary['cost_usd']:.5f}"
         self.progress.update(self.task, advance=1, spent=spent)
 
 

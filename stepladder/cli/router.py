@@ -13,6 +13,7 @@ from rich.table import Table
 from stepladder.cli.app import app, command_in
 from stepladder.cli.common import project_for
 from stepladder.errors import ConfigError, UserError
+from stepladder.wording import plural
 
 if TYPE_CHECKING:
     import numpy as np
@@ -365,7 +366,7 @@ def _show_evaluation(result: RouterEvaluation) -> None:
     def number(value: float | None, form: str) -> str:
         return "-" if value is None else format(value, form)
 
-    table = Table(title=f"router {result.router} on {result.examples} rows")
+    table = Table(title=f"router {result.router} on {plural(result.examples, 'row')}")
     table.add_column("measure")
     table.add_column("value")
     pair = f"{result.cheapest} vs {result.strongest}"
@@ -399,8 +400,8 @@ def _show_training(manifest: RouterManifest) -> None:
         chosen += f", words weight {model.lexical_weight:g}"
     console.print(
         f"{model.kind} on {manifest.embedding.name} + {len(model.text_features)} text features "
-        f"({chosen or 'defaults'}); {manifest.training.examples} cases; held-out predictions: "
-        f"{manifest.training.held_out}"
+        f"({chosen or 'defaults'}); {plural(manifest.training.examples, 'case')}; held-out "
+        f"predictions: {manifest.training.held_out}"
     )
 
 
