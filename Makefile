@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser demo tune route test lint typecheck bench clean
+.PHONY: install examples browser demo tune route test lint typecheck docs bench clean
 
 install: $(STAMP)
 
@@ -28,12 +28,16 @@ EXAMPLE_ORDERS := examples/.stepladder/orders.sqlite
 $(EXAMPLE_ORDERS): $(STAMP) examples/scripts/make_orders_db.py
 	cd examples && ../$(BIN)/python scripts/make_orders_db.py
 
+# Everything the example project's flows need before they run (the README's commands in
+# examples/ assume it): .venv, the support classifier and the order agent's database.
+examples: $(STAMP) $(EXAMPLE_CLASSIFIER) $(EXAMPLE_ORDERS)
+
 # The support flow's small-model rung, tuned (`make tune`): a LoRA adapter that `make demo`
 # uses for the classify node once it exists.
 EXAMPLE_ADAPTER := support-classify
 USE_ADAPTER = $(if $(wildcard examples/.stepladder/adapters/$(EXAMPLE_ADAPTER)/v*/manifest.json),--adapter classify=$(EXAMPLE_ADAPTER))
 
-demo: $(STAMP) $(EXAMPLE_CLASSIFIER) $(EXAMPLE_ORDERS)
+demo: examples
 	cd examples && ../$(BIN)/stepladder validate support support_triage faq order_support category
 	cd examples && ../$(BIN)/stepladder run support --input @inputs/cancel_order.json --stream $(USE_ADAPTER)
 	cd examples && ../$(BIN)/stepladder run support --input @inputs/invoice.json $(USE_ADAPTER)
@@ -68,7 +72,7 @@ browser:
 		echo "chromedriver not found: run 'sudo make browser' (or install chromium and chromium-driver) for the trace page test" >&2; \
 	fi
 
-test: $(STAMP) browser $(EXAMPLE_CLASSIFIER) $(EXAMPLE_ORDERS)
+test: examples browser
 	$(BIN)/stepladder models pull $(MODEL)
 	HF_HUB_OFFLINE=1 LITELLM_LOCAL_MODEL_COST_MAP=True $(BIN)/pytest
 
@@ -79,10 +83,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The API reference from the docstrings (mkdocs + mkdocstrings), offline, into site/.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/runtime.py
 	$(BIN)/python benchmarks/support_quality.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/.stepladder
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/.stepladder site

@@ -8,8 +8,8 @@ order, and README's "Layout" section shows the same lines (`render_layers()`).
 
 `studio` sits above `serve`: it runs flows through the service's code, and `stepladder serve`
 mounts it at `/studio` from the CLI. `config` sits above `specs` because reading
-`stepladder.yaml` uses the spec-file reader. The bottom line holds the leaves everyone may use: the error tree, the progress bar, atomic file
-writes and the version.
+`stepladder.yaml` uses the spec-file reader. The bottom line holds the leaves everyone may
+use: the error tree, the progress bar, atomic file writes, wording and the version.
 """
 
 from __future__ import annotations
@@ -35,9 +35,15 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 )
 """Top-level packages and modules of `stepladder`, one line each, from the top down."""
 
-SITS_WITH: dict[str, str] = {"__main__": "cli", "testing": "cli", "layers": "errors"}
+SITS_WITH: dict[str, str] = {
+    "__main__": "cli",
+    "testing": "cli",
+    "layers": "errors",
+    "wording": "errors",
+}
 """Modules that count as part of another: `python -m stepladder` and the pytest helpers
-(`stepladder.testing`) belong with the CLI; this module, which imports nothing, with the leaves."""
+(`stepladder.testing`) belong with the CLI; this module, which imports nothing, and `wording`
+(plurals in messages) with the leaves."""
 
 
 def layer_of(name: str) -> int | None:

@@ -1,6 +1,6 @@
 """Tools of the `order_support` flow's agent: read the example shop's SQLite database.
 
-The database is built by `scripts/make_orders_db.py` (`make demo` and `make test` do it) at
+The database is built by `scripts/make_orders_db.py` (`make examples` does it) at
 `.stepladder/orders.sqlite`; the environment variable `ORDERS_DB` points elsewhere. Each call
 opens the database read-only, so the tools can run in threads side by side.
 """
@@ -24,8 +24,8 @@ def database() -> Path:
     path = Path(os.environ.get("ORDERS_DB") or DEFAULT_DB)
     if not path.is_file():
         raise FileNotFoundError(
-            f"no orders database at {path}; build it with `python scripts/make_orders_db.py` "
-            "(from examples/) or `make demo`."
+            f"no orders database at {path}; build it with `make examples` (from the "
+            "repository root) or `python scripts/make_orders_db.py` (from examples/)."
         )
     return path
 

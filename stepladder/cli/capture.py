@@ -16,7 +16,7 @@ import textwrap
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -25,27 +25,15 @@ from rich.progress import TextColumn
 
 from stepladder.cli.app import command
 from stepladder.cli.common import UseCompiled, load_compiled_flow
-from stepladder.config import Project
 from stepladder.errors import UserError
-from stepladder.evalsets.cases import EvalCase
-from stepladder.evalsets.spec import EVALSETS_DIR
-from stepladder.flows import Flow, compile_project_flow
-from stepladder.flows.project import project_tracing, trace_folder
-from stepladder.monitor.capture import (
-    CaptureFilters,
-    LabelHook,
-    Labeller,
-    Selection,
-    capture_cases,
-    default_fields,
-    label_cases,
-    select_runs,
-)
-from stepladder.monitor.capture_files import CaseFile, SpecRef, eval_snippet, specs_using
-from stepladder.monitor.production import parse_since
-from stepladder.progress import progress_bar
-from stepladder.retrieval.store import open_project_store
-from stepladder.runtimes import ModelPool
+
+if TYPE_CHECKING:
+    from stepladder.config import Project
+    from stepladder.evalsets.cases import EvalCase
+    from stepladder.flows import Flow
+    from stepladder.monitor.capture import LabelHook, Labeller, Selection
+    from stepladder.monitor.capture_files import CaseFile, SpecRef
+    from stepladder.runtimes import ModelPool
 
 console = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -117,6 +105,15 @@ def capture(
     use_compiled: UseCompiled = True,
 ) -> None:
     """Turn traced runs of a flow into eval cases (marked unreviewed) in a JSONL file."""
+    from stepladder.flows.project import trace_folder  # lazy: keeps --help fast
+    from stepladder.monitor.capture import (
+        CaptureFilters,
+        capture_cases,
+        select_runs,
+    )  # lazy: keeps --help fast
+    from stepladder.monitor.capture_files import CaseFile  # lazy: keeps --help fast
+    from stepladder.monitor.production import parse_since  # lazy: keeps --help fast
+
     _check_source(from_traces, to)
     filters = CaptureFilters(
         since=parse_since(since), until=parse_since(until, option="--until"),
@@ -152,6 +149,10 @@ def _check_source(from_traces: bool, to: Path) -> None:
 def _target(
     project: Project, flow: Flow, flow_ref: str, to: Path, fields: str | None, split: str | None
 ) -> Target:
+    from stepladder.evalsets.spec import EVALSETS_DIR  # lazy: keeps --help fast
+    from stepladder.monitor.capture import default_fields  # lazy: keeps --help fast
+    from stepladder.monitor.capture_files import specs_using  # lazy: keeps --help fast
+
     evalsets_dir = project.root / EVALSETS_DIR
     specs = tuple(specs_using(to, evalsets_dir))
     named = [f.strip() for f in fields.split(",") if f.strip()] if fields else []
@@ -175,6 +176,8 @@ def _spec_flow_ref(project: Project, flow_file: Path, evalsets_dir: Path) -> str
 
 def _label_flow(project: Project, flow_ref: str, flow: Flow, tier: str, compiled: bool) -> Flow:
     """The flow with every model node on the label tier (checked against the project's)."""
+    from stepladder.flows import compile_project_flow  # lazy: keeps --help fast
+
     tiers = project.settings.tiers
     if tier not in tiers:
         ladder = " -> ".join(project.settings.ladder)
@@ -196,6 +199,11 @@ def _label_flow(project: Project, flow_ref: str, flow: Flow, tier: str, compiled
 
 
 def _labeller(project: Project, flow: Flow, tier: str) -> Labeller:
+    from stepladder.flows.project import project_tracing  # lazy: keeps --help fast
+    from stepladder.monitor.capture import Labeller  # lazy: keeps --help fast
+    from stepladder.retrieval.store import open_project_store  # lazy: keeps --help fast
+    from stepladder.runtimes import ModelPool  # lazy: keeps --help fast
+
     models = ModelPool(project.settings.tiers, prices=project.settings.prices)
     store = open_project_store(project) if flow.collections else None
     return Labeller(flow, tier, models, project_tracing(project), store)
@@ -213,6 +221,8 @@ def _label(
     labeller: Labeller, target: Target, cases: list[EvalCase], file: CaseFile, concurrency: int
 ) -> list[EvalCase]:
     """Label the cases, saving each as it is done; Ctrl-C lets the runs under way finish."""
+    from stepladder.progress import progress_bar  # lazy: keeps --help fast
+
     column = TextColumn("failed {task.fields[failed]}")
     with progress_bar(column, console=stderr, disable=not cases) as progress:
         task = progress.add_task(f"labelling on {labeller.tier}", total=len(cases), failed=0)
@@ -242,6 +252,8 @@ def _label(
 async def _label_all(
     labeller: Labeller, target: Target, cases: list[EvalCase], concurrency: int, on_case: LabelHook
 ) -> list[EvalCase]:
+    from stepladder.monitor.capture import label_cases  # lazy: keeps --help fast
+
     if not cases:
         return []
     stop = asyncio.Event()
@@ -307,6 +319,8 @@ def _summary(
 
 
 def _next_steps(target: Target) -> None:
+    from stepladder.monitor.capture_files import eval_snippet  # lazy: keeps --help fast
+
     console.print(
         "next: review the cases (tagged 'unreviewed': correct the expected values, drop the "
         "tag), then run the eval:"

@@ -13,21 +13,13 @@ from rich.table import Table
 from stepladder.cli.app import app, command_in
 from stepladder.cli.common import project_for
 from stepladder.errors import ConfigError, UserError
-from stepladder.predictors.classifier.data import read_examples, read_texts
-from stepladder.predictors.classifier.model import (
-    CLASSIFIERS,
-    classifier_path,
-    classifiers_dir,
-    load_classifier,
-    read_manifest,
-    save_classifier,
-)
-from stepladder.predictors.classifier.train import TrainOptions, train_classifier
+from stepladder.wording import plural
 
 classifier_app = typer.Typer(
     help="Train and try embedding classifiers (labels decided in milliseconds, no LLM).",
     no_args_is_help=True,
 )
+
 app.add_typer(classifier_app, name="classifier")
 console = Console(highlight=False)
 stderr = Console(stderr=True, highlight=False)
@@ -67,6 +59,13 @@ def train(
     ] = 0.005,
 ) -> None:
     """Train a classifier from labelled examples and save it as the next version of NAME."""
+    from stepladder.predictors.classifier.data import read_examples  # lazy: keeps --help fast
+    from stepladder.predictors.classifier.model import save_classifier  # lazy: keeps --help fast
+    from stepladder.predictors.classifier.train import (
+        TrainOptions,
+        train_classifier,
+    )  # lazy: keeps --help fast
+
     project = project_for()
     examples = read_examples(data, text_field, label_field, delimiter)
     held_out = read_examples(validation, text_field, label_field, delimiter) if validation else None
@@ -91,8 +90,8 @@ def train(
     table.add_row("seconds", _seconds(report.seconds))
     console.print(table)
     console.print(
-        f"[green]saved[/] {name}@v{manifest.version} ({len(manifest.labels)} labels, fallback "
-        f"'{manifest.fallback}') to {_shown(folder, project.root)}"
+        f"[green]saved[/] {name}@v{manifest.version} ({plural(len(manifest.labels), 'label')}, "
+        f"fallback '{manifest.fallback}') to {_shown(folder, project.root)}"
     )
 
 
@@ -111,9 +110,16 @@ def predict(
     text_field: Annotated[str, typer.Option(help="Key of the text in JSONL objects.")] = "text",
 ) -> None:
     """Label texts with a trained classifier; prints label, confidence and text."""
+    from stepladder.predictors.classifier.data import read_texts  # lazy: keeps --help fast
+
     texts = [*(texts or []), *(read_texts(file, text_field) if file is not None else [])]
     if not texts:
         raise UserError("nothing to classify: give texts as arguments, or a file with --file.")
+    from stepladder.predictors.classifier.model import (
+        classifier_path,
+        load_classifier,
+    )  # lazy: keeps --help fast
+
     project = project_for()
     started = time.perf_counter()
     classifier = load_classifier(classifier_path(name, project.state_dir))
@@ -124,7 +130,7 @@ def predict(
         typer.echo(f"{item.label}\t{item.confidence:.4f}\t{text}")
     total = (result.embed_seconds + result.decide_seconds) * 1000
     stderr.print(
-        f"decided {len(texts)} text(s) in {total:.1f} ms (embedding "
+        f"decided {plural(len(texts), 'text')} in {total:.1f} ms (embedding "
         f"{result.embed_seconds * 1000:.1f} ms, deciding {result.decide_seconds * 1000:.2f} ms); "
         f"loading took {loaded:.2f} s"
     )
@@ -133,6 +139,13 @@ def predict(
 @command_in(classifier_app, "list")
 def list_classifiers() -> None:
     """Show the project's classifiers and their newest versions."""
+    from stepladder.predictors.classifier.model import (  # lazy: keeps --help fast
+        CLASSIFIERS,
+        classifier_path,
+        classifiers_dir,
+        read_manifest,
+    )
+
     project = project_for()
     home = classifiers_dir(project.state_dir)
     table = Table(title=f"classifiers in {_shown(home, project.root)}")

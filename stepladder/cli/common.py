@@ -6,15 +6,17 @@ import json
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic_core import to_jsonable_python
 
 from stepladder.cli.app import options
-from stepladder.config import Project, load_project
 from stepladder.errors import UserError
-from stepladder.flows import Flow, compile_project_flow
+
+if TYPE_CHECKING:
+    from stepladder.config import Project
+    from stepladder.flows import Flow
 
 __all__ = [
     "AdapterOption",
@@ -62,6 +64,8 @@ def adapters_by_node(values: list[str] | None) -> dict[str, str] | None:
 
 def project_for(flow_argument: str | None = None) -> Project:
     """The project named by `--project`, else the one holding the flow file, else the cwd's."""
+    from stepladder.config import load_project  # lazy: keeps --help fast
+
     if options.project is not None:
         return load_project(root=options.project)
     if flow_argument is not None:
@@ -81,6 +85,8 @@ def load_compiled_flow(
         prompts: Load its optimized prompts.
         adapters: LoRA adapters by node id, replacing the nodes' own (`--adapter`).
     """
+    from stepladder.flows import compile_project_flow  # lazy: keeps --help fast
+
     project = project_for(flow_argument)
     flow = compile_project_flow(project, flow_argument, compiled=prompts, adapters=adapters)
     return project, flow

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 from datetime import UTC
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from stepladder.cli.app import command
 from stepladder.cli.common import print_json, project_for
-from stepladder.config import Project
-from stepladder.monitor.drift import DriftOptions, DriftReport, analyze_drift
-from stepladder.monitor.drift_report import drift_html
-from stepladder.monitor.production import parse_since
+from stepladder.wording import plural
+
+if TYPE_CHECKING:
+    from stepladder.config import Project
+    from stepladder.monitor.drift import DriftReport
+
 
 console = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -68,6 +70,10 @@ def drift(
 
     Writes an HTML report with plots. Exit status: 0 no drift, 1 drift, 2 a user error.
     """
+    from stepladder.monitor.drift import DriftOptions, analyze_drift  # lazy: keeps --help fast
+    from stepladder.monitor.drift_report import drift_html  # lazy: keeps --help fast
+    from stepladder.monitor.production import parse_since  # lazy: keeps --help fast
+
     project = project_for(flow)
     options = DriftOptions(
         since=parse_since(since),
@@ -126,7 +132,7 @@ def _show_clusters(report: DriftReport) -> None:
     console.print("  far clusters:")
     for index, cluster in enumerate(report.clusters[:SHOWN_CLUSTERS], start=1):
         console.print(
-            f"    {index}. {cluster.size} inputs ({cluster.share:.1%}), median distance "
+            f"    {index}. {plural(cluster.size, 'input')} ({cluster.share:.1%}), median distance "
             f"{cluster.distance:.3f}; nearest eval case: {_quoted(cluster.nearest_eval)}",
             markup=False,
         )

@@ -6,24 +6,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import TextColumn
 from typer.core import TyperGroup
 
-from stepladder.api import EvalResult, Project
-from stepladder.api.evals import REPORT_FILE
 from stepladder.cli.app import app, command_in
 from stepladder.cli.common import AdapterOption, adapters_by_node, print_json, project_for
-from stepladder.evalsets.baseline import resolve_run, save_baseline
-from stepladder.evalsets.html_report import report_html
-from stepladder.evalsets.report import render_summary, summarize
-from stepladder.evalsets.results import CaseResult
-from stepladder.evalsets.run_comparison import compare_runs, gate, render_comparison
-from stepladder.evalsets.runner import PreparedEval, evals_dir
-from stepladder.progress import progress_bar
+from stepladder.wording import plural
+
+if TYPE_CHECKING:
+    from stepladder.api import EvalResult, Project
+    from stepladder.evalsets.results import CaseResult
+    from stepladder.evalsets.runner import PreparedEval
 
 console = Console(highlight=False)
 stderr = Console(stderr=True, highlight=False)
@@ -102,6 +99,9 @@ def run(
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Run the flow over the eval set's cases and report quality, cost and latency."""
+    from stepladder.api import Project  # lazy: keeps --help fast
+    from stepladder.evalsets.report import render_summary  # lazy: keeps --help fast
+
     project = Project(project_for(str(spec)))
     prepared = project.prepare_eval(
         spec, concurrency=concurrency, split=split, limit=limit, cache=cache, tier=tier,
@@ -118,9 +118,13 @@ def run(
 
 def _execute(project: Project, prepared: PreparedEval) -> EvalResult:
     """Run a prepared eval through `Project.eval`, with a progress bar on stderr."""
+    from stepladder.progress import progress_bar  # lazy: keeps --help fast
+
     done, total = len(prepared.done), len(prepared.cases)
     if done:
-        stderr.print(f"resuming {prepared.manifest.run_id}: {done} of {total} cases already done")
+        stderr.print(
+            f"resuming {prepared.manifest.run_id}: {done} of {plural(total, 'case')} already done"
+        )
     with progress_bar(TextColumn("failed {task.fields[failed]}"), console=stderr) as progress:
         task = progress.add_task(prepared.manifest.eval_name, total=total, completed=done, failed=0)
         failed = 0
@@ -152,6 +156,14 @@ def compare(
     ] = False,
 ) -> None:
     """Pair the cases of two runs and test the quality difference; show cost and latency deltas."""
+    from stepladder.evalsets.baseline import resolve_run  # lazy: keeps --help fast
+    from stepladder.evalsets.run_comparison import (
+        compare_runs,
+        gate,
+        render_comparison,
+    )  # lazy: keeps --help fast
+    from stepladder.evalsets.runner import evals_dir  # lazy: keeps --help fast
+
     project = project_for()
     folder = evals_dir(project)
     base = resolve_run(baseline, evals_dir=folder, project_root=project.root)
@@ -178,6 +190,9 @@ def baseline_save(
     run_id: Annotated[str, typer.Argument(help="The run to keep as baseline.")],
 ) -> None:
     """Keep a run as its eval's baseline, under `evalsets/baselines/` (commit it for CI)."""
+    from stepladder.evalsets.baseline import resolve_run, save_baseline  # lazy: keeps --help fast
+    from stepladder.evalsets.runner import evals_dir  # lazy: keeps --help fast
+
     project = project_for()
     record = resolve_run(run_id, evals_dir=evals_dir(project), project_root=project.root)
     path = save_baseline(record, project.root)
@@ -190,6 +205,12 @@ def report(
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Show an eval run's summary again (and rewrite its HTML report)."""
+    from stepladder.api.evals import REPORT_FILE  # lazy: keeps --help fast
+    from stepladder.evalsets.baseline import resolve_run  # lazy: keeps --help fast
+    from stepladder.evalsets.html_report import report_html  # lazy: keeps --help fast
+    from stepladder.evalsets.report import render_summary, summarize  # lazy: keeps --help fast
+    from stepladder.evalsets.runner import evals_dir  # lazy: keeps --help fast
+
     project = project_for()
     record = resolve_run(run_id, evals_dir=evals_dir(project), project_root=project.root)
     summary = summarize(record)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -11,10 +11,11 @@ from rich.table import Table
 
 from stepladder.cli.app import command, stderr
 from stepladder.cli.common import project_for
-from stepladder.config import Project
 from stepladder.retrieval.documents import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, SUFFIXES
-from stepladder.retrieval.ingest import ingest as ingest_files
-from stepladder.retrieval.store import open_project_store
+
+if TYPE_CHECKING:
+    from stepladder.config import Project
+
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -41,6 +42,9 @@ def ingest(
     ] = DEFAULT_OVERLAP,
 ) -> None:
     """Chunk files and add them to a collection (chunks already there are skipped)."""
+    from stepladder.retrieval.ingest import ingest as ingest_files  # lazy: keeps --help fast
+    from stepladder.retrieval.store import open_project_store  # lazy: keeps --help fast
+
     project = project_for()
     result = ingest_files(
         open_project_store(project),
@@ -64,6 +68,8 @@ def ingest(
 @command()
 def collections() -> None:
     """List the project's collections and how many chunks each holds."""
+    from stepladder.retrieval.store import open_project_store  # lazy: keeps --help fast
+
     project = project_for()
     counts = open_project_store(project).counts()
     where = _location(project)

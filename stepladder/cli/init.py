@@ -13,7 +13,6 @@ from rich.console import Console
 
 from stepladder.cli.app import command
 from stepladder.cli.schema import SchemaKind, json_schema
-from stepladder.config import CONFIG_FILE
 from stepladder.errors import ConfigError
 
 console = Console(highlight=False)
@@ -26,6 +25,8 @@ def init(
     name: Annotated[str | None, typer.Option(help="Project name (default: folder name).")] = None,
 ) -> None:
     """Create a project: stepladder.yaml, flows/, prompts/, evalsets/ and a flow that runs."""
+    from stepladder.config import CONFIG_FILE  # lazy: keeps --help fast
+
     if (directory / CONFIG_FILE).exists():
         raise ConfigError(f"{directory / CONFIG_FILE} already exists; init will not overwrite it.")
     directory.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from stepladder.errors import FlowInputError
-from stepladder.specs.encoding import guess_encoding
 
 __all__ = ["MAX_INPUT_BYTES", "MAX_INPUT_DEPTH", "load_json_input"]
 
@@ -71,6 +70,8 @@ def _too_large(where: str) -> str:
 
 def _decode(data: bytes, where: str) -> str:
     """UTF-8 text (a leading byte-order mark dropped), or a clear error naming the encoding."""
+    from stepladder.specs.encoding import guess_encoding  # lazy: keeps --help fast
+
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:

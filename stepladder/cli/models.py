@@ -11,7 +11,6 @@ from rich.table import Table
 from stepladder.cli.app import app, command_in
 from stepladder.cli.common import project_for
 from stepladder.errors import ConfigError
-from stepladder.runtimes.models import cached_models, models_home, pull_model
 
 models_app = typer.Typer(
     help="Fetch and list models for the embedded runtime.", no_args_is_help=True
@@ -26,6 +25,8 @@ def pull(
     force: Annotated[bool, typer.Option(help="Fetch again even if cached.")] = False,
 ) -> None:
     """Put a model in the cache ($STEPLADDER_HOME/models), checking its sha256."""
+    from stepladder.runtimes.models import pull_model  # lazy: keeps --help fast
+
     path = pull_model(name, force=force)
     console.print(f"[green]ok[/] {name}: {path}")
 
@@ -33,6 +34,8 @@ def pull(
 @command_in(models_app, "list")
 def list_models() -> None:
     """Show known models, whether they are cached, and the project's tiers."""
+    from stepladder.runtimes.models import cached_models, models_home  # lazy: keeps --help fast
+
     table = Table(title=f"models in {models_home()}")
     for column in ("model", "cached", "path", "about"):
         table.add_column(column)

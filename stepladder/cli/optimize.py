@@ -6,7 +6,7 @@ import contextlib
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,14 +15,13 @@ from rich.table import Table
 
 from stepladder.cli.app import command
 from stepladder.cli.common import print_json, project_for
-from stepladder.evalsets.run_comparison import render_comparison
-from stepladder.evalsets.spec import load_eval_spec
-from stepladder.flows.project import project_tracing
-from stepladder.optimize.flow_program import Spend
-from stepladder.optimize.optimizers import OPTIMIZERS
-from stepladder.optimize.prompts import OptimizeOptions, OptimizeReport, optimize
-from stepladder.progress import progress_bar
-from stepladder.runtimes import ModelPool
+from stepladder.optimize.optimizer_names import OPTIMIZERS
+from stepladder.wording import plural
+
+if TYPE_CHECKING:
+    from stepladder.optimize.flow_program import Spend
+    from stepladder.optimize.prompts import OptimizeReport
+
 
 console = Console(highlight=False)
 stderr = Console(stderr=True, highlight=False)
@@ -46,7 +45,7 @@ class _Phases:
         spent = ""
         if spend is not None:
             summary = spend.summary()
-            spent = f"{summary['calls']} calls, ${summary['cost_usd']:.5f}"
+            spent = f"{plural(summary['calls'], 'call')}, ${summary['cost_usd']:.5f}"
         self.progress.update(self.task, advance=1, spent=spent)
 
 
@@ -115,6 +114,12 @@ def optimize_command(
     `--optimizer finetune` trains a LoRA adapter instead (DSPy's BootstrapFinetune, `tune:`
     settings from stepladder.yaml), saved as NAME@vN: a node uses it with `adapter: NAME`.
     """
+    from stepladder.evalsets.spec import load_eval_spec  # lazy: keeps --help fast
+    from stepladder.flows.project import project_tracing  # lazy: keeps --help fast
+    from stepladder.optimize.prompts import OptimizeOptions, optimize  # lazy: keeps --help fast
+    from stepladder.progress import progress_bar  # lazy: keeps --help fast
+    from stepladder.runtimes import ModelPool  # lazy: keeps --help fast
+
     project = project_for(str(spec))
     loaded = load_eval_spec(spec)
     options = OptimizeOptions(
@@ -141,6 +146,8 @@ def optimize_command(
 
 
 def _render(report: OptimizeReport) -> None:
+    from stepladder.evalsets.run_comparison import render_comparison  # lazy: keeps --help fast
+
     table = Table(title=f"optimize {report.flow} ({report.optimizer})", show_header=False)
     table.add_row("nodes", ", ".join(report.nodes))
     table.add_row("splits", report.splits)

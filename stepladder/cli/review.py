@@ -8,7 +8,7 @@ continues the run from that node (nodes that finished are not run again).
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,9 +18,10 @@ from stepladder.cli.app import app, command_in
 from stepladder.cli.common import print_json, project_for
 from stepladder.cli.run import execute, parse_input, print_result
 from stepladder.errors import FlowInputError, UserError
-from stepladder.flows import PendingReview, compile_project_flow
-from stepladder.flows.project import checkpoint_path
-from stepladder.flows.reviews import load_reviews
+
+if TYPE_CHECKING:
+    from stepladder.flows import PendingReview
+
 
 __all__ = ["check_answer", "list_reviews", "resolve"]
 
@@ -41,6 +42,9 @@ def list_reviews(
     ] = False,
 ) -> None:
     """Show the pending reviews: thread, flow, node, reason, when, candidate."""
+    from stepladder.flows.project import checkpoint_path  # lazy: keeps --help fast
+    from stepladder.flows.reviews import load_reviews  # lazy: keeps --help fast
+
     project = project_for()
     reviews = [r for r in load_reviews(checkpoint_path(project)) if flow in (None, r.flow)]
     if as_json:
@@ -81,6 +85,10 @@ def resolve(
     ] = False,
 ) -> None:
     """Answer a pending review and continue its run; print the final state as JSON."""
+    from stepladder.flows import compile_project_flow  # lazy: keeps --help fast
+    from stepladder.flows.project import checkpoint_path  # lazy: keeps --help fast
+    from stepladder.flows.reviews import load_reviews  # lazy: keeps --help fast
+
     project = project_for()
     review = _pick(load_reviews(checkpoint_path(project), thread), thread, node)
     value = parse_input(answer, option="--answer") or {}

@@ -4,40 +4,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
-from numpy.typing import NDArray
 from rich.console import Console
 from rich.table import Table
 
 from stepladder.cli.app import app, command_in
 from stepladder.cli.common import project_for
-from stepladder.config import Project
 from stepladder.errors import ConfigError, UserError
-from stepladder.evalsets.results import MANIFEST_FILE, load_run
-from stepladder.evalsets.runner import evals_dir
-from stepladder.nodes.llm.escalation import EMBEDDINGS
-from stepladder.optimize.router_data import load_training_data
-from stepladder.optimize.router_evaluation import RouterEvaluation, evaluate_on_file
-from stepladder.optimize.router_file import read_router_file
-from stepladder.predictors.router import (
-    CalibrationRecord,
-    FitOptions,
-    Router,
-    calibrate_router,
-    list_routers,
-    load_router,
-    read_router_manifest,
-    router_path,
-    save_router,
-    write_router_manifest,
-)
-from stepladder.predictors.router.manifest import RouterManifest, RouterTraining, TierRecord
-from stepladder.predictors.router.plots import calibration_html, calibration_png
-from stepladder.predictors.router.router import held_out_text
-from stepladder.runtimes.prices import TokenPricer, lookup_token_price
+from stepladder.wording import plural
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from stepladder.config import Project
+    from stepladder.optimize.router_evaluation import RouterEvaluation
+    from stepladder.predictors.router import CalibrationRecord
+    from stepladder.predictors.router.manifest import RouterManifest, RouterTraining, TierRecord
 
 __all__ = ["router_app"]
 
@@ -81,6 +66,12 @@ def train(
     ] = None,
 ) -> None:
     """Train a router on eval runs (--run) or a data file (--data) as NAME's next version."""
+    from stepladder.predictors.router import (
+        FitOptions,
+        Router,
+        save_router,
+    )  # lazy: keeps --help fast
+
     if kind not in KINDS:
         raise UserError(f"--kind {kind}: choose {', '.join(KINDS)}.")
     if select_by not in SELECT_BY:
@@ -109,6 +100,9 @@ def _training_data(
     field: list[str] | None,
 ) -> tuple[list[str], dict[str, NDArray[np.float64]], list[str], RouterTraining]:
     """Texts, per-tier correctness, ids and the training record, from --run or --data."""
+    from stepladder.optimize.router_data import load_training_data  # lazy: keeps --help fast
+    from stepladder.optimize.router_file import read_router_file  # lazy: keeps --help fast
+
     if (data is None) == (not run):
         raise UserError(
             "give the training data once: --data FILE.jsonl, or --run TIER=RUN_ID per tier "
@@ -135,6 +129,9 @@ def _training_data(
 def _record(
     source: str, metric: str | None, examples: int, tiers: dict[str, TierRecord]
 ) -> RouterTraining:
+    from stepladder.predictors.router.manifest import RouterTraining  # lazy: keeps --help fast
+    from stepladder.predictors.router.router import held_out_text  # lazy: keeps --help fast
+
     return RouterTraining(
         source=source, metric=metric, examples=examples, tiers=tiers,
         held_out=held_out_text(FOLDS), seconds={},
@@ -165,6 +162,17 @@ def calibrate(
     ] = None,
 ) -> None:
     """Choose the router's thresholds for a quality target on held-out predictions."""
+    from stepladder.predictors.router import (  # lazy: keeps --help fast
+        calibrate_router,
+        load_router,
+        router_path,
+        write_router_manifest,
+    )
+    from stepladder.predictors.router.plots import (
+        calibration_html,
+        calibration_png,
+    )  # lazy: keeps --help fast
+
     project = project_for()
     folder = router_path(name, project.state_dir)
     router = load_router(folder)
@@ -187,6 +195,12 @@ def calibrate(
 @command_in(router_app, "list")
 def list_command() -> None:
     """Show the project's routers, newest versions."""
+    from stepladder.predictors.router import (
+        list_routers,
+        read_router_manifest,
+        router_path,
+    )  # lazy: keeps --help fast
+
     project = project_for()
     table = Table(title="routers")
     table.add_column("name", no_wrap=True)
@@ -209,6 +223,9 @@ def list_command() -> None:
 
 def _with_tier(value: str, project: Project) -> str:
     """`value` as TIER=RUN_ID, the tier read from the run when it was made with `--tier`."""
+    from stepladder.evalsets.results import MANIFEST_FILE, load_run  # lazy: keeps --help fast
+    from stepladder.evalsets.runner import evals_dir  # lazy: keeps --help fast
+
     if "=" in value:
         return value
     folder = evals_dir(project) / value.strip()
@@ -273,6 +290,12 @@ def _prices(
 
 def _default_price(project: Project, manifest: RouterManifest, tier: str) -> float | None:
     """The tier's recorded mean cost per call, else its model's token price at the mean tokens."""
+    from stepladder.nodes.llm.escalation import EMBEDDINGS  # lazy: keeps --help fast
+    from stepladder.runtimes.prices import (
+        TokenPricer,
+        lookup_token_price,
+    )  # lazy: keeps --help fast
+
     training = manifest.training
     record = training.tiers.get(tier)
     file_costs = training.source.startswith("file ") and any(
@@ -321,6 +344,10 @@ def evaluate(
     ] = False,
 ) -> None:
     """Score a calibrated router on a data file: APGR, CPT, and its operating point."""
+    from stepladder.optimize.router_evaluation import evaluate_on_file  # lazy: keeps --help fast
+    from stepladder.optimize.router_file import read_router_file  # lazy: keeps --help fast
+    from stepladder.predictors.router import load_router, router_path  # lazy: keeps --help fast
+
     project = project_for()
     router = load_router(router_path(name, project.state_dir))
     result = evaluate_on_file(router, read_router_file(data))
@@ -339,7 +366,7 @@ def _show_evaluation(result: RouterEvaluation) -> None:
     def number(value: float | None, form: str) -> str:
         return "-" if value is None else format(value, form)
 
-    table = Table(title=f"router {result.router} on {result.examples} rows")
+    table = Table(title=f"router {result.router} on {plural(result.examples, 'row')}")
     table.add_column("measure")
     table.add_column("value")
     pair = f"{result.cheapest} vs {result.strongest}"
@@ -373,8 +400,8 @@ def _show_training(manifest: RouterManifest) -> None:
         chosen += f", words weight {model.lexical_weight:g}"
     console.print(
         f"{model.kind} on {manifest.embedding.name} + {len(model.text_features)} text features "
-        f"({chosen or 'defaults'}); {manifest.training.examples} cases; held-out predictions: "
-        f"{manifest.training.held_out}"
+        f"({chosen or 'defaults'}); {plural(manifest.training.examples, 'case')}; held-out "
+        f"predictions: {manifest.training.held_out}"
     )
 
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from stepladder.api import Project
 from stepladder.cli.app import command, stderr
 from stepladder.cli.common import (
     AdapterOption,
@@ -17,12 +16,12 @@ from stepladder.cli.common import (
     project_for,
 )
 from stepladder.cli.inputs import load_json_input
-from stepladder.config import Project as ProjectConfig
 from stepladder.config.serving import DEFAULT_MAX_STEPS
 from stepladder.errors import FlowInputError
-from stepladder.flows import Flow, RunResult
-from stepladder.flows.project import new_thread_id
-from stepladder.tracing.render import format_cost
+
+if TYPE_CHECKING:
+    from stepladder.config import Project as ProjectConfig
+    from stepladder.flows import Flow, RunResult
 
 
 @command()
@@ -55,6 +54,9 @@ def run(
     adapter: AdapterOption = None,
 ) -> None:
     """Run a flow and print its final state as JSON."""
+    from stepladder.api import Project  # lazy: keeps --help fast
+    from stepladder.flows.project import new_thread_id  # lazy: keeps --help fast
+
     project = Project(project_for(flow))
     compiled = project.flow(flow, compiled=use_compiled, adapters=adapters_by_node(adapter))
     data = parse_input(input)
@@ -89,6 +91,8 @@ def execute(
     Raises:
         ThreadConflictError: When another run holds `thread`, or it is another flow's thread.
     """
+    from stepladder.api import Project  # lazy: keeps --help fast
+
     return Project(project).run(
         flow, data, thread=thread, resume=resume, on_update=on_update, max_steps=max_steps
     )
@@ -119,6 +123,8 @@ def report_reviews(result: RunResult) -> None:
 
 def report_usage(usage: Mapping[str, Any]) -> None:
     """Print a run's model calls, tokens, time and cost (total and per node) on stderr."""
+    from stepladder.tracing.render import format_cost  # lazy: keeps --help fast
+
     if not usage.get("calls"):
         return
     by_node = ", ".join(f"{node} {format_cost(usd)}" for node, usd in usage["cost_by_node"].items())

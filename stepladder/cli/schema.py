@@ -12,9 +12,6 @@ import typer
 from pydantic import BaseModel
 
 from stepladder.cli.app import command, stderr
-from stepladder.config import Settings
-from stepladder.evalsets import EvalSpec
-from stepladder.flows import FlowSpec
 
 
 class SchemaKind(StrEnum):
@@ -27,6 +24,10 @@ class SchemaKind(StrEnum):
 
 def json_schema(kind: SchemaKind) -> dict[str, Any]:
     """The JSON Schema of flow files, of `stepladder.yaml` or of eval specs."""
+    from stepladder.config import Settings  # lazy: keeps --help fast
+    from stepladder.evalsets import EvalSpec  # lazy: keeps --help fast
+    from stepladder.flows import FlowSpec  # lazy: keeps --help fast
+
     models: dict[SchemaKind, type[BaseModel]] = {
         SchemaKind.flow: FlowSpec,
         SchemaKind.settings: Settings,

@@ -20,7 +20,7 @@ def studio(
     # Lazy: FastAPI and uvicorn load only for this command.
     import uvicorn
 
-    from stepladder.studio import create_studio_app  # lazy: FastAPI loads only for this command
+    from stepladder.studio import create_studio_app  # lazy: keeps --help fast
 
     project = project_for()
     app = create_studio_app(project.root)

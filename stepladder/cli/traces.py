@@ -6,7 +6,7 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,10 +14,10 @@ from rich.table import Table
 
 from stepladder.cli.app import app, command_in
 from stepladder.cli.common import project_for
-from stepladder.flows.project import trace_folder
-from stepladder.tracing.html import trace_html
-from stepladder.tracing.render import STATUS_STYLES, format_cost, format_duration, trace_tree
-from stepladder.tracing.store import TraceStore, TraceSummary, load_traces
+
+if TYPE_CHECKING:
+    from stepladder.tracing.store import TraceStore, TraceSummary
+
 
 traces_app = typer.Typer(
     help="Inspect traced runs: list them, show one as a tree, or write it as an HTML page.",
@@ -38,10 +38,14 @@ class StatusFilter(StrEnum):
 
 def traces_dir() -> Path:
     """The project's span folder: `<state_dir>/<tracing.dir>` (`.stepladder/traces`)."""
+    from stepladder.flows.project import trace_folder  # lazy: keeps --help fast
+
     return trace_folder(project_for())
 
 
 def _store() -> TraceStore:
+    from stepladder.tracing.store import load_traces  # lazy: keeps --help fast
+
     store = load_traces(traces_dir())
     if store.malformed_lines:
         stderr.print(
@@ -84,6 +88,8 @@ def show(
     trace_id: Annotated[str, typer.Argument(help="A trace id, or enough of its start.")],
 ) -> None:
     """Show one run's spans as a tree: timing, tier, model, tokens, cost and errors."""
+    from stepladder.tracing.render import trace_tree  # lazy: keeps --help fast
+
     console.print(trace_tree(_store().find(trace_id)))
 
 
@@ -96,6 +102,8 @@ def html(
     ] = None,
 ) -> None:
     """Write one run as a self-contained HTML page (a waterfall of its spans)."""
+    from stepladder.tracing.html import trace_html  # lazy: keeps --help fast
+
     store = _store()
     trace = store.find(trace_id)
     path = output or store.folder / "html" / f"{trace.trace_id}.html"
@@ -105,6 +113,12 @@ def html(
 
 
 def _table(summaries: list[TraceSummary]) -> Table:
+    from stepladder.tracing.render import (
+        STATUS_STYLES,
+        format_cost,
+        format_duration,
+    )  # lazy: keeps --help fast
+
     table = Table(
         title="traced runs, newest first (times in UTC)",
         box=None,

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,11 +14,10 @@ from rich.table import Table
 
 from stepladder.cli.app import command
 from stepladder.cli.common import print_json, project_for
-from stepladder.evalsets.run_comparison import render_comparison
-from stepladder.evalsets.spec import load_eval_spec
-from stepladder.flows.project import project_tracing
-from stepladder.optimize.finetune.tune import TuneOptions, TuneReport, tune
-from stepladder.runtimes import ModelPool
+
+if TYPE_CHECKING:
+    from stepladder.optimize.finetune.tune import TuneReport
+
 
 console = Console(highlight=False)
 
@@ -80,6 +79,11 @@ def tune_command(
     only when it is better. A node then uses it with `adapter: NAME` in the flow. Run the same
     command again after a kill: the training resumes from its last checkpoint.
     """
+    from stepladder.evalsets.spec import load_eval_spec  # lazy: keeps --help fast
+    from stepladder.flows.project import project_tracing  # lazy: keeps --help fast
+    from stepladder.optimize.finetune.tune import TuneOptions, tune  # lazy: keeps --help fast
+    from stepladder.runtimes import ModelPool  # lazy: keeps --help fast
+
     project = project_for(str(spec))
     loaded = load_eval_spec(spec)
     given = {
@@ -115,6 +119,8 @@ def tune_command(
 
 
 def _render(report: TuneReport) -> None:
+    from stepladder.evalsets.run_comparison import render_comparison  # lazy: keeps --help fast
+
     training = report.training
     table = Table(title=f"tune {report.flow} on tier '{report.tier}'", show_header=False)
     table.add_row("nodes", ", ".join(report.nodes))

@@ -10,6 +10,7 @@ from rich.console import Console
 from stepladder.cli.app import command
 from stepladder.cli.common import load_compiled_flow, project_for
 from stepladder.errors import ConfigError, UserError
+from stepladder.wording import plural
 
 console = Console(highlight=False)
 
@@ -36,7 +37,8 @@ def validate(
             problems.append(error)
             continue
         edges = len(flow.spec.effective_edges())
-        console.print(f"[green]ok[/] {flow.name}: {len(flow.spec.nodes)} nodes, {edges} edges")
+        nodes = plural(len(flow.spec.nodes), "node")
+        console.print(f"[green]ok[/] {flow.name}: {nodes}, {plural(edges, 'edge')}")
     distinct = list({str(problem): problem for problem in problems}.values())
     if len(distinct) == 1:  # one bad flow, or one bad stepladder.yaml under them all
         raise distinct[0]

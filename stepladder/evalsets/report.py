@@ -24,6 +24,7 @@ from stepladder.evalsets.results import CaseResult, EvalRunRecord
 from stepladder.evalsets.rungs import RungShare, rung_shares, rung_table
 from stepladder.evalsets.stats import mean_ci, percentile
 from stepladder.tracing.render import format_cost
+from stepladder.wording import plural
 
 __all__ = [
     "EvalSummary",
@@ -326,7 +327,7 @@ def _header(summary: EvalSummary) -> Text:
         text.append(f"  split {summary.split}")
     if summary.tier:
         text.append(f"  every model node on tier {summary.tier}")
-    text.append(f"\n{summary.cases} cases: {summary.ok} ok, ")
+    text.append(f"\n{plural(summary.cases, 'case')}: {summary.ok} ok, ")
     text.append(f"{summary.failed} failed", style="bold red" if summary.failed else "")
     if summary.planned > summary.cases:
         text.append(f" ({summary.planned - summary.cases} not run)", style="yellow")

@@ -34,6 +34,7 @@ from stepladder.retrieval.store import Store
 from stepladder.runtimes import ModelPool
 from stepladder.tracing import Tracing, run_span, set_preview
 from stepladder.tracing import attributes as names
+from stepladder.wording import plural
 
 __all__ = ["DEFAULT_MAX_STEPS", "PendingReview", "RunResult", "check_collections", "run_flow"]
 
@@ -337,8 +338,8 @@ def _too_many_steps(
     limit = int((config or {}).get("recursion_limit") or DEFAULT_MAX_STEPS)
     last = ", ".join(node for node, _ in updates[-6:]) or "none"
     error = StepLimitError(
-        f"flow '{context.flow_name}' took {limit} steps without reaching its end (its step "
-        f"limit, LangGraph's recursion limit): a loop in it never took its exit. The last "
+        f"flow '{context.flow_name}' took {plural(limit, 'step')} without reaching its end (its "
+        f"step limit, LangGraph's recursion limit): a loop in it never took its exit. The last "
         f"nodes run: {last}. Check the loop's exit condition (the `when` key or router of its "
         "edge), or allow more steps: `stepladder run --max-steps N`, `stepladder serve "
         "--max-steps N`, or run_flow(max_steps=N).",

@@ -18,14 +18,13 @@ from stepladder.errors import ModelError, UserError
 from stepladder.evalsets.cases import EvalCase
 from stepladder.evalsets.metrics import Metric, MetricContext, score_case
 from stepladder.optimize.flow_program import ERROR_KEY, FlowProgram, FlowRunner
+from stepladder.optimize.optimizer_names import OPTIMIZERS
 from stepladder.prompts import constrained_adapter
 from stepladder.runtimes import ModelPool
 from stepladder.runtimes.usage import UsageLedger
 
 __all__ = ["CASE_ID", "OPTIMIZERS", "FlowMetric", "Splits", "build_optimizer", "split_cases"]
 
-OPTIMIZERS = ("bootstrap", "mipro", "gepa", "finetune")
-"""The optimizers `optimize` offers: `finetune` trains a LoRA adapter (`finetune.bootstrap`)."""
 CASE_ID = "stepladder_case_id"
 TRAIN_SPLIT = "train"
 

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TimeElapsedColumn
 from rich.progress import Progress as ProgressBar
 
 from stepladder.retrieval.embeddings import EmbeddingFunction
+from stepladder.wording import plural
 
 __all__ = ["Progress", "embed_cached", "progress_on"]
 
@@ -79,7 +80,7 @@ def progress_on(console: Console | None, what: str) -> Progress | None:
                 bar.stop()
         if done >= total:
             took = time.perf_counter() - started
-            console.print(f"embedded {total:,} {what} texts in {took:.2f} s")
+            console.print(f"embedded {plural(total, what + ' text')} in {took:.2f} s")
 
     return advance
 

@@ -2,7 +2,7 @@
 
 ```
 POST /flows/{flow}/runs     GET /flows     GET /runs/{id}     POST /runs/{id}/resume
-GET  /healthz               GET /metrics   GET /openapi.json  GET /docs
+GET  /healthz               GET /metrics   GET /openapi.json  GET /docs (offline)  GET /redoc
 ```
 Errors are one JSON body (`{"error": kind, "detail": message}`); input that does not fit a
 flow's input schema is a 422 naming each field (`loc`), as FastAPI reports it, plus `message`.
@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from stepladder.serve.auth import TOKEN_VARIABLE, BearerAuth
+from stepladder.serve.docs import add_docs
 from stepladder.serve.errors import ServeError
 from stepladder.serve.guard import BodyTooLarge, RequestGuard, header_safe
 from stepladder.serve.health import health
@@ -60,6 +61,8 @@ def create_app(
         description="Run the project's flows; each flow's input and state are typed below.",
         version=__version__,
         lifespan=_lifespan(service, warm),
+        docs_url=None,  # served offline by add_docs
+        redoc_url=None,
     )
     add_flow_routes(app, service)
     add_run_routes(app, service)
@@ -72,6 +75,7 @@ def create_app(
     if token:
         app.add_middleware(BearerAuth, token=token, variable=token_variable)
     _document(app, bearer=bool(token))
+    add_docs(app)
     return app
 
 
