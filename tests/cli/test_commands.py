@@ -59,7 +59,7 @@ def test_validate_and_graph(project: Path) -> None:
     result = runner.invoke(app, ["--project", str(project), "validate"])
     assert result.exit_code == 0
     assert "ok hello: 3 nodes, 4 edges" in result.stdout
-    assert "ok sentiment: 1 nodes, 2 edges" in result.stdout
+    assert "ok sentiment: 1 node, 2 edges" in result.stdout
     result = runner.invoke(app, ["--project", str(project), "graph", "hello"])
     assert result.exit_code == 0
     assert "split --> count;" in result.stdout

@@ -151,7 +151,7 @@ def test_command_line_train_and_predict(tmp_path: Path) -> None:
     label, confidence, echoed = predicted.stdout.strip().split("\t")
     assert (label, echoed) == ("lost_or_stolen_card", text)
     assert 0 < float(confidence) <= 1
-    assert "decided 1 text(s) in" in predicted.stderr
+    assert "decided 1 text in" in predicted.stderr
     texts = tmp_path / "texts.jsonl"
     texts.write_text(json.dumps(text) + "\n" + json.dumps({"text": "How do I change my PIN?"}))
     from_file = runner.invoke(
