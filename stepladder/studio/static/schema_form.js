@@ -119,7 +119,7 @@ function makeControl(control, field, id, name, given, optional) {
 function readControl(control, input, isRequired) {
   if (control === "boolean") return { present: true, value: input.checked };
   const text = input.value;
-  if (text.trim() === "" && control !== "string") {
+  if (text.trim() === "" && (control !== "string" || text === "")) {
     return isRequired ? { error: "required" } : { present: false };
   }
   if (control === "enum") return { present: true, value: input.enumValues[Number(text)] };
@@ -127,10 +127,7 @@ function readControl(control, input, isRequired) {
     const number = Number(text);
     return Number.isFinite(number) ? { present: true, value: number } : { error: "not a number" };
   }
-  if (control === "string") {
-    if (text === "" && !isRequired) return { present: false };
-    return { present: true, value: text };
-  }
+  if (control === "string") return { present: true, value: text };
   try {
     return { present: true, value: JSON.parse(text) };
   } catch (error) {
