@@ -229,8 +229,9 @@ class _Svg:
 
 def _png(layout: Layout) -> bytes:
     """Draw the layout with matplotlib's Agg canvas (no display, no pyplot state)."""
+    # lazy: matplotlib loads only when a PNG is drawn (SVG and `stepladder --help` skip it)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # lazy: as above
 
     dpi = 72.0 * PNG_SCALE  # one layout pixel is one point: font sizes carry over as they are
     figure = Figure(figsize=(layout.width / 72.0, layout.height / 72.0), dpi=dpi)
@@ -251,8 +252,8 @@ def _png(layout: Layout) -> bytes:
 
 
 def _draw_arrow(axes: Any, arrow: Arrow) -> None:
-    from matplotlib.patches import PathPatch, Polygon
-    from matplotlib.path import Path as CurvePath
+    from matplotlib.patches import PathPatch, Polygon  # lazy: matplotlib for PNGs only
+    from matplotlib.path import Path as CurvePath  # lazy: matplotlib for PNGs only
 
     vertices = [arrow.start]
     codes = [CurvePath.MOVETO]
@@ -269,7 +270,7 @@ def _draw_arrow(axes: Any, arrow: Arrow) -> None:
 
 
 def _draw_box(axes: Any, box: Box) -> None:
-    from matplotlib.patches import FancyBboxPatch, Polygon
+    from matplotlib.patches import FancyBboxPatch, Polygon  # lazy: matplotlib for PNGs only
 
     style = style_of(box.kind)
     corners = _outline(box)
@@ -293,7 +294,7 @@ def _draw_box(axes: Any, box: Box) -> None:
 
 
 def _draw_label(axes: Any, arrow: Arrow) -> None:
-    from matplotlib.patches import FancyBboxPatch
+    from matplotlib.patches import FancyBboxPatch  # lazy: matplotlib for PNGs only
 
     if not arrow.label or arrow.label_at is None:
         return

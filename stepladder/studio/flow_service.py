@@ -10,14 +10,11 @@ needs it, and closes it when the app shuts down.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
 from stepladder.config import Project
-
-if TYPE_CHECKING:
-    from stepladder.serve import Service
+from stepladder.serve import Service, load_flows
 
 __all__ = ["StudioFlows", "studio_flows"]
 
@@ -46,8 +43,6 @@ class StudioFlows:
         return self._service
 
     def _make(self) -> Service:
-        from stepladder.serve import Service, load_flows  # lazy: FastAPI-free until needed
-
         return Service(self.project, load_flows(self.project))
 
     async def close(self) -> None:

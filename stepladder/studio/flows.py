@@ -22,10 +22,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Body, Depends
 from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from stepladder.errors import FlowInputError
+from stepladder.flows.picture import flow_svg
+from stepladder.flows.project import new_thread_id
+from stepladder.serve.errors import ServeError
+from stepladder.serve.reviews import answer_for
+from stepladder.serve.schemas import ResumeRequest
+from stepladder.serve.streaming import stream_run
 from stepladder.studio.flow_service import StudioFlows, studio_flows
 from stepladder.studio.pages import page
 
@@ -73,8 +80,6 @@ async def list_flows(flows: Flows) -> dict[str, Any]:
 @router.get("/api/flows/{name}")
 async def show_flow(name: str, flows: Flows) -> Response:
     """A flow: its input JSON Schema, its nodes and its picture (SVG)."""
-    from stepladder.flows.picture import flow_svg
-
     service = await flows.service()
     flow = service.flows.get(name)
     if flow is None:
@@ -109,10 +114,6 @@ async def start_run(
     name: str, flows: Flows, data: Annotated[dict[str, Any] | None, Body()] = None
 ) -> Response:
     """Start a run of flow `name` with the JSON input; answer with its events as they happen."""
-    from stepladder.flows.project import new_thread_id
-    from stepladder.serve.errors import ServeError
-    from stepladder.serve.streaming import stream_run
-
     service = await flows.service()
     flow = service.flows.get(name)
     if flow is None:
@@ -141,13 +142,6 @@ async def show_run(run_id: str, flows: Flows) -> Response:
 @router.post("/api/flow-runs/{run_id}/resume")
 async def resume_run(run_id: str, flows: Flows, body: Annotated[Any, Body()] = None) -> Response:
     """Answer a paused run's review (`{"answer": {...}, "node": ...}`); stream the rest."""
-    from pydantic import ValidationError
-
-    from stepladder.serve.errors import ServeError
-    from stepladder.serve.reviews import answer_for
-    from stepladder.serve.schemas import ResumeRequest
-    from stepladder.serve.streaming import stream_run
-
     service = await flows.service()
     try:
         request = ResumeRequest.model_validate(body)

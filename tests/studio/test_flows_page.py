@@ -18,6 +18,8 @@ from tests.serve.helpers import closed_port
 from tests.serve.projects import TOO_LONG
 from tests.studio.flow_project import studio_project
 
+CATEGORIES = {"ACCOUNT", "CANCELLATION_FEE", "CONTACT", "DELIVERY", "FEEDBACK", "INVOICE",
+              "NEWSLETTER", "ORDER", "PAYMENT", "REFUND", "SHIPPING_ADDRESS"}  # fmt: skip
 WAIT_S = 120  # only an upper bound: a loaded machine makes pages slower, never wrong
 
 
@@ -151,3 +153,35 @@ def test_errors_show_as_messages(studio: tuple[str, Any]) -> None:
 
     driver.get(url + "/flows/nope")
     assert wait_for(driver, ".message.bad").text.startswith("no flow 'nope' here")
+
+
+@pytest.mark.slow
+def test_the_support_example_runs_from_the_studio(monkeypatch: pytest.MonkeyPatch) -> None:
+    from selenium.webdriver.common.by import By
+
+    from tests.test_examples import EXAMPLES, example_classifier
+
+    example_classifier()
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # the ladder: small -> human
+    message = json.loads((EXAMPLES / "inputs" / "invoice.json").read_text())["message"]
+    with live_server(create_studio_app(EXAMPLES)) as url, headless_chromium(monkeypatch) as driver:
+        driver.get(url + "/flows/support")
+        wait_for(driver, "form#inputs")
+        driver.find_element(By.NAME, "message").send_keys(message)
+        driver.find_element(By.CSS_SELECTOR, "form#inputs button").click()
+        for _ in range(4):  # the small model's output may stay invalid: a person answers
+            wait_for(driver, '#run[data-status="finished"], #run[data-status="paused"]')
+            reviews = driver.find_elements(By.CSS_SELECTOR, "form.review")
+            if not reviews:
+                break
+            for field in reviews[0].find_elements(By.TAG_NAME, "textarea"):
+                field.clear()
+                field.send_keys("Thanks!")
+            reviews[0].find_element(By.CSS_SELECTOR, "button").click()
+            wait_for(driver, '#run[data-status="finished"], #run[data-status="paused"]')
+        assert driver.find_element(By.ID, "run").get_attribute("data-status") == "finished"
+        updates = driver.find_elements(By.CSS_SELECTOR, "#run li.update")
+        assert [u.get_attribute("data-node") for u in updates] == ["classify", "extract", "reply"]
+        state = json.loads(driver.find_element(By.CSS_SELECTOR, "#run pre.state").text)
+        assert state["category"] in CATEGORIES
+        assert isinstance(state["reply"], str) and 0 < len(state["reply"]) <= 400
