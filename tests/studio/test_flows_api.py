@@ -3,6 +3,7 @@ a pending review answered, errors as messages; the service given, or made and cl
 
 from __future__ import annotations
 
+import asyncio
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -136,6 +137,7 @@ def test_a_given_service_is_used_and_left_open(project: Path) -> None:
         assert run[-1][1]["status"] == "finished"
     assert service.registry.get(run[-1][1]["run_id"]) is not None  # the run went through it
     assert not service.node_pool._shutdown  # left open: it belongs to whoever gave it
+    asyncio.run(service.close())
 
 
 def test_a_service_made_by_the_studio_is_closed_with_it(project: Path) -> None:

@@ -3,6 +3,7 @@ a run whose node updates stream onto the page, a pending review answered from th
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -153,6 +154,32 @@ def test_errors_show_as_messages(studio: tuple[str, Any]) -> None:
 
     driver.get(url + "/flows/nope")
     assert wait_for(driver, ".message.bad").text.startswith("no flow 'nope' here")
+
+
+def test_the_flow_page_works_mounted_with_the_servers_service(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi import FastAPI
+    from selenium.webdriver.common.by import By
+
+    from stepladder.config import load_project
+    from stepladder.serve import Service, load_flows
+
+    loaded = load_project(root=project)
+    service = Service(loaded, load_flows(loaded))
+    server = FastAPI()
+    server.mount("/studio", create_studio_app(project, service=service))
+    with live_server(server) as url, headless_chromium(monkeypatch) as driver:
+        driver.get(url + "/studio/flows")
+        wait_for(driver, 'tr[data-flow="greet"] a').click()
+        wait_for(driver, "form#inputs")
+        assert driver.current_url == url + "/studio/flows/greet"
+        driver.find_element(By.NAME, "name").send_keys("Cy")
+        driver.find_element(By.CSS_SELECTOR, "form#inputs button").click()
+        wait_for(driver, '#run[data-status="finished"]')
+        run_id = driver.find_element(By.CSS_SELECTOR, "#run .run-id").text
+    assert service.registry.get(run_id) is not None  # run by the service it was given
+    asyncio.run(service.close())
 
 
 @pytest.mark.slow

@@ -66,7 +66,7 @@ function schemaForm(schema, values = {}, prefix = "") {
       problem));
     readers.push(() => {
       problem.textContent = "";
-      const result = readControl(control, input, isRequired);
+      const result = readControl(control, input, isRequired, nullable);
       if (result.error) problem.textContent = result.error;
       return { name, ...result };
     });
@@ -116,11 +116,12 @@ function makeControl(control, field, id, name, given, optional) {
   return area;
 }
 
-function readControl(control, input, isRequired) {
+function readControl(control, input, isRequired, nullable) {
   if (control === "boolean") return { present: true, value: input.checked };
   const text = input.value;
   if (text.trim() === "" && (control !== "string" || text === "")) {
-    return isRequired ? { error: "required" } : { present: false };
+    if (!isRequired) return { present: false };
+    return nullable ? { present: true, value: null } : { error: "required" };
   }
   if (control === "enum") return { present: true, value: input.enumValues[Number(text)] };
   if (control === "number") {
