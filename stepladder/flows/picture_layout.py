@@ -157,7 +157,10 @@ class _Edge:
 
 
 def layout_flow(spec: FlowSpec) -> Layout:
-    """Lay out `spec`'s graph: START at the top, END at the bottom, loops on the right."""
+    """Lay out `spec`'s graph: START at the top, END at the bottom, loops back up on the right.
+
+    A node that loops to itself gets a small loop at its left side.
+    """
     edges = _edges(spec)
     names = _names(spec, edges)
     boxes = {name: _box_size(spec, name) for name in names}

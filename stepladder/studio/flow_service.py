@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 
+from fastapi import HTTPException
 from starlette.requests import Request
 
 from stepladder.config import Project
+from stepladder.errors import StepladderError
 from stepladder.serve import Service, load_flows
 
 __all__ = ["StudioFlows", "studio_flows"]
@@ -34,12 +36,19 @@ class StudioFlows:
         self._lock = asyncio.Lock()
 
     async def service(self) -> Service:
-        """The service, made on first use (compiling every flow of the project, in a thread)."""
+        """The service, made on first use (compiling every flow of the project, in a thread).
+
+        Raises:
+            HTTPException: 503 with the reason, when the project's flows cannot be served.
+        """
         if self._service is not None:
             return self._service
         async with self._lock:
             if self._service is None:
-                self._service = await asyncio.to_thread(self._make)
+                try:
+                    self._service = await asyncio.to_thread(self._make)
+                except StepladderError as error:
+                    raise HTTPException(503, f"cannot run this project's flows: {error}") from None
         return self._service
 
     def _make(self) -> Service:
