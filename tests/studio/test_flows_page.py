@@ -106,6 +106,8 @@ def test_the_form_starts_a_run_whose_updates_stream_onto_the_page(
     assert greeting == {"greeting": "HELLO ADA (sad) #vip #new"}
     state = json.loads(driver.find_element(By.CSS_SELECTOR, "#run pre.state").text)
     assert state["length"] == len("HELLO ADA (sad) #vip #new")
+    trace = driver.find_element(By.CSS_SELECTOR, "#run a.trace").get_attribute("href")
+    assert trace.startswith(url + "/traces/")  # the run's trace, on the runs area's page
     ran = driver.find_elements(By.CSS_SELECTOR, "#graph g.node.ran")
     assert {g.get_attribute("data-node") for g in ran} == {"compose", "measure"}
 

@@ -124,9 +124,11 @@ class RunView {
     if (run.duration_s !== null && run.duration_s !== undefined) facts.push(`took ${formatDuration(run.duration_s)}`);
     const calls = run.usage && run.usage.calls;
     if (calls) facts.push(`${calls} model call${calls === 1 ? "" : "s"}`);
-    if (run.trace_id) facts.push(`trace ${run.trace_id}`);
+    const trace = run.trace_id
+      ? el("a", { href: `traces/${encodeURIComponent(run.trace_id)}`, class: "trace" }, "its trace")
+      : null;
     this.result.replaceChildren(
-      facts.length ? el("p", { class: "muted facts" }, facts.join(" · ")) : "",
+      el("p", { class: "muted facts" }, facts.join(" · "), facts.length && trace ? " · " : "", trace),
       el("h3", {}, run.status === "finished" ? "Final state" : "State so far"),
       el("pre", { class: "state" }, json(run.state)));
   }
