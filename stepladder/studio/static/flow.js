@@ -225,7 +225,7 @@ async function showFlow() {
     el("h1", {}, flow.name),
     flow.description ? el("p", { class: "description" }, flow.description) : "",
     el("p", { class: "muted" }, `${flow.nodes.length} node${flow.nodes.length === 1 ? "" : "s"} (${kinds})`,
-      flow.tiers.length ? ` · tiers: ${flow.tiers.join(", ")}` : " · no model",
+      flow.tiers.length ? ` · tiers: ${flow.tiers.join(", ")}` : "",
       flow.reaches_human ? " · may ask a person" : ""),
     el("div", { class: "flow-layout" }, graph, el("div", { class: "side" }, inputs, runPanel)));
 }

@@ -16,7 +16,7 @@ async function showFlows() {
     el("td", { class: "description" }, flow.description || ""),
     el("td", { class: "num" }, plural(flow.nodes, "node")),
     el("td", {}, flow.inputs.join(", ")),
-    el("td", {}, flow.tiers.join(", ") || el("span", { class: "muted" }, "no model"),
+    el("td", {}, flow.tiers.join(", ") || el("span", { class: "muted", title: "no model tier to start" }, "—"),
       flow.reaches_human ? el("span", { class: "tag" }, "human review") : null)));
   const parts = [el("h1", {}, "Flows")];
   if (data.flows.length) {
