@@ -15,10 +15,11 @@ from fastapi.testclient import TestClient
 from stepladder.config import load_project
 from stepladder.serve import Service, load_flows
 from stepladder.studio import create_studio_app
+from tests.conftest import write_project
 from tests.escalation.helpers import KEYLESS
 from tests.fake_chat import chat_server
 from tests.serve.helpers import closed_port, sse_events
-from tests.serve.projects import TOO_LONG
+from tests.serve.projects import BROKEN, GREET, STEPS, TOO_LONG
 from tests.studio.flow_project import studio_project
 
 
@@ -147,3 +148,15 @@ def test_a_service_made_by_the_studio_is_closed_with_it(project: Path) -> None:
         service = app.state.studio_flows._service
         assert service is not None
     assert service.node_pool._shutdown
+
+
+def test_a_flow_file_that_does_not_load_says_why(tmp_path: Path) -> None:
+    files = {"flows/steps.py": STEPS, "flows/greet.yaml": GREET, "flows/broken.yaml": BROKEN}
+    root = write_project(tmp_path / "half", files)
+    with TestClient(create_studio_app(root)) as studio:
+        listed = studio.get("/api/flows").json()
+        assert [flow["name"] for flow in listed["flows"]] == ["greet"]
+        assert "teleport" in listed["skipped"]["broken"]
+        shown = studio.get("/api/flows/broken")
+        assert shown.status_code == 404
+        assert shown.json()["detail"].startswith("flow file 'broken' does not load: ")
