@@ -130,6 +130,11 @@ def test_a_pending_review_is_answered_from_the_page(studio: tuple[str, Any]) -> 
     assert [g.get_attribute("data-node") for g in waiting] == ["reply"]
     answer = review.find_element(By.NAME, "reply")
     assert answer.get_attribute("maxlength") == "10"  # the node's max_chars
+    driver.execute_script("arguments[0].value = 'far too long for ten';", answer)  # past it
+    review.find_element(By.CSS_SELECTOR, "button").click()
+    refused = wait_for(driver, 'form.review[data-node="reply"] .message.bad')
+    assert "at most 10 characters" in refused.text
+    assert driver.find_element(By.CSS_SELECTOR, "#run").get_attribute("data-status") == "paused"
     answer.clear()
     answer.send_keys("On its way")
     review.find_element(By.CSS_SELECTOR, "button").click()

@@ -167,7 +167,11 @@ class RunView {
       const path = `api/flow-runs/${encodeURIComponent(run.run_id)}/resume`;
       try {
         await postEvents(path, { answer: value, node: review.node }, (name, data) => {
-          if (box.isConnected && name !== "error") box.remove();
+          if (box.isConnected && name === "error") {
+            // the answer was refused before any node ran: the run still waits for it
+            throw new Error(errorText(data) || "the answer was refused");
+          }
+          if (box.isConnected) box.remove();
           this.onEvent(name, data);
         });
         this.setStatus(this.status.textContent === "running" ? "unfinished" : this.status.textContent);
