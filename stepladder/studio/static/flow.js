@@ -188,6 +188,17 @@ class RunView {
   }
 }
 
+/** The nodes as a table: id, kind and first tier, what each reads and writes. */
+function nodeTable(nodes) {
+  return el("table", { class: "nodes" },
+    el("thead", {}, el("tr", {}, ["Node", "Kind", "Reads", "Writes"].map((h) => el("th", {}, h)))),
+    el("tbody", {}, nodes.map((node) => el("tr", { "data-node": node.id, title: node.description || null },
+      el("td", {}, el("strong", {}, node.id)),
+      el("td", {}, node.tier ? `${node.kind} · ${node.tier}` : node.kind),
+      el("td", {}, node.reads.join(", ")),
+      el("td", {}, node.writes.join(", "))))));
+}
+
 async function showFlow() {
   const main = document.getElementById("main");
   document.title = `${flowName} · Flows · stepladder studio`;
@@ -231,7 +242,8 @@ async function showFlow() {
     el("p", { class: "muted" }, `${flow.nodes.length} node${flow.nodes.length === 1 ? "" : "s"} (${kinds})`,
       flow.tiers.length ? ` · tiers: ${flow.tiers.join(", ")}` : "",
       flow.reaches_human ? " · may ask a person" : ""),
-    el("div", { class: "flow-layout" }, graph, el("div", { class: "side" }, inputs, runPanel)));
+    el("div", { class: "flow-layout" }, el("div", {}, graph, nodeTable(flow.nodes)),
+      el("div", { class: "side" }, inputs, runPanel)));
 }
 
 showFlow();
