@@ -7,7 +7,10 @@ are relative to the `<base href>` `pages.page` writes, so the app works mounted 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -16,15 +19,40 @@ from starlette.responses import RedirectResponse, Response
 
 from stepladder.studio import evals, flows, runs
 from stepladder.studio.context import StudioContext
+from stepladder.studio.flow_service import StudioFlows
 from stepladder.studio.pages import STATIC_DIR
+
+if TYPE_CHECKING:
+    from stepladder.serve import Service
 
 __all__ = ["create_studio_app"]
 
 
-def create_studio_app(project_root: Path | str) -> FastAPI:
-    """The studio over the project at `project_root` (its runs, traces, evals and flows)."""
-    app = FastAPI(title="stepladder studio", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.studio = StudioContext.open(Path(project_root))
+def create_studio_app(project_root: Path | str, service: Service | None = None) -> FastAPI:
+    """The studio over the project at `project_root` (its runs, traces, evals and flows).
+
+    Args:
+        project_root: The project folder.
+        service: The serve `Service` that runs flows from the studio (`stepladder serve`
+            passes its own, and closes it). Without one, the studio makes its own on first
+            use (compiling the project's flows) and closes it when the app shuts down.
+    """
+    context = StudioContext.open(Path(project_root))
+    runner = StudioFlows(service.project if service is not None else context.project, service)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await runner.close()
+
+    app = FastAPI(
+        title="stepladder studio", docs_url=None, redoc_url=None, openapi_url=None,
+        lifespan=lifespan,
+    )  # fmt: skip
+    app.state.studio = context
+    app.state.studio_flows = runner
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(runs.router)
     app.include_router(evals.router)
