@@ -95,7 +95,7 @@ def serve(
     service = Service(project, served, keep_runs=keep_runs, max_steps=max_steps)
     app = create_app(service, token=token, token_variable=variable, warm=warm, max_body=limit)
     # the studio at /studio: a mounted app, so it stays out of the service's OpenAPI document
-    app.mount("/studio", create_studio_app(project.root), name="studio")
+    app.mount("/studio", create_studio_app(project.root, service=service), name="studio")
     _announce(url_of(sock), served, variable, host, auth=token is not None)
     run_server(app, sock, log_level=log_level)
 

@@ -163,7 +163,7 @@ def test_command_line_train_and_predict(tmp_path: Path) -> None:
         ("lost_or_stolen_card", text),
         ("change_pin", "How do I change my PIN?"),
     ]
-    assert "decided 2 text(s) in" in from_file.stderr
+    assert "decided 2 texts in" in from_file.stderr
     nothing = runner.invoke(app, ["--project", str(root), "classifier", "predict", "b"])
     assert nothing.exit_code == 2 and "nothing to classify" in nothing.output
 
