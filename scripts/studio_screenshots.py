@@ -130,7 +130,8 @@ def first_flow(base: str) -> str:
     flows = get_json(base, "api/flows").get("flows") or []
     if not flows:
         raise PageUnavailable("the project has no flows")
-    return f"flows/{urllib.parse.quote(flows[0]['name'])}"
+    biggest = max(flows, key=lambda flow: flow.get("nodes") or 0)  # the most to look at
+    return f"flows/{urllib.parse.quote(biggest['name'])}"
 
 
 SHOTS = (
