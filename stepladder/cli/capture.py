@@ -196,7 +196,7 @@ def _label_flow(project: Project, flow_ref: str, flow: Flow, tier: str, compiled
 
 
 def _labeller(project: Project, flow: Flow, tier: str) -> Labeller:
-    models = ModelPool(project.settings.tiers, prices=project.settings.prices)
+    models = ModelPool.for_project(project)
     store = open_project_store(project) if flow.collections else None
     return Labeller(flow, tier, models, project_tracing(project), store)
 

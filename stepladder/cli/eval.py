@@ -111,8 +111,7 @@ def run(
 
 
 def _execute(project: Project, prepared: PreparedEval) -> EvalRunRecord:
-    settings = project.settings
-    models = ModelPool(settings.tiers, prices=settings.prices, cache=prepared.manifest.cache)
+    models = ModelPool.for_project(project, cache=prepared.manifest.cache)
     tracing = project_tracing(project)
     done, total = len(prepared.done), len(prepared.cases)
     if done:

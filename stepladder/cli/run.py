@@ -152,8 +152,7 @@ async def _run(
     resume: Mapping[str, Any] | None,
     max_steps: int,
 ) -> RunResult:
-    settings = project.settings
-    async with ModelPool(settings.tiers, prices=settings.prices) as models:
+    async with ModelPool.for_project(project) as models:
         return await run_flow(
             flow,
             data,

@@ -111,6 +111,7 @@ class EvalSummary(BaseModel):
     tags: list[TagSummary]
     worst: list[WorstCase]
     rungs: list[RungShare] = []
+    pricing: dict[str, str] = {}
 
 
 def score_of(case: CaseResult, metric: str) -> float | None:
@@ -170,6 +171,7 @@ def summarize(run: EvalRunRecord, *, worst: int = 10) -> EvalSummary:
         tags=_tag_summaries(cases, metrics),
         worst=_worst_cases(cases, metrics, worst),
         rungs=rung_shares(cases),
+        pricing=dict(manifest.pricing or {}),
     )
 
 
@@ -245,6 +247,8 @@ def render_summary(summary: EvalSummary, console: Console) -> None:
         console.print(Text(f"warning: {warning}", style="bold yellow"))
     console.print(_quality_table(summary))
     console.print(_operations_table(summary))
+    for tier, basis in summary.pricing.items():
+        console.print(Text(f"cost of tier {tier}: {basis}", style="dim"))
     if summary.rungs:
         console.print(rung_table([("cases", summary.rungs)]))
     if summary.tags:
