@@ -70,9 +70,9 @@ def bench(
     Self-hosted calls are then priced from their tokens at this throughput and the machine's
     hourly price, never from their wall time, so load does not move their cost.
     """
-    # Lazy: starting and measuring a server is this command's alone.
+    # Lazy, like every runtime import here: `stepladder --help` must not load the runtimes.
     from stepladder.config.price_table import per_million, write_measured
-    from stepladder.runtimes.bench import bench_tier
+    from stepladder.runtimes.bench import bench_tier  # lazy: see above
 
     project = project_for()
     console.print(f"measuring tier {tier} ({requests} requests per round)...")

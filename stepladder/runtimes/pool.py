@@ -35,7 +35,6 @@ from stepladder.runtimes.llamacpp import LlamaCppRuntime
 from stepladder.runtimes.prices import MachinePricer, Pricer, pricer_for
 from stepladder.runtimes.remote import LiteLLMRuntime, OpenAICompatibleRuntime
 from stepladder.runtimes.sglang import SGLangRuntime
-from stepladder.tracing.genai import provider_name
 
 if TYPE_CHECKING:
     import dspy
@@ -74,11 +73,6 @@ class BoundTier:
     lm: dspy.LM
     pricer: Pricer
     cache: bool = False
-
-    @property
-    def provider(self) -> str:
-        """`gen_ai.provider.name` of its calls: its runtime, or its API model's provider."""
-        return provider_name(str(getattr(self.settings, "runtime", "")), self.endpoint.model)
 
     def answered_from_cache(self, prompt_tokens: int, completion_tokens: int) -> bool:
         """Whether a call came from DSPy's response cache (it reports no usage then)."""

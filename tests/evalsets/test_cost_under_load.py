@@ -66,6 +66,7 @@ def eval_run(root: Path, spec: Path) -> str:
     before = set((root / ".stepladder/evals").glob("*"))
     result = runner.invoke(app, ["--project", str(root), "eval", "run", str(spec)])
     assert result.exit_code == 0, result.output
+    assert "cost of tier small: $3.6/h machine at 1000 prompt + 100 completion" in result.output
     (folder,) = set((root / ".stepladder/evals").glob("*")) - before
     return folder.name
 

@@ -27,7 +27,7 @@ from stepladder.nodes.context import RunContext
 from stepladder.nodes.llm.adapter import Adapter, served_adapter
 from stepladder.nodes.llm.answers import Invalid, ModelAnswer
 from stepladder.nodes.llm.escalation import EscalationPolicy
-from stepladder.nodes.llm.exchange import lm_call
+from stepladder.nodes.llm.exchange import lm_call, provider_of
 from stepladder.nodes.llm.model_calls import RETRY_TEMPERATURE, record_model_call
 from stepladder.nodes.llm.verify import Verifier
 from stepladder.prompts import SignatureField, output_model
@@ -369,7 +369,7 @@ class LLMCall:
             inputs=inputs,
             request=request,
             adapter=adapter.label if adapter is not None else None,
-            provider=bound.provider,
+            provider=provider_of(bound),
         )
 
     def _config(

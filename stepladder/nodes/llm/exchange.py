@@ -17,10 +17,15 @@ from opentelemetry.trace import Span
 from stepladder.prompts import constrained_adapter
 from stepladder.runtimes.pool import BoundTier
 from stepladder.tracing import attributes as names
-from stepladder.tracing.genai import finish_reasons, input_messages, output_messages
+from stepladder.tracing.genai import (
+    finish_reasons,
+    input_messages,
+    output_messages,
+    provider_name,
+)
 from stepladder.tracing.setup import Tracing
 
-__all__ = ["Exchange", "lm_call"]
+__all__ = ["Exchange", "lm_call", "provider_of"]
 
 _RECORDER: Any = None
 
@@ -67,6 +72,11 @@ class Exchange:
             span.set_attribute(names.GEN_AI_OUTPUT_MESSAGES, output)
 
 
+def provider_of(bound: BoundTier) -> str:
+    """`gen_ai.provider.name` of a tier's calls: its runtime, or its API model's provider."""
+    return provider_name(str(getattr(bound.settings, "runtime", "")), bound.endpoint.model)
+
+
 @contextmanager
 def lm_call(bound: BoundTier, tracing: Tracing | None, span: Span) -> Iterator[None]:
     """DSPy's context for one model call on `bound`, its exchange put on `span` at the end.
@@ -101,7 +111,7 @@ def _recorder(exchange: Exchange) -> Any:
     """A DSPy callback feeding `exchange` (its class is made on first use: DSPy is slow)."""
     global _RECORDER
     if _RECORDER is None:
-        from dspy.utils.callback import BaseCallback
+        from dspy.utils.callback import BaseCallback  # lazy: DSPy takes seconds to import
 
         class ExchangeRecorder(BaseCallback):  # type: ignore[misc]
             """Hands the LM calls it sees to an `Exchange`."""

@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from stepladder.errors import ModelError
-from stepladder.nodes.llm.exchange import lm_call
+from stepladder.nodes.llm.exchange import lm_call, provider_of
 from stepladder.nodes.llm.model_calls import RETRY_TEMPERATURE, record_model_call
 from stepladder.runtimes.pool import BoundTier
 from stepladder.runtimes.usage import UsageLedger
@@ -50,7 +50,7 @@ async def ask_verdict(
     with model_span(
         tracing, flow=flow, node_id=node_id, node_kind=node_kind, tier=bound.name,
         model=bound.endpoint.display_name or bound.endpoint.model, attempt=attempt, inputs=inputs,
-        provider=bound.provider,
+        provider=provider_of(bound),
     ) as span:  # fmt: skip
         started = time.perf_counter()
         try:
