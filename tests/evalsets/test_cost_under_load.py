@@ -93,6 +93,8 @@ def test_the_gate_passes_identical_runs_when_one_ran_under_cpu_load(
     # Each call: 3 prompt tokens at 1000/s + 5 completion tokens at 100/s = 0.053 s at $0.001/s.
     for run in runs:
         assert [case.cost_usd for case in run.results] == [pytest.approx(0.053 * 0.001)] * 4
+        report = (root / ".stepladder/evals" / run.manifest.run_id / "report.html").read_text()
+        assert "cost of tier small: $3.6/h machine at 1000 prompt" in report
         assert run.manifest.pricing == {
             "small": "$3.6/h machine at 1000 prompt + 100 completion tokens/s "
             "(the price table, prices.yaml)"
