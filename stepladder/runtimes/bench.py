@@ -1,11 +1,13 @@
 """Measuring a self-hosted server's throughput: prompt and completion tokens per second.
 
-Two rounds of chat requests, `concurrency` in flight at a time, each request with a prompt of
-its own (so no prompt cache is shared between them): first long prompts asking for a single
-token (prompt throughput: prompt tokens over the round's wall time), then short prompts asking
-for many tokens (completion throughput: completion tokens over the round's wall time less the
-time its prompts took at the first round's rate). Token counts are the server's own (`usage`).
-A first request warms the server up and is not counted.
+Three rounds of chat requests, `concurrency` in flight at a time, each request with a prompt of
+its own (so no prompt cache is shared between them): short prompts asking for one token (the
+base: request overhead, a short prompt, one token), long prompts asking for one token, and
+short prompts asking for many tokens (`ignore_eos`, so the model does not stop early). Prompt
+throughput is the extra prompt tokens of the second round over its extra wall time, completion
+throughput the extra completion tokens of the third over its extra wall time; what every
+request costs alike cancels out. Token counts are the server's own (`usage`). A first request
+warms the server up and is not counted.
 """
 
 from __future__ import annotations
@@ -47,10 +49,10 @@ class BenchResult:
     Attributes:
         requests: Requests per round.
         concurrency: Requests in flight at a time.
-        prompt_tokens: Prompt tokens of the first round.
-        prompt_seconds: Its wall time.
-        completion_tokens: Completion tokens of the second round.
-        completion_seconds: Its wall time less the time of its prompts.
+        prompt_tokens: Prompt tokens of the long-prompt round beyond the base round's.
+        prompt_seconds: Its wall time beyond the base round's.
+        completion_tokens: Completion tokens of the long-completion round beyond the base's.
+        completion_seconds: Its wall time beyond the base round's.
     """
 
     requests: int
@@ -89,17 +91,22 @@ def bench_endpoint(
     with httpx.Client(timeout=timeout_s) as client:
         post = _poster(client, endpoint)
         post(f"Warm-up {nonce}. Say hello.", 4)
-        long_prompts = [_long_prompt(f"{nonce}-{i}", prompt_words) for i in range(requests)]
-        prompt_tokens, _, prompt_seconds = _round(post, long_prompts, 1, concurrency)
-        short_prompts = [f"Request {nonce}-{i}. {COUNTING}" for i in range(requests)]
-        short_tokens, completion, wall = _round(post, short_prompts, completion_tokens, concurrency)
+        base = _round(post, _short_prompts(f"{nonce}-a", requests), 1, concurrency)
+        long = [_long_prompt(f"{nonce}-b-{i}", prompt_words) for i in range(requests)]
+        read = _round(post, long, 1, concurrency)
+        short = _short_prompts(f"{nonce}-c", requests)
+        written = _round(post, short, completion_tokens, concurrency)
+    prompt_tokens, prompt_seconds = read[0] - base[0], read[2] - base[2]
+    completion, completion_seconds = written[1] - base[1], written[2] - base[2]
     if prompt_tokens <= 0 or prompt_seconds <= 0:
-        raise ModelError(f"{endpoint.base_url}: the server reported no prompt tokens.")
-    completion_seconds = wall - short_tokens * prompt_seconds / prompt_tokens
+        raise ModelError(
+            f"{endpoint.base_url}: could not measure prompt throughput ({prompt_tokens} more "
+            f"tokens took {prompt_seconds:+.3f} s more); try a larger --prompt-words."
+        )
     if completion <= 0 or completion_seconds <= 0:
         raise ModelError(
-            f"{endpoint.base_url}: could not measure completion throughput ({completion} "
-            f"tokens in {wall:.3f} s); ask for more with --completion-tokens."
+            f"{endpoint.base_url}: could not measure completion throughput ({completion} more "
+            f"tokens took {completion_seconds:+.3f} s more); try a larger --completion-tokens."
         )
     return BenchResult(
         requests, concurrency, prompt_tokens, prompt_seconds, completion, completion_seconds
@@ -122,6 +129,7 @@ def _poster(client: httpx.Client, endpoint: Endpoint) -> Any:
             "messages": [{"role": "user", "content": prompt}],
             "max_tokens": max_tokens,
             "temperature": 0.0,
+            "ignore_eos": max_tokens > 1,  # llama.cpp, SGLang and vLLM: write every token
             **endpoint.extra_body,
         }
         try:
@@ -144,6 +152,11 @@ def _round(
         counts = list(pool.map(lambda prompt: post(prompt, max_tokens), prompts))
     seconds = time.perf_counter() - started
     return sum(c[0] for c in counts), sum(c[1] for c in counts), seconds
+
+
+def _short_prompts(tag: str, count: int) -> list[str]:
+    """`count` short prompts, each starting with its own tag."""
+    return [f"Request {tag}-{i}. {COUNTING}" for i in range(count)]
 
 
 def _long_prompt(tag: str, words: int) -> str:

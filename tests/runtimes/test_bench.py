@@ -121,8 +121,8 @@ def test_bench_measures_the_real_embedded_server(tmp_path: Path) -> None:
     root = tmp_path / "demo"
     result = runner.invoke(
         app,
-        ["--project", str(root), "models", "bench", "small", "--requests", "1",
-         "--prompt-words", "60", "--completion-tokens", "16"],
+        ["--project", str(root), "models", "bench", "small", "--requests", "2",
+         "--prompt-words", "150", "--completion-tokens", "32"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     entry = read_price_table(root).self_hosted["small"]

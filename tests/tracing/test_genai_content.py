@@ -137,7 +137,6 @@ async def test_a_real_embedded_call_carries_the_genai_attributes(embedded_pool: 
     assert call["gen_ai.provider.name"] == "llama.cpp"
     assert call["gen_ai.response.model"]  # the server's name for the model
     assert set(call["gen_ai.response.finish_reasons"]) <= {"stop", "length"}
-    assert call["gen_ai.usage.output_tokens"] > 0
     sent = json.loads(call["gen_ai.input.messages"])
     assert sent[-1]["role"] == "user" and "Say hello." in sent[-1]["parts"][0]["content"]
     [answer] = json.loads(call["gen_ai.output.messages"])
