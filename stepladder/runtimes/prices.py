@@ -211,7 +211,8 @@ def pricer_for(
             if measured is not None
             else DEFAULT_USD_PER_HOUR.get(runtime, DEFAULT_USD_PER_HOUR["openai-compatible"])
         )
-        throughput, source = self_hosted_throughput(settings, measured, tier)
+        by_tokens = cost.share == "tokens"
+        throughput, source = self_hosted_throughput(settings, measured, tier, warn=by_tokens)
         return MachinePricer(cost, throughput, source)
     price = lookup_token_price(model, prices or {})
     if price is not None:
@@ -222,12 +223,13 @@ def pricer_for(
 
 
 def self_hosted_throughput(
-    settings: TierBase, measured: MeasuredThroughput | None, tier: str = ""
+    settings: TierBase, measured: MeasuredThroughput | None, tier: str = "", warn: bool = True
 ) -> tuple[Throughput, str]:
     """The throughput a self-hosted tier's calls are priced at, and where it comes from.
 
     In order: the tier's `cost.tokens_per_second`; its price table entry (`stepladder models
-    bench`); the default of its model (`DEFAULT_THROUGHPUT`); a rough one for its runtime.
+    bench`); the default of its model (`DEFAULT_THROUGHPUT`); a rough one for its runtime
+    (logged as a warning when `warn`).
     """
     if settings.cost is not None and settings.cost.tokens_per_second is not None:
         rate = settings.cost.tokens_per_second
@@ -247,11 +249,12 @@ def self_hosted_throughput(
     known = DEFAULT_THROUGHPUT.get((runtime, _known_name(settings.model_name)))
     if known is not None:
         return known
-    logger.warning(
-        "tier %s: no measured throughput for model %s; its calls are priced at a rough "
-        "default: run `stepladder models bench %s`",
-        tier, settings.model_name or "-", tier or "TIER",
-    )  # fmt: skip
+    if warn:
+        logger.warning(
+            "tier %s: no measured throughput for model %s; its calls are priced at a rough "
+            "default: run `stepladder models bench %s`",
+            tier, settings.model_name or "-", tier or "TIER",
+        )  # fmt: skip
     rates = RUNTIME_THROUGHPUT.get(runtime, RUNTIME_THROUGHPUT["openai-compatible"])
     return rates, f"rough default for {runtime or 'a self-hosted server'}, not measured"
 
