@@ -11,7 +11,11 @@ Two commands:
           `stepladder.*` attributes, every span the local JSONL store holds for the trace, and,
           for a run marked llm, a model-call span with `gen_ai.request.model` and token counts
           (its OTel kind, CLIENT, is checked in the JSONL store: Phoenix does not keep OTel span
-          kinds). Standard library only, so any Python 3.10+ runs it.
+          kinds), `gen_ai.provider.name`, `gen_ai.response.model`, the array
+          `gen_ai.response.finish_reasons`, and, as an llm run is made with content capture on
+          (OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true), `gen_ai.input.messages` and
+          `gen_ai.output.messages` in the GenAI conventions' JSON (role, parts of type text,
+          finish_reason). Standard library only, so any Python 3.10+ runs it.
 
 The last line `check` prints is one JSON object:
   {"check": "otlp_phoenix", "ok": true, "spans": N, "traces": [...], "phoenix": "x.y.z", ...}
@@ -39,6 +43,9 @@ from typing import Any
 TRACE_LINE = re.compile(r"trace", re.IGNORECASE)
 TRACE_ID = re.compile(r"\b([0-9a-f]{32})\b")
 TOKEN_KEYS = ("gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens")
+GENAI_KEYS = ("gen_ai.provider.name", "gen_ai.response.model")
+MESSAGE_KEYS = ("gen_ai.input.messages", "gen_ai.output.messages")
+CAPTURE_VARIABLE = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 
 
 # --------------------------------------------------------------------------------------- serve
@@ -189,11 +196,37 @@ def verify(
             absent = [k for k in TOKEN_KEYS if not isinstance(attrs.get(k), int)]
             if absent:
                 problems.append(f"{call['name']!r} lacks token counts {absent}")
+            problems.extend(genai_problems(call["name"], attrs))
         kinds = {s["span_id"]: s.get("kind") for s in local}
         for call in calls:
             kind = kinds.get(call["context"]["span_id"])
             if local and kind != "CLIENT":
                 problems.append(f"{call['name']!r} has kind {kind} in the JSONL store, not CLIENT")
+    return problems
+
+
+def genai_problems(name: str, attrs: dict[str, Any]) -> list[str]:
+    """What a model-call span lacks of the GenAI conventions (content capture on)."""
+    problems = [f"{name!r} lacks {k}" for k in GENAI_KEYS if not isinstance(attrs.get(k), str)]
+    reasons = attrs.get("gen_ai.response.finish_reasons")
+    if not (isinstance(reasons, list) and reasons and all(isinstance(r, str) for r in reasons)):
+        problems.append(f"{name!r}: gen_ai.response.finish_reasons is not an array ({reasons!r})")
+    for key in MESSAGE_KEYS:
+        try:
+            messages = json.loads(attrs.get(key) or "")
+        except (TypeError, ValueError):
+            problems.append(f"{name!r}: {key} is missing or not JSON")
+            continue
+        shaped = isinstance(messages, list) and messages and all(
+            isinstance(m, dict) and isinstance(m.get("role"), str)
+            and any(p.get("type") == "text" and isinstance(p.get("content"), str)
+                    for p in m.get("parts") or [])
+            for m in messages
+        )  # fmt: skip
+        if not shaped:
+            problems.append(f"{name!r}: {key} is not a list of messages with text parts")
+        if key == "gen_ai.output.messages" and shaped and "finish_reason" not in messages[0]:
+            problems.append(f"{name!r}: gen_ai.output.messages has no finish_reason")
     return problems
 
 
@@ -393,6 +426,8 @@ def check(args: argparse.Namespace) -> int:
         )
         before = {s["trace_id"] for s in jsonl_spans(store)}
         env = otlp_env(run["protocol"], args.http_port, args.grpc_port)
+        if run["llm"]:  # model spans then carry the messages too (the GenAI opt-in)
+            env[CAPTURE_VARIABLE] = "true"
         started = time.monotonic()
         try:
             done = subprocess.run(
@@ -467,7 +502,9 @@ def check(args: argparse.Namespace) -> int:
                 run["llm_call"] = {
                     "name": calls[0]["name"],
                     "phoenix_span_kind": calls[0]["span_kind"],
-                    **{k: a.get(k) for k in ("gen_ai.request.model", *TOKEN_KEYS)},
+                    **{k: a.get(k) for k in ("gen_ai.request.model", *TOKEN_KEYS, *GENAI_KEYS)},
+                    "gen_ai.response.finish_reasons": a.get("gen_ai.response.finish_reasons"),
+                    **{k: len(a.get(k) or "") for k in MESSAGE_KEYS},
                     "llm.token_count.total": a.get("llm.token_count.total"),
                 }
         if not local:

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # OTLP check against a real receiver: start Arize Phoenix on loopback, run example flows with
 # OTEL_EXPORTER_OTLP_ENDPOINT pointing at it, and check through Phoenix's REST API that each
-# run's trace arrived whole. Run from anywhere in the repository:
+# run's trace arrived whole; the LLM run (with OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
+# on) must show the GenAI attributes: gen_ai.provider.name, gen_ai.response.model,
+# gen_ai.response.finish_reasons and gen_ai.input/output.messages. Run from anywhere in the
+# repository:
 #
 #   scripts/otlp_phoenix_check.sh [--no-llm] [--no-grpc] [--no-screenshot] [--keep]
 #

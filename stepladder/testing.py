@@ -62,8 +62,7 @@ async def arun_eval(
     if models is not None:
         record = await run_prepared(prepared, models, tracing)
     else:
-        settings = found.settings
-        pool = ModelPool(settings.tiers, prices=settings.prices, cache=prepared.manifest.cache)
+        pool = ModelPool.for_project(found, cache=prepared.manifest.cache)
         async with pool:
             record = await run_prepared(prepared, pool, tracing)
     return EvalResult(record, summarize(record))

@@ -119,5 +119,4 @@ class Resources:
         return self._runner.run(coroutine)
 
     def _new_pool(self, cache: bool = False) -> ModelPool:
-        settings = self.config.settings
-        return ModelPool(settings.tiers, prices=settings.prices, cache=cache)
+        return ModelPool.for_project(self.config, cache=cache)

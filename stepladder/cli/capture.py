@@ -204,7 +204,7 @@ def _labeller(project: Project, flow: Flow, tier: str) -> Labeller:
     from stepladder.retrieval.store import open_project_store  # lazy: keeps --help fast
     from stepladder.runtimes import ModelPool  # lazy: keeps --help fast
 
-    models = ModelPool(project.settings.tiers, prices=project.settings.prices)
+    models = ModelPool.for_project(project)
     store = open_project_store(project) if flow.collections else None
     return Labeller(flow, tier, models, project_tracing(project), store)
 

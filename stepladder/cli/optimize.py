@@ -129,8 +129,7 @@ def optimize_command(
         max_cost_usd=max_cost, concurrency=concurrency, candidates=candidates,
         keep_worse=keep_worse, name=name,
     )  # fmt: skip
-    settings = project.settings
-    models = ModelPool(settings.tiers, prices=settings.prices)
+    models = ModelPool.for_project(project)
     tracing = project_tracing(project)
     logging.getLogger("dspy").setLevel(logging.WARNING)
     bar = progress_bar(TextColumn("{task.fields[spent]}"), console=stderr)

@@ -102,8 +102,7 @@ def tune_command(
         settings={key: value for key, value in given.items() if value is not None},
         concurrency=concurrency, keep_worse=keep_worse,
     )  # fmt: skip
-    settings = project.settings
-    models = ModelPool(settings.tiers, prices=settings.prices)
+    models = ModelPool.for_project(project)
     tracing = project_tracing(project)
     logging.getLogger("dspy").setLevel(logging.WARNING)
     try:  # libraries print notes on stdout: they go to stderr, keeping stdout for the report

@@ -6,8 +6,12 @@ tracing:
   dir: traces                # under the state folder: .stepladder/traces/*.jsonl
   preview_chars: 2000        # inputs/outputs are kept as previews cut to this length
   redact: false              # true: previews become "[redacted]"
+  capture_content: false     # true: model spans keep the messages sent and the completions
 ```
-Spans also go to an OTLP endpoint when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+Spans also go to an OTLP endpoint when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. Message content
+is opt-in, as the OpenTelemetry GenAI conventions ask: `capture_content: true`, or
+`OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true` in the environment (`redact: true`
+keeps it off either way). Secrets are masked in it like everywhere in a span.
 """
 
 from __future__ import annotations
@@ -30,3 +34,10 @@ class TracingSettings(BaseModel):
         default=2000, ge=0, description="Longest input/output preview kept on a span."
     )
     redact: bool = Field(default=False, description="Mask input/output previews in spans.")
+    capture_content: bool = Field(
+        default=False,
+        description="Record each model call's messages and completions on its span "
+        "(`gen_ai.input.messages`, `gen_ai.output.messages`); off by default, also in "
+        "`stepladder serve`. OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true turns "
+        "it on too.",
+    )

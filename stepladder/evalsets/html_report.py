@@ -93,11 +93,21 @@ def report_html(run: EvalRunRecord, summary: EvalSummary) -> str:
             _section("Quality per tag", _tag_plot(summary)),
             *_presence_section(summary),
             *(_label_section(report) for report in summary.label_metrics),
-            _section("Cost per case", _histogram(costs, format_cost, "cost per case")),
+            _section(
+                "Cost per case", _histogram(costs, format_cost, "cost per case") + _pricing(summary)
+            ),
             _section("Latency", _histogram(latencies, _seconds, "latency")),
             _section("Worst cases", _worst_table(summary), wide=True),
             "</main></body></html>",
         ]
+    )
+
+
+def _pricing(summary: EvalSummary) -> str:
+    """How each self-hosted tier was priced (its machine-hour basis), one note per tier."""
+    return "".join(
+        f'<p class="note">cost of tier {escape(tier)}: {escape(basis)}</p>'
+        for tier, basis in summary.pricing.items()
     )
 
 

@@ -150,6 +150,7 @@ class EvalSummary(BaseModel):
     worst: list[WorstCase]
     rungs: list[RungShare] = []
     label_metrics: list[LabelReport] = []
+    pricing: dict[str, str] = {}
 
 
 def score_of(case: CaseResult, metric: str) -> float | None:
@@ -210,6 +211,7 @@ def summarize(run: EvalRunRecord, *, worst: int = 10) -> EvalSummary:
         worst=_worst_cases(cases, metrics, worst),
         rungs=rung_shares(cases),
         label_metrics=label_reports(run, metrics),
+        pricing=dict(manifest.pricing or {}),
     )
 
 
@@ -305,6 +307,8 @@ def render_summary(summary: EvalSummary, console: Console) -> None:
         console.print(Text(f"warning: {warning}", style="bold yellow"))
     console.print(_quality_table(summary))
     console.print(_operations_table(summary))
+    for tier, basis in summary.pricing.items():
+        console.print(Text(f"cost of tier {tier}: {basis}", style="dim"))
     if summary.rungs:
         console.print(rung_table([("cases", summary.rungs)]))
     for report in summary.label_metrics:

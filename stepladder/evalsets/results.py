@@ -115,6 +115,8 @@ class EvalManifest(BaseModel):
             written before this field: `compiled_prompts` tells).
         compiled_prompts: The optimized prompts the flow loaded (file, date, optimizer), if any.
         adapters: LoRA adapters by node id that replaced the nodes' own (`--adapter`), if any.
+        pricing: How each self-hosted tier's calls were priced (machine-hour price and
+            throughput), by tier name.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -137,6 +139,7 @@ class EvalManifest(BaseModel):
     use_compiled: bool | None = None
     compiled_prompts: str | None = None
     adapters: dict[str, str] | None = None
+    pricing: dict[str, str] | None = None
 
 
 class EvalRunRecord(BaseModel):

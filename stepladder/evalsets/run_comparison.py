@@ -219,6 +219,13 @@ def _warnings(
     failed = sum(1 for b, c in pairs if not b.ok or not c.ok)
     if failed:
         warnings.append(f"{failed} paired case(s) failed in at least one run (scored 0)")
+    base_pricing = baseline.manifest.pricing or {}
+    for tier, basis in (candidate.manifest.pricing or {}).items():
+        if tier in base_pricing and base_pricing[tier] != basis:
+            warnings.append(
+                f"tier {tier} was priced differently: {base_pricing[tier]} in the baseline, "
+                f"{basis} in the candidate"
+            )
     return warnings
 
 

@@ -171,7 +171,9 @@ async def run_eval(
 
     with ResultLog(prepared.folder) as log:
         await asyncio.gather(*(one(case, log) for case in prepared.pending))
-    finished = prepared.manifest.model_copy(update={"finished": _now()})
+    finished = prepared.manifest.model_copy(
+        update={"finished": _now(), "pricing": models.pricing() or None}
+    )
     (prepared.folder / MANIFEST_FILE).write_text(finished.model_dump_json(indent=2), "utf-8")
     return load_run(prepared.folder)
 

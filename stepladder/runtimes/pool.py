@@ -19,7 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from stepladder.config.costs import TokenPrice
+from stepladder.config.costs import MeasuredThroughput, TokenPrice
+from stepladder.config.price_table import read_price_table
 from stepladder.config.tiers import (
     LiteLLMTier,
     LlamaCppTier,
@@ -31,12 +32,14 @@ from stepladder.errors import ConfigError
 from stepladder.runtimes.adapters import AdapterLoad, ServedBase, served_base, tier_loads
 from stepladder.runtimes.base import Endpoint, Runtime, make_lm
 from stepladder.runtimes.llamacpp import LlamaCppRuntime
-from stepladder.runtimes.prices import Pricer, pricer_for
+from stepladder.runtimes.prices import MachinePricer, Pricer, pricer_for
 from stepladder.runtimes.remote import LiteLLMRuntime, OpenAICompatibleRuntime
 from stepladder.runtimes.sglang import SGLangRuntime
 
 if TYPE_CHECKING:
     import dspy
+
+    from stepladder.config.settings import Project
 
 __all__ = ["BoundTier", "ModelPool", "runtime_for"]
 
@@ -88,6 +91,8 @@ class ModelPool:
         lms: Ready LMs by tier name (tests pass DSPy's `DummyLM` here); these need no runtime.
         prices: API model prices (USD per million tokens) overriding the built-in table.
         cache: Let DSPy answer repeated requests from its response cache (off by default).
+        measured: Self-hosted tiers' entries in the project's price table (their throughput,
+            from `stepladder models bench`), by tier name.
     """
 
     def __init__(
@@ -96,10 +101,12 @@ class ModelPool:
         lms: Mapping[str, Any] | None = None,
         prices: Mapping[str, TokenPrice] | None = None,
         cache: bool = False,
+        measured: Mapping[str, MeasuredThroughput] | None = None,
     ) -> None:
         self.tiers = dict(tiers)
         self.prices = dict(prices or {})
         self.cache = cache
+        self.measured = dict(measured or {})
         self._given = dict(lms or {})
         self._bound: dict[str, BoundTier] = {}
         self._runtimes: dict[str, Runtime] = {}
@@ -110,6 +117,25 @@ class ModelPool:
         self._generation = 0  # counts changes to the wanted adapters
         self._lock = asyncio.Lock()
         self._wanted_lock = threading.Lock()
+
+    @classmethod
+    def for_project(cls, project: Project, *, cache: bool = False) -> ModelPool:
+        """A pool of the project's tiers, priced from its settings and price table.
+
+        Raises:
+            ConfigError: If the price table (`prices.yaml`) is not valid.
+        """
+        settings = project.settings
+        table = read_price_table(project.root)
+        return cls(settings.tiers, prices=settings.prices, cache=cache, measured=table.self_hosted)
+
+    def pricing(self) -> dict[str, str]:
+        """How each started self-hosted tier's calls are priced, in words, by tier name."""
+        return {
+            name: bound.pricer.describe()
+            for name, bound in sorted(self._bound.items())
+            if isinstance(bound.pricer, MachinePricer)
+        }
 
     async def start(self, names: Iterable[str]) -> None:
         """Start every named tier now (in worker threads; servers may take a while)."""
@@ -216,17 +242,18 @@ class ModelPool:
             endpoint = Endpoint(model=str(getattr(lm, "model", "given")), base_url=None,
                                 api_key="", supports_logprobs=False)  # fmt: skip
             settings = self.tiers.get(name, TierBase())
-            pricer = self._pricer(settings, endpoint)
+            pricer = self._pricer(name, settings, endpoint)
             return BoundTier(name, settings, endpoint, lm, pricer, self.cache)
         settings = self._settings(name)
         runtime = runtime_for(name, settings, self._adapters_for(name))
         endpoint = runtime.start()
         self._runtimes[name] = runtime
         lm = make_lm(endpoint, settings, cache=self.cache)
-        return BoundTier(name, settings, endpoint, lm, self._pricer(settings, endpoint), self.cache)
+        pricer = self._pricer(name, settings, endpoint)
+        return BoundTier(name, settings, endpoint, lm, pricer, self.cache)
 
-    def _pricer(self, settings: TierBase, endpoint: Endpoint) -> Pricer:
-        return pricer_for(settings, endpoint.model, self.prices)
+    def _pricer(self, name: str, settings: TierBase, endpoint: Endpoint) -> Pricer:
+        return pricer_for(settings, endpoint.model, self.prices, self.measured.get(name), name)
 
     def close(self) -> None:
         """Stop every runtime this pool started."""

@@ -2,21 +2,34 @@
 
 API prices come from `prices:` in `stepladder.yaml`, else from LiteLLM's bundled price map
 (`LITELLM_LOCAL_MODEL_COST_MAP=True` keeps it offline). A self-hosted tier is charged its share
-of the machine's hourly price, so it is never $0.
+of the machine's hourly price, so it is never $0: the seconds its tokens take at a throughput
+measured once (the tier's `cost.tokens_per_second`, else its entry in the project's price
+table written by `stepladder models bench`, else the model's default below), not the call's
+wall time, so CPU load does not move cost.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
-from stepladder.config.costs import DEFAULT_USD_PER_HOUR, MachineCost, TokenPrice
+from stepladder.config.costs import (
+    DEFAULT_USD_PER_HOUR,
+    MachineCost,
+    MeasuredThroughput,
+    Throughput,
+    TokenPrice,
+)
+from stepladder.config.price_table import PRICE_TABLE_FILE
 from stepladder.config.tiers import OpenAICompatibleTier, TierBase
+from stepladder.runtimes.models import KNOWN_MODELS
 
 __all__ = [
+    "DEFAULT_THROUGHPUT",
+    "RUNTIME_THROUGHPUT",
     "CallCost",
     "MachinePricer",
     "Pricer",
@@ -24,11 +37,34 @@ __all__ = [
     "UnpricedModel",
     "lookup_token_price",
     "pricer_for",
+    "self_hosted_throughput",
 ]
 
 logger = logging.getLogger(__name__)
 MILLION = 1_000_000
 SECONDS_PER_HOUR = 3600.0
+
+DEFAULT_THROUGHPUT: dict[tuple[str, str], tuple[Throughput, str]] = {
+    # `stepladder models bench small` (4 requests a round, 2 in flight) on a 2-core x86_64 VM
+    # shared with other jobs (load 4-5): 207-445 prompt and 48-87 completion tokens/s over 3
+    # runs; benchmarks/README.md's runtime benchmark saw ~100 completion tokens/s on 2 idle cores.
+    ("llamacpp", "smollm2-135m"): (
+        Throughput(prompt_tokens_per_second=300.0, completion_tokens_per_second=90.0),
+        "default for smollm2-135m on 2 CPU cores (2 threads): run `stepladder models bench` "
+        "for this machine's",
+    ),
+}
+"""Throughput of known models on their usual runtime, by (runtime, model), and its origin."""
+
+RUNTIME_THROUGHPUT: dict[str, Throughput] = {
+    "llamacpp": Throughput(prompt_tokens_per_second=100.0, completion_tokens_per_second=10.0),
+    "sglang": Throughput(prompt_tokens_per_second=10_000.0, completion_tokens_per_second=1_000.0),
+    "openai-compatible": Throughput(
+        prompt_tokens_per_second=10_000.0, completion_tokens_per_second=1_000.0
+    ),
+}
+"""Rough guesses for a model nothing is known of (a ~1B model on a few CPU cores; a small model
+batched on one GPU); a warning asks for `stepladder models bench TIER`."""
 
 
 @dataclass(frozen=True)
@@ -66,49 +102,40 @@ class TokenPricer:
         return CallCost(usd, "tokens")
 
 
+@dataclass(frozen=True)
 class MachinePricer:
-    """A self-hosted model: each call's share of the machine's hourly price.
+    """A self-hosted model: the machine time a call's tokens take, at the hourly price.
 
-    With `share: tokens` a call pays for its tokens at the machine's throughput: the
-    configured `tokens_per_second`, else the throughput measured over this pricer's calls
-    (tokens over the time the server was busy with at least one call).
+    With `share: tokens` (the default) a call is charged its prompt and completion tokens at
+    a stored throughput (`throughput`, which `source` explains), never its wall time, so the
+    same tokens always cost the same. With `share: seconds` it is charged its wall time.
     """
 
-    def __init__(self, cost: MachineCost) -> None:
-        self.cost = cost
-        self._tokens = 0
-        self._busy_seconds = 0.0
-        self._busy_until = float("-inf")
-        self._lock = threading.Lock()
+    cost: MachineCost
+    throughput: Throughput
+    source: str = ""
 
     def price(
         self, prompt: int, completion: int, cached: int, started: float, ended: float
     ) -> CallCost:
-        """The call's tokens at the throughput, or its wall seconds, at the hourly price."""
+        """The call's tokens at the throughput (or its wall seconds) at the hourly price."""
         per_second = self.cost.usd_per_hour / SECONDS_PER_HOUR
-        seconds = max(ended - started, 0.0)
-        throughput = self._measure(prompt + completion, started, ended)
         if self.cost.share == "seconds":
-            return CallCost(seconds * per_second, "machine-seconds")
-        tokens = prompt + completion
-        if throughput <= 0:
-            return CallCost(seconds * per_second, "machine-seconds")
-        return CallCost(tokens / throughput * per_second, "machine-tokens")
+            return CallCost(max(ended - started, 0.0) * per_second, "machine-seconds")
+        # Cached prompt tokens count like the others: which slot's cache a call found
+        # depends on scheduling, and cost must not.
+        return CallCost(self.throughput.seconds(prompt, completion) * per_second, "machine-tokens")
 
-    @property
-    def measured_tokens_per_second(self) -> float:
-        """Tokens per busy second over the calls priced so far (0 before any)."""
-        with self._lock:
-            return self._tokens / self._busy_seconds if self._busy_seconds > 0 else 0.0
-
-    def _measure(self, tokens: int, started: float, ended: float) -> float:
-        with self._lock:
-            self._tokens += tokens
-            self._busy_seconds += max(ended - max(started, self._busy_until), 0.0)
-            self._busy_until = max(self._busy_until, ended)
-            if self.cost.tokens_per_second is not None:
-                return self.cost.tokens_per_second
-            return self._tokens / self._busy_seconds if self._busy_seconds > 0 else 0.0
+    def describe(self) -> str:
+        """The machine-hour basis in words, for reports (`$0.10/h at 180 prompt + ...`)."""
+        hourly = f"${self.cost.usd_per_hour:g}/h machine"
+        if self.cost.share == "seconds":
+            return f"{hourly}, each call charged its wall seconds (this moves with load)"
+        rates = self.throughput
+        return (
+            f"{hourly} at {rates.prompt_tokens_per_second:.4g} prompt + "
+            f"{rates.completion_tokens_per_second:.4g} completion tokens/s ({self.source})"
+        )
 
 
 @dataclass(frozen=True)
@@ -148,24 +175,93 @@ def lookup_token_price(model: str, prices: Mapping[str, TokenPrice]) -> TokenPri
 
 
 def pricer_for(
-    settings: TierBase, model: str, prices: Mapping[str, TokenPrice] | None = None
+    settings: TierBase,
+    model: str,
+    prices: Mapping[str, TokenPrice] | None = None,
+    measured: MeasuredThroughput | None = None,
+    tier: str = "",
 ) -> Pricer:
     """The pricer for a tier: its machine cost, or its model's token price for API tiers.
 
-    Self-hosted tiers (llamacpp, sglang, openai-compatible without an API key) default to
-    `DEFAULT_USD_PER_HOUR` of their runtime; `cost:` on the tier overrides that.
+    Self-hosted tiers (llamacpp, sglang, openai-compatible without an API key) are charged
+    `DEFAULT_USD_PER_HOUR` of their runtime, or the price table's, or their own `cost:`, at
+    the throughput `self_hosted_throughput` picks.
+
+    Args:
+        settings: The tier's settings.
+        model: The model name the endpoint uses.
+        prices: API model prices overriding LiteLLM's.
+        measured: The tier's entry in the project's price table, if it has one.
+        tier: The tier's name, for messages.
     """
-    if settings.cost is not None:
-        return MachinePricer(settings.cost)
     runtime = str(getattr(settings, "runtime", ""))
     self_hosted = runtime in ("llamacpp", "sglang") or (
         isinstance(settings, OpenAICompatibleTier) and settings.api_key_env is None
     )
-    if self_hosted:
-        return MachinePricer(MachineCost(usd_per_hour=DEFAULT_USD_PER_HOUR[runtime]))
+    if settings.cost is not None or self_hosted:
+        if measured is not None and measured.model != settings.model_name:
+            logger.warning(
+                "tier %s: the price table's throughput was measured for model %s, but the tier "
+                "serves %s; it is not used: run `stepladder models bench %s` again",
+                tier, measured.model, settings.model_name or "-", tier or "TIER",
+            )  # fmt: skip
+            measured = None
+        cost = settings.cost or MachineCost(
+            usd_per_hour=measured.usd_per_hour
+            if measured is not None
+            else DEFAULT_USD_PER_HOUR.get(runtime, DEFAULT_USD_PER_HOUR["openai-compatible"])
+        )
+        by_tokens = cost.share == "tokens"
+        throughput, source = self_hosted_throughput(settings, measured, tier, warn=by_tokens)
+        return MachinePricer(cost, throughput, source)
     price = lookup_token_price(model, prices or {})
     if price is not None:
         return TokenPricer(price)
     if runtime:
         logger.warning("no price known for model %s: add it under `prices:`", model)
     return UnpricedModel(model)
+
+
+def self_hosted_throughput(
+    settings: TierBase, measured: MeasuredThroughput | None, tier: str = "", warn: bool = True
+) -> tuple[Throughput, str]:
+    """The throughput a self-hosted tier's calls are priced at, and where it comes from.
+
+    In order: the tier's `cost.tokens_per_second`; its price table entry (`stepladder models
+    bench`); the default of its model (`DEFAULT_THROUGHPUT`); a rough one for its runtime
+    (logged as a warning when `warn`).
+    """
+    if settings.cost is not None and settings.cost.tokens_per_second is not None:
+        rate = settings.cost.tokens_per_second
+        return Throughput(
+            prompt_tokens_per_second=rate, completion_tokens_per_second=rate
+        ), "tokens_per_second in stepladder.yaml"
+    if measured is not None:
+        rates = Throughput(
+            prompt_tokens_per_second=measured.prompt_tokens_per_second,
+            completion_tokens_per_second=measured.completion_tokens_per_second,
+        )
+        if not measured.measured_at:
+            return rates, f"the price table, {PRICE_TABLE_FILE}"
+        where = f" on {measured.machine}" if measured.machine else ""
+        return rates, f"measured by `stepladder models bench` {measured.measured_at[:10]}{where}"
+    runtime = str(getattr(settings, "runtime", ""))
+    known = DEFAULT_THROUGHPUT.get((runtime, _known_name(settings.model_name)))
+    if known is not None:
+        return known
+    if warn:
+        logger.warning(
+            "tier %s: no measured throughput for model %s; its calls are priced at a rough "
+            "default: run `stepladder models bench %s`",
+            tier, settings.model_name or "-", tier or "TIER",
+        )  # fmt: skip
+    rates = RUNTIME_THROUGHPUT.get(runtime, RUNTIME_THROUGHPUT["openai-compatible"])
+    return rates, f"rough default for {runtime or 'a self-hosted server'}, not measured"
+
+
+def _known_name(model: str) -> str:
+    """A known model's name for `model` (its name, or its cached file's path)."""
+    if model in KNOWN_MODELS:
+        return model
+    filename = Path(model).name
+    return next((e.name for e in KNOWN_MODELS.values() if e.filename == filename), model)

@@ -76,7 +76,7 @@ class Service:
         self.registry = RunRegistry(keep_runs)
         self.metrics = Metrics()
         self.checkpoint_db = checkpoint_path(project)
-        self.models = ModelPool(settings.tiers, prices=settings.prices)
+        self.models = ModelPool.for_project(project)
         self.tracing = _tracing(project, self.metrics)
         self.started: dict[str, BoundTier] = {}
         self.tier_errors: dict[str, str] = {}

@@ -29,6 +29,7 @@ from stepladder.config.tracing import TracingSettings
 from stepladder.errors import ConfigError
 from stepladder.tracing.attributes import Previews
 from stepladder.tracing.exporter import JsonlSpanExporter
+from stepladder.tracing.genai import capture_from_environment
 from stepladder.tracing.processor import JsonlBatchProcessor
 from stepladder.tracing.recorded import RecordingTracer
 from stepladder.version import __version__
@@ -52,6 +53,8 @@ class Tracing:
         provider: The provider whose processors get the spans; None traces nothing.
         previews: How inputs and outputs are cut or masked on spans.
         folder: The local store's folder, when spans are written there.
+        capture_content: Record model calls' messages and completions on their spans (the
+            GenAI conventions' opt-in); never while previews are redacted.
     """
 
     def __init__(
@@ -59,10 +62,12 @@ class Tracing:
         provider: TracerProvider | None,
         previews: Previews | None = None,
         folder: Path | None = None,
+        capture_content: bool = False,
     ) -> None:
         self.provider = provider
         self.previews = previews or Previews()
         self.folder = folder
+        self.capture_content = capture_content and not self.previews.redact
         if provider is not None:
             register_environment()
         self.tracer: trace.Tracer = (
@@ -91,17 +96,27 @@ class Tracing:
         if remote is not None:
             provider.add_span_processor(BatchSpanProcessor(remote))
         previews = Previews(settings.preview_chars, settings.redact)
-        return cls(provider, previews, folder)
+        capture = settings.capture_content or capture_from_environment()
+        return cls(provider, previews, folder, capture)
 
     @classmethod
     def with_exporter(
-        cls, exporter: SpanExporter, *, batch: bool = False, previews: Previews | None = None
+        cls,
+        exporter: SpanExporter,
+        *,
+        batch: bool = False,
+        previews: Previews | None = None,
+        capture_content: bool | None = None,
     ) -> Tracing:
-        """Tracing into one exporter (tests use the SDK's `InMemorySpanExporter`)."""
+        """Tracing into one exporter (tests use the SDK's `InMemorySpanExporter`).
+
+        `capture_content` None follows `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`.
+        """
         provider = _provider("")
         processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
         provider.add_span_processor(processor)
-        return cls(provider, previews)
+        capture = capture_from_environment() if capture_content is None else capture_content
+        return cls(provider, previews, capture_content=capture)
 
     def flush(self) -> None:
         """Export every finished span now."""

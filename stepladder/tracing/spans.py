@@ -22,6 +22,7 @@ from opentelemetry.trace import (
 
 from stepladder.tracing import attributes as names
 from stepladder.tracing.attributes import SpanType
+from stepladder.tracing.genai import provider_name
 from stepladder.tracing.setup import Tracing
 
 __all__ = [
@@ -118,12 +119,16 @@ def model_span(
     inputs: Any,
     request: Mapping[str, Any] | None = None,
     adapter: str | None = None,
+    provider: str | None = None,
 ) -> AbstractContextManager[Span]:
     """The span of one model call (one attempt), named `chat <model>` as GenAI asks.
 
     A call that runs with a LoRA adapter carries it (`stepladder.adapter`, `NAME@vN`).
+    `provider` is `gen_ai.provider.name` (default: the model's `provider/` prefix, else
+    `_OTHER`); the response's model and finish reasons, and the messages when content
+    capture is on, are added when the call returns (`stepladder.nodes.llm.exchange`).
     """
-    provider = model.split("/", 1)[0] if "/" in model else None
+    provider = provider or provider_name("", model)
     request = request or {}
     attributes = {
         names.SPAN_TYPE: SpanType.MODEL,

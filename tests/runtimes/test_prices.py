@@ -2,9 +2,10 @@
 
 import pytest
 
-from stepladder.config.costs import MachineCost, TokenPrice
+from stepladder.config.costs import MachineCost, MeasuredThroughput, Throughput, TokenPrice
 from stepladder.config.tiers import LiteLLMTier, LlamaCppTier, OpenAICompatibleTier, SGLangTier
 from stepladder.runtimes.prices import (
+    DEFAULT_THROUGHPUT,
     MachinePricer,
     TokenPricer,
     UnpricedModel,
@@ -26,29 +27,66 @@ def test_cached_tokens_default_to_the_input_rate() -> None:
     assert cost.usd == pytest.approx(100 / 1e6)
 
 
+RATES = Throughput(prompt_tokens_per_second=1000, completion_tokens_per_second=100)
+
+
 def test_machine_seconds_share_is_wall_time_at_the_hourly_price() -> None:
-    pricer = MachinePricer(MachineCost(usd_per_hour=3.6, share="seconds"))
+    pricer = MachinePricer(MachineCost(usd_per_hour=3.6, share="seconds"), RATES)
     cost = pricer.price(500, 50, 0, started=10.0, ended=12.5)
     assert cost.usd == pytest.approx(2.5 * 0.001)
     assert cost.basis == "machine-seconds"
 
 
 def test_machine_token_share_uses_the_configured_throughput() -> None:
-    pricer = MachinePricer(MachineCost(usd_per_hour=7.2, tokens_per_second=1000))
+    tier = LlamaCppTier(
+        runtime="llamacpp", cost=MachineCost(usd_per_hour=7.2, tokens_per_second=1000)
+    )
+    pricer = pricer_for(tier, "openai/smollm2")
     cost = pricer.price(800, 200, 0, started=0.0, ended=30.0)
     # 1000 tokens at 1000 tokens/s is one machine-second at $0.002/s, however long the call.
     assert cost.usd == pytest.approx(0.002)
     assert cost.basis == "machine-tokens"
 
 
-def test_measured_throughput_counts_overlapping_calls_once() -> None:
-    pricer = MachinePricer(MachineCost(usd_per_hour=3.6))
-    first = pricer.price(100, 0, 0, started=0.0, ended=1.0)
-    assert first.usd == pytest.approx(0.001)  # alone, a call pays its own second
-    second = pricer.price(300, 0, 0, started=0.5, ended=2.0)  # overlaps the first
-    # The server was busy 2.0 s for 400 tokens: 200 tokens/s; 300 tokens = 1.5 s.
-    assert pricer.measured_tokens_per_second == pytest.approx(200)
-    assert second.usd == pytest.approx(1.5 * 0.001)
+def test_the_same_tokens_cost_the_same_whatever_the_wall_time() -> None:
+    pricer = MachinePricer(MachineCost(usd_per_hour=3.6), RATES)
+    quick = pricer.price(1000, 100, 0, started=0.0, ended=0.1)
+    loaded = pricer.price(1000, 100, 0, started=0.0, ended=9.0)  # a busy machine
+    overlapping = pricer.price(1000, 100, 400, started=0.05, ended=3.0)  # cache hits too
+    # 1000 prompt tokens at 1000/s + 100 completion tokens at 100/s: 2 machine-seconds.
+    assert quick.usd == loaded.usd == overlapping.usd == pytest.approx(2 * 0.001)
+    assert "$3.6/h machine at 1000 prompt + 100 completion tokens/s" in pricer.describe()
+
+
+def test_the_price_table_gives_throughput_and_hourly_price() -> None:
+    measured = MeasuredThroughput(
+        model="smollm2-135m", runtime="llamacpp", usd_per_hour=0.36,
+        prompt_tokens_per_second=200, completion_tokens_per_second=20,
+        measured_at="2026-12-06T23:00:00Z", machine="2 CPU cores",
+    )  # fmt: skip
+    pricer = pricer_for(LlamaCppTier(runtime="llamacpp"), "openai/x", measured=measured)
+    assert isinstance(pricer, MachinePricer) and pricer.cost.usd_per_hour == 0.36
+    assert pricer.price(200, 20, 0, 0.0, 99.0).usd == pytest.approx(2 * 0.0001)
+    assert "measured by `stepladder models bench` 2026-12-06 on 2 CPU cores" in pricer.describe()
+    # the tier's own cost wins over the table's hourly price, not over its throughput
+    own = LlamaCppTier(runtime="llamacpp", cost=MachineCost(usd_per_hour=0.72))
+    mine = pricer_for(own, "openai/x", measured=measured)
+    assert mine.price(200, 20, 0, 0.0, 0.0).usd == pytest.approx(4 * 0.0001)
+    # an entry measured for another model is stale: the model's default applies
+    other = LlamaCppTier(runtime="llamacpp", model="/models/other.gguf")
+    stale = pricer_for(other, "openai/x", measured=measured)
+    assert isinstance(stale, MachinePricer) and "rough default" in stale.source
+
+
+def test_known_models_have_a_default_throughput_with_its_origin() -> None:
+    pricer = pricer_for(LlamaCppTier(runtime="llamacpp"), "openai/smollm2")
+    assert isinstance(pricer, MachinePricer)
+    assert pricer.throughput == DEFAULT_THROUGHPUT[("llamacpp", "smollm2-135m")][0]
+    assert "default for smollm2-135m" in pricer.describe()
+    by_file = pricer_for(
+        LlamaCppTier(runtime="llamacpp", model="/cache/SmolLM2-135M-Instruct.Q4_1.gguf"), "m"
+    )
+    assert isinstance(by_file, MachinePricer) and by_file.throughput == pricer.throughput
 
 
 def test_self_hosted_tiers_are_never_free() -> None:

@@ -27,9 +27,10 @@ from stepladder.nodes.context import RunContext
 from stepladder.nodes.llm.adapter import Adapter, served_adapter
 from stepladder.nodes.llm.answers import Invalid, ModelAnswer
 from stepladder.nodes.llm.escalation import EscalationPolicy
+from stepladder.nodes.llm.exchange import lm_call, provider_of
 from stepladder.nodes.llm.model_calls import RETRY_TEMPERATURE, record_model_call
 from stepladder.nodes.llm.verify import Verifier
-from stepladder.prompts import SignatureField, constrained_adapter, output_model
+from stepladder.prompts import SignatureField, output_model
 from stepladder.runtimes.pool import BoundTier
 from stepladder.specs.locations import near_miss, valid_choices
 from stepladder.specs.references import REFERENCE_PATTERN
@@ -314,7 +315,7 @@ class LLMCall:
         program = context.programs.get(self.node.id, self.program)
         started = time.perf_counter()
         try:
-            with dspy.context(lm=bound.lm, adapter=constrained_adapter(), track_usage=True):
+            with lm_call(bound, context.tracing, span):
                 prediction = await program.acall(**inputs, config=config)
         except dspy.utils.exceptions.AdapterParseError as error:
             raw, problem = str(error.lm_response), _parse_problem(error)
@@ -368,6 +369,7 @@ class LLMCall:
             inputs=inputs,
             request=request,
             adapter=adapter.label if adapter is not None else None,
+            provider=provider_of(bound),
         )
 
     def _config(

@@ -10,8 +10,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from stepladder.errors import ModelError
+from stepladder.nodes.llm.exchange import lm_call, provider_of
 from stepladder.nodes.llm.model_calls import RETRY_TEMPERATURE, record_model_call
-from stepladder.prompts import constrained_adapter
 from stepladder.runtimes.pool import BoundTier
 from stepladder.runtimes.usage import UsageLedger
 from stepladder.tracing import Tracing, model_span, set_error, set_preview
@@ -50,10 +50,11 @@ async def ask_verdict(
     with model_span(
         tracing, flow=flow, node_id=node_id, node_kind=node_kind, tier=bound.name,
         model=bound.endpoint.display_name or bound.endpoint.model, attempt=attempt, inputs=inputs,
+        provider=provider_of(bound),
     ) as span:  # fmt: skip
         started = time.perf_counter()
         try:
-            with dspy.context(lm=bound.lm, adapter=constrained_adapter(), track_usage=True):
+            with lm_call(bound, tracing, span):
                 prediction = await dspy.Predict(signature).acall(**inputs, config=config)
         except dspy.utils.exceptions.AdapterParseError as error:
             record_model_call(ledger, bound, node_id=node_id, started=started, usage=None,
