@@ -59,7 +59,8 @@ def run_case(base: Path, number: int, case: dict[str, Any]) -> dict[str, Any]:
         os.chdir(cwd)
         sys.path[:] = saved_path
         for name in set(sys.modules) - saved_modules:
-            del sys.modules[name]  # the project's modules (the next case has its own)
+            if _inside(sys.modules[name], root):
+                del sys.modules[name]  # the project's modules (the next case has its own)
     escaped = ""
     if result.exc_info is not None and not isinstance(result.exception, (SystemExit, type(None))):
         escaped = "".join(traceback.format_exception(*result.exc_info))
@@ -72,6 +73,16 @@ def run_case(base: Path, number: int, case: dict[str, Any]) -> dict[str, Any]:
     }
     shutil.rmtree(root, ignore_errors=True)
     return answer
+
+
+def _inside(module: Any, root: Path) -> bool:
+    """Whether `module` was loaded from the case's project folder.
+
+    Only those are forgotten after a case: the CLI imports heavy libraries on first use, and
+    some (numpy's C core) cannot be imported a second time in one process.
+    """
+    places = [getattr(module, "__file__", None), *list(getattr(module, "__path__", []) or [])]
+    return any(place and Path(place).is_relative_to(root) for place in places)
 
 
 def main() -> None:
