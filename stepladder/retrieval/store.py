@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 
 from stepladder.config import Project
@@ -106,15 +107,32 @@ class Store:
         embeddings: The embedding function every collection uses.
         write_lock: A file locked around each `add`, so processes adding to a store on disk
             at once each count only the chunks they added (None: no lock).
+        server: The Chroma server's `host:port` when `client` is an HTTP client: a server
+            that stops answering raises `ModelError` naming it (None: a store on disk).
     """
 
     def __init__(
-        self, client: Any, embeddings: EmbeddingFunction, write_lock: Path | None = None
+        self,
+        client: Any,
+        embeddings: EmbeddingFunction,
+        write_lock: Path | None = None,
+        server: str | None = None,
     ) -> None:
         self.client = client
         self.embeddings = embeddings
         self.write_lock = write_lock
+        self.server = server
         self._function = _chroma_embedding(embeddings)
+
+    @contextlib.contextmanager
+    def _reaching(self) -> Iterator[None]:
+        """Turn a Chroma server that does not answer into a `ModelError` saying what to do."""
+        try:
+            yield
+        except httpx.TransportError as error:
+            if self.server is None:
+                raise
+            raise ModelError(_server_down(self.server, error)) from error
 
     def collection(self, name: str, *, create: bool = False) -> Any:
         """A collection by name; created when `create`, else it must exist.
@@ -123,24 +141,31 @@ class Store:
             ConfigError: If it does not exist (listing those that do).
         """
         if create:
-            return self.client.get_or_create_collection(
-                name, embedding_function=self._function, metadata={"hnsw:space": SPACE}
-            )
-        if name not in self.names():
+            with self._reaching():
+                return self.client.get_or_create_collection(
+                    name, embedding_function=self._function, metadata={"hnsw:space": SPACE}
+                )
+        names = self.names()
+        if name not in names:
+            where = f"the Chroma server at {self.server}" if self.server else "the store"
             raise ConfigError(
-                f"no collection '{name}' in the store; collections: "
-                f"{', '.join(self.names()) or '(none)'}. Create it with "
+                f"no collection '{name}' in {where}; collections: "
+                f"{', '.join(names) or '(none)'}. Create it with "
                 f"`stepladder ingest {name} PATH...`."
             )
-        return self.client.get_collection(name, embedding_function=self._function)
+        with self._reaching():
+            return self.client.get_collection(name, embedding_function=self._function)
 
     def names(self) -> list[str]:
         """The collections in the store."""
-        return sorted(c if isinstance(c, str) else c.name for c in self.client.list_collections())
+        with self._reaching():
+            listed = self.client.list_collections()
+        return sorted(c if isinstance(c, str) else c.name for c in listed)
 
     def counts(self) -> dict[str, int]:
         """How many chunks each collection holds."""
-        return {name: int(self.collection(name).count()) for name in self.names()}
+        with self._reaching():
+            return {name: int(self.collection(name).count()) for name in self.names()}
 
     def add(
         self,
@@ -150,7 +175,7 @@ class Store:
         metadatas: Sequence[Mapping[str, Any]],
     ) -> int:
         """Add chunks whose ids are not there yet; return how many were added."""
-        with _locked(self.write_lock):
+        with _locked(self.write_lock), self._reaching():
             target = self.collection(name, create=True)
             existing = set(target.get(ids=list(ids), include=[])["ids"]) if ids else set()
             fresh = [i for i, chunk_id in enumerate(ids) if chunk_id not in existing]
@@ -168,12 +193,13 @@ class Store:
         """The `k` chunks most similar to `text`, optionally filtered by metadata."""
         target = self.collection(name)
         vector = self.embeddings.embed([text])[0]
-        result = target.query(
-            query_embeddings=[vector],
-            n_results=k,
-            where=dict(where) if where else None,
-            include=["documents", "metadatas", "distances"],
-        )
+        with self._reaching():
+            result = target.query(
+                query_embeddings=[vector],
+                n_results=k,
+                where=dict(where) if where else None,
+                include=["documents", "metadatas", "distances"],
+            )
         return [
             Passage(chunk_id, document or "", round(1.0 - float(distance), 6), dict(meta or {}))
             for chunk_id, document, meta, distance in zip(
@@ -199,16 +225,14 @@ def open_store(
 
     client_settings = ChromaClientSettings(anonymized_telemetry=False)
     if settings.host:
+        server = f"{settings.host}:{settings.port}"
         try:
             client = chromadb.HttpClient(
                 host=settings.host, port=settings.port, settings=client_settings
             )
         except Exception as error:
-            raise ModelError(
-                f"cannot reach the Chroma server at {settings.host}:{settings.port}: {error}. "
-                "Start it, or remove `chroma.host` to use the store on disk."
-            ) from error
-        return Store(client, embeddings)
+            raise ModelError(_server_down(server, error)) from error
+        return Store(client, embeddings, server=server)
     path = Path(settings.path)
     folder = path if path.is_absolute() else project_root / path
     folder.mkdir(parents=True, exist_ok=True)
@@ -216,6 +240,16 @@ def open_store(
     with _locked(lock):  # a fresh folder's tables are created once, not by two processes at once
         client = chromadb.PersistentClient(path=str(folder), settings=client_settings)
     return Store(client, embeddings, write_lock=lock)
+
+
+def _server_down(server: str, error: BaseException) -> str:
+    """What to say when the Chroma server at `server` does not answer."""
+    reason = str(error).rstrip(".?") or type(error).__name__
+    return (
+        f"cannot reach the Chroma server at {server} ({reason}). Start it (`chroma run "
+        "--path DATA --host HOST --port PORT`), fix `chroma.host`/`chroma.port` in "
+        "stepladder.yaml, or remove `chroma.host` to use the store on disk."
+    )
 
 
 def open_project_store(project: Project) -> Store:
