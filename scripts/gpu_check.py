@@ -3,7 +3,7 @@
 
 Run on a GPU machine from the repository root (`scripts/gpu_check.sh` installs what is missing):
 
-    python3 scripts/gpu_check.py [MODEL_PATH] [--calls 20] [--concurrency 4]
+    python3 scripts/gpu_check.py [MODEL_PATH] [--calls 20] [--concurrency 4] [--router 2]
 
 The model is a local Hugging Face folder (there is no network on the GPU machine): the argument,
 else `$MODEL_PATH`, else `models/SmolLM2-135M-Instruct`. Each call is one prompt of the example
@@ -11,6 +11,13 @@ support flow's triage step (a Bitext message in, `{category, order_id}` out) wit
 as `response_format`, so SGLang's grammar backend (xgrammar) enforces it. The last line printed
 is JSON: `{"check": "gpu", "tokens_per_s": ..., "calls": ..., "errors": ...}`. Exit codes:
 0 all calls valid, 1 some failed, 2 the server did not start, 3 something to install first.
+
+`--router N` checks the scale-out path instead: it launches N SGLang workers on the GPU (each
+with `--mem-fraction-static` 0.8/N unless `--mem-fraction` is given), `sglang-router`
+(`python -m sglang_router.launch_router --policy round_robin`) in front of them, and connects a
+tier to the router (`{runtime: sglang, base_url: ROUTER}`), as a deployment would. The JSON line
+then also has `"router": N` and `"per_worker"`: the chat calls each worker's log shows; a worker
+that served none while the others did fails the check (exit 1).
 """
 
 from __future__ import annotations
@@ -20,8 +27,11 @@ import asyncio
 import csv
 import json
 import os
+import re
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +48,7 @@ try:
     from stepladder.config.tiers import SGLangTier
     from stepladder.errors import ModelError
     from stepladder.runtimes.base import Endpoint
-    from stepladder.runtimes.sglang import SGLangRuntime
+    from stepladder.runtimes.sglang import SGLangRuntime, _terminate, wait_until_ready
 except ImportError as missing:
     print(
         f"gpu_check: cannot import {missing.name} (install stepladder and its dependencies, "
@@ -58,6 +68,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--mem-fraction", type=float, default=None)
     parser.add_argument("--startup-timeout", type=float, default=600.0)
     parser.add_argument("--log-dir", default=os.environ.get("OUT") or None)
+    parser.add_argument(
+        "--router", type=int, default=0, metavar="N",
+        help="launch N workers behind sglang-router and call through the router (N >= 2)",
+    )  # fmt: skip
     return parser.parse_args()
 
 
@@ -143,8 +157,12 @@ async def run_calls(
     return sum(tokens), errors, wall
 
 
-def launch(args: argparse.Namespace) -> tuple[SGLangRuntime, Endpoint] | int:
-    """Start the server: the runtime and its endpoint, or an exit code after a message."""
+Launched = tuple[Endpoint, Callable[[], None], list[Path]]
+"""The endpoint to call, how to stop everything, and each worker's log (router case)."""
+
+
+def model_folder(args: argparse.Namespace) -> str | None:
+    """The model to serve, or None after a message."""
     model = args.model or (str(DEFAULT_MODEL) if DEFAULT_MODEL.is_dir() else None)
     if model is None:
         print(
@@ -152,6 +170,19 @@ def launch(args: argparse.Namespace) -> tuple[SGLangRuntime, Endpoint] | int:
             f"{DEFAULT_MODEL}",
             file=sys.stderr,
         )
+    return model
+
+
+def start_failed(error: ModelError) -> int:
+    """Print why a server did not start; the exit code for it."""
+    print(f"gpu_check: {error}", file=sys.stderr)
+    return 3 if "not installed" in str(error) or "CUDA GPU" in str(error) else 2
+
+
+def launch(args: argparse.Namespace) -> Launched | int:
+    """Start the server: its endpoint and how to stop it, or an exit code after a message."""
+    model = model_folder(args)
+    if model is None:
         return 3
     settings = SGLangTier(
         runtime="sglang",
@@ -164,21 +195,91 @@ def launch(args: argparse.Namespace) -> tuple[SGLangRuntime, Endpoint] | int:
     try:
         endpoint = runtime.start()
     except ModelError as error:
-        print(f"gpu_check: {error}", file=sys.stderr)
-        return 3 if "not installed" in str(error) or "CUDA GPU" in str(error) else 2
+        return start_failed(error)
     ready = time.perf_counter() - began
     print(f"server ready in {ready:.1f}s at {endpoint.base_url} (log: {runtime.log_path})")
-    return runtime, endpoint
+    return endpoint, runtime.stop, []
+
+
+def launch_router(args: argparse.Namespace) -> Launched | int:
+    """Start N workers, `sglang-router` in front, and connect a tier to the router."""
+    model = model_folder(args)
+    if model is None:
+        return 3
+    log_dir = Path(args.log_dir) if args.log_dir else ROOT / ".gpu_check"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    fraction = args.mem_fraction or round(0.8 / args.router, 2)
+    workers: list[SGLangRuntime] = []
+    roots: list[str] = []
+    router: list[subprocess.Popen[bytes]] = []
+
+    def stop() -> None:
+        for process in router:
+            _terminate(process)
+        for worker in workers:
+            worker.stop()
+
+    began = time.perf_counter()
+    try:
+        for index in range(args.router):
+            settings = SGLangTier(runtime="sglang", model_path=model, mem_fraction=fraction,
+                                  startup_timeout_s=args.startup_timeout)  # fmt: skip
+            workers.append(SGLangRuntime(settings, f"worker{index + 1}", log_dir=log_dir))
+            roots.append((workers[-1].start().base_url or "").removesuffix("/v1"))
+            print(f"worker {index + 1} ready at {roots[-1]} (log: {workers[-1].log_path})")
+        port = free_port()
+        log = log_dir / f"sglang-router-{port}.log"
+        command = [
+            sys.executable, "-m", "sglang_router.launch_router", "--worker-urls", *roots,
+            "--policy", "round_robin", "--host", "127.0.0.1", "--port", str(port),
+            "--prometheus-port", str(free_port()),  # its default, 29000, may be taken
+        ]  # fmt: skip
+        print("router:", " ".join(command))
+        with log.open("wb") as output:
+            router.append(subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT,
+                                           start_new_session=True))  # fmt: skip
+        root = f"http://127.0.0.1:{port}"
+        wait_until_ready(root, 120.0, lambda r, tried: f"sglang-router at {r}: {tried}; see {log}",
+                         lambda: router[0].poll() is not None)  # fmt: skip
+        tier = SGLangTier(runtime="sglang", base_url=root, startup_timeout_s=60)
+        endpoint = SGLangRuntime(tier, "fleet").start()  # connect mode, through the router
+    except ModelError as error:
+        stop()
+        return start_failed(error)
+    except BaseException:
+        stop()
+        raise
+    ready = time.perf_counter() - began
+    print(f"{args.router} workers and the router ready in {ready:.1f}s at {endpoint.base_url}")
+    return endpoint, stop, [w.log_path for w in workers if w.log_path is not None]
+
+
+def free_port() -> int:
+    """A free loopback port."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def chat_calls(log: Path) -> int:
+    """How many chat completions a worker's log shows it answered."""
+    text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
+    return len(re.findall(r"POST /v1/chat/completions", text))
 
 
 def main() -> int:
     """Launch, measure, stop, and report."""
     args = parse_args()
-    started = launch(args)
+    if args.router == 1 or args.router < 0:
+        print("gpu_check: --router needs 2 or more workers", file=sys.stderr)
+        return 3
+    started = launch_router(args) if args.router else launch(args)
     if isinstance(started, int):
         print(json.dumps({"check": "gpu", "tokens_per_s": None, "calls": 0, "errors": 1}))
         return started
-    runtime, endpoint = started
+    endpoint, stop, worker_logs = started
     try:
         messages, schema = triage_task()
         model = endpoint.display_name
@@ -190,7 +291,7 @@ def main() -> int:
         calls = run_calls(base_url, bodies, schema, args.concurrency)
         tokens, errors, wall = asyncio.run(calls)
     finally:
-        runtime.stop()
+        stop()
     for error in errors:
         print(f"error: {error}")
     rate = tokens / wall if wall > 0 else 0.0
@@ -198,9 +299,15 @@ def main() -> int:
         f"{args.calls} calls, concurrency {args.concurrency}: {tokens} completion tokens in "
         f"{wall:.2f}s = {rate:.1f} tokens/s, {len(errors)} errors"
     )
-    result = {"check": "gpu", "tokens_per_s": round(rate, 1), "calls": args.calls}
+    result: dict[str, Any] = {"check": "gpu", "tokens_per_s": round(rate, 1), "calls": args.calls}
+    idle = False
+    if args.router:
+        per_worker = [chat_calls(log) for log in worker_logs]
+        idle = sum(per_worker) > 0 and min(per_worker) == 0
+        print(f"chat calls per worker (from their logs): {per_worker}")
+        result |= {"router": args.router, "per_worker": per_worker}
     print(json.dumps({**result, "errors": len(errors)}))
-    return 1 if errors else 0
+    return 1 if errors or idle else 0
 
 
 if __name__ == "__main__":

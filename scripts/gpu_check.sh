@@ -2,12 +2,15 @@
 # GPU check for the SGLang runtime: run on a GPU machine from anywhere in the repository.
 #
 #   scripts/gpu_check.sh [MODEL_PATH] [--calls 20] [--concurrency 4] ...
+#   scripts/gpu_check.sh [MODEL_PATH] --router 2     # two workers behind sglang-router
 #
 # The GPU machine has no network, so whatever is missing must have been carried in a wheel folder
 # ($WHEELS, default .wheels), e.g. prepared on a matching platform and Python with
-#   pip download -d .wheels sglang . setuptools
+#   pip download -d .wheels sglang sglang-router . setuptools
 # The model is a local Hugging Face folder (default models/SmolLM2-135M-Instruct). Output ends
-# with one JSON line: {"check": "gpu", "tokens_per_s": ..., "calls": ..., "errors": ...}.
+# with one JSON line: {"check": "gpu", "tokens_per_s": ..., "calls": ..., "errors": ...}; with
+# --router N, N SGLang workers share the GPU behind sglang-router, the calls go through a tier
+# connected to the router, and the line adds "router": N and "per_worker": [calls, ...].
 # Exit codes: 0 ok, 1 some calls failed, 2 the server did not start, 3 something is missing.
 set -euo pipefail
 
@@ -33,6 +36,13 @@ offline_install() {
 if ! has sglang; then
   offline_install sglang sglang
 fi
+case " $* " in
+  *" --router "* | *" --router="*)
+    if ! has sglang_router; then
+      offline_install sglang-router sglang-router
+    fi
+    ;;
+esac
 if ! "$PYTHON" -c "import httpx, yaml, stepladder.runtimes.sglang" >/dev/null 2>&1; then
   offline_install "stepladder's dependencies" "-e ."
 fi

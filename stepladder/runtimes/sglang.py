@@ -3,8 +3,12 @@
 ```yaml
 tiers:
   gpu: {runtime: sglang, base_url: "http://127.0.0.1:30000"}       # connect
+  fleet: {runtime: sglang, base_url: "http://router:30000"}        # sglang-router, N workers
   big: {runtime: sglang, model_path: Qwen/Qwen2.5-7B-Instruct}     # launch (needs sglang + CUDA)
 ```
+
+Connecting to `sglang-router` works the same: it answers `/health` and `/v1/models` and sends
+each call to one of its workers (README, "SGLang workers behind sglang-router").
 
 A launched server runs `python -m sglang.launch_server` in its own process group, logs to
 `<log dir>/sglang-<tier>-<port>.log` and is stopped with the group (SIGTERM, then SIGKILL).
@@ -177,9 +181,10 @@ class SGLangRuntime:
         return (
             f"tier '{self.tier}': no SGLang server answered at {root} within "
             f"{self.settings.startup_timeout_s:g}s ({tried}). Start the server (python -m "
-            "sglang.launch_server --model-path ... --port ...) and check `base_url` in "
-            "stepladder.yaml, or set `model_path` instead of `base_url` to let stepladder "
-            "launch one."
+            "sglang.launch_server --model-path ... --port ..., or python -m "
+            "sglang_router.launch_router --worker-urls ... in front of several) and check "
+            "`base_url` in stepladder.yaml, or set `model_path` instead of `base_url` to let "
+            "stepladder launch one."
         )
 
     def _launch_hint(self, root: str, tried: str) -> str:
