@@ -124,3 +124,17 @@ def test_chroma_server_missing_collection_names_the_server(
                        packaged_embeddings())  # fmt: skip
     with pytest.raises(ConfigError, match="no collection 'absent' in the Chroma server at "):
         store.collection("absent")
+
+
+def test_chroma_server_that_cannot_start_fails_the_test_with_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = tmp_path / "chroma"
+    broken.write_text("#!/bin/sh\necho 'error: cannot bind the port' >&2\nexit 3\n")
+    broken.chmod(0o755)
+    monkeypatch.setattr("tests.retrieval.chroma_server.chroma_command", lambda: str(broken))
+    with pytest.raises(pytest.fail.Exception) as failed, chroma_server(tmp_path / "data"):
+        pass
+    message = str(failed.value)
+    assert "the Chroma server did not start" in message and "exit 3" in message
+    assert "cannot bind the port" in message
