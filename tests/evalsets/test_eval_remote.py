@@ -217,3 +217,36 @@ def _wait_until(condition: object, message: str) -> None:
             return
         time.sleep(0.02)
     raise AssertionError(message)
+
+
+def test_an_eval_whose_only_replica_dies_stops_and_resumes_on_another_replica(
+    tmp_path: Path, replicas: list[tuple[Server, Path]], token: None
+) -> None:
+    spec = eval_project(tmp_path / "client", [f"late{i}" for i in range(8)])
+    project = Project(load_project(root=spec.parents[1]))
+    with ExitStack() as stack:
+        victim, victim_log = _replica(stack, spec, "replica_c", "0.3")
+        errors: list[BaseException] = []
+
+        def evaluate() -> None:
+            try:
+                project.eval(spec, remote=victim.url, concurrency=2)
+            except BaseException as error:
+                errors.append(error)
+
+        worker = threading.Thread(target=evaluate)
+        worker.start()
+        _wait_until(lambda: len(_lines(victim_log)) >= 3, "the replica never ran a case")
+        victim.process.send_signal(signal.SIGKILL)
+        worker.join(WAIT_S)
+    assert len(errors) == 1 and isinstance(errors[0], UserError), errors
+    assert "no replica can be reached" in str(errors[0]) and "--resume RUN_ID" in str(errors[0])
+    evals = evals_dir(load_project(root=spec.parents[1]))
+    (folder,) = evals.iterdir()
+    kept = load_run(folder)
+    assert kept.manifest.finished is None and len(kept.results) < 8
+    survivor = replicas[1][0]
+    finished = project.eval(spec, resume=folder.name, remote=survivor.url)
+    assert sorted(r.case_id for r in finished.results) == sorted(f"c{i}" for i in range(8))
+    assert all(r.ok for r in finished.results)
+    assert finished.record.manifest.remote == [survivor.url]
