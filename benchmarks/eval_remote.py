@@ -6,8 +6,9 @@ and an eval set over each:
 - `hold`: one synchronous node that blocks `--hold` seconds (as a call to a model server
   would); each replica runs it on `serve.node_threads: 4` threads, so one replica's capacity is
   bounded (4 / hold cases/s) and a second replica adds its own.
-- `shout`: one pure-Python node (no wait): the cost is the HTTP path and the run itself, so on
-  a machine whose cores are all busy already a second replica cannot add much.
+- `shout`: one pure-Python node (no wait): the cost is the HTTP path and the run itself. One
+  replica is one Python process, held to about one core by the interpreter lock; a second
+  replica can use another core (the eval's own process needs some too).
 
 Each replica is `stepladder serve --port 0` in a child process serving its own copy of the
 project (tracing on, as by default). Each phase runs `Project.aeval(spec, remote=URLS)` over
