@@ -120,8 +120,6 @@ class Replicas:
         )
         timeout = httpx.Timeout(RUN_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
         self._client = httpx.AsyncClient(headers=headers, timeout=timeout, limits=limits)
-        self.served: dict[str, int] = {url: 0 for url in target.urls}
-        """Cases each replica answered, by URL."""
 
     async def __aenter__(self) -> Replicas:
         return self
@@ -193,7 +191,6 @@ class Replicas:
                 answered = True
                 continue
             replica.down_until = 0.0
-            self.served[replica.url] += 1
             if status == 200:
                 return _finished(_json(response), elapsed, replica.url)
             return await self._failed(response, elapsed, replica.url)

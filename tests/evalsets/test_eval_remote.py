@@ -101,10 +101,12 @@ def test_a_replica_lacking_the_flow_a_bad_token_or_no_answer_is_a_clear_error(
     monkeypatch.setenv("STEPLADDER_API_TOKEN", "wrong")
     with pytest.raises(UserError, match=f"{server.url}.*token was refused.*STEPLADDER_API_TOKEN"):
         project.eval(spec, remote=server.url)
-    monkeypatch.setenv("ANOTHER_TOKEN", TOKEN)
     nowhere = f"http://127.0.0.1:{closed_port()}"
     with pytest.raises(UserError, match=f"no replica answers: {nowhere}"):
         project.eval(spec, remote=nowhere, token_env="ANOTHER_TOKEN")
+    monkeypatch.setenv("ANOTHER_TOKEN", TOKEN)
+    partly = project.eval(spec, remote=[nowhere, server.url], token_env="ANOTHER_TOKEN", limit=3)
+    assert [r.ok for r in partly.results] == [True] * 3  # the unreachable one is passed over
     other = spec.parents[1] / "evalsets" / "other.yaml"
     other.write_text(spec.read_text().replace("flow: shout", "flow: whisper"), encoding="utf-8")
     (spec.parents[1] / "flows" / "whisper.yaml").write_text(
