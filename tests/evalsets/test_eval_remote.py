@@ -85,7 +85,8 @@ def test_an_eval_spread_over_two_replicas_equals_an_in_process_run(
     assert remote.record.manifest.remote == [server.url for server, _ in replicas]
     assert all(r.trace_id for r in remote.results if r.ok)
     assert remote.summary.metrics[0].mean == local.summary.metrics[0].mean
-    assert remote.report.is_file()
+    assert remote.summary.remote == remote.record.manifest.remote
+    assert all(server.url in remote.report.read_text() for server, _ in replicas)
     boom = next(r for r in remote.results if r.case_id == f"c{len(TEXTS) - 1}")
     assert not boom.ok and "boom is not allowed" in (boom.error or "")
     ran = [_lines(log) for _, log in replicas]
