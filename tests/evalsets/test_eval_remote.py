@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -42,7 +42,11 @@ def _replica(stack: ExitStack, spec: Path, name: str, delay: str) -> tuple[Serve
     folder = spec.parents[2] / name
     shutil.copytree(spec.parents[1], folder, ignore=shutil.ignore_patterns(".stepladder"))
     log = spec.parents[2] / f"{name}.log"
-    env = {"STEPLADDER_API_TOKEN": TOKEN, "EVAL_TEST_LOG": str(log), "EVAL_TEST_DELAY": delay}
+    env: dict[str, str | None] = {
+        "STEPLADDER_API_TOKEN": TOKEN,
+        "EVAL_TEST_LOG": str(log),
+        "EVAL_TEST_DELAY": delay,
+    }
     return stack.enter_context(serving(folder, env=env)), log
 
 
@@ -213,10 +217,10 @@ def _recorded(evals: Path) -> int:
     return len(files[0].read_text().splitlines()) if files else 0
 
 
-def _wait_until(condition: object, message: str) -> None:
+def _wait_until(condition: Callable[[], bool], message: str) -> None:
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
+        if condition():
             return
         time.sleep(0.02)
     raise AssertionError(message)
