@@ -18,7 +18,7 @@ ends; a call on a project that is not open starts and stops them itself. `stepla
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from stepladder.config import Project as ProjectConfig
 from stepladder.config import Settings, load_project
 from stepladder.config.serving import DEFAULT_MAX_STEPS
 from stepladder.errors import ConfigError, UserError
+from stepladder.evalsets.remote import remote_target
 from stepladder.evalsets.results import CaseResult
 from stepladder.evalsets.runner import EvalOptions, PreparedEval, prepare_eval, run_eval
 from stepladder.evalsets.spec import load_eval_spec
@@ -266,6 +267,8 @@ class Project:
         compiled: bool | None = None,
         adapters: Mapping[str, str] | None = None,
         resume: str | None = None,
+        remote: str | Sequence[str] | None = None,
+        token_env: str | None = None,
     ) -> PreparedEval:
         """Load an eval spec, compile its flow, select its cases and open the run's folder.
 
@@ -275,7 +278,10 @@ class Project:
             UserError: A bad spec, case file, flow, split or resume id, named precisely.
         """
         loaded = load_eval_spec(eval_spec_path(self.config, spec))
-        options = EvalOptions(concurrency, resume, split, cache, limit, tier, compiled, adapters)
+        target = remote_target(remote, token_env) if remote is not None else None
+        options = EvalOptions(
+            concurrency, resume, split, cache, limit, tier, compiled, adapters, target, token_env
+        )
         return prepare_eval(self.config, loaded, options)
 
     def eval(
@@ -290,6 +296,8 @@ class Project:
         compiled: bool | None = None,
         adapters: Mapping[str, str] | None = None,
         resume: str | None = None,
+        remote: str | Sequence[str] | None = None,
+        token_env: str | None = None,
         on_case: Callable[[CaseResult], None] | None = None,
     ) -> EvalResult:
         """Run an eval set over its flow and summarize it, as `stepladder eval` does.
@@ -308,7 +316,13 @@ class Project:
             tier: Run every model node on this tier.
             compiled: Load the flow's optimized prompts (default: on).
             adapters: LoRA adapters by node id, replacing the nodes' own.
-            resume: Finish the killed run with this id, with the options it started with.
+            resume: Finish the killed run with this id, with the options it started with
+                (a run started with `remote` runs on its replicas again unless given others).
+            remote: Run the cases on these `stepladder serve` replicas (base URLs, a list or
+                one string separated by commas) instead of in this process: round robin,
+                a case whose replica fails is tried on the next.
+            token_env: The variable holding the replicas' bearer token (default
+                `STEPLADDER_API_TOKEN`).
             on_case: Called with each case's result as it finishes.
 
         Returns:
@@ -328,6 +342,8 @@ class Project:
                 compiled=compiled,
                 adapters=adapters,
                 resume=resume,
+                remote=remote,
+                token_env=token_env,
                 on_case=on_case,
             )
         )
@@ -344,6 +360,8 @@ class Project:
         compiled: bool | None = None,
         adapters: Mapping[str, str] | None = None,
         resume: str | None = None,
+        remote: str | Sequence[str] | None = None,
+        token_env: str | None = None,
         on_case: Callable[[CaseResult], None] | None = None,
     ) -> EvalResult:
         """Run an eval set from async code; the arguments and result are those of `eval`."""
@@ -360,6 +378,8 @@ class Project:
                 compiled=compiled,
                 adapters=adapters,
                 resume=resume,
+                remote=remote,
+                token_env=token_env,
             )
         )
         async with self._resources.session(cache=prepared.manifest.cache) as (models, tracing):

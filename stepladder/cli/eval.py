@@ -96,6 +96,23 @@ def run(
         ),
     ] = None,
     adapter: AdapterOption = None,
+    remote: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL[,URL...]",
+            help="Run the cases on these `stepladder serve` replicas (their POST "
+            "/flows/FLOW/runs) instead of in this process, in turn; a case whose replica fails "
+            "is tried on another. A resumed run uses its own replicas unless given others.",
+        ),
+    ] = None,
+    token_env: Annotated[
+        str | None,
+        typer.Option(
+            "--token-env",
+            help="Environment variable holding the replicas' API token (default "
+            "STEPLADDER_API_TOKEN), sent as 'Authorization: Bearer <token>'.",
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Run the flow over the eval set's cases and report quality, cost and latency."""
@@ -106,6 +123,7 @@ def run(
     prepared = project.prepare_eval(
         spec, concurrency=concurrency, split=split, limit=limit, cache=cache, tier=tier,
         compiled=use_compiled, adapters=adapters_by_node(adapter), resume=resume,
+        remote=remote, token_env=token_env,
     )  # fmt: skip
     result = _execute(project, prepared)
     if json_output:

@@ -131,6 +131,8 @@ def _header(summary: EvalSummary) -> str:
     ]
     if summary.split:
         stats.append(("split", summary.split))
+    if summary.remote:
+        stats.append(("on replicas", ", ".join(summary.remote)))
     for node in dict.fromkeys(share.node for share in summary.rungs):
         parts = [f"{s.rung} {s.share:.0%}" for s in summary.rungs if s.node == node]
         stats.append((f"{node} answered by", ", ".join(parts)))

@@ -151,6 +151,8 @@ class EvalSummary(BaseModel):
     rungs: list[RungShare] = []
     label_metrics: list[LabelReport] = []
     pricing: dict[str, str] = {}
+    remote: list[str] = []
+    """The `stepladder serve` replicas the cases ran on (`--remote`); empty: in process."""
 
 
 def score_of(case: CaseResult, metric: str) -> float | None:
@@ -193,6 +195,7 @@ def summarize(run: EvalRunRecord, *, worst: int = 10) -> EvalSummary:
         finished=manifest.finished,
         split=manifest.split,
         tier=manifest.tier,
+        remote=list(manifest.remote or []),
         planned=manifest.cases,
         cases=len(cases),
         ok=len(cases) - failed,
@@ -331,6 +334,8 @@ def _header(summary: EvalSummary) -> Text:
         text.append(f"  split {summary.split}")
     if summary.tier:
         text.append(f"  every model node on tier {summary.tier}")
+    if summary.remote:
+        text.append(f"  on replicas {', '.join(summary.remote)}")
     text.append(f"\n{plural(summary.cases, 'case')}: {summary.ok} ok, ")
     text.append(f"{summary.failed} failed", style="bold red" if summary.failed else "")
     if summary.planned > summary.cases:

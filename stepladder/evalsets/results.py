@@ -117,6 +117,7 @@ class EvalManifest(BaseModel):
         adapters: LoRA adapters by node id that replaced the nodes' own (`--adapter`), if any.
         pricing: How each self-hosted tier's calls were priced (machine-hour price and
             throughput), by tier name.
+        remote: The `stepladder serve` replicas the cases ran on (`--remote`), if any.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -140,6 +141,7 @@ class EvalManifest(BaseModel):
     compiled_prompts: str | None = None
     adapters: dict[str, str] | None = None
     pricing: dict[str, str] | None = None
+    remote: list[str] | None = None
 
 
 class EvalRunRecord(BaseModel):

@@ -31,6 +31,7 @@ from stepladder.evalsets.metrics import (
     scores_case,
 )
 from stepladder.evalsets.pacing import StartPacer
+from stepladder.evalsets.remote import RemoteTarget, Replicas, remote_target
 from stepladder.evalsets.results import (
     MANIFEST_FILE,
     CaseResult,
@@ -75,6 +76,10 @@ class EvalOptions:
     compiled: bool | None = None
     adapters: Mapping[str, str] | None = None
     """LoRA adapters by node id, replacing the nodes' own (`stepladder tune`'s candidate)."""
+    remote: RemoteTarget | None = None
+    """Run the cases on these `stepladder serve` replicas (a resumed run: its own, if None)."""
+    token_env: str | None = None
+    """The variable holding the replicas' token when a resumed run uses its own replicas."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,7 @@ class PreparedEval:
     manifest: EvalManifest
     folder: Path
     done: frozenset[str]
+    remote: RemoteTarget | None = None
 
     @property
     def pending(self) -> list[EvalCase]:
@@ -98,8 +104,12 @@ class PreparedEval:
     @property
     def tiers(self) -> set[str]:
         """The model tiers the flow and the judge metrics use."""
-        judges = {str(t) for t in (getattr(m, "tier", None) for m in self.metrics) if t}
-        return self.flow.tiers | judges
+        return self.flow.tiers | self.judge_tiers
+
+    @property
+    def judge_tiers(self) -> set[str]:
+        """The model tiers the judge metrics use."""
+        return {str(t) for t in (getattr(m, "tier", None) for m in self.metrics) if t}
 
 
 def evals_dir(project: Project) -> Path:
@@ -117,7 +127,13 @@ def prepare_eval(project: Project, loaded: LoadedEvalSpec, options: EvalOptions)
     if options.resume is not None:
         resumed = resumed_run(evals_dir(project), spec.name, options.resume)
         manifest, done = resumed.manifest, resumed.done
-        options = replace(options, **resumed_options(asdict(options), manifest))
+        options = replace(
+            options, **resumed_options(_local_options(options), manifest), remote=options.remote
+        )
+        if options.remote is None and manifest.remote:
+            options = replace(options, remote=remote_target(manifest.remote, options.token_env))
+    if options.remote is not None:
+        _check_remote(options)
     flow = compile_project_flow(
         project,
         loaded.flow_path(project.flows_dir),
@@ -132,11 +148,15 @@ def prepare_eval(project: Project, loaded: LoadedEvalSpec, options: EvalOptions)
     cases = _select(loaded.load_cases(), options.split, spec.splits, options.limit)
     if options.concurrency is not None:
         manifest = manifest.model_copy(update={"concurrency": options.concurrency})
+    if options.remote is not None:
+        manifest = manifest.model_copy(update={"remote": list(options.remote.urls)})
     manifest = manifest.model_copy(update={"cases": len(cases)})
     folder = evals_dir(project) / manifest.run_id
     folder.mkdir(parents=True, exist_ok=True)
     (folder / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
-    return PreparedEval(project, loaded, flow, cases, metrics, manifest, folder, done)
+    return PreparedEval(
+        project, loaded, flow, cases, metrics, manifest, folder, done, options.remote
+    )
 
 
 async def run_eval(
@@ -152,7 +172,24 @@ async def run_eval(
 
     Collections are checked and model tiers started first (with the adapters the flow's nodes
     name), so a missing collection, model, key or adapter is reported before any case runs.
+    With `remote`, the cases run on the replicas instead (`stepladder.evalsets.remote`): only
+    the judge metrics' tiers start here, after every replica was asked whether it serves the
+    flow.
     """
+    if prepared.remote is not None:
+        await _run_remote(prepared, prepared.remote, models, tracing, on_case)
+    else:
+        await _run_local(prepared, models, tracing, on_case)
+    finished = prepared.manifest.model_copy(
+        update={"finished": _now(), "pricing": models.pricing() or None}
+    )
+    (prepared.folder / MANIFEST_FILE).write_text(finished.model_dump_json(indent=2), "utf-8")
+    return load_run(prepared.folder)
+
+
+async def _run_local(
+    prepared: PreparedEval, models: ModelPool, tracing: Tracing | None, on_case: CaseHook | None
+) -> None:
     store = open_project_store(prepared.project) if prepared.flow.collections else None
     check_collections(prepared.flow, store)
     prepared.flow.use_adapters(models)
@@ -171,11 +208,44 @@ async def run_eval(
 
     with ResultLog(prepared.folder) as log:
         await asyncio.gather(*(one(case, log) for case in prepared.pending))
-    finished = prepared.manifest.model_copy(
-        update={"finished": _now(), "pricing": models.pricing() or None}
-    )
-    (prepared.folder / MANIFEST_FILE).write_text(finished.model_dump_json(indent=2), "utf-8")
-    return load_run(prepared.folder)
+
+
+async def _run_remote(
+    prepared: PreparedEval,
+    target: RemoteTarget,
+    models: ModelPool,
+    tracing: Tracing | None,
+    on_case: CaseHook | None,
+) -> None:
+    concurrency = prepared.manifest.concurrency
+    async with Replicas(target, concurrency) as replicas:
+        await replicas.check(prepared.flow.name)
+        await models.start(prepared.judge_tiers)
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(case: EvalCase, log: ResultLog) -> None:
+            async with gate:
+                outcome = await replicas.run(prepared.flow.name, _request_body(case.inputs))
+                result = await _case_result(
+                    prepared, case, outcome.state, outcome.usage, outcome.trace_id,
+                    outcome.error, outcome.latency_s, models, tracing,
+                )  # fmt: skip
+            log.append(result)
+            if on_case is not None:
+                on_case(result)
+
+        with ResultLog(prepared.folder) as log:
+            tasks = [asyncio.ensure_future(one(case, log)) for case in prepared.pending]
+            try:
+                await asyncio.gather(*tasks)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _request_body(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(to_jsonable_python(dict(inputs), fallback=repr))
 
 
 async def _run_case(
@@ -211,6 +281,23 @@ async def _run_case(
     except Exception as failure:  # a user's function node may raise anything
         error, state, usage = f"{type(failure).__name__}: {failure}", {}, {}
     latency = time.perf_counter() - started
+    return await _case_result(
+        prepared, case, state, usage, trace_id, error, latency, models, tracing
+    )
+
+
+async def _case_result(
+    prepared: PreparedEval,
+    case: EvalCase,
+    state: Mapping[str, Any],
+    usage: Mapping[str, Any],
+    trace_id: str | None,
+    error: str | None,
+    latency: float,
+    models: ModelPool,
+    tracing: Tracing | None,
+) -> CaseResult:
+    """A case's result from its run's state, usage and error, scored by the metrics."""
     outputs = _outputs(prepared, state)
     scores = await _scores(prepared.metrics, outputs, case, models, tracing, error)
     return CaseResult(
@@ -269,6 +356,33 @@ def _select(
     return cases[:limit] if limit is not None else cases
 
 
+def _local_options(options: EvalOptions) -> dict[str, Any]:
+    """The options a resumed run keeps, by name (`remote` is not one: replicas may change)."""
+    return {k: v for k, v in asdict(options).items() if k not in ("remote", "token_env")}
+
+
+def _check_remote(options: EvalOptions) -> None:
+    """Refuse the options replicas cannot honour: they run the flow as they serve it.
+
+    Raises:
+        UserError: Naming the option, for --tier, --adapter and --no-compiled.
+    """
+    given = [
+        flag
+        for flag, on in (
+            ("--tier", options.tier is not None),
+            ("--adapter", bool(options.adapters)),
+            ("--no-compiled", options.compiled is False),
+        )
+        if on
+    ]
+    if given:
+        raise UserError(
+            f"--remote: {', '.join(given)} cannot apply to cases run on replicas (they run the "
+            "flow as they serve it); drop it, or run the eval in process (without --remote)."
+        )
+
+
 def _new_manifest(
     loaded: LoadedEvalSpec, flow: Flow, metrics: Sequence[Metric], options: EvalOptions
 ) -> EvalManifest:
@@ -284,6 +398,7 @@ def _new_manifest(
         limit=options.limit, tier=options.tier, use_compiled=options.compiled is not False,
         compiled_prompts=flow.compiled_prompts,
         adapters=dict(options.adapters) if options.adapters else None,
+        remote=list(options.remote.urls) if options.remote else None,
     )  # fmt: skip
 
 
