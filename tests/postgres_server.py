@@ -73,8 +73,7 @@ def postgres_server() -> Iterator[PostgresServer]:
         _run([*prefix, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres",
               "--auth=trust", "--encoding=UTF8", "--no-sync"], "initdb")  # fmt: skip
         options = (
-            f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off "
-            "-c max_connections=100"
+            f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c max_connections=100"
         )
         _run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options,
               "-w", "-t", str(START_SECONDS), "start"], "pg_ctl start", log)  # fmt: skip
