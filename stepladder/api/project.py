@@ -252,6 +252,7 @@ class Project:
                 tracing=tracing,
                 resume=resume,
                 max_steps=max_steps,
+                postgres=self.settings.state.postgres,
             )
 
     def prepare_eval(

@@ -76,6 +76,7 @@ class Service:
         self.registry = RunRegistry(keep_runs)
         self.metrics = Metrics()
         self.checkpoint_db = checkpoint_path(project)
+        self.postgres = project.settings.state.postgres
         self.models = ModelPool.for_project(project)
         self.tracing = _tracing(project, self.metrics)
         self.started: dict[str, BoundTier] = {}
@@ -185,7 +186,9 @@ class Service:
         known = await asyncio.to_thread(flow_of_thread, self.checkpoint_db, run_id)
         if known is None or known[0] not in self.flows:
             return None
-        return await read_checkpointed(self.flows[known[0]], self.checkpoint_db, run_id, known[1])
+        return await read_checkpointed(
+            self.flows[known[0]], self.checkpoint_db, run_id, known[1], postgres=self.postgres
+        )
 
     async def _execute(
         self,
@@ -212,6 +215,7 @@ class Service:
                     flow, data, thread_id=record.thread_id, checkpoint_db=self.checkpoint_db,
                     on_update=on_update, models=self.models, store=store, tracing=self.tracing,
                     resume=resume, max_steps=self.max_steps, thread_held=True,
+                    postgres=self.postgres,
                 )  # fmt: skip
             except Exception as error:
                 return await self._keep(self._failed(record, clock, error))
