@@ -369,7 +369,7 @@ class Project:
 
     def reviews(self, thread: str | None = None) -> list[PendingReview]:
         """The pending human reviews (of one thread, or all), oldest first."""
-        return load_reviews(self.checkpoint_db, thread)
+        return load_reviews(self.checkpoint_db, thread, postgres=self.settings.state.postgres)
 
     def traces(self) -> TraceStore:
         """The runs traced into the project's store (what `stepladder traces list` shows)."""

@@ -136,7 +136,9 @@ async def run_flow(
     config["configurable"] = {"thread_id": thread_id}
     with nullcontext() if thread_held else lock_thread(checkpoint_db, thread_id):
         if not thread_held:
-            await asyncio.to_thread(claim_thread, checkpoint_db, thread_id, flow.name)
+            await asyncio.to_thread(
+                claim_thread, checkpoint_db, thread_id, flow.name, postgres=postgres
+            )
         await _start_tiers(flow, models)
         return await _checkpointed(
             flow, checkpoint_db, config, context, data, on_update, resume, postgres
@@ -158,7 +160,7 @@ async def _checkpointed(
         app = flow.compile(checkpointer=saver)
         result = await _on_thread(flow, app, config, context, data, on_update, resume)
     thread_id = config["configurable"]["thread_id"]
-    await asyncio.to_thread(save_reviews, db, thread_id, result.reviews)
+    await asyncio.to_thread(save_reviews, db, thread_id, result.reviews, postgres=postgres)
     return result
 
 

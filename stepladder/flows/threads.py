@@ -90,8 +90,17 @@ def lock_thread(db: Path, thread_id: str) -> ThreadLease:
     return _lock(lock_path(db, thread_id), thread_id)
 
 
-def flow_of_thread(db: Path, thread_id: str) -> tuple[str, str] | None:
-    """The flow a thread belongs to and when its first run started, if known."""
+def flow_of_thread(
+    db: Path, thread_id: str, *, postgres: str | None = None
+) -> tuple[str, str] | None:
+    """The flow a thread belongs to and when its first run started, if known.
+
+    With `postgres` (the project's `state.postgres`) the owners are read there.
+    """
+    if postgres is not None:
+        from stepladder.flows import postgres_state  # lazy: optional extra
+
+        return postgres_state.flow_of_thread(postgres, thread_id)
     if not db.is_file():
         return None
     with open_table(db, _SCHEMA) as connection:
@@ -104,12 +113,21 @@ def flow_of_thread(db: Path, thread_id: str) -> tuple[str, str] | None:
     return (reviews[0].flow, reviews[0].asked_at) if reviews else None
 
 
-def claim_thread(db: Path, thread_id: str, flow: str) -> None:
+def claim_thread(db: Path, thread_id: str, flow: str, *, postgres: str | None = None) -> None:
     """Record `flow` as the thread's flow unless it has one (hold its lock first).
+
+    With `postgres` (the project's `state.postgres`) the owner is recorded there.
 
     Raises:
         ThreadConflictError: When the thread belongs to another flow.
     """
+    if postgres is not None:
+        from stepladder.flows import postgres_state  # lazy: optional extra
+
+        owner = postgres_state.claim_thread(postgres, thread_id, flow)
+        if owner != flow:
+            raise _other_flow(thread_id, owner)
+        return
     now = datetime.now(UTC).isoformat()
     reviews = load_reviews(db, thread_id)
     with open_table(db, _SCHEMA) as connection:

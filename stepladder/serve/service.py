@@ -183,7 +183,9 @@ class Service:
         record = await asyncio.to_thread(load_run, self.checkpoint_db, run_id)
         if record is not None:
             return record
-        known = await asyncio.to_thread(flow_of_thread, self.checkpoint_db, run_id)
+        known = await asyncio.to_thread(
+            flow_of_thread, self.checkpoint_db, run_id, postgres=self.postgres
+        )
         if known is None or known[0] not in self.flows:
             return None
         return await read_checkpointed(
@@ -242,7 +244,9 @@ class Service:
         except ThreadConflictError as error:
             raise failure_of(error, run_id=thread_id) from None
         try:
-            await asyncio.to_thread(claim_thread, self.checkpoint_db, thread_id, flow.name)
+            await asyncio.to_thread(
+                claim_thread, self.checkpoint_db, thread_id, flow.name, postgres=self.postgres
+            )
         except BaseException as error:
             lease.release()
             if isinstance(error, ThreadConflictError):

@@ -32,7 +32,7 @@ async def read_checkpointed(
         snapshot = await app.aget_state({"configurable": {"thread_id": thread_id}})
     if not snapshot.values and not snapshot.next:
         return None
-    reviews = tuple(load_reviews(db, thread_id))
+    reviews = tuple(load_reviews(db, thread_id, postgres=postgres))
     status: Status = "unfinished" if snapshot.next else "finished"
     if reviews or snapshot.interrupts:
         status = "paused"
