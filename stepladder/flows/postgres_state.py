@@ -9,6 +9,8 @@ together do not race) and refuses a database whose schema is newer than it knows
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -21,6 +23,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "claim_thread",
     "flow_of_thread",
+    "hold_thread",
     "load_review_rows",
     "open_state",
     "save_review_rows",
@@ -31,6 +34,8 @@ ReviewRow = tuple[str, str, str, str | None, str, str, str]
 CONNECT_SECONDS = 10
 # pg_advisory_xact_lock key of stepladder's own migrations ("stepschm" in ASCII).
 _MIGRATION_LOCK = 0x73746570736368
+# The first key of every thread's advisory lock (the second is the thread id's hash).
+_THREAD_LOCKS = 0x73746C64
 _VERSIONS = "stepladder_schema"
 # Migration n (1-based) brings the schema from version n-1 to n; append, never edit.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -157,3 +162,39 @@ def claim_thread(url: str, thread_id: str, flow: str) -> str:
             "SELECT flow FROM stepladder_threads WHERE thread_id = %s", (thread_id,)
         ).fetchone()
     return str(row[0])
+
+
+def hold_thread(url: str, thread_id: str) -> tuple[Any, str]:
+    """Try to take the thread's advisory lock on a connection of its own, without waiting.
+
+    The lock is Postgres's, so it holds for every process on the database, on any machine;
+    Postgres lets go of it when the connection closes, a killed process's included.
+
+    Returns:
+        The connection holding the lock (close it to let go), or None and the holder's name.
+    """
+    import psycopg  # lazy: optional extra
+
+    with open_state(url):
+        pass  # reachable, schema current
+    name = f"stepladder pid {os.getpid()} on {socket.gethostname()}"
+    connection = psycopg.connect(
+        url, autocommit=True, connect_timeout=CONNECT_SECONDS, application_name=name[:63]
+    )
+    try:
+        row = connection.execute(
+            "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (_THREAD_LOCKS, thread_id)
+        ).fetchone()
+        if row is not None and row[0]:
+            return connection, ""
+        holder = connection.execute(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
+            "AND l.classid::bigint = %s AND l.objid::bigint = hashtext(%s)::bigint & 4294967295",
+            (_THREAD_LOCKS, thread_id),
+        ).fetchone()
+    except BaseException:
+        connection.close()
+        raise
+    connection.close()
+    return None, str(holder[0]) if holder else ""

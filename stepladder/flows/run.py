@@ -134,7 +134,7 @@ async def run_flow(
     if checkpoint_db is None:
         raise ValueError("a checkpointed run needs checkpoint_db")
     config["configurable"] = {"thread_id": thread_id}
-    with nullcontext() if thread_held else lock_thread(checkpoint_db, thread_id):
+    with nullcontext() if thread_held else lock_thread(checkpoint_db, thread_id, postgres=postgres):
         if not thread_held:
             await asyncio.to_thread(
                 claim_thread, checkpoint_db, thread_id, flow.name, postgres=postgres

@@ -240,7 +240,7 @@ class Service:
         if thread_id is None:
             return None
         try:
-            lease = lock_thread(self.checkpoint_db, thread_id)
+            lease = lock_thread(self.checkpoint_db, thread_id, postgres=self.postgres)
         except ThreadConflictError as error:
             raise failure_of(error, run_id=thread_id) from None
         try:

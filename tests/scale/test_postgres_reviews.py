@@ -1,6 +1,7 @@
 """Pending reviews in Postgres: paused in one project folder, listed and answered in another.
 
-Also the schema version of stepladder's tables: applied on first use, a newer one refused.
+Also the schema version of stepladder's tables (applied on first use, a newer one refused),
+and the thread lock that holds across machines.
 """
 
 import json
@@ -16,9 +17,10 @@ import psycopg
 import pytest
 
 from stepladder.config.state import POSTGRES_URL_ENV
-from stepladder.errors import StateStoreError
+from stepladder.errors import StateStoreError, ThreadConflictError
 from stepladder.flows import postgres_state
 from stepladder.flows.reviews import PendingReview, load_reviews, save_reviews
+from stepladder.flows.threads import lock_thread
 from tests.conftest import write_project
 from tests.escalation.helpers import KEYLESS
 from tests.escalation.test_human import FLOW, STEPS, TOO_LONG, settings
@@ -88,3 +90,18 @@ def test_postgres_state_schema_is_migrated_and_a_newer_one_refused(
     postgres_state._migrated.discard(url)  # a new process connects
     with pytest.raises(StateStoreError, match="schema version 999, newer than this stepladder"):
         load_reviews(Path("unused.sqlite"), postgres=url)
+
+
+def test_postgres_thread_lock_holds_across_machines(
+    tmp_path: Path, postgres: PostgresServer
+) -> None:
+    url = postgres.create_database(f"locks_{uuid.uuid4().hex[:8]}")
+    here, there = tmp_path / "a" / "checkpoints.sqlite", tmp_path / "b" / "checkpoints.sqlite"
+    lease = lock_thread(here, "t1", postgres=url)
+    with pytest.raises(ThreadConflictError, match=r"has a run in progress \(stepladder pid \d+"):
+        lock_thread(there, "t1", postgres=url)  # another folder: only Postgres knows
+    with lock_thread(there, "t2", postgres=url):
+        pass
+    lease.release()
+    with lock_thread(there, "t1", postgres=url), pytest.raises(ThreadConflictError):
+        lock_thread(here, "t1", postgres=url)
