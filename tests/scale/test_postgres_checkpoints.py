@@ -167,3 +167,21 @@ def test_postgres_unreachable_is_a_clear_error(tmp_path: Path, postgres: Postgre
     assert "hunter2" not in done.stderr and "Traceback" not in done.stderr
     assert "state.postgres" in message
     assert not (shared / "log.txt").exists()
+
+
+def test_postgres_unreachable_stops_serve_at_start(
+    tmp_path: Path, postgres: PostgresServer
+) -> None:
+    url = f"postgresql://app:hunter2@127.0.0.1:{postgres.port + 1}/nowhere"
+    project = chain_project(tmp_path / "p", f"name: p\nstate: {{postgres: '{url}'}}\n")
+    done = subprocess.run(
+        stepladder(project, "serve", "--port", "0"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment(tmp_path),
+    )
+    assert done.returncode == 1
+    message = " ".join(done.stderr.split())
+    assert "cannot reach the Postgres state store at postgresql://app:***@127.0.0.1" in message
+    assert "hunter2" not in done.stderr and "Traceback" not in done.stderr
