@@ -2,15 +2,18 @@
 
 The same two tables as in the SQLite checkpoint file (`stepladder_reviews`,
 `stepladder_threads`), so that a review paused by one process is listed and answered by
-another. Their schema is versioned in `stepladder_schema`: the first connection of a process
-applies the migrations this version knows (under an advisory lock, so replicas starting
-together do not race) and refuses a database whose schema is newer than it knows.
+another (over one `psycopg_pool` pool per database and process). Their schema is versioned
+in `stepladder_schema`: the first connection of a process applies the migrations this
+version knows (under an advisory lock, so replicas starting together do not race) and
+refuses a database whose schema is newer than it knows.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -59,15 +62,64 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 _migrated: set[str] = set()
+POOL_SIZE = 4
+_pools: dict[str, Any] = {}
+_pools_lock = threading.Lock()
 
 
 @contextmanager
 def open_state(url: str) -> Iterator[Any]:
-    """A connection in a transaction (committed on success), the schema migrated first.
+    """A pooled connection in a transaction (committed on success), the schema migrated first.
+
+    Each database gets one connection pool per process (`psycopg_pool`, closed at exit);
+    a pooled connection is checked before use, so a restarted database is reconnected to.
 
     Raises:
         StateStoreError: If the database cannot be reached, or its schema is newer.
     """
+    from psycopg_pool import PoolTimeout  # lazy: optional extra
+
+    pool = _pool(url)
+    try:
+        with pool.connection(timeout=CONNECT_SECONDS) as connection:
+            if url not in _migrated:
+                with connection.transaction():
+                    _migrate(connection, url)
+                _migrated.add(url)
+            with connection.transaction():
+                yield connection
+    except PoolTimeout:
+        _probe(url)  # the reason it cannot connect, as a StateStoreError
+        raise StateStoreError(
+            f"no connection to the Postgres state store at {masked_url(url)} came free within "
+            f"{CONNECT_SECONDS} s; it is overloaded or its connection limit is reached."
+        ) from None
+
+
+def _pool(url: str) -> Any:
+    """The process's connection pool for `url`, opened on first use (after a probe)."""
+    with _pools_lock:
+        pool = _pools.get(url)
+        if pool is not None:
+            return pool
+        _probe(url)
+        from psycopg_pool import ConnectionPool  # lazy: optional extra
+
+        pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=POOL_SIZE,
+            check=ConnectionPool.check_connection,
+            kwargs={"connect_timeout": CONNECT_SECONDS},
+            open=True,
+        )
+        _pools[url] = pool
+        atexit.register(pool.close)
+        return pool
+
+
+def _probe(url: str) -> None:
+    """Connect once, to report why the database cannot be reached (a `StateStoreError`)."""
     try:
         import psycopg  # lazy: optional extra
     except ImportError as error:
@@ -76,20 +128,13 @@ def open_state(url: str) -> Iterator[Any]:
             "install stepladder with the postgres extra (pip install 'stepladder[postgres]')."
         ) from None
     try:
-        connection = psycopg.connect(url, connect_timeout=CONNECT_SECONDS)
+        psycopg.connect(url, connect_timeout=CONNECT_SECONDS).close()
     except psycopg.Error as error:
         reason = " ".join(str(error).replace(url, masked_url(url)).split())
         raise StateStoreError(
             f"cannot reach the Postgres state store at {masked_url(url)}: {reason}. Start the "
             "database or fix state.postgres in stepladder.yaml (or STEPLADDER_POSTGRES_URL)."
         ) from None
-    with connection:
-        if url not in _migrated:
-            with connection.transaction():
-                _migrate(connection, url)
-            _migrated.add(url)
-        with connection.transaction():
-            yield connection
 
 
 def _migrate(connection: Any, url: str) -> None:
@@ -175,8 +220,9 @@ def hold_thread(url: str, thread_id: str) -> tuple[Any, str]:
     """
     import psycopg  # lazy: optional extra
 
-    with open_state(url):
-        pass  # reachable, schema current
+    if url not in _migrated:
+        with open_state(url):
+            pass  # reachable, schema current
     name = f"stepladder pid {os.getpid()} on {socket.gethostname()}"
     connection = psycopg.connect(
         url, autocommit=True, connect_timeout=CONNECT_SECONDS, application_name=name[:63]
