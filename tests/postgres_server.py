@@ -45,10 +45,16 @@ class PostgresServer:
     url: str
     port: int
     data_dir: Path
+    restart_command: tuple[str, ...] = ()
 
     def database_url(self, name: str) -> str:
         """The URL of another database on this server (see `create_database`)."""
         return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+
+    def restart(self) -> None:
+        """Stop the server at once (clients' connections drop) and start it again."""
+        _run(list(self.restart_command), "pg_ctl restart")
+        _wait_until_ready(self, self.data_dir.parent / "server.log")
 
     def create_database(self, name: str) -> str:
         """Create database `name` on this server; its URL."""
@@ -77,8 +83,13 @@ def postgres_server() -> Iterator[PostgresServer]:
         )
         _run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options,
               "-w", "-t", str(START_SECONDS), "start"], "pg_ctl start", log)  # fmt: skip
+        pg_ctl = (*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log))
+        restart = (*pg_ctl, "-o", options, "-m", "immediate", "-w", "restart")
         server = PostgresServer(
-            url=f"postgresql://postgres@127.0.0.1:{port}/{DATABASE}", port=port, data_dir=data
+            url=f"postgresql://postgres@127.0.0.1:{port}/{DATABASE}",
+            port=port,
+            data_dir=data,
+            restart_command=restart,
         )
         _wait_until_ready(server, log)
         server.create_database(DATABASE)

@@ -25,7 +25,7 @@ from tests.conftest import write_project
 from tests.escalation.helpers import KEYLESS
 from tests.escalation.test_human import FLOW, STEPS, TOO_LONG, settings
 from tests.fake_chat import chat_server
-from tests.postgres_server import PostgresServer
+from tests.postgres_server import PostgresServer, postgres_server
 
 
 @pytest.fixture
@@ -105,3 +105,11 @@ def test_postgres_thread_lock_holds_across_machines(
     lease.release()
     with lock_thread(there, "t1", postgres=url), pytest.raises(ThreadConflictError):
         lock_thread(here, "t1", postgres=url)
+
+
+def test_postgres_state_reconnects_after_the_database_restarts() -> None:
+    with postgres_server() as server:
+        review = PendingReview(thread_id="t", interrupt_id="i", flow="f", node="n")
+        save_reviews(Path("unused.sqlite"), "t", [review], postgres=server.url)
+        server.restart()  # the pooled connections are dead now
+        assert load_reviews(Path("unused.sqlite"), postgres=server.url) == [review]
