@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install examples browser demo tune route test lint typecheck docs bench clean
+.PHONY: install examples browser postgres demo tune route test lint typecheck docs bench clean
 
 install: $(STAMP)
 
@@ -72,7 +72,17 @@ browser:
 		echo "chromedriver not found: run 'sudo make browser' (or install chromium and chromium-driver) for the trace page test" >&2; \
 	fi
 
-test: examples browser
+# The Postgres state tests (tests/scale) start Debian's PostgreSQL in a temporary data folder
+# as an unprivileged user: its server binaries (initdb, pg_ctl), installed here when missing.
+postgres:
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	if [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql); \
+	else \
+		echo "initdb not found: run 'sudo make postgres' (or install postgresql) for the Postgres state tests" >&2; \
+	fi
+
+test: examples browser postgres
 	$(BIN)/stepladder models pull $(MODEL)
 	HF_HUB_OFFLINE=1 LITELLM_LOCAL_MODEL_COST_MAP=True $(BIN)/pytest
 

@@ -21,7 +21,8 @@ StepladderError
 │   ├── ModelError              a model server is down, times out, or its file is bad
 │   └── StepLimitError          a run took more steps than allowed (a loop never took its exit);
 │                               also a UserError: change the flow or its step limit
-└── BudgetExhausted             an optimization stopped before a run could pass its budget
+├── BudgetExhausted             an optimization stopped before a run could pass its budget
+└── StateStoreError             the shared state store (Postgres) cannot be reached
 ```
 
 User errors carry a one-paragraph message that names the offending item by its YAML path
@@ -51,6 +52,7 @@ __all__ = [
     "ReferenceError_",
     "ReviewRequired",
     "RunError",
+    "StateStoreError",
     "StepLimitError",
     "StepladderError",
     "ThreadConflictError",
@@ -187,3 +189,7 @@ class StepLimitError(RunError, UserError):
 
 class BudgetExhausted(StepladderError):
     """The next flow run could pass the optimization's budget, so it was not started."""
+
+
+class StateStoreError(StepladderError):
+    """The shared state store (`state.postgres`) cannot be reached or used."""

@@ -37,6 +37,7 @@ EXPORTED = [
     "ReviewRequired",
     "RunError",
     "RunResult",
+    "StateStoreError",
     "StepLimitError",
     "StepladderError",
     "ThreadConflictError",

@@ -253,6 +253,7 @@ class Project:
                 tracing=tracing,
                 resume=resume,
                 max_steps=max_steps,
+                postgres=self.settings.state.postgres,
             )
 
     def prepare_eval(
@@ -388,7 +389,7 @@ class Project:
 
     def reviews(self, thread: str | None = None) -> list[PendingReview]:
         """The pending human reviews (of one thread, or all), oldest first."""
-        return load_reviews(self.checkpoint_db, thread)
+        return load_reviews(self.checkpoint_db, thread, postgres=self.settings.state.postgres)
 
     def traces(self) -> TraceStore:
         """The runs traced into the project's store (what `stepladder traces list` shows)."""

@@ -46,7 +46,9 @@ def list_reviews(
     from stepladder.flows.reviews import load_reviews  # lazy: keeps --help fast
 
     project = project_for()
-    reviews = [r for r in load_reviews(checkpoint_path(project)) if flow in (None, r.flow)]
+    postgres = project.settings.state.postgres
+    pending = load_reviews(checkpoint_path(project), postgres=postgres)
+    reviews = [r for r in pending if flow in (None, r.flow)]
     if as_json:
         for review in reviews:
             print_json(review.__dict__, indent=None)
@@ -90,7 +92,8 @@ def resolve(
     from stepladder.flows.reviews import load_reviews  # lazy: keeps --help fast
 
     project = project_for()
-    review = _pick(load_reviews(checkpoint_path(project), thread), thread, node)
+    postgres = project.settings.state.postgres
+    review = _pick(load_reviews(checkpoint_path(project), thread, postgres=postgres), thread, node)
     value = parse_input(answer, option="--answer") or {}
     check_answer(review, value)
     flow = compile_project_flow(project, review.source or review.flow)

@@ -88,6 +88,11 @@ def serve(
     project = with_flows_dir(project_for(), flows)
     served = load_flows(project, compiled=use_compiled)
     _check_served(served, project.flows_dir)
+    if project.settings.state.postgres is not None:
+        from stepladder.flows.postgres_state import open_state  # lazy: optional extra
+
+        with open_state(project.settings.state.postgres):
+            pass  # reachable, its schema migrated: before the port opens
     variable = token_env or TOKEN_VARIABLE
     token = read_token(variable)
     limit = _byte_size(max_body)

@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from stepladder.config.costs import TokenPrice
 from stepladder.config.retrieval import ChromaSettings, EmbeddingSettings
 from stepladder.config.secrets import register_environment
 from stepladder.config.serving import ServeSettings
+from stepladder.config.state import POSTGRES_URL_ENV, StateSettings
 from stepladder.config.tiers import (
     DEFAULT_TIERS,
     LadderRung,
@@ -86,9 +87,22 @@ class Settings(BaseSettings):
         default_factory=TuneSettings,
         description="LoRA fine-tuning defaults for `stepladder tune` (its options win).",
     )
+    state: StateSettings = Field(
+        default_factory=StateSettings,
+        description="Where checkpoint threads live: the project folder, or Postgres "
+        f"(`state.postgres`, or `{POSTGRES_URL_ENV}`).",
+    )
 
     _tier_names = field_validator("tiers")(check_tier_names)
     _ladder_order = field_validator("ladder")(check_ladder)
+
+    @model_validator(mode="after")
+    def _postgres_from_environment(self) -> Settings:
+        """`STEPLADDER_POSTGRES_URL` wins over `state.postgres`."""
+        state = self.state.resolved()
+        if state is not self.state:
+            object.__setattr__(self, "state", state)
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -17,7 +17,15 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 
-__all__ = ["PendingReview", "load_reviews", "open_table", "pending_nodes", "save_reviews"]
+__all__ = [
+    "PendingReview",
+    "dump_review",
+    "load_review",
+    "load_reviews",
+    "open_table",
+    "pending_nodes",
+    "save_reviews",
+]
 
 _TABLE = "stepladder_reviews"
 _SCHEMA = f"""
@@ -115,21 +123,42 @@ def _type_of(spec: dict[str, Any]) -> str:
     return str(spec.get("type", "any"))
 
 
-def save_reviews(db: Path, thread_id: str, reviews: Iterable[PendingReview]) -> None:
-    """Make `reviews` the thread's pending reviews (none: the thread waits for nothing)."""
+def save_reviews(
+    db: Path, thread_id: str, reviews: Iterable[PendingReview], *, postgres: str | None = None
+) -> None:
+    """Make `reviews` the thread's pending reviews (none: the thread waits for nothing).
+
+    With `postgres` (the project's `state.postgres`) they are kept there instead of `db`.
+    """
+    if postgres is not None:
+        from stepladder.flows import postgres_state  # lazy: optional extra
+
+        rows = [
+            (thread_id, r.interrupt_id, r.flow, r.source, r.node, r.asked_at, dump_review(r))
+            for r in reviews
+        ]
+        postgres_state.save_review_rows(postgres, thread_id, rows)
+        return
     with open_table(db, _SCHEMA) as connection:
         connection.execute(f"DELETE FROM {_TABLE} WHERE thread_id = ?", (thread_id,))
         connection.executemany(
             f"INSERT INTO {_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
-                (thread_id, r.interrupt_id, r.flow, r.source, r.node, r.asked_at, _dump(r))
+                (thread_id, r.interrupt_id, r.flow, r.source, r.node, r.asked_at, dump_review(r))
                 for r in reviews
             ],
         )
 
 
-def load_reviews(db: Path, thread_id: str | None = None) -> list[PendingReview]:
-    """The pending reviews (of one thread, or all), oldest first."""
+def load_reviews(
+    db: Path, thread_id: str | None = None, *, postgres: str | None = None
+) -> list[PendingReview]:
+    """The pending reviews (of one thread, or all), oldest first (from `postgres` if set)."""
+    if postgres is not None:
+        from stepladder.flows import postgres_state  # lazy: optional extra
+
+        found = postgres_state.load_review_rows(postgres, thread_id)
+        return [load_review(*row) for row in found]
     if not db.is_file():
         return []
     with open_table(db, _SCHEMA) as connection:
@@ -139,7 +168,7 @@ def load_reviews(db: Path, thread_id: str | None = None) -> list[PendingReview]:
             "ORDER BY asked_at, thread_id",
             arguments,
         ).fetchall()
-    return [_load(thread, interrupt, payload) for thread, interrupt, payload in rows]
+    return [load_review(thread, interrupt, payload) for thread, interrupt, payload in rows]
 
 
 @contextmanager
@@ -155,12 +184,14 @@ def open_table(db: Path, schema: str) -> Iterator[sqlite3.Connection]:
         connection.close()
 
 
-def _dump(review: PendingReview) -> str:
+def dump_review(review: PendingReview) -> str:
+    """A review's fields but its ids, as the JSON text its table keeps."""
     data = {k: v for k, v in review.__dict__.items() if k not in ("thread_id", "interrupt_id")}
     return json.dumps(to_jsonable_python(data, fallback=repr), ensure_ascii=False)
 
 
-def _load(thread_id: str, interrupt_id: str, payload: str) -> PendingReview:
+def load_review(thread_id: str, interrupt_id: str, payload: str) -> PendingReview:
+    """A review back from its table's row (see `dump_review`)."""
     data = json.loads(payload)
     return PendingReview(thread_id=thread_id, interrupt_id=interrupt_id, **data)
 

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.errors import GraphRecursionError, is_invalid_resume
 from langgraph.types import Command
 from pydantic import ValidationError
 
 from stepladder.config.serving import DEFAULT_MAX_STEPS
 from stepladder.errors import ConfigError, FlowInputError, ModelError, RunError, StepLimitError
+from stepladder.flows.checkpoints import open_checkpointer
 from stepladder.flows.flow import Flow
 from stepladder.flows.reviews import PendingReview, save_reviews
 from stepladder.flows.threads import claim_thread, lock_thread
@@ -87,6 +87,7 @@ async def run_flow(
     programs: Mapping[str, Any] | None = None,
     max_steps: int = DEFAULT_MAX_STEPS,
     thread_held: bool = False,
+    postgres: str | None = None,
 ) -> RunResult:
     """Run `flow`, reporting each node's update; checkpoint to SQLite when given a thread.
 
@@ -105,7 +106,8 @@ async def run_flow(
     `programs` replace LLM nodes' DSPy programs for this run (an optimizer's copies).
     `max_steps` bounds the steps of the run (a loop whose exit is never taken).
     A run takes its thread (`lock_thread`, `claim_thread`) unless `thread_held` says that
-    the caller holds it.
+    the caller holds it. With `postgres` (a URL: the project's `state.postgres`), the
+    thread's checkpoints are written there instead of `checkpoint_db`.
 
     Raises:
         FlowInputError: If the input is invalid, a thread has nothing to resume and no input,
@@ -114,6 +116,7 @@ async def run_flow(
         FlowCompileError: If an artifact the flow uses is missing or does not fit it.
         ConfigError: If a collection the flow searches is missing or empty.
         StepLimitError: If the run took `max_steps` steps without ending.
+        StateStoreError: If `postgres` cannot be reached.
     """
     flow.prepare()
     check_collections(flow, store)
@@ -131,11 +134,15 @@ async def run_flow(
     if checkpoint_db is None:
         raise ValueError("a checkpointed run needs checkpoint_db")
     config["configurable"] = {"thread_id": thread_id}
-    with nullcontext() if thread_held else lock_thread(checkpoint_db, thread_id):
+    with nullcontext() if thread_held else lock_thread(checkpoint_db, thread_id, postgres=postgres):
         if not thread_held:
-            await asyncio.to_thread(claim_thread, checkpoint_db, thread_id, flow.name)
+            await asyncio.to_thread(
+                claim_thread, checkpoint_db, thread_id, flow.name, postgres=postgres
+            )
         await _start_tiers(flow, models)
-        return await _checkpointed(flow, checkpoint_db, config, context, data, on_update, resume)
+        return await _checkpointed(
+            flow, checkpoint_db, config, context, data, on_update, resume, postgres
+        )
 
 
 async def _checkpointed(
@@ -146,13 +153,14 @@ async def _checkpointed(
     data: dict[str, Any] | None,
     on_update: UpdateHandler | None,
     resume: Mapping[str, Any] | None,
+    postgres: str | None = None,
 ) -> RunResult:
     """The run on a thread (held by the caller), then its pending reviews saved."""
-    async with AsyncSqliteSaver.from_conn_string(str(db)) as saver:
+    async with open_checkpointer(db, postgres) as saver:
         app = flow.compile(checkpointer=saver)
         result = await _on_thread(flow, app, config, context, data, on_update, resume)
     thread_id = config["configurable"]["thread_id"]
-    await asyncio.to_thread(save_reviews, db, thread_id, result.reviews)
+    await asyncio.to_thread(save_reviews, db, thread_id, result.reviews, postgres=postgres)
     return result
 
 

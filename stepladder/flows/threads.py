@@ -22,6 +22,7 @@ import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from stepladder.errors import ThreadConflictError
 from stepladder.flows.reviews import load_reviews, open_table
@@ -57,9 +58,13 @@ class ThreadLease:
     thread_id: str
     path: Path
     _fd: int | None
+    _shared: Any = None  # the Postgres connection holding the thread's advisory lock
 
     def release(self) -> None:
         """Remove the lock file and let go of the lock (idempotent)."""
+        if self._shared is not None:
+            shared, self._shared = self._shared, None
+            shared.close()
         if self._fd is None:
             return
         try:
@@ -81,17 +86,44 @@ def lock_path(db: Path, thread_id: str) -> Path:
     return db.parent / LOCK_FOLDER / f"{digest}.lock"
 
 
-def lock_thread(db: Path, thread_id: str) -> ThreadLease:
-    """Take the lock of `thread_id` for one run, without waiting (quick: no database).
+def lock_thread(db: Path, thread_id: str, *, postgres: str | None = None) -> ThreadLease:
+    """Take the lock of `thread_id` for one run, without waiting.
+
+    With `postgres` (the project's `state.postgres`), the run also takes the thread's
+    advisory lock there, so processes on other machines sharing the database wait too.
 
     Raises:
         ThreadConflictError: When another run, in any process, holds the thread.
+        StateStoreError: When `postgres` cannot be reached.
     """
-    return _lock(lock_path(db, thread_id), thread_id)
+    lease = _lock(lock_path(db, thread_id), thread_id)
+    if postgres is None:
+        return lease
+    from stepladder.flows import postgres_state  # lazy: optional extra
+
+    try:
+        shared, holder = postgres_state.hold_thread(postgres, thread_id)
+    except BaseException:
+        lease.release()
+        raise
+    if shared is None:
+        lease.release()
+        raise _running(thread_id, holder)
+    lease._shared = shared
+    return lease
 
 
-def flow_of_thread(db: Path, thread_id: str) -> tuple[str, str] | None:
-    """The flow a thread belongs to and when its first run started, if known."""
+def flow_of_thread(
+    db: Path, thread_id: str, *, postgres: str | None = None
+) -> tuple[str, str] | None:
+    """The flow a thread belongs to and when its first run started, if known.
+
+    With `postgres` (the project's `state.postgres`) the owners are read there.
+    """
+    if postgres is not None:
+        from stepladder.flows import postgres_state  # lazy: optional extra
+
+        return postgres_state.flow_of_thread(postgres, thread_id)
     if not db.is_file():
         return None
     with open_table(db, _SCHEMA) as connection:
@@ -104,12 +136,21 @@ def flow_of_thread(db: Path, thread_id: str) -> tuple[str, str] | None:
     return (reviews[0].flow, reviews[0].asked_at) if reviews else None
 
 
-def claim_thread(db: Path, thread_id: str, flow: str) -> None:
+def claim_thread(db: Path, thread_id: str, flow: str, *, postgres: str | None = None) -> None:
     """Record `flow` as the thread's flow unless it has one (hold its lock first).
+
+    With `postgres` (the project's `state.postgres`) the owner is recorded there.
 
     Raises:
         ThreadConflictError: When the thread belongs to another flow.
     """
+    if postgres is not None:
+        from stepladder.flows import postgres_state  # lazy: optional extra
+
+        owner = postgres_state.claim_thread(postgres, thread_id, flow)
+        if owner != flow:
+            raise _other_flow(thread_id, owner)
+        return
     now = datetime.now(UTC).isoformat()
     reviews = load_reviews(db, thread_id)
     with open_table(db, _SCHEMA) as connection:

@@ -33,7 +33,9 @@ async def answer_for(
             for no review.
         RequestValidationError: When `node` or the answer's fields do not fit.
     """
-    reviews = await asyncio.to_thread(load_reviews, service.checkpoint_db, run_id)
+    reviews = await asyncio.to_thread(
+        load_reviews, service.checkpoint_db, run_id, postgres=service.postgres
+    )
     if not reviews:
         known = await service.find_run(run_id)
         if known is None:

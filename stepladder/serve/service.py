@@ -76,6 +76,7 @@ class Service:
         self.registry = RunRegistry(keep_runs)
         self.metrics = Metrics()
         self.checkpoint_db = checkpoint_path(project)
+        self.postgres = project.settings.state.postgres
         self.models = ModelPool.for_project(project)
         self.tracing = _tracing(project, self.metrics)
         self.started: dict[str, BoundTier] = {}
@@ -182,10 +183,14 @@ class Service:
         record = await asyncio.to_thread(load_run, self.checkpoint_db, run_id)
         if record is not None:
             return record
-        known = await asyncio.to_thread(flow_of_thread, self.checkpoint_db, run_id)
+        known = await asyncio.to_thread(
+            flow_of_thread, self.checkpoint_db, run_id, postgres=self.postgres
+        )
         if known is None or known[0] not in self.flows:
             return None
-        return await read_checkpointed(self.flows[known[0]], self.checkpoint_db, run_id, known[1])
+        return await read_checkpointed(
+            self.flows[known[0]], self.checkpoint_db, run_id, known[1], postgres=self.postgres
+        )
 
     async def _execute(
         self,
@@ -212,6 +217,7 @@ class Service:
                     flow, data, thread_id=record.thread_id, checkpoint_db=self.checkpoint_db,
                     on_update=on_update, models=self.models, store=store, tracing=self.tracing,
                     resume=resume, max_steps=self.max_steps, thread_held=True,
+                    postgres=self.postgres,
                 )  # fmt: skip
             except Exception as error:
                 return await self._keep(self._failed(record, clock, error))
@@ -234,11 +240,13 @@ class Service:
         if thread_id is None:
             return None
         try:
-            lease = lock_thread(self.checkpoint_db, thread_id)
+            lease = lock_thread(self.checkpoint_db, thread_id, postgres=self.postgres)
         except ThreadConflictError as error:
             raise failure_of(error, run_id=thread_id) from None
         try:
-            await asyncio.to_thread(claim_thread, self.checkpoint_db, thread_id, flow.name)
+            await asyncio.to_thread(
+                claim_thread, self.checkpoint_db, thread_id, flow.name, postgres=self.postgres
+            )
         except BaseException as error:
             lease.release()
             if isinstance(error, ThreadConflictError):

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
 from stepladder.flows import Flow
+from stepladder.flows.checkpoints import open_checkpointer
 from stepladder.flows.reviews import load_reviews
 from stepladder.flows.run import INTERRUPT
 from stepladder.serve.runs import RunRecord, Status
@@ -20,17 +19,20 @@ __all__ = ["read_checkpointed"]
 
 
 async def read_checkpointed(
-    flow: Flow, db: Path, thread_id: str, created_at: str = ""
+    flow: Flow, db: Path, thread_id: str, created_at: str = "", *, postgres: str | None = None
 ) -> RunRecord | None:
-    """The run on `thread_id` as its last checkpoint has it (None: no such thread)."""
-    if not db.is_file():
+    """The run on `thread_id` as its last checkpoint has it (None: no such thread).
+
+    The checkpoint is read from Postgres when `postgres` is set, else from `db`.
+    """
+    if postgres is None and not db.is_file():
         return None
-    async with AsyncSqliteSaver.from_conn_string(str(db)) as saver:
+    async with open_checkpointer(db, postgres) as saver:
         app = flow.compile(checkpointer=saver)
         snapshot = await app.aget_state({"configurable": {"thread_id": thread_id}})
     if not snapshot.values and not snapshot.next:
         return None
-    reviews = tuple(load_reviews(db, thread_id))
+    reviews = tuple(load_reviews(db, thread_id, postgres=postgres))
     status: Status = "unfinished" if snapshot.next else "finished"
     if reviews or snapshot.interrupts:
         status = "paused"
