@@ -145,7 +145,7 @@ def _add_edge(
     path: Any = chooser
     if edge.router is None:  # a state lookup, no user code: no worker thread in async runs
         path = RunnableCallable(chooser, _on_the_loop(chooser), name=chooser.__name__)
-    graph.add_conditional_edges(_graph_id(edge.sources[0]), path, path_map)
+    graph.add_conditional_edges(_graph_id(edge.sources[0]), path, path_map)  # type: ignore[arg-type]
 
 
 def _on_the_loop(
