@@ -1,6 +1,7 @@
 """`stepladder serve [--flows DIR] [--host 127.0.0.1] [--port 8000]`: the flows over HTTP.
 
 Requests are limited by `--max-body` (1 MiB by default) and runs by `--max-steps`.
+`--workers N` runs N processes on the port, once the state is shared (see `serve.workers`).
 
 Every flow file is compiled at start-up; one that does not compile is skipped with a warning
 (and listed under `skipped` in `GET /flows`); with none left to serve the command stops.
@@ -65,6 +66,15 @@ def serve(
     log_level: Annotated[
         str, typer.Option(help="uvicorn's log level (info and below: access log too).")
     ] = "warning",
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Processes answering on the port. More than 1 needs shared state (Postgres: "
+            "`state: {postgres: ...}` in stepladder.yaml, or STEPLADDER_POSTGRES_URL).",
+        ),
+    ] = 1,
     use_compiled: UseCompiled = True,
 ) -> None:
     """Serve the project's flows over HTTP: runs, streams, reviews, health, metrics, OpenAPI.
@@ -83,11 +93,15 @@ def serve(
         url_of,
         with_flows_dir,
     )
+    from stepladder.serve.workers import check_workers, inherited_socket, run_workers
     from stepladder.studio import create_studio_app  # lazy: FastAPI, as above
 
     project = with_flows_dir(project_for(), flows)
+    check_workers(project, workers)
+    inherited = inherited_socket()  # this process is one of several workers
     served = load_flows(project, compiled=use_compiled)
-    _check_served(served, project.flows_dir)
+    if inherited is None:
+        _check_served(served, project.flows_dir)
     if project.settings.state.postgres is not None:
         from stepladder.flows.postgres_state import open_state  # lazy: optional extra
 
@@ -96,12 +110,17 @@ def serve(
     variable = token_env or TOKEN_VARIABLE
     token = read_token(variable)
     limit = _byte_size(max_body)
-    sock = listen(host, port)
+    sock = inherited or listen(host, port)
+    if workers > 1:
+        _announce(url_of(sock), served, variable, host, auth=token is not None)
+        stderr.print(f"  workers: {workers} processes")
+        raise typer.Exit(run_workers(sock, workers))
     service = Service(project, served, keep_runs=keep_runs, max_steps=max_steps)
     app = create_app(service, token=token, token_variable=variable, warm=warm, max_body=limit)
     # the studio at /studio: a mounted app, so it stays out of the service's OpenAPI document
     app.mount("/studio", create_studio_app(project.root, service=service), name="studio")
-    _announce(url_of(sock), served, variable, host, auth=token is not None)
+    if inherited is None:
+        _announce(url_of(sock), served, variable, host, auth=token is not None)
     run_server(app, sock, log_level=log_level)
 
 

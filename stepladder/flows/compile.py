@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
@@ -142,7 +142,24 @@ def _add_edge(
     if edge.default is not None:
         path_map[OTHERWISE] = _graph_id(edge.default)
     chooser = _chooser(edge, index, policy, path_map)
-    graph.add_conditional_edges(_graph_id(edge.sources[0]), chooser, path_map)  # type: ignore[arg-type]
+    path: Any = chooser
+    if edge.router is None:  # a state lookup, no user code: no worker thread in async runs
+        path = RunnableCallable(chooser, _on_the_loop(chooser), name=chooser.__name__)
+    graph.add_conditional_edges(_graph_id(edge.sources[0]), path, path_map)  # type: ignore[arg-type]
+
+
+def _on_the_loop(
+    choose: Callable[[Mapping[str, Any]], str],
+) -> Callable[[Mapping[str, Any]], Awaitable[str]]:
+    """`choose` for async runs, on the event loop.
+
+    LangGraph hands a plain function to a worker thread, which costs more than a state lookup.
+    """
+
+    async def choose_async(state: Mapping[str, Any]) -> str:
+        return choose(state)
+
+    return choose_async
 
 
 def _label(value: Any) -> str:

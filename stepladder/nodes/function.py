@@ -5,8 +5,11 @@ The callable receives the node's `reads` as keyword arguments (and the run conte
 bare value when it writes exactly one key.
 
 A synchronous callable runs on the event loop, unless the node sets `in_thread` (a worker
-thread) or the run sets `SYNC_NODE_EXECUTOR` (the service does: every synchronous callable
-then runs in its thread pool, so a slow one does not stall other requests).
+thread) or the run sets `SYNC_NODE_EXECUTOR` (the service does: a synchronous callable then
+runs in its thread pool, so a slow one does not stall other requests). Handing a call to a
+worker thread and back costs about 0.1 ms, more than a quick callable takes: a node whose last
+`QUICK_STREAK` calls in the pool each took under `QUICK_S` runs on the event loop instead, until
+one call there takes over `SLOW_S`; from then on it always runs in the pool (`Pace`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncio
 import contextvars
 import functools
 import inspect
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from contextvars import ContextVar
@@ -28,13 +32,58 @@ from stepladder.nodes.base import BuildContext, BuiltNode, NodeSpecBase, State, 
 from stepladder.nodes.context import RunContext
 from stepladder.specs.references import REFERENCE_PATTERN
 
-__all__ = ["SYNC_NODE_EXECUTOR", "FunctionNodeSpec", "function_node"]
+__all__ = ["SYNC_NODE_EXECUTOR", "FunctionNodeSpec", "Pace", "function_node"]
 
 CONTEXT_PARAMETER = "context"
 SYNC_NODE_EXECUTOR: ContextVar[Executor | None] = ContextVar(
     "stepladder_sync_node_executor", default=None
 )
 """Where synchronous function nodes of the current run run (None: on the event loop)."""
+QUICK_S = 0.002
+"""A call in the pool under this many seconds (wall time, waits for the GIL included) is quick."""
+QUICK_STREAK = 16
+"""Quick calls in a row, in the pool, after which a node runs on the event loop."""
+SLOW_S = 0.005
+"""A call on the event loop over this many seconds sends its node back to the pool for good."""
+
+
+class Pace:
+    """Where a synchronous node's calls run when the run has an executor: pool or event loop.
+
+    Calls go to the pool until `QUICK_STREAK` of them in a row were quick; then they run on the
+    event loop, where a call that takes over `SLOW_S` (it blocked, or the input made it slow)
+    sends the node back to the pool for the life of the process: a node stalls the event loop
+    at most once, for one call. Updated from worker threads without a lock: a lost count only
+    delays the switch.
+    """
+
+    __slots__ = ("inline", "slow", "streak")
+
+    def __init__(self) -> None:
+        self.inline = False
+        self.slow = False
+        self.streak = 0
+
+    def pooled(self, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Run `call` (on a worker thread) and count whether it was quick."""
+        started = time.perf_counter()
+        try:
+            return call()
+        finally:
+            quick = time.perf_counter() - started < QUICK_S
+            self.streak = self.streak + 1 if quick else 0
+            if self.streak >= QUICK_STREAK and not self.slow:
+                self.inline = True
+
+    def on_loop(self, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Run `call` on the event loop; a slow one sends the node back to the pool."""
+        started = time.perf_counter()
+        try:
+            return call()
+        finally:
+            if time.perf_counter() - started > SLOW_S:
+                self.slow = True
+                self.inline = False
 
 
 class FunctionNodeSpec(NodeSpecBase):
@@ -118,12 +167,17 @@ def function_node(
 
         return BuiltNode(afunc=run_in_thread, func=run_sync)
 
+    pace = Pace()
+
     async def run_inline(state: State, runtime: Runtime[RunContext]) -> dict[str, Any]:
         executor = SYNC_NODE_EXECUTOR.get()
         if executor is None:
             return run_sync(state, runtime)
-        call = functools.partial(contextvars.copy_context().run, run_sync, state, runtime)
-        return await asyncio.get_running_loop().run_in_executor(executor, call)
+        call = functools.partial(run_sync, state, runtime)
+        if pace.inline:
+            return pace.on_loop(call)
+        pooled = functools.partial(contextvars.copy_context().run, pace.pooled, call)
+        return await asyncio.get_running_loop().run_in_executor(executor, pooled)
 
     return BuiltNode(afunc=run_inline, func=run_sync)
 

@@ -3,19 +3,21 @@
 Such a run has no checkpoint to read back, so the service writes its record (the JSON that
 `GET /runs/{id}` answers) to the table `stepladder_runs` of the checkpoint database when it
 ends, and reads it from there when it is no longer in memory (after a restart). The latest
-`keep` runs are kept; older rows are deleted as new ones come.
+`keep` runs are kept; older rows are deleted as new ones come. The service writes the records of
+runs that end together in one transaction (`save_runs`, through `GroupCommit`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from stepladder.flows.reviews import open_table
 from stepladder.serve.runs import RunRecord
 
-__all__ = ["load_run", "save_run"]
+__all__ = ["load_run", "save_run", "save_runs"]
 
 _TABLE = "stepladder_runs"
 _SCHEMA = f"""
@@ -30,12 +32,21 @@ CREATE TABLE IF NOT EXISTS {_TABLE} (
 
 def save_run(db: Path, record: RunRecord, keep: int) -> None:
     """Keep `record` (replacing an older record of the same id), and only the latest `keep`."""
-    text = json.dumps(record.view())  # ASCII: any text, lone surrogates included, survives
+    save_runs(db, [record], keep)
+
+
+def save_runs(db: Path, records: Sequence[RunRecord], keep: int) -> None:
+    """Keep `records` in one transaction (each replacing an older record of its id).
+
+    Only the latest `keep` records stay; of two records of one id, the later.
+    """
+    latest = {record.run_id: record for record in records}
+    # ASCII JSON: any text, lone surrogates included, survives
+    rows = [(run_id, r.flow, json.dumps(r.view())) for run_id, r in latest.items()]
     with open_table(db, _SCHEMA) as connection:
-        connection.execute(f"DELETE FROM {_TABLE} WHERE run_id = ?", (record.run_id,))
-        connection.execute(
-            f"INSERT INTO {_TABLE} (run_id, flow, record) VALUES (?, ?, ?)",
-            (record.run_id, record.flow, text),
+        connection.executemany(f"DELETE FROM {_TABLE} WHERE run_id = ?", [row[:1] for row in rows])
+        connection.executemany(
+            f"INSERT INTO {_TABLE} (run_id, flow, record) VALUES (?, ?, ?)", rows
         )
         connection.execute(
             f"DELETE FROM {_TABLE} WHERE seq <= (SELECT MAX(seq) FROM {_TABLE}) - ?", (keep,)

@@ -1,10 +1,14 @@
 """Running the application: a listening socket (bound first, so its real port is known), uvicorn.
 
-One process, one asyncio event loop; runs execute concurrently as tasks on it.
+One process, one event loop (uvloop when installed); runs execute concurrently as tasks on it.
+The objects that exist once the app is built (modules, compiled flows, the app) are moved out
+of the garbage collector's sight (`gc.freeze`), and its youngest generation is collected less
+often: full collections that traversed them took about half the CPU time of a run under load.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import sys
@@ -19,6 +23,7 @@ __all__ = ["BACKLOG", "GRACE_S", "listen", "run_server", "url_of"]
 BACKLOG = 2048
 GRACE_S = 30
 SWITCH_INTERVAL_S = 0.001
+GC_YOUNG_THRESHOLD = 7_000  # CPython's default: 700 allocations
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -74,12 +79,21 @@ def run_server(app: FastAPI, sock: socket.socket, log_level: str = "warning") ->
         app,
         log_level=log_level,
         access_log=log_level in ("debug", "trace", "info"),
-        loop="asyncio",
+        loop="auto",  # uvloop when installed
         lifespan="on",
         timeout_graceful_shutdown=GRACE_S,
     )
     sys.setswitchinterval(SWITCH_INTERVAL_S)  # the event loop waits less for the GIL
+    _calm_gc()
     server = uvicorn.Server(config)
     server.run(sockets=[sock])
     if not server.started:
         raise RunError("the service did not start (see the messages above).")
+
+
+def _calm_gc() -> None:
+    """Freeze what exists now (never garbage, traversed by each full collection otherwise)."""
+    gc.collect()
+    gc.freeze()
+    _, *older = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *older)

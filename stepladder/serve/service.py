@@ -9,7 +9,9 @@ concurrently and a client that disconnects does not stop a run (its result stays
 
 A run on a thread takes the thread before it starts (one writer per thread, in any process;
 a thread belongs to one flow): a busy thread, or another flow's, is a 409. A run without a
-thread is written to the project's database when it ends, so it is found after a restart.
+thread is written to the project's database when it ends, so it is found after a restart: the
+runs that end together are written in one transaction (`GroupCommit`), each answered once its
+record is written.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import logging
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
@@ -33,8 +36,9 @@ from stepladder.nodes.function import SYNC_NODE_EXECUTOR
 from stepladder.retrieval import Store
 from stepladder.retrieval.store import open_project_store
 from stepladder.runtimes import BoundTier, ModelPool
+from stepladder.serve.batching import GroupCommit
 from stepladder.serve.errors import ServeError, failure_of
-from stepladder.serve.history import load_run, save_run
+from stepladder.serve.history import load_run, save_runs
 from stepladder.serve.loading import ServedFlows
 from stepladder.serve.metrics import Metrics, ModelCallMetrics
 from stepladder.serve.runs import DEFAULT_LIMIT, RunRecord, RunRegistry, new_run_id
@@ -87,6 +91,9 @@ class Service:
         self._store: Store | None = None
         self._store_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[RunRecord]] = set()
+        self._history = GroupCommit[RunRecord](
+            partial(save_runs, self.checkpoint_db, keep=keep_runs), "stepladder-runs"
+        )
 
     @property
     def running(self) -> int:
@@ -115,6 +122,7 @@ class Service:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._history.close()
         self.node_pool.shutdown(wait=False, cancel_futures=True)
         await asyncio.to_thread(self.models.close)
         self.tracing.shutdown()
@@ -258,7 +266,7 @@ class Service:
         """Write a run without a thread to the database (a thread's checkpoint keeps the rest)."""
         if record.thread_id is None:
             try:
-                await asyncio.to_thread(save_run, self.checkpoint_db, record, self.registry.limit)
+                await self._history.put(record)
             except Exception as error:  # the run's result is still answered and kept in memory
                 logger.warning("run %s was not written to the database: %s", record.run_id, error)
         return record
