@@ -93,7 +93,11 @@ def serve(
         url_of,
         with_flows_dir,
     )
-    from stepladder.serve.workers import check_workers, inherited_socket, run_workers
+    from stepladder.serve.workers import (  # lazy: the serve package loads FastAPI
+        check_workers,
+        inherited_socket,
+        run_workers,
+    )
     from stepladder.studio import create_studio_app  # lazy: FastAPI, as above
 
     project = with_flows_dir(project_for(), flows)

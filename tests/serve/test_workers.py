@@ -13,14 +13,15 @@ import httpx
 from typer.testing import CliRunner
 
 from stepladder.cli import app
-from stepladder.serve.workers import POSTGRES_VARIABLE
+from stepladder.config import load_project
+from stepladder.serve.workers import POSTGRES_VARIABLE, check_workers, shared_state
 from tests.conftest import write_project
 from tests.serve.helpers import URL, serving
 from tests.serve.projects import GREET, STEPS
 
 runner = CliRunner()
 WAIT_S = 60
-# The parent process, with the state taken as shared (what a Postgres setting will make true).
+# The parent process, with the state taken as shared (what a Postgres setting makes true).
 SHARED = (
     "import sys; import stepladder.serve.workers as workers; "
     "workers.shared_state = lambda project: True; "
@@ -92,3 +93,17 @@ def _children(pid: int) -> list[int]:
     """The child processes of `pid` (Linux)."""
     text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
     return [int(child) for child in text.split()]
+
+
+def test_a_postgres_state_makes_the_state_shared(tmp_path: Path) -> None:
+    project_root = _project(tmp_path)
+    plain = load_project(root=project_root)
+    assert not shared_state(plain)
+    (project_root / "stepladder.yaml").write_text(
+        (project_root / "stepladder.yaml").read_text(encoding="utf-8")
+        + '\nstate: {postgres: "postgresql://stepladder@127.0.0.1:5432/stepladder"}\n',
+        encoding="utf-8",
+    )
+    shared = load_project(root=project_root)
+    assert shared_state(shared)
+    check_workers(shared, 2)  # allowed: no error
