@@ -118,6 +118,15 @@ def _pool(url: str) -> Any:
         return pool
 
 
+def probe(url: str) -> None:
+    """Connect once to the state store (a health check).
+
+    Raises:
+        StateStoreError: Why the database cannot be reached, and what to do.
+    """
+    _probe(url)
+
+
 def _probe(url: str) -> None:
     """Connect once, to report why the database cannot be reached (a `StateStoreError`)."""
     try:

@@ -101,10 +101,13 @@ def _add_operations(app: FastAPI, service: Service) -> None:
     async def healthz(
         strict: bool = Query(False, description="Answer 503 when a required tier is down."),
     ) -> Response:
-        """The service is up; how each model tier the flows use is doing."""
+        """The service is up; how each model tier the flows use and the state store are doing.
+
+        A shared state store (`state.postgres`) that cannot be reached answers 503.
+        """
         report = await health(service)
-        degraded = strict and report["status"] != "ok"
-        return JSONResponse(report, status_code=503 if degraded else 200)
+        unavailable = report["status"] == "unavailable" or (strict and report["status"] != "ok")
+        return JSONResponse(report, status_code=503 if unavailable else 200)
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     async def metrics() -> Response:

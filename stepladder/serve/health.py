@@ -12,6 +12,10 @@ A tier that some flow starts on (`required`) and is `down` or `no_key` makes the
 `degraded`; rungs only escalated to (a key-less frontier tier is normal on a fresh machine)
 do not. The answer is 200 either way, so a load balancer keeps a service whose function
 flows still work; `?strict=true` answers 503 when degraded (a readiness probe).
+
+With a shared state store (`state.postgres`), `state` reports it (`up` or `down`): a store
+that cannot be reached makes the status `unavailable` and the answer a 503, strict or not,
+since no run can be checkpointed, resumed or reviewed without it.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from typing import Any
 
 import httpx
 
+from stepladder.config.state import masked_url
 from stepladder.config.tiers import HUMAN, LiteLLMTier, LlamaCppTier, SGLangTier, TierBase
+from stepladder.errors import StateStoreError
 from stepladder.serve.service import Service
 
 __all__ = ["PROBE_TIMEOUT_S", "health"]
@@ -45,12 +51,30 @@ async def health(service: Service) -> dict[str, Any]:
     for name, check in zip(names, checks, strict=True):
         tiers[name] = {**check, "required": name in required}
     degraded = any(t["status"] in BAD and t["required"] for t in tiers.values())
-    return {
+    report: dict[str, Any] = {
         "status": "degraded" if degraded else "ok",
         "flows": sorted(service.flows),
         "runs_in_progress": service.running,
         "tiers": tiers,
     }
+    url = service.project.settings.state.postgres
+    if url is not None:
+        report["state"] = await _state(url)
+        if report["state"]["status"] == "down":
+            report["status"] = "unavailable"
+    return report
+
+
+async def _state(url: str) -> dict[str, Any]:
+    """The Postgres state store: `up` when a connection opens, else `down` and why."""
+    from stepladder.flows.postgres_state import probe  # lazy: the optional Postgres driver
+
+    where = {"store": "postgres", "url": masked_url(url)}
+    try:
+        await asyncio.to_thread(probe, url)
+    except StateStoreError as error:
+        return {"status": "down", **where, "detail": str(error)}
+    return {"status": "up", **where}
 
 
 @functools.cache
