@@ -26,13 +26,9 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -40,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from serve_load import server  # type: ignore[import-not-found]
 
 from stepladder.api import Project
 from stepladder.config import load_project
@@ -68,7 +65,6 @@ nodes:
   - {{id: {name}, kind: function, call: "flows.bench_steps:{name}", reads: [text], writes: [loud]}}
 """
 SPEC = "name: {name}\nflow: {name}\ncases: {name}.jsonl\nmetrics:\n  loud: exact\n"
-URL = re.compile(r" at (http://[^\s]+) ")
 stderr = Console(stderr=True, highlight=False)
 
 
@@ -94,33 +90,8 @@ def replica(root: Path) -> Iterator[str]:
     """`stepladder serve --port 0` on a copy of the project; its base URL."""
     folder = root.parent / f"replica-{os.urandom(3).hex()}"
     shutil.copytree(root, folder)
-    command = [sys.executable, "-m", "stepladder", "--project", str(folder), "serve", "--port", "0"]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    env.pop("STEPLADDER_API_TOKEN", None)
-    child = subprocess.Popen(
-        command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=folder
-    )
-    lines: list[str] = []
-    found = threading.Event()
-
-    def pump() -> None:
-        assert child.stderr is not None
-        for line in child.stderr:
-            lines.append(line)
-            if URL.search(line):
-                found.set()
-        found.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    try:
-        found.wait(120)
-        match = next((m for line in lines if (m := URL.search(line))), None)
-        if match is None:
-            raise SystemExit("the replica did not start:\n" + "".join(lines))
-        yield match.group(1)
-    finally:
-        child.terminate()
-        child.wait(30)
+    with server(folder) as url:
+        yield url
 
 
 async def timed_eval(project: Project, spec: str, urls: list[str], **options: Any) -> float:

@@ -1,8 +1,7 @@
 """stepladder: task flows on small models, escalating hard cases, with evals and traces."""
 
-import importlib
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 # DSPy/LiteLLM would otherwise fetch a model price list from the internet on first use.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -29,6 +28,7 @@ from stepladder.errors import (
     UnknownToolError,
     UserError,
 )
+from stepladder.lazy import lazy_exports
 from stepladder.version import __version__
 
 if TYPE_CHECKING:
@@ -71,19 +71,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import a lazily exported name (see `_LAZY`) on first access."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'stepladder' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    """The module's names, the lazily imported ones included."""
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports("stepladder", globals(), _LAZY)
 
 
 __all__ = [

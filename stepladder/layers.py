@@ -40,10 +40,11 @@ SITS_WITH: dict[str, str] = {
     "testing": "cli",
     "layers": "errors",
     "wording": "errors",
+    "lazy": "errors",
 }
 """Modules that count as part of another: `python -m stepladder` and the pytest helpers
-(`stepladder.testing`) belong with the CLI; this module, which imports nothing, and `wording`
-(plurals in messages) with the leaves."""
+(`stepladder.testing`) belong with the CLI; this module, which imports nothing, `wording`
+(plurals in messages) and `lazy` (names imported on first access) with the leaves."""
 
 
 def layer_of(name: str) -> int | None:

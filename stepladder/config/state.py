@@ -17,7 +17,9 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["POSTGRES_URL_ENV", "StateSettings", "masked_url"]
+from stepladder.errors import StateStoreError
+
+__all__ = ["POSTGRES_URL_ENV", "StateSettings", "masked_url", "missing_driver"]
 
 POSTGRES_URL_ENV = "STEPLADDER_POSTGRES_URL"
 _SCHEMES = ("postgresql://", "postgres://")
@@ -68,3 +70,11 @@ class StateSettings(BaseModel):
 def masked_url(url: str) -> str:
     """`url` with its password replaced by `***` (for messages and logs)."""
     return _PASSWORD.sub(r"\g<head>:***@", url)
+
+
+def missing_driver(error: ImportError) -> StateStoreError:
+    """The error for `state.postgres` set without the Postgres driver installed."""
+    return StateStoreError(
+        f"state.postgres is set but the Postgres driver is missing ({error.name}): "
+        "install stepladder with the postgres extra (pip install 'stepladder[postgres]')."
+    )

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from stepladder.config.state import masked_url
+from stepladder.config.state import masked_url, missing_driver
 from stepladder.errors import StateStoreError
 
 if TYPE_CHECKING:
@@ -57,10 +57,7 @@ async def _postgres_saver(url: str) -> AsyncIterator[BaseCheckpointSaver[Any]]:
         from psycopg.rows import dict_row  # lazy: optional extra
         from psycopg_pool import AsyncConnectionPool, PoolTimeout  # lazy: optional extra
     except ImportError as error:
-        raise StateStoreError(
-            f"state.postgres is set but the Postgres driver is missing ({error.name}): "
-            "install stepladder with the postgres extra (pip install 'stepladder[postgres]')."
-        ) from None
+        raise missing_driver(error) from None
     await _set_up(url)
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         url,

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from stepladder.config.state import masked_url
+from stepladder.config.state import masked_url, missing_driver
 from stepladder.errors import StateStoreError
 
 __all__ = [
@@ -132,10 +132,7 @@ def _probe(url: str) -> None:
     try:
         import psycopg  # lazy: optional extra
     except ImportError as error:
-        raise StateStoreError(
-            f"state.postgres is set but the Postgres driver is missing ({error.name}): "
-            "install stepladder with the postgres extra (pip install 'stepladder[postgres]')."
-        ) from None
+        raise missing_driver(error) from None
     try:
         psycopg.connect(url, connect_timeout=CONNECT_SECONDS).close()
     except psycopg.Error as error:

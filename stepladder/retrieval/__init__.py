@@ -7,8 +7,9 @@ as `stepladder.retrieval.documents` imports quickly.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from stepladder.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from stepladder.retrieval.embeddings import (
@@ -46,16 +47,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import a name of `__all__` from its module on first access."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'stepladder.retrieval' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    """The module's names, the lazily imported ones included."""
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports("stepladder.retrieval", globals(), _LAZY)
