@@ -57,9 +57,7 @@ class PostgresEvalRuns:
 
     def manifest(self, run_id: str) -> EvalManifest | None:
         """The run's manifest (None when missing or unreadable)."""
-        rows = self._read(
-            "SELECT manifest FROM stepladder_eval_runs WHERE run_id = %s", (run_id,)
-        )
+        rows = self._read("SELECT manifest FROM stepladder_eval_runs WHERE run_id = %s", (run_id,))
         try:
             return EvalManifest.model_validate_json(rows[0][0]) if rows else None
         except ValueError:
@@ -79,9 +77,7 @@ class PostgresEvalRuns:
             (run_id,),
         )
         results = [CaseResult.model_validate_json(row[0]) for row in rows]
-        return EvalRunRecord(
-            manifest=manifest, results=results, folder=self.report_folder(run_id)
-        )
+        return EvalRunRecord(manifest=manifest, results=results, folder=self.report_folder(run_id))
 
     def save_manifest(self, manifest: EvalManifest) -> None:
         """Create the run, or rewrite its manifest."""

@@ -88,4 +88,3 @@ def _flag(name: str, value: object) -> str:
     if isinstance(value, dict):
         return " ".join(f"--adapter {node}={name}" for node, name in value.items())
     return f"no --{name}" if value is None else f"--{name} {value}"
-

@@ -166,4 +166,3 @@ def _reference_runs(
         if accepted[run_id]:
             kept.append(run)
     return kept, {run_id for run_id, ok in accepted.items() if ok}
-

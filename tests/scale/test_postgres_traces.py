@@ -1,9 +1,10 @@
 """The trace store in Postgres: a real flow's spans written there and read back by every reader.
 
-With `STEPLADDER_POSTGRES_URL` set, `stepladder run` writes its spans to `stepladder_spans`,
-`stepladder traces list|show|html` (and `Project.traces`) read them from any project folder on
-the database, and nothing is written to the project's traces folder. Also the schema's second
-version applied to a database of the first, a newer one refused, and a restart survived.
+With `STEPLADDER_POSTGRES_URL` set, `stepladder run` writes its spans to `stepladder_spans`;
+`stepladder traces list|show|html`, `Project.traces` and the studio read them from any project
+folder on the database, and nothing is written to the project's traces folder. Also the
+schema's second version applied to a database of the first, a newer one refused, and a
+restart survived.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from stepladder.api import Project
@@ -24,6 +26,7 @@ from stepladder.config.state import POSTGRES_URL_ENV
 from stepladder.errors import StateStoreError
 from stepladder.flows import postgres_state
 from stepladder.flows.project import trace_store
+from stepladder.studio import create_studio_app
 from stepladder.tracing.postgres_spans import PostgresSpanWriter, PostgresTraces
 from tests.evalsets.eval_project import eval_project
 from tests.postgres_server import PostgresServer
@@ -76,6 +79,10 @@ def test_postgres_trace_store_gets_a_real_runs_spans_and_traces_reads_them_anywh
     assert trace_id in written.read_text()
     with Project(load_project(root=two)) as embedded:
         assert [t.trace_id for t in embedded.traces().traces] == [trace_id]
+    studio = TestClient(create_studio_app(two))
+    [row] = studio.get("/api/runs").json()["runs"]
+    assert row["trace_id"] == trace_id and "hello" in row["input"]
+    assert studio.get(f"/api/traces/{trace_id[:10]}").json()["trace_id"] == trace_id
     missing = cli(two, "traces", "show", "ffff")
     assert missing.exit_code == 2 and "the Postgres trace store at" in missing.output
     for root in (one, two):
