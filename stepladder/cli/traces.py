@@ -39,13 +39,6 @@ class StatusFilter(StrEnum):
     incomplete = "incomplete"
 
 
-def traces_dir() -> Path:
-    """The project's span folder: `<state_dir>/<tracing.dir>` (`.stepladder/traces`)."""
-    from stepladder.flows.project import trace_folder  # lazy: keeps --help fast
-
-    return trace_folder(project_for())
-
-
 def _store() -> TraceStore:
     from stepladder.flows.project import trace_store  # lazy: keeps --help fast
 
