@@ -10,6 +10,7 @@ restart survived.
 from __future__ import annotations
 
 import json
+import socket
 import uuid
 from pathlib import Path
 from typing import Any
@@ -129,3 +130,21 @@ def test_postgres_span_writes_survive_a_database_restart(
     store = PostgresTraces(url, tmp_path / "traces", tmp_path / "pages").load()
     [trace] = store.traces
     assert [span.name for span in trace.spans] == ["run", "node"] and writer.dropped == 0
+
+
+def test_postgres_store_that_is_down_is_one_clear_error_for_every_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv(POSTGRES_URL_ENV, f"postgresql://me:secret@127.0.0.1:{port}/nothing")
+    root = eval_project(tmp_path / "p", ["x"]).parents[1]
+    for command in (["traces", "list"], ["eval", "compare", "a", "b"], ["eval", "report", "a"]):
+        result = cli(root, *command)
+        assert result.exit_code == 1, (command, result.output)
+        assert f"cannot reach the Postgres state store at postgresql://me:***@127.0.0.1:{port}" in (
+            result.stderr.replace("\n", "")
+        )
+        assert "secret" not in result.output and "Traceback" not in result.output
+    assert not (root / ".stepladder" / "traces").exists()
