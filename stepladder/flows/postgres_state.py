@@ -59,7 +59,7 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (thread_id, interrupt_id)
         )""",
     ),
-    (  # 2: the trace store and eval runs (tracing.postgres_spans, evalsets.postgres_runs)
+    (  # the trace store and eval runs (tracing.postgres_spans, evalsets.postgres_runs)
         """CREATE TABLE IF NOT EXISTS stepladder_spans (
             trace_id TEXT NOT NULL,
             span_id TEXT NOT NULL,

@@ -3,7 +3,7 @@
 With `STEPLADDER_POSTGRES_URL` set, `stepladder run` writes its spans to `stepladder_spans`;
 `stepladder traces list|show|html`, `Project.traces` and the studio read them from any project
 folder on the database, and nothing is written to the project's traces folder. Also the
-schema's second version applied to a database of the first, a newer one refused, and a
+current schema applied to a database of the first version, a newer one refused, and a
 restart survived.
 """
 
@@ -90,7 +90,7 @@ def test_postgres_trace_store_gets_a_real_runs_spans_and_traces_reads_them_anywh
         assert not (root / ".stepladder" / "traces").exists()
 
 
-def test_postgres_schema_2_is_applied_to_a_version_1_database_and_a_newer_one_refused(
+def test_postgres_current_schema_is_applied_to_a_version_1_database_and_a_newer_one_refused(
     tmp_path: Path, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = database(postgres, "schema2", monkeypatch)
