@@ -99,6 +99,7 @@ class PreparedEval:
     metrics: list[Metric]
     manifest: EvalManifest
     folder: Path
+    """The run's folder (its files); with runs in Postgres, only for its report and such."""
     done: frozenset[str]
     remote: RemoteTarget | None = None
     store: EvalRunStore | None = None
@@ -162,6 +163,7 @@ def prepare_eval(project: Project, loaded: LoadedEvalSpec, options: EvalOptions)
     manifest = manifest.model_copy(update={"cases": len(cases)})
     runs.save_manifest(manifest)
     folder = runs.report_folder(manifest.run_id)
+    folder.mkdir(parents=True, exist_ok=True)  # for the report (and other files of the run)
     return PreparedEval(
         project, loaded, flow, cases, metrics, manifest, folder, done, options.remote, runs
     )
