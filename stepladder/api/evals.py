@@ -65,8 +65,12 @@ class EvalResult:
 
 
 def finish_eval(record: EvalRunRecord) -> EvalResult:
-    """Summarize a finished run and write its HTML report (`report.html` in its folder)."""
+    """Summarize a finished run and write its HTML report (`report.html` in its folder).
+
+    The folder is the run's own, or with runs in Postgres `.stepladder/eval-reports/RUN_ID`.
+    """
     summary = summarize(record)
+    record.folder.mkdir(parents=True, exist_ok=True)
     (record.folder / REPORT_FILE).write_text(report_html(record, summary), encoding="utf-8")
     return EvalResult(record, summary)
 

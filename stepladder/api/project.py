@@ -38,12 +38,13 @@ from stepladder.flows.project import (
     compile_project_flow,
     new_thread_id,
     trace_folder,
+    trace_store,
 )
 from stepladder.flows.reviews import load_reviews
 from stepladder.flows.run import UpdateHandler, run_flow
 from stepladder.retrieval.store import open_project_store
 from stepladder.runtimes import ModelPool
-from stepladder.tracing.store import TraceStore, load_traces
+from stepladder.tracing.store import TraceStore
 
 __all__ = ["FlowLike", "Project", "open_project"]
 
@@ -394,7 +395,7 @@ class Project:
     def traces(self) -> TraceStore:
         """The runs traced into the project's store (what `stepladder traces list` shows)."""
         self._resources.flush()
-        return load_traces(self.trace_folder)
+        return trace_store(self.config).load()
 
     def open(self) -> Project:
         """Keep the tiers that runs start, and the tracing, until `close` (or the block ends)."""

@@ -105,7 +105,7 @@ def capture(
     use_compiled: UseCompiled = True,
 ) -> None:
     """Turn traced runs of a flow into eval cases (marked unreviewed) in a JSONL file."""
-    from stepladder.flows.project import trace_folder  # lazy: keeps --help fast
+    from stepladder.flows.project import trace_store  # lazy: keeps --help fast
     from stepladder.monitor.capture import (
         CaptureFilters,
         capture_cases,
@@ -124,7 +124,7 @@ def capture(
     project, compiled = load_compiled_flow(flow, prompts=use_compiled)
     target = _target(project, compiled, flow, to, fields, split)
     pinned = _label_flow(project, flow, compiled, label_tier, use_compiled) if label_tier else None
-    selection = select_runs(trace_folder(project), compiled, filters)
+    selection = select_runs(trace_store(project), compiled, filters)
     cases = capture_cases(selection, target.fields, split)
     file = CaseFile(to, overwrite=overwrite)
     fresh = [case for case in cases if case.id not in file]

@@ -180,12 +180,12 @@ def compare(
         gate,
         render_comparison,
     )  # lazy: keeps --help fast
-    from stepladder.evalsets.runner import evals_dir  # lazy: keeps --help fast
+    from stepladder.evalsets.run_store import eval_run_store  # lazy: keeps --help fast
 
     project = project_for()
-    folder = evals_dir(project)
-    base = resolve_run(baseline, evals_dir=folder, project_root=project.root)
-    cand = resolve_run(candidate, evals_dir=folder, project_root=project.root)
+    runs = eval_run_store(project)
+    base = resolve_run(baseline, runs=runs, project_root=project.root)
+    cand = resolve_run(candidate, runs=runs, project_root=project.root)
     comparison = compare_runs(base, cand, alpha=alpha)
     if json_output:
         print_json(comparison.model_dump(mode="json"))
@@ -209,10 +209,10 @@ def baseline_save(
 ) -> None:
     """Keep a run as its eval's baseline, under `evalsets/baselines/` (commit it for CI)."""
     from stepladder.evalsets.baseline import resolve_run, save_baseline  # lazy: keeps --help fast
-    from stepladder.evalsets.runner import evals_dir  # lazy: keeps --help fast
+    from stepladder.evalsets.run_store import eval_run_store  # lazy: keeps --help fast
 
     project = project_for()
-    record = resolve_run(run_id, evals_dir=evals_dir(project), project_root=project.root)
+    record = resolve_run(run_id, runs=eval_run_store(project), project_root=project.root)
     path = save_baseline(record, project.root)
     stderr.print(f"baseline of '{record.manifest.eval_name}' saved: {path}")
 
@@ -227,11 +227,12 @@ def report(
     from stepladder.evalsets.baseline import resolve_run  # lazy: keeps --help fast
     from stepladder.evalsets.html_report import report_html  # lazy: keeps --help fast
     from stepladder.evalsets.report import render_summary, summarize  # lazy: keeps --help fast
-    from stepladder.evalsets.runner import evals_dir  # lazy: keeps --help fast
+    from stepladder.evalsets.run_store import eval_run_store  # lazy: keeps --help fast
 
     project = project_for()
-    record = resolve_run(run_id, evals_dir=evals_dir(project), project_root=project.root)
+    record = resolve_run(run_id, runs=eval_run_store(project), project_root=project.root)
     summary = summarize(record)
+    record.folder.mkdir(parents=True, exist_ok=True)
     (record.folder / REPORT_FILE).write_text(report_html(record, summary), encoding="utf-8")
     if json_output:
         print_json(summary.model_dump(mode="json"))

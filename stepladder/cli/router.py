@@ -223,15 +223,15 @@ def list_command() -> None:
 
 def _with_tier(value: str, project: Project) -> str:
     """`value` as TIER=RUN_ID, the tier read from the run when it was made with `--tier`."""
-    from stepladder.evalsets.results import MANIFEST_FILE, load_run  # lazy: keeps --help fast
-    from stepladder.evalsets.runner import evals_dir  # lazy: keeps --help fast
+    from stepladder.evalsets.run_store import eval_run_store  # lazy: keeps --help fast
 
     if "=" in value:
         return value
-    folder = evals_dir(project) / value.strip()
-    if not (folder / MANIFEST_FILE).is_file():
-        raise UserError(f"--run {value}: no such eval run under {evals_dir(project)}.")
-    tier = load_run(folder).manifest.tier
+    runs = eval_run_store(project)
+    manifest = runs.manifest(value.strip())
+    if manifest is None:
+        raise UserError(f"--run {value}: no such eval run in {runs.where}.")
+    tier = manifest.tier
     if tier is None:
         raise UserError(
             f"--run {value}: that run used each node's own tier; give it as TIER={value}, or "

@@ -1,4 +1,7 @@
-"""`stepladder traces list|show|html`: look at the runs traced under `.stepladder/traces/`."""
+"""`stepladder traces list|show|html`: look at the runs in the project's trace store.
+
+That is `.stepladder/traces/`, or the Postgres database of `state.postgres` when it is set.
+"""
 
 from __future__ import annotations
 
@@ -36,22 +39,13 @@ class StatusFilter(StrEnum):
     incomplete = "incomplete"
 
 
-def traces_dir() -> Path:
-    """The project's span folder: `<state_dir>/<tracing.dir>` (`.stepladder/traces`)."""
-    from stepladder.flows.project import trace_folder  # lazy: keeps --help fast
-
-    return trace_folder(project_for())
-
-
 def _store() -> TraceStore:
-    from stepladder.tracing.store import load_traces  # lazy: keeps --help fast
+    from stepladder.flows.project import trace_store  # lazy: keeps --help fast
 
-    store = load_traces(traces_dir())
+    store = trace_store(project_for()).load()
     if store.malformed_lines:
-        stderr.print(
-            f"[yellow]skipped {store.malformed_lines} malformed line(s)[/] in "
-            f"{store.folder}/*.jsonl"
-        )
+        where = store.source or f"{store.folder}/*.jsonl"
+        stderr.print(f"[yellow]skipped {store.malformed_lines} malformed line(s)[/] in {where}")
     return store
 
 
@@ -78,7 +72,7 @@ def list_traces(
         return
     if not summaries:
         found = "no traced runs match" if store.traces else "no traces yet"
-        console.print(f"{found} in {store.folder}: run a flow with `stepladder run`")
+        console.print(f"{found} in {store.where}: run a flow with `stepladder run`")
         return
     console.print(_table(summaries))
 
@@ -98,7 +92,12 @@ def html(
     trace_id: Annotated[str, typer.Argument(help="A trace id, or enough of its start.")],
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Where to write (default: <traces>/html/<id>.html)."),
+        typer.Option(
+            "--output",
+            "-o",
+            help="Where to write (default: <traces>/html/<id>.html; with Postgres, "
+            "<state_dir>/trace-pages/<id>.html).",
+        ),
     ] = None,
 ) -> None:
     """Write one run as a self-contained HTML page (a waterfall of its spans)."""
@@ -106,7 +105,7 @@ def html(
 
     store = _store()
     trace = store.find(trace_id)
-    path = output or store.folder / "html" / f"{trace.trace_id}.html"
+    path = output or store.pages_folder / f"{trace.trace_id}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(trace_html(trace), encoding="utf-8")
     typer.echo(str(path))

@@ -19,6 +19,7 @@ from stepladder.evalsets.results import (
     EvalRunRecord,
     load_run,
 )
+from stepladder.evalsets.run_store import EvalRunFiles, EvalRunStore
 from stepladder.files import write_text_atomic
 
 __all__ = [
@@ -103,25 +104,36 @@ def list_baselines(project_root: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / MANIFEST_FILE).is_file())
 
 
-def resolve_run(ref: str, *, evals_dir: Path, project_root: Path) -> EvalRunRecord:
+def resolve_run(
+    ref: str,
+    *,
+    project_root: Path,
+    evals_dir: Path | None = None,
+    runs: EvalRunStore | None = None,
+) -> EvalRunRecord:
     """The run named by `ref`.
 
     Args:
         ref: `baseline` (the only baseline), `baseline:<eval_name>`, a run id (or a unique
-            start of one) under `evals_dir`, or the path of a run folder.
-        evals_dir: Where runs are kept (`.stepladder/evals`).
+            start of one) of the project's runs, or the path of a run folder.
         project_root: The project, whose `evalsets/baselines/` holds the baselines.
+        evals_dir: Where run folders are kept (`.stepladder/evals`), when `runs` is not given.
+        runs: The project's eval runs (`eval_run_store`: folders, or Postgres).
 
     Raises:
         UserError: If `ref` names no run; the message lists the valid choices.
     """
     if ref == "baseline" or ref.startswith("baseline:"):
         return _resolve_baseline(ref.partition(":")[2], project_root)
-    if (evals_dir / ref / MANIFEST_FILE).is_file() and "/" not in ref and ref not in (".", ".."):
-        return load_run(evals_dir / ref)
-    matches = [run_id for run_id in _run_ids(evals_dir) if run_id.startswith(ref)]
+    if runs is None:
+        if evals_dir is None:
+            raise TypeError("resolve_run needs evals_dir or runs")
+        runs = EvalRunFiles(evals_dir)
+    if ref and "/" not in ref and ref not in (".", "..") and runs.has_run(ref):
+        return runs.load(ref)
+    matches = [run_id for run_id in runs.run_ids() if run_id.startswith(ref)]
     if len(matches) == 1 and ref:
-        return load_run(evals_dir / matches[0])
+        return runs.load(matches[0])
     if len(matches) > 1 and ref:
         raise UserError(
             f"{ref!r} is the start of several run ids: {', '.join(sorted(matches))}; "
@@ -130,7 +142,7 @@ def resolve_run(ref: str, *, evals_dir: Path, project_root: Path) -> EvalRunReco
     path = Path(ref).expanduser()
     if path.is_dir():
         return load_run(path)
-    raise UserError(_not_found(ref, evals_dir, project_root))
+    raise UserError(_not_found(ref, runs, project_root))
 
 
 def _resolve_baseline(eval_name: str, project_root: Path) -> EvalRunRecord:
@@ -152,22 +164,13 @@ def _resolve_baseline(eval_name: str, project_root: Path) -> EvalRunRecord:
     raise UserError(f"several evals have a baseline; say which: {choices}.")
 
 
-def _run_ids(evals_dir: Path) -> list[str]:
-    """Run ids under `evals_dir`, newest first (by when their manifest was written)."""
-    if not evals_dir.is_dir():
-        return []
-    runs = [p for p in evals_dir.iterdir() if (p / MANIFEST_FILE).is_file()]
-    runs.sort(key=lambda p: ((p / MANIFEST_FILE).stat().st_mtime, p.name), reverse=True)
-    return [p.name for p in runs]
-
-
-def _not_found(ref: str, evals_dir: Path, project_root: Path) -> str:
-    recent = _run_ids(evals_dir)[:RECENT_RUNS]
+def _not_found(ref: str, runs: EvalRunStore, project_root: Path) -> str:
+    recent = runs.run_ids()[:RECENT_RUNS]
     choices = [*recent, *(f"baseline:{name}" for name in list_baselines(project_root))]
     if list_baselines(project_root):
         choices.insert(len(recent), "baseline")
-    listed = ", ".join(choices) if choices else f"none: no runs in {evals_dir} and no baselines"
+    listed = ", ".join(choices) if choices else f"none: no runs in {runs.where} and no baselines"
     return (
-        f"{ref!r} names no eval run: not a run id in {evals_dir}, not a baseline and not a run "
+        f"{ref!r} names no eval run: not a run id in {runs.where}, not a baseline and not a run "
         f"folder. Valid choices (recent runs first): {listed}."
     )

@@ -8,19 +8,15 @@ value is an error (a different selection is a new run); the same value, or `--co
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from stepladder.errors import UserError
-from stepladder.evalsets.results import MANIFEST_FILE, EvalManifest, load_run
+from stepladder.evalsets.results import EvalManifest
+from stepladder.evalsets.run_store import RUN_ID_PATTERN, EvalRunStore, check_run_id, run_folder
 
 __all__ = ["RUN_ID_PATTERN", "ResumedRun", "resumed_options", "resumed_run", "run_folder"]
-
-# `stepladder eval` names runs `YYYYMMDD-HHMMSS-xxxx`; any plain folder name is accepted.
-RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -31,39 +27,19 @@ class ResumedRun:
     done: frozenset[str]
 
 
-def run_folder(evals: Path, run_id: str, option: str = "--resume") -> Path:
-    """The folder of run `run_id` under `evals`.
-
-    Raises:
-        UserError: If `run_id` is not a plain run id (a path, `..`), resolves outside `evals`
-            (a symbolic link), or names no run.
-    """
-    shown = run_id.encode("utf-8", "backslashreplace").decode("utf-8")
-    if not RUN_ID_PATTERN.fullmatch(run_id) or ".." in run_id:
-        raise UserError(
-            f"{option} {shown}: not a run id. Give the id of an eval run (a folder name under "
-            f"{evals}, such as 20260101-120000-ab12, as `stepladder eval` prints it); paths "
-            f"are not accepted. {_recent(evals)}"
-        )
-    folder = evals / run_id
-    root = evals.resolve()
-    if folder.exists() and not folder.resolve().is_relative_to(root):
-        raise UserError(
-            f"{option} {shown}: that run folder leads outside {evals} (a symbolic link). "
-            "Resume a run stepladder wrote there."
-        )
-    if not (folder / MANIFEST_FILE).is_file():
-        raise UserError(f"{option} {shown}: no such eval run. {_recent(evals)}")
-    return folder
-
-
-def resumed_run(evals: Path, eval_name: str, run_id: str) -> ResumedRun:
+def resumed_run(runs: EvalRunStore, eval_name: str, run_id: str) -> ResumedRun:
     """Read back run `run_id` of eval `eval_name` to finish it.
 
+    Args:
+        runs: The project's eval runs (`eval_run_store`).
+        eval_name: The eval being run.
+        run_id: The run to finish.
+
     Raises:
-        UserError: If the id is not a run of this eval under `evals`.
+        UserError: If the id is not a run of this eval in `runs`.
     """
-    record = load_run(run_folder(evals, run_id))
+    check_run_id(runs, run_id)
+    record = runs.load(run_id)
     if record.manifest.eval_name != eval_name:
         raise UserError(
             f"--resume {run_id}: that run is of eval '{record.manifest.eval_name}', "
@@ -112,8 +88,3 @@ def _flag(name: str, value: object) -> str:
     if isinstance(value, dict):
         return " ".join(f"--adapter {node}={name}" for node, name in value.items())
     return f"no --{name}" if value is None else f"--{name} {value}"
-
-
-def _recent(evals: Path) -> str:
-    runs = sorted((p.name for p in evals.glob("*/") if p.is_dir()), reverse=True)
-    return f"Recent runs: {', '.join(runs[:5]) or 'none'}."

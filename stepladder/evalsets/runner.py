@@ -1,10 +1,12 @@
-"""Running an eval: the flow over every case, concurrently, each case traced and kept on disk.
+"""Running an eval: the flow over every case, concurrently, each case traced and kept.
 
-Each finished case is appended to `.stepladder/evals/RUN_ID/results.jsonl` at once, so a killed
-run loses nothing it finished; `resume=RUN_ID` runs only the cases missing there, with the run's
-own options (see `stepladder.evalsets.resume`). A case whose
-flow fails is recorded with its error (scoring 0) and the run goes on; so is a case whose
-ladder reaches a human reviewer (its error says it awaits review).
+Each finished case is kept at once in the project's eval run store
+(`.stepladder/evals/RUN_ID/results.jsonl`, or Postgres with `state.postgres`; see
+`stepladder.evalsets.run_store`), so a killed run loses nothing it finished; `resume=RUN_ID`
+runs only the cases missing there, with the run's own options (see
+`stepladder.evalsets.resume`). A case whose flow fails is recorded with its error (scoring 0)
+and the run goes on; so is a case whose ladder reaches a human reviewer (its error says it
+awaits review).
 """
 
 from __future__ import annotations
@@ -33,15 +35,19 @@ from stepladder.evalsets.metrics import (
 from stepladder.evalsets.pacing import StartPacer
 from stepladder.evalsets.remote import RemoteTarget, Replicas, remote_target
 from stepladder.evalsets.results import (
-    MANIFEST_FILE,
     CaseResult,
     EvalManifest,
     EvalRunRecord,
     MetricScore,
-    ResultLog,
-    load_run,
 )
 from stepladder.evalsets.resume import resumed_options, resumed_run
+from stepladder.evalsets.run_store import (
+    EvalRunFiles,
+    EvalRunStore,
+    ResultSink,
+    eval_run_store,
+    evals_dir,
+)
 from stepladder.evalsets.spec import LoadedEvalSpec
 from stepladder.flows import Flow, compile_project_flow, run_flow
 from stepladder.flows.run import check_collections
@@ -93,8 +99,16 @@ class PreparedEval:
     metrics: list[Metric]
     manifest: EvalManifest
     folder: Path
+    """The run's folder (its files); with runs in Postgres, only for its report and such."""
     done: frozenset[str]
     remote: RemoteTarget | None = None
+    store: EvalRunStore | None = None
+    """Where the run is kept (None: the run folder's parent, as files)."""
+
+    @property
+    def runs(self) -> EvalRunStore:
+        """Where the run's manifest and results are kept."""
+        return self.store if self.store is not None else EvalRunFiles(self.folder.parent)
 
     @property
     def pending(self) -> list[EvalCase]:
@@ -112,20 +126,16 @@ class PreparedEval:
         return {str(t) for t in (getattr(m, "tier", None) for m in self.metrics) if t}
 
 
-def evals_dir(project: Project) -> Path:
-    """Where a project's eval runs live (`.stepladder/evals`)."""
-    return project.state_dir / "evals"
-
-
 def prepare_eval(project: Project, loaded: LoadedEvalSpec, options: EvalOptions) -> PreparedEval:
-    """Compile the flow, load and select the cases, build the metrics, open the run folder.
+    """Compile the flow, load and select the cases, build the metrics, save the run's manifest.
 
     Raises:
         UserError: A bad spec, case file, flow, split or resume id, named precisely.
     """
     spec = loaded.spec
+    runs = eval_run_store(project)
     if options.resume is not None:
-        resumed = resumed_run(evals_dir(project), spec.name, options.resume)
+        resumed = resumed_run(runs, spec.name, options.resume)
         manifest, done = resumed.manifest, resumed.done
         options = replace(
             options, **resumed_options(_local_options(options), manifest), remote=options.remote
@@ -151,11 +161,11 @@ def prepare_eval(project: Project, loaded: LoadedEvalSpec, options: EvalOptions)
     if options.remote is not None:
         manifest = manifest.model_copy(update={"remote": list(options.remote.urls)})
     manifest = manifest.model_copy(update={"cases": len(cases)})
-    folder = evals_dir(project) / manifest.run_id
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+    runs.save_manifest(manifest)
+    folder = runs.report_folder(manifest.run_id)
+    folder.mkdir(parents=True, exist_ok=True)  # for the report (and other files of the run)
     return PreparedEval(
-        project, loaded, flow, cases, metrics, manifest, folder, done, options.remote
+        project, loaded, flow, cases, metrics, manifest, folder, done, options.remote, runs
     )
 
 
@@ -183,8 +193,8 @@ async def run_eval(
     finished = prepared.manifest.model_copy(
         update={"finished": _now(), "pricing": models.pricing() or None}
     )
-    (prepared.folder / MANIFEST_FILE).write_text(finished.model_dump_json(indent=2), "utf-8")
-    return load_run(prepared.folder)
+    prepared.runs.save_manifest(finished)
+    return prepared.runs.load(finished.run_id)
 
 
 async def _run_local(
@@ -197,7 +207,7 @@ async def _run_local(
     gate = asyncio.Semaphore(prepared.manifest.concurrency)
     pacer = StartPacer()
 
-    async def one(case: EvalCase, log: ResultLog) -> None:
+    async def one(case: EvalCase, log: ResultSink) -> None:
         async with gate:
             await pacer.wait_turn()
             result = await _run_case(prepared, case, models, store, tracing)
@@ -206,7 +216,7 @@ async def _run_local(
         if on_case is not None:
             on_case(result)
 
-    with ResultLog(prepared.folder) as log:
+    with prepared.runs.results(prepared.manifest.run_id) as log:
         await asyncio.gather(*(one(case, log) for case in prepared.pending))
 
 
@@ -223,7 +233,7 @@ async def _run_remote(
         await models.start(prepared.judge_tiers)
         gate = asyncio.Semaphore(concurrency)
 
-        async def one(case: EvalCase, log: ResultLog) -> None:
+        async def one(case: EvalCase, log: ResultSink) -> None:
             async with gate:
                 outcome = await replicas.run(prepared.flow.name, _request_body(case.inputs))
                 result = await _case_result(
@@ -234,7 +244,7 @@ async def _run_remote(
             if on_case is not None:
                 on_case(result)
 
-        with ResultLog(prepared.folder) as log:
+        with prepared.runs.results(prepared.manifest.run_id) as log:
             tasks = [asyncio.ensure_future(one(case, log)) for case in prepared.pending]
             try:
                 await asyncio.gather(*tasks)

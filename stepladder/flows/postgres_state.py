@@ -59,6 +59,30 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (thread_id, interrupt_id)
         )""",
     ),
+    (  # the trace store and eval runs (tracing.postgres_spans, evalsets.postgres_runs)
+        """CREATE TABLE IF NOT EXISTS stepladder_spans (
+            trace_id TEXT NOT NULL,
+            span_id TEXT NOT NULL,
+            start_ns BIGINT NOT NULL,
+            seq BIGSERIAL,
+            data TEXT NOT NULL,
+            PRIMARY KEY (trace_id, span_id)
+        )""",
+        "CREATE INDEX IF NOT EXISTS stepladder_spans_start ON stepladder_spans (start_ns)",
+        """CREATE TABLE IF NOT EXISTS stepladder_eval_runs (
+            run_id TEXT PRIMARY KEY,
+            eval_name TEXT NOT NULL,
+            manifest TEXT NOT NULL,
+            written BIGSERIAL
+        )""",
+        """CREATE TABLE IF NOT EXISTS stepladder_eval_results (
+            run_id TEXT NOT NULL REFERENCES stepladder_eval_runs ON DELETE CASCADE,
+            case_id TEXT NOT NULL,
+            seq BIGSERIAL,
+            result TEXT NOT NULL,
+            PRIMARY KEY (run_id, case_id)
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 _migrated: set[str] = set()

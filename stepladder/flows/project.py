@@ -19,6 +19,7 @@ from stepladder.nodes.llm.escalation import EMBEDDINGS
 from stepladder.prompts import apply_compiled, compiled_path, load_compiled
 from stepladder.specs.locations import valid_choices
 from stepladder.tracing import Tracing
+from stepladder.tracing.sources import TraceSource, trace_source
 
 __all__ = [
     "checkpoint_path",
@@ -27,6 +28,7 @@ __all__ = [
     "new_thread_id",
     "project_tracing",
     "trace_folder",
+    "trace_store",
 ]
 
 CHECKPOINT_FILE = "checkpoints.sqlite"
@@ -158,9 +160,17 @@ def checkpoint_path(project: Project) -> Path:
 
 
 def project_tracing(project: Project) -> Tracing:
-    """Tracing as the project's settings ask (JSONL under the state folder, OTLP if set)."""
+    """Tracing as the project's settings ask (its trace store, see `trace_store`; OTLP if set)."""
     settings = project.settings
-    return Tracing.for_project(settings.tracing, project.state_dir, settings.name)
+    return Tracing.for_project(
+        settings.tracing, project.state_dir, settings.name, settings.state.postgres
+    )
+
+
+def trace_store(project: Project) -> TraceSource:
+    """The project's trace store: Postgres with `state.postgres`, else its span folder."""
+    settings = project.settings
+    return trace_source(settings.tracing, project.state_dir, settings.state.postgres)
 
 
 def trace_folder(project: Project) -> Path:

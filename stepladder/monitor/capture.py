@@ -33,6 +33,7 @@ from stepladder.retrieval import Store
 from stepladder.runtimes import ModelPool
 from stepladder.tracing import Tracing
 from stepladder.tracing.attributes import EVAL_CASE_ID, EVAL_RUN_ID
+from stepladder.tracing.sources import TraceSource
 
 __all__ = [
     "CaptureFilters",
@@ -138,7 +139,7 @@ class Selection:
         return [f"{count} {why}" for count, why in counted if count]
 
 
-def select_runs(trace_dir: Path, flow: Flow, filters: CaptureFilters) -> Selection:
+def select_runs(trace_dir: Path | TraceSource, flow: Flow, filters: CaptureFilters) -> Selection:
     """The traced runs of `flow` that `filters` choose.
 
     Raises:
@@ -170,7 +171,9 @@ def select_runs(trace_dir: Path, flow: Flow, filters: CaptureFilters) -> Selecti
     return selection
 
 
-def _nothing_matched(trace_dir: Path, flow: str, filters: CaptureFilters, found: Selection) -> str:
+def _nothing_matched(
+    trace_dir: Path | TraceSource, flow: str, filters: CaptureFilters, found: Selection
+) -> str:
     notes = found.left_out()
     if found.missing_traces:
         notes.append(f"no run's trace id starts with {', '.join(found.missing_traces)}")

@@ -32,7 +32,7 @@ from rich.console import Console
 from stepladder.config import Project
 from stepladder.errors import UserError
 from stepladder.flows import load_flow
-from stepladder.flows.project import trace_folder
+from stepladder.flows.project import trace_store
 from stepladder.monitor import drift_stats as stats
 from stepladder.monitor.drift_rates import RateComparison, RateThresholds, compare_with_eval_runs
 from stepladder.monitor.drift_sources import (
@@ -270,7 +270,7 @@ def analyze_drift(
     name = load_flow(flow_file).name
     specs = find_eval_specs(project, name, flow_file, options.evalsets)
     eval_texts = eval_case_texts(specs, options.field)
-    folder = trace_folder(project)
+    folder = trace_store(project)
     every = read_flow_runs(folder, name)
     runs, texts, notes = production_inputs(
         every,

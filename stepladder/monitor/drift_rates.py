@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from stepladder.config import Project
-from stepladder.evalsets.results import MANIFEST_FILE, EvalManifest
-from stepladder.evalsets.runner import evals_dir
+from stepladder.evalsets.run_store import eval_run_store
 from stepladder.evalsets.spec import LoadedEvalSpec
 from stepladder.monitor import drift_stats as stats
 from stepladder.monitor.production import ProductionRun
@@ -155,7 +153,7 @@ def _reference_runs(
 ) -> tuple[list[ProductionRun], set[str]]:
     """The traced cases of the eval sets' own eval runs (not those pinned to one tier)."""
     names = {loaded.spec.name for loaded in specs}
-    folder = evals_dir(project)
+    store = eval_run_store(project)
     accepted: dict[str, bool] = {}
     kept = []
     for run in runs:
@@ -163,15 +161,8 @@ def _reference_runs(
         if run_id is None:
             continue
         if run_id not in accepted:
-            manifest = _manifest(folder / run_id / MANIFEST_FILE)
+            manifest = store.manifest(run_id)
             accepted[run_id] = bool(manifest and manifest.eval_name in names and not manifest.tier)
         if accepted[run_id]:
             kept.append(run)
     return kept, {run_id for run_id, ok in accepted.items() if ok}
-
-
-def _manifest(file: Path) -> EvalManifest | None:
-    try:
-        return EvalManifest.model_validate_json(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None

@@ -19,6 +19,7 @@ from stepladder.config import Project
 from stepladder.errors import EvalSetError, UserError
 from stepladder.evalsets.spec import EVALSETS_DIR, SPEC_SUFFIXES, LoadedEvalSpec, load_eval_spec
 from stepladder.monitor.production import ProductionRun, select_production_runs
+from stepladder.tracing.sources import TraceSource
 
 __all__ = [
     "eval_case_texts",
@@ -104,7 +105,7 @@ def eval_case_texts(specs: Sequence[LoadedEvalSpec], field: str | None) -> list[
 def production_inputs(
     every: Sequence[ProductionRun],
     flow: str,
-    trace_dir: Path,
+    trace_dir: Path | TraceSource,
     *,
     since: datetime | None = None,
     until: datetime | None = None,

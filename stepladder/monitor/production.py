@@ -19,6 +19,7 @@ from typing import Any
 from stepladder.errors import UserError
 from stepladder.nodes.route import ROUTE_PROBABILITIES
 from stepladder.tracing import attributes as names
+from stepladder.tracing.sources import TraceSource
 from stepladder.tracing.store import SpanRecord, Trace, TraceStatus, load_traces, summarize
 
 __all__ = [
@@ -81,8 +82,8 @@ class ProductionRuns:
     total: int = 0
 
 
-def read_flow_runs(trace_dir: Path, flow: str) -> tuple[ProductionRun, ...]:
-    """Every traced run of `flow` in the span files of `trace_dir`, newest first.
+def read_flow_runs(trace_dir: Path | TraceSource, flow: str) -> tuple[ProductionRun, ...]:
+    """Every traced run of `flow` in the span files of `trace_dir` (or a trace store), newest first.
 
     Raises:
         UserError: The folder does not exist (nothing traced yet).
@@ -114,7 +115,7 @@ def select_production_runs(
 
 
 def load_production_runs(
-    trace_dir: Path,
+    trace_dir: Path | TraceSource,
     flow: str,
     *,
     since: datetime | None = None,
@@ -124,7 +125,7 @@ def load_production_runs(
     """Read the runs of `flow` from `trace_dir` and select those of the window.
 
     Args:
-        trace_dir: The project's trace folder.
+        trace_dir: The project's trace store (`flows.project.trace_store`), or a span folder.
         flow: The flow's name.
         since: Only runs started at or after this time.
         until: Only runs started before this time.

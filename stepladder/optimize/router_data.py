@@ -20,8 +20,8 @@ from numpy.typing import NDArray
 from stepladder.config import Project
 from stepladder.errors import UserError
 from stepladder.evalsets.cases import EvalCase
-from stepladder.evalsets.results import EvalRunRecord, load_run
-from stepladder.evalsets.runner import evals_dir
+from stepladder.evalsets.results import EvalRunRecord
+from stepladder.evalsets.run_store import eval_run_store
 from stepladder.evalsets.spec import load_eval_spec
 from stepladder.predictors.router.manifest import TierRecord
 from stepladder.predictors.router.router import MIN_EXAMPLES
@@ -103,17 +103,14 @@ def load_training_data(
 
 
 def _run(project: Project, run_id: str) -> EvalRunRecord:
-    folder = evals_dir(project) / run_id
-    if not (folder / "manifest.json").is_file():
-        home = evals_dir(project)
-        recent = sorted((p.name for p in home.iterdir() if p.is_dir()), reverse=True)[:5]
+    runs = eval_run_store(project)
+    if not runs.has_run(run_id):
+        recent = runs.run_ids()[:5]
         raise UserError(
-            f"no eval run '{run_id}' in {home}; recent runs: {', '.join(recent) or 'none'}. "
-            "Run the eval once per tier with `stepladder eval`."
-            if home.is_dir()
-            else f"no eval run '{run_id}': {home} does not exist. Run `stepladder eval` first."
+            f"no eval run '{run_id}' in {runs.where}; recent runs: {', '.join(recent) or 'none'}."
+            " Run the eval once per tier with `stepladder eval`."
         )
-    return load_run(folder)
+    return runs.load(run_id)
 
 
 def _same_eval(records: Mapping[str, EvalRunRecord]) -> str:

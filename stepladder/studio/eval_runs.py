@@ -1,6 +1,7 @@
 """Eval runs as the studio shows them: the list, one run with every case, read from disk.
 
-Runs live in `.stepladder/evals/RUN_ID/` (see `stepladder.evalsets.results`); baselines saved
+Runs are read from the project's eval run store (`.stepladder/evals/RUN_ID/`, or Postgres with
+`state.postgres`; see `stepladder.evalsets.run_store`); baselines saved
 with `stepladder eval baseline save` are listed too, as `baseline:<eval_name>`, the name
 `stepladder eval compare` takes. Summaries come from `stepladder.evalsets.report.summarize`, so
 the studio shows the same metrics and intervals as `stepladder eval report`; any field the
@@ -20,15 +21,8 @@ from stepladder.errors import StepladderError, UserError
 from stepladder.evalsets.baseline import BASELINES_DIR, list_baselines
 from stepladder.evalsets.cases import EvalCase
 from stepladder.evalsets.report import EvalSummary, metric_names, score_of, summarize
-from stepladder.evalsets.results import (
-    MANIFEST_FILE,
-    RESULTS_FILE,
-    CaseResult,
-    EvalManifest,
-    EvalRunRecord,
-)
-from stepladder.evalsets.results import load_run as load_run_folder
-from stepladder.evalsets.runner import evals_dir
+from stepladder.evalsets.results import CaseResult, EvalManifest, EvalRunRecord
+from stepladder.evalsets.run_store import EvalRunFiles, EvalRunStore, eval_run_store
 from stepladder.evalsets.spec import load_eval_spec
 
 __all__ = [
@@ -52,23 +46,45 @@ class EvalRunNotFound(UserError):
 
 
 @dataclass(frozen=True)
+class StoredRun:
+    """A run the studio can name: its id there, the store holding it, and its id in that store.
+
+    Baselines are held by a store of their own (`evalsets/baselines/`, one folder per eval).
+    """
+
+    run_id: str
+    store: EvalRunStore
+    stored_id: str
+    baseline: bool
+
+    def load(self) -> LoadedRun:
+        """The run, read."""
+        stamp = self.store.stamp(self.stored_id)
+        return LoadedRun(self.run_id, self.store.load(self.stored_id), self.baseline, stamp)
+
+
+@dataclass(frozen=True)
 class LoadedRun:
-    """An eval run read from disk, under the id the studio names it by."""
+    """An eval run read from its store, under the id the studio names it by."""
 
     run_id: str
     record: EvalRunRecord
     baseline: bool
+    stamp: tuple[int, ...] = ()
+    """How the run's store last wrote it (see `EvalRunStore.stamp`)."""
 
     @property
     def summary(self) -> EvalSummary:
-        """The run summed up as `stepladder eval report` does (cached by file stamps)."""
-        return _summary(self.record.folder, _stamp(self.record.folder), self.record)
+        """The run summed up as `stepladder eval report` does (cached by its stamp)."""
+        return _summary(self.record.folder, self.stamp, self.record)
 
 
 _SUMMARIES: dict[tuple[Path, tuple[int, ...]], EvalSummary] = {}
 
 
 def _summary(folder: Path, stamp: tuple[int, ...], record: EvalRunRecord) -> EvalSummary:
+    if not stamp:
+        return summarize(record)
     key = (folder, stamp)
     if key not in _SUMMARIES:
         if len(_SUMMARIES) > 256:
@@ -77,49 +93,36 @@ def _summary(folder: Path, stamp: tuple[int, ...], record: EvalRunRecord) -> Eva
     return _SUMMARIES[key]
 
 
-def _stamp(folder: Path) -> tuple[int, ...]:
-    """When and how much the run's files were written (a summary stays valid while equal)."""
-    stamp: list[int] = []
-    for name in (MANIFEST_FILE, RESULTS_FILE):
-        try:
-            stat = (folder / name).stat()
-        except OSError:
-            stamp += [0, 0]
-        else:
-            stamp += [stat.st_mtime_ns, stat.st_size]
-    return tuple(stamp)
-
-
-def _folders(project: Project) -> Iterator[tuple[str, Path, bool]]:
-    """Every run's id, folder and whether it is a baseline: runs first, then baselines."""
-    root = evals_dir(project)
-    if root.is_dir():
-        for folder in sorted(root.iterdir()):
-            if (folder / MANIFEST_FILE).is_file():
-                yield folder.name, folder, False
+def _stored_runs(project: Project) -> Iterator[StoredRun]:
+    """Every run the studio can show: the project's runs by id, then the baselines."""
+    runs = eval_run_store(project)
+    for run_id in sorted(runs.run_ids()):
+        yield StoredRun(run_id, runs, run_id, False)
+    baselines = EvalRunFiles(project.root / BASELINES_DIR)
     for name in list_baselines(project.root):
-        yield BASELINE_PREFIX + name, project.root / BASELINES_DIR / name, True
+        yield StoredRun(BASELINE_PREFIX + name, baselines, name, True)
 
 
 def load_run(project: Project, run_id: str) -> LoadedRun:
-    """The run named `run_id`: a folder name under `.stepladder/evals`, or `baseline:<eval>`.
+    """The run named `run_id`: a run id of the project's store, or `baseline:<eval>`.
 
     Only those names are accepted (never a path), so the studio reads nothing else on disk.
 
     Raises:
         EvalRunNotFound: If no run has that id; the message lists recent ones.
     """
-    for known, folder, baseline in _folders(project):
-        if known == run_id:
-            return LoadedRun(run_id, load_run_folder(folder), baseline)
+    for known in _stored_runs(project):
+        if known.run_id == run_id:
+            return known.load()
     raise EvalRunNotFound(_not_found(project, run_id))
 
 
 def _not_found(project: Project, run_id: str) -> str:
-    ids = [known for known, _, _ in _folders(project)]
+    ids = [known.run_id for known in _stored_runs(project)]
     runs = sorted((i for i in ids if not i.startswith(BASELINE_PREFIX)), reverse=True)
     shown = [*runs[:RECENT_RUNS], *(i for i in ids if i.startswith(BASELINE_PREFIX))]
-    listed = ", ".join(shown) if shown else f"none yet (no runs in {evals_dir(project)})"
+    where = eval_run_store(project).where
+    listed = ", ".join(shown) if shown else f"none yet (no runs in {where})"
     return f"no eval run {run_id!r} in this project. Eval runs: {listed}."
 
 
@@ -127,29 +130,26 @@ def list_runs(project: Project) -> dict[str, Any]:
     """Every eval run, newest first, then the baselines; runs that cannot be read are named."""
     rows: list[tuple[tuple[str, int], dict[str, Any]]] = []
     skipped: list[str] = []
-    for run_id, folder, baseline in _folders(project):
+    for stored in _stored_runs(project):
         try:
-            run = LoadedRun(run_id, load_run_folder(folder), baseline)
-            rows.append((_when(folder, run.record.manifest), _run_row(run)))
+            run = stored.load()
+            rows.append((_when(run.stamp, run.record.manifest), _run_row(run)))
         except (StepladderError, ValueError, OSError) as error:
-            logger.warning("eval run %s cannot be read: %s", folder, error)
-            skipped.append(f"{folder}: {error}")
+            where = stored.store.report_folder(stored.stored_id)
+            logger.warning("eval run %s cannot be read: %s", where, error)
+            skipped.append(f"{where}: {error}")
     rows.sort(key=lambda item: item[0], reverse=True)  # newest first
     rows.sort(key=lambda item: bool(item[1]["baseline"]))  # stable: baselines last
     return {"runs": [row for _, row in rows], "skipped": skipped}
 
 
-def _when(folder: Path, manifest: EvalManifest) -> tuple[str, int]:
+def _when(stamp: tuple[int, ...], manifest: EvalManifest) -> tuple[str, int]:
     """A key that orders runs by when they started.
 
     The start is kept to the second; of two runs started in one second, the one whose
     results were written last comes last.
     """
-    try:
-        written = (folder / RESULTS_FILE).stat().st_mtime_ns
-    except OSError:
-        written = 0
-    return manifest.started, written
+    return manifest.started, stamp[2] if len(stamp) > 2 else 0
 
 
 def _run_row(run: LoadedRun) -> dict[str, Any]:
@@ -205,23 +205,16 @@ def related_runs(project: Project, run: LoadedRun) -> dict[str, str | None]:
     manifest = run.record.manifest
     has_baseline = manifest.eval_name in list_baselines(project.root)
     baseline = BASELINE_PREFIX + manifest.eval_name if has_baseline and not run.baseline else None
-    this = _when(run.record.folder, manifest)
+    this = _when(run.stamp, manifest)
     previous: tuple[tuple[str, int], str] | None = None
-    for run_id, folder, is_baseline in _folders(project):
-        other = None if is_baseline else _manifest_or_none(folder)
-        if other is None or other.eval_name != manifest.eval_name or run_id == run.run_id:
+    for stored in _stored_runs(project):
+        other = None if stored.baseline else stored.store.manifest(stored.stored_id)
+        if other is None or other.eval_name != manifest.eval_name or stored.run_id == run.run_id:
             continue
-        when = _when(folder, other)
+        when = _when(stored.store.stamp(stored.stored_id), other)
         if when < this and (previous is None or when > previous[0]):
-            previous = (when, run_id)
+            previous = (when, stored.run_id)
     return {"baseline": baseline, "previous": previous[1] if previous else None}
-
-
-def _manifest_or_none(folder: Path) -> EvalManifest | None:
-    try:
-        return EvalManifest.model_validate_json((folder / MANIFEST_FILE).read_text("utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def case_rows(project: Project, record: EvalRunRecord) -> list[dict[str, Any]]:

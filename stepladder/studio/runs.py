@@ -6,16 +6,16 @@ GET /api/traces/{trace_id}  one trace (an id or its start): summary and spans in
 GET /runs                   the runs page      GET /traces/{trace_id}  the trace page
 ```
 A run's input and output are the previews on its root span (`stepladder.input`,
-`stepladder.output`); text search looks there. The span files are read again only when they
-change.
+`stepladder.output`); text search looks there. The project's trace store (span files, or
+Postgres with `state.postgres`) is read again only when it changed.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -23,16 +23,16 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from stepladder.errors import UserError
-from stepladder.flows.project import trace_folder
+from stepladder.flows.project import trace_store
 from stepladder.monitor.production import parse_since
 from stepladder.studio.context import StudioContext, studio_context
 from stepladder.studio.pages import page
+from stepladder.tracing.sources import TraceSource
 from stepladder.tracing.store import (
     SpanRecord,
     Trace,
     TraceStore,
     TraceSummary,
-    load_traces,
     summarize,
 )
 from stepladder.tracing.trace_json import CAPTURE_HINT, jsonable, trace_spans_json
@@ -156,7 +156,7 @@ def list_runs(
         max_latency=max_latency,
         text=(q or "").strip() or None,
     )
-    traced = _traced(trace_folder(context.project))
+    traced = _traced(trace_store(context.project))
     if traced is None:
         return _listing([], 0, [], 0, note="no traces yet: run a flow with `stepladder run`")
     kept = [(summary, trace) for summary, trace, text in traced.runs if wanted.keeps(summary, text)]
@@ -170,7 +170,7 @@ def get_trace(
     trace_id: str, context: Annotated[StudioContext, Depends(studio_context)]
 ) -> dict[str, Any]:
     """One trace: its summary and its spans in tree order (404 when no trace matches)."""
-    traced = _traced(trace_folder(context.project))
+    traced = _traced(trace_store(context.project))
     prefix = trace_id.strip().lower()
     traces = [trace for _, trace, _ in traced.runs] if traced is not None else []
     exact = [trace for trace in traces if trace.trace_id == prefix]
@@ -253,24 +253,20 @@ def _time(text: str | None, option: str) -> datetime | None:
         raise HTTPException(422, detail=str(error)) from None
 
 
-_cache: dict[Path, tuple[tuple[tuple[str, int, int], ...], TracedRuns]] = {}
+_cache: dict[str, tuple[Hashable, TracedRuns]] = {}
 _cache_lock = threading.Lock()
 
 
-def _traced(folder: Path) -> TracedRuns | None:
-    """The runs traced in `folder` (None when there is none yet), read again when it changed."""
-    if not folder.is_dir():
+def _traced(source: TraceSource) -> TracedRuns | None:
+    """The runs traced in `source` (None when there is none yet), read again when it changed."""
+    if not source.has_traces():
         return None
-    signature = tuple(
-        (path.name, stat.st_mtime_ns, stat.st_size)
-        for path in sorted(folder.glob("*.jsonl"))
-        for stat in (path.stat(),)
-    )
+    signature = source.signature()
     with _cache_lock:
-        cached = _cache.get(folder)
+        cached = _cache.get(source.where)
         if cached is not None and cached[0] == signature:
             return cached[1]
-    traced = TracedRuns.of(load_traces(folder))
+    traced = TracedRuns.of(source.load())
     with _cache_lock:
-        _cache[folder] = (signature, traced)
+        _cache[source.where] = (signature, traced)
     return traced

@@ -1,4 +1,4 @@
-"""`JsonlBatchProcessor`: the local store's batch span processor.
+"""`JsonlBatchProcessor`: the trace store's batch span processor (span files, or Postgres).
 
 Like OpenTelemetry's `BatchSpanProcessor` it keeps file I/O off the caller's path: a background
 thread writes in batches (every `max_batch` spans or `delay_s` seconds). Unlike it, each span is
@@ -16,7 +16,8 @@ import threading
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from stepladder.tracing.exporter import JsonlSpanExporter, span_line
+from stepladder.tracing.exporter import span_line
+from stepladder.tracing.sources import SpanWriter
 
 __all__ = ["JsonlBatchProcessor"]
 
@@ -24,10 +25,10 @@ logger = logging.getLogger(__name__)
 
 
 class JsonlBatchProcessor(SpanProcessor):
-    """Serializes each ended span and writes the lines to a `JsonlSpanExporter` in batches.
+    """Serializes each ended span and writes the lines to the trace store in batches.
 
     Args:
-        exporter: The JSONL store.
+        exporter: The store's writer (a `JsonlSpanExporter`, or Postgres's).
         max_batch: Wake the writer once this many lines wait.
         delay_s: Write at least this often while lines wait.
         max_queue: Lines kept at most; beyond it new spans are dropped (and counted).
@@ -35,7 +36,7 @@ class JsonlBatchProcessor(SpanProcessor):
 
     def __init__(
         self,
-        exporter: JsonlSpanExporter,
+        exporter: SpanWriter,
         max_batch: int = 512,
         delay_s: float = 2.0,
         max_queue: int = 65536,

@@ -2,7 +2,8 @@
 
 stepladder never touches the global tracer provider, so an application's own tracing set-up
 is left alone. Spans go through `JsonlBatchProcessor` (a batch processor that serializes each span
-as it ends and writes in batches from a background thread) to the local JSONL store and, when
+as it ends and writes in batches from a background thread) to the project's trace store (JSONL
+files, or Postgres with `state.postgres`) and, when
 `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set, through OpenTelemetry's
 `BatchSpanProcessor` to that OTLP endpoint too
 (`OTEL_EXPORTER_OTLP_PROTOCOL`: `http/protobuf`, the default, or `grpc`).
@@ -28,10 +29,10 @@ from stepladder.config.secrets import register_environment
 from stepladder.config.tracing import TracingSettings
 from stepladder.errors import ConfigError
 from stepladder.tracing.attributes import Previews
-from stepladder.tracing.exporter import JsonlSpanExporter
 from stepladder.tracing.genai import capture_from_environment
 from stepladder.tracing.processor import JsonlBatchProcessor
 from stepladder.tracing.recorded import RecordingTracer
+from stepladder.tracing.sources import TraceFiles, trace_source
 from stepladder.version import __version__
 
 __all__ = ["Tracing", "otlp_exporter"]
@@ -52,7 +53,7 @@ class Tracing:
     Args:
         provider: The provider whose processors get the spans; None traces nothing.
         previews: How inputs and outputs are cut or masked on spans.
-        folder: The local store's folder, when spans are written there.
+        folder: The span files' folder, when spans are written there (not to Postgres).
         capture_content: Record model calls' messages and completions on their spans (the
             GenAI conventions' opt-in); never while previews are redacted.
     """
@@ -82,16 +83,24 @@ class Tracing:
         return self.provider is not None
 
     @classmethod
-    def for_project(cls, settings: TracingSettings, state_dir: Path, project: str = "") -> Tracing:
-        """Tracing as `stepladder.yaml` sets it: the JSONL store, plus OTLP when configured."""
+    def for_project(
+        cls,
+        settings: TracingSettings,
+        state_dir: Path,
+        project: str = "",
+        postgres: str | None = None,
+    ) -> Tracing:
+        """Tracing as `stepladder.yaml` sets it: the trace store, plus OTLP when configured.
+
+        The store is the project's (`trace_source`): span files under `state_dir`, or the
+        Postgres database `postgres` (`state.postgres`) when it is set.
+        """
         if not settings.enabled:
             return cls(None)
-        folder = state_dir / settings.dir
+        source = trace_source(settings, state_dir, postgres)
+        folder = source.folder if isinstance(source, TraceFiles) else None
         provider = _provider(project)
-        store = JsonlSpanExporter(
-            folder, int(settings.max_file_mb * 1_000_000), settings.keep_files
-        )
-        provider.add_span_processor(JsonlBatchProcessor(store))
+        provider.add_span_processor(JsonlBatchProcessor(source.writer()))
         remote = otlp_exporter()
         if remote is not None:
             provider.add_span_processor(BatchSpanProcessor(remote))

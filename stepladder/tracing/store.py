@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal, TypeGuard
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 from stepladder.errors import UserError
+
+if TYPE_CHECKING:
+    from stepladder.tracing.sources import TraceSource
 
 __all__ = [
     "SpanEvent",
@@ -30,6 +33,7 @@ __all__ = [
     "load_traces",
     "read_spans",
     "summarize",
+    "traces_of",
 ]
 
 TraceStatus = Literal["ok", "error", "incomplete"]
@@ -248,17 +252,32 @@ class TraceSummary:
 
 @dataclass(frozen=True)
 class TraceStore:
-    """The traces read from a folder of span files.
+    """The traces read from a trace store (a folder of span files, or Postgres).
 
     Attributes:
-        folder: The folder that was read.
+        folder: The folder of span files that was read (with Postgres: the project's
+            traces folder, which nothing is written to).
         traces: The traces, newest first.
         malformed_lines: Lines skipped because they were not spans.
+        source: Where the spans were read, for messages (None: `folder`).
+        pages: Where `stepladder traces html` writes pages (None: `<folder>/html`).
     """
 
     folder: Path
     traces: tuple[Trace, ...]
     malformed_lines: int = 0
+    source: str | None = None
+    pages: Path | None = None
+
+    @property
+    def where(self) -> str:
+        """Where the spans were read, for messages."""
+        return self.source or str(self.folder)
+
+    @property
+    def pages_folder(self) -> Path:
+        """Where HTML pages of traces go by default."""
+        return self.pages or self.folder / "html"
 
     def summaries(self) -> list[TraceSummary]:
         """One summary per trace, newest first."""
@@ -280,7 +299,7 @@ class TraceStore:
         if not matches:
             recent = ", ".join(t.trace_id[:12] for t in self.traces[:5]) or "none yet"
             raise UserError(
-                f"no trace id starts with '{prefix}' in {self.folder}; recent traces: {recent}"
+                f"no trace id starts with '{prefix}' in {self.where}; recent traces: {recent}"
             )
         shown = ", ".join(t.trace_id[:16] for t in matches[:5])
         more = f" and {len(matches) - 5} more" if len(matches) > 5 else ""
@@ -305,15 +324,30 @@ def read_spans(folder: Path) -> tuple[list[SpanRecord], int]:
     return spans, malformed
 
 
-def load_traces(folder: Path) -> TraceStore:
-    """Read a folder of span files into traces, newest first.
+def load_traces(folder: Path | TraceSource) -> TraceStore:
+    """Read a folder of span files (or a project's trace store) into traces, newest first.
 
     Raises:
         UserError: The folder does not exist (no run has been traced yet).
+        StateStoreError: The store is in Postgres and cannot be read.
     """
+    if not isinstance(folder, Path):
+        return folder.load()
     if not folder.is_dir():
         raise UserError(f"no traces yet (no {folder}): run a flow with `stepladder run`")
     spans, malformed = read_spans(folder)
+    return traces_of(spans, folder, malformed)
+
+
+def traces_of(
+    spans: list[SpanRecord],
+    folder: Path,
+    malformed: int = 0,
+    *,
+    source: str | None = None,
+    pages: Path | None = None,
+) -> TraceStore:
+    """Group spans into traces, newest first (see `TraceStore` for the other arguments)."""
     by_trace: dict[str, dict[str, SpanRecord]] = {}
     for span in spans:  # a span written twice (a retried export) counts once: the last wins
         by_trace.setdefault(span.trace_id, {})[span.span_id] = span
@@ -322,10 +356,13 @@ def load_traces(folder: Path) -> TraceStore:
         for trace_id, found in by_trace.items()
     ]
     traces.sort(key=lambda trace: (trace.start_ns, trace.trace_id), reverse=True)
-    return TraceStore(folder=folder, traces=tuple(traces), malformed_lines=malformed)
+    return TraceStore(
+        folder=folder, traces=tuple(traces), malformed_lines=malformed,
+        source=source, pages=pages,
+    )  # fmt: skip
 
 
-def find_trace(folder: Path, id_or_prefix: str) -> Trace:
+def find_trace(folder: Path | TraceSource, id_or_prefix: str) -> Trace:
     """The trace in `folder` whose id is, or uniquely starts with, `id_or_prefix`.
 
     Raises:
