@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from stepladder.config.mcp import McpServerSettings
 from stepladder.errors import ToolServerError
@@ -33,7 +34,7 @@ async def open_client(
     Raises:
         ToolServerError: When the server's command is not found.
     """
-    from mcp import Client, StdioServerParameters  # lazy: the SDK takes a while to import
+    from mcp import Client, StdioServerParameters, stdio_client  # lazy: the SDK is slow to load
 
     if settings.command is not None:
         program, *args = settings.command
@@ -48,7 +49,8 @@ async def open_client(
         params = StdioServerParameters(
             command=program, args=args, env=dict(settings.env) or None, cwd=cwd
         )
-        async with Client(params, mode="legacy", cache=None) as client:
+        transport = stdio_client(params, errlog=_errlog())
+        async with Client(transport, mode="legacy", cache=None) as client:
             yield client
         return
     import httpx2  # lazy, as above: the SDK's HTTP client
@@ -147,6 +149,15 @@ class McpConnection:
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
+
+
+def _errlog() -> TextIO:
+    """Where a server's stderr goes: ours, or the process's own when ours is not a file."""
+    try:
+        sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return sys.__stderr__ or sys.stderr
+    return sys.stderr
 
 
 def describe_failure(error: BaseException) -> str:
