@@ -5,10 +5,10 @@ Missing tools fail the tests that need them (they are never skipped).
 
 from __future__ import annotations
 
-import shlex
-import sys
 import os
+import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parents[3]
