@@ -4,6 +4,8 @@
 mcp_servers:
   files:                                   # stdio: the command is started for a run
     command: [npx, -y, "@modelcontextprotocol/server-filesystem", data]
+  shop:                                    # `python` is the Python that runs stepladder
+    command: [python, mcp/shop_server.py]  # (relative paths: from the project folder)
   tickets:                                 # streamable HTTP
     url: http://127.0.0.1:9000/mcp
     headers_env: {Authorization: TICKETS_TOKEN}   # header -> environment variable

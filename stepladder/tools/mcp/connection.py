@@ -23,6 +23,7 @@ from stepladder.errors import ToolServerError
 __all__ = ["McpConnection", "open_client"]
 
 START_TIMEOUT_S = 60.0
+PYTHON_NAMES = ("python", "python3")
 
 
 @contextlib.asynccontextmanager
@@ -38,6 +39,8 @@ async def open_client(
 
     if settings.command is not None:
         program, *args = settings.command
+        if program in PYTHON_NAMES:  # the Python that runs stepladder (and has its packages)
+            program = sys.executable
         if shutil.which(program) is None:
             raise ToolServerError(
                 f"MCP server '{name}': command '{program}' was not found (its `command` in "
