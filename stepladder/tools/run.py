@@ -60,7 +60,8 @@ async def run_tool(tool: Tool, arguments: Any) -> ToolResult:
         return ToolResult("invalid_arguments", _invalid(tool, error))
     kwargs = _keywords(validated)
     try:
-        value = await asyncio.wait_for(_call(tool, kwargs), timeout=tool.timeout_s)
+        async with asyncio.timeout(tool.timeout_s):  # no task of its own (as wait_for made)
+            value = await _call(tool, kwargs)
     except TimeoutError:
         message = f"error: {tool.name} timed out after {tool.timeout_s:g} s."
         return ToolResult("timeout", message, seconds=loop.time() - started)

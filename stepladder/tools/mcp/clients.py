@@ -49,6 +49,9 @@ class McpClients:
         Raises:
             ToolServerError: When the server cannot be started or reached.
         """
+        found = self._connections.get(name)
+        if found is not None and found.alive and found.settings == settings:
+            return found  # the common case: no lock to take
         lock = self._locks.setdefault(name, asyncio.Lock())
         async with lock:
             found = self._connections.get(name)
@@ -89,30 +92,24 @@ class McpClients:
             TimeoutError: When the call takes longer than the server's `timeout_s`.
         """
         connection = await self.connection(name, settings)
-        client = connection.client
-        waiter = asyncio.ensure_future(client.call_tool(tool, arguments))
-        watched: set[asyncio.Future[Any]] = {waiter, connection.owner}
-        done, _ = await asyncio.wait(
-            watched, timeout=settings.timeout_s, return_when=asyncio.FIRST_COMPLETED
-        )
-        if not done:
-            waiter.cancel()
-            raise TimeoutError(f"MCP server '{name}': {tool} took over {settings.timeout_s:g} s")
-        failure = waiter.exception() if waiter in done else None
-        if waiter not in done or _closed(failure):
-            waiter.cancel()
-            why = failure or connection.failure
+        try:
+            async with asyncio.timeout(settings.timeout_s):
+                result = await connection.client.call_tool(tool, arguments)
+        except TimeoutError:
+            raise TimeoutError(
+                f"MCP server '{name}': {tool} took over {settings.timeout_s:g} s"
+            ) from None
+        except Exception as error:
+            if _closed(error) or not connection.alive:
+                why = error if _closed(error) else connection.failure or error
+                raise ToolServerError(
+                    f"MCP server '{name}' went away during a call of its tool '{tool}' "
+                    f"({describe_failure(why)}); the run stopped. Start the server again and "
+                    "resume the run's thread."
+                ) from error
             raise ToolServerError(
-                f"MCP server '{name}' went away during a call of its tool '{tool}' "
-                f"({describe_failure(why) if why else 'it exited'}); the run stopped. "
-                "Start the server again and resume the run's thread."
-            ) from why
-        if failure is not None:
-            raise ToolServerError(
-                f"MCP server '{name}' failed a call of its tool '{tool}': "
-                f"{describe_failure(failure)}"
-            ) from failure
-        result = waiter.result()
+                f"MCP server '{name}' failed a call of its tool '{tool}': {describe_failure(error)}"
+            ) from error
         return _as_result(result)
 
     async def aclose(self) -> None:
