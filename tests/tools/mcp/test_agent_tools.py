@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from stepladder.config.mcp import McpServerSettings
 from stepladder.errors import FlowCompileError, FlowSpecError, ToolServerError
 from stepladder.flows import run_flow
+from stepladder.tracing import attributes as names
 from tests.agents.helpers import call
 from tests.escalation.helpers import dummy, pool
 from tests.tools.mcp.helpers import http_shop, mcp_agent_flow, stdio_shop
@@ -156,3 +158,33 @@ async def test_a_server_that_crashes_fails_the_run_and_the_thread_resumes_once_i
     result = await run_flow(flow, None, thread_id="t1", checkpoint_db=db, models=pool(small=lm))
     assert result.state["answer"] == "Still here."
     assert result.state["trajectory"][0]["observation"] == "still here"
+
+
+async def test_every_server_of_a_failed_run_is_stopped(tmp_path: Path) -> None:
+    marker = tmp_path / "crash"
+    marker.write_text("1")
+    servers = {"shop": stdio_shop(), "depot": stdio_shop(env={"CRASH_FILE": str(marker)})}
+    tools = [{"mcp": "shop", "include": ["pid"]}, {"mcp": "depot", "include": ["crash"]}]
+    flow = mcp_agent_flow(servers, tools)
+    tracing, exporter = in_memory()
+    lm = dummy({"tool": "pid"}, {"tool": "crash"})
+    with pytest.raises(ToolServerError, match="MCP server 'depot' went away"):
+        await run_flow(flow, QUESTION, models=pool(small=lm), tracing=tracing)
+    (span,) = [s for s in exporter.get_finished_spans() if s.name == "execute_tool pid"]
+    assert gone(int(str(attrs(span)[names.OUTPUT]).strip('"')))
+
+
+async def test_an_interrupted_run_stops_its_servers() -> None:
+    flow = mcp_agent_flow({"shop": stdio_shop()}, [{"mcp": "shop", "include": ["pid", "hang"]}])
+    tracing, exporter = in_memory()
+    lm = dummy({"tool": "pid"}, *call("hang", seconds=60))
+    run = asyncio.create_task(run_flow(flow, QUESTION, models=pool(small=lm), tracing=tracing))
+    deadline = time.monotonic() + 60
+    while not (spans := [s for s in exporter.get_finished_spans() if s.name == "execute_tool pid"]):
+        assert time.monotonic() < deadline and not run.done()
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)  # the agent is inside `hang` now
+    run.cancel()  # what Ctrl-C does to `stepladder run`'s task
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert gone(int(str(attrs(spans[0])[names.OUTPUT]).strip('"')))
