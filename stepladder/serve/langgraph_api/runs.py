@@ -130,7 +130,16 @@ class RunStarter:
         api_run = ApiRun(str(uuid.uuid4()), thread_id, flow, task, now(), metadata, start=start)
         task.add_done_callback(lambda _: api_run.updates.put_nowait(None))
         self.runs[api_run.run_id] = api_run
+        self._forget_old()
         return api_run
+
+    def _forget_old(self) -> None:
+        """Keep the service's number of runs (`--keep-runs`): the oldest ended ones go."""
+        excess = len(self.runs) - self.service.registry.limit
+        if excess <= 0:
+            return
+        for run_id in [key for key, kept in self.runs.items() if kept.task.done()][:excess]:
+            del self.runs[run_id]
 
     def _input(self, flow: Flow, data: Any) -> dict[str, Any]:
         data = {} if data is None else data
