@@ -45,6 +45,8 @@ demo: examples
 	cd examples && ../$(BIN)/stepladder ingest faq data/stackfaq/threads.jsonl --id-field id
 	cd examples && ../$(BIN)/stepladder run faq --input @inputs/faq.json
 	cd examples && ../$(BIN)/stepladder run order_support --input @inputs/order_status.json
+	cd examples && ../$(BIN)/stepladder validate shop_help --check-tools
+	cd examples && ../$(BIN)/stepladder mcp call --tool shop_policy --args '{"topic": "shipping"}' shop
 	cd examples && ../$(BIN)/stepladder eval evalsets/support.yaml --split test --limit 8 $(USE_ADAPTER)
 	cd examples && ../$(BIN)/stepladder traces list --limit 5
 

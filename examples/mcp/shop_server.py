@@ -19,7 +19,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 DEFAULT_DB = Path(__file__).resolve().parents[1] / ".stepladder" / "orders.sqlite"
-server = MCPServer("shop")
+server = MCPServer("shop", log_level="WARNING")
 
 
 @server.tool()

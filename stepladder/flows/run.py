@@ -109,7 +109,8 @@ async def run_flow(
     collections it searches (each must exist in `store` and hold chunks), then the model
     tiers it uses are started (through `models`, with the LoRA adapters its nodes name), so a
     missing artifact, collection, key or model, or an adapter whose base model is not its
-    tier's, is reported before any node runs. With `tracing`, the run is one
+    tier's, is reported before any node runs; the agents' MCP servers are started and their
+    tools listed then too. With `tracing`, the run is one
     trace: a root span, a span per node, per model call and per retrieval;
     `trace_attributes` go on the root span (an eval run puts its run and case ids there).
     `programs` replace LLM nodes' DSPy programs for this run (an optimizer's copies).
@@ -143,6 +144,10 @@ async def run_flow(
             await own.aclose()
     flow.prepare()
     check_collections(flow, store)
+    if mcp is not None:  # the agents' MCP tools, listed before any node runs
+        for loop in flow.agents.values():
+            if loop.sources:
+                await loop.list_tools(mcp)
     context = replace(
         flow.context(models, store, tracing, programs),
         trace_attributes=dict(trace_attributes or {}),

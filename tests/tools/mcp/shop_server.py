@@ -16,7 +16,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 ORDERS = {"42": "shipped", "7": "processing"}
-server = MCPServer("shop")
+server = MCPServer("shop", log_level="WARNING")
 
 
 @server.tool()
