@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -78,3 +79,15 @@ def mcp_agent_flow(servers: dict[str, McpServerSettings], tools: list[Any], **ch
     }
     spec = flow_from_dict({"name": "agents", "state": STATE, "nodes": [node]})
     return compile_flow(spec, tiers={"small"}, allow_imports=("tests",), mcp_servers=servers)
+
+
+def gone(pid: int) -> bool:
+    """Whether process `pid` has ended (polled for a while: the server is stopped, not killed)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from stepladder.flows import run_flow
 from stepladder.tracing import attributes as names
 from tests.agents.helpers import call
 from tests.escalation.helpers import dummy, pool
-from tests.tools.mcp.helpers import http_shop, mcp_agent_flow, stdio_shop
+from tests.tools.mcp.helpers import gone, http_shop, mcp_agent_flow, stdio_shop
 from tests.tracing.spans_helpers import attrs, in_memory
 
 QUESTION = {"question": "Where is order 42?"}
@@ -120,18 +119,6 @@ def test_a_command_in_a_flow_file_is_refused() -> None:
         FlowSpecError, match="a flow file names an MCP server, it cannot define one"
     ):
         mcp_agent_flow({}, [{"mcp": "files", "command": ["rm", "-rf", "/"]}])
-
-
-def gone(pid: int) -> bool:
-    """Whether process `pid` has ended (polled for a while: the server is stopped, not killed)."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 async def test_the_server_process_ends_with_the_run() -> None:
