@@ -109,7 +109,7 @@ def _server(text: str) -> tuple[str, Any, Path | None]:
     from stepladder.config.mcp import McpServerSettings  # lazy: keeps --help fast
 
     if text.startswith(("http://", "https://")):
-        return "url", McpServerSettings(url=text), None
+        return text, McpServerSettings(url=text), None
     project = project_for()
     declared = project.settings.mcp_servers
     if text not in declared:

@@ -85,6 +85,12 @@ class McpConnection:
         self._failure: BaseException | None = None
 
     @property
+    def label(self) -> str:
+        """The server in messages: its name, and its command or URL."""
+        shown = self.settings.describe()
+        return f"'{self.name}'" if shown == self.name else f"'{self.name}' ({shown})"
+
+    @property
     def alive(self) -> bool:
         """Whether the session is open."""
         return self._task is not None and not self._task.done() and self.client is not None
@@ -114,15 +120,13 @@ class McpConnection:
         except TimeoutError:
             await self.close()
             raise ToolServerError(
-                f"MCP server '{self.name}' ({self.settings.describe()}) did not finish its "
-                f"handshake in {START_TIMEOUT_S:g} s."
+                f"MCP server {self.label} did not finish its handshake in {START_TIMEOUT_S:g} s."
             ) from None
         except ToolServerError:
             raise
         except Exception as error:
             raise ToolServerError(
-                f"MCP server '{self.name}' ({self.settings.describe()}) could not start: "
-                f"{describe_failure(error)}"
+                f"MCP server {self.label} could not start: {describe_failure(error)}"
             ) from error
 
     async def _own(self, ready: asyncio.Future[None]) -> None:

@@ -13,6 +13,9 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
+from stepladder.config.mcp import McpServerSettings
+from stepladder.errors import ToolServerError
+from stepladder.tools.mcp import McpClients
 from tests.fake_chat import chat_server
 from tests.serve.helpers import Server, closed_port, serving
 from tests.serve.projects import TOO_LONG, desk_project, function_project
@@ -118,3 +121,20 @@ async def test_a_run_paused_for_a_person_names_the_review(tmp_path: Path) -> Non
     assert "of node 'reply'" in text and "/resume" in text
     assert result.structured_content["text"] == "where is my order?"
     assert result.meta["stepladder/run"]["status"] == "paused"
+
+
+async def test_stepladders_client_reaches_a_served_flow_with_a_header_from_the_environment(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = McpServerSettings(url=f"{server.url}/mcp", headers_env={"Authorization": "AUTH"})
+    clients = McpClients()
+    try:
+        with pytest.raises(ToolServerError, match="could not start"):
+            await clients.tools("desk", settings)  # AUTH unset: no header, a 401
+        monkeypatch.setenv("AUTH", f"Bearer {TOKEN}")
+        names = [tool.name for tool in await clients.tools("desk", settings)]
+        assert names == ["explode", "greet", "wait"]
+        result = await clients.call("desk", settings, "greet", {"name": "Ada"})
+        assert result.structured["greeting"] == "hello Ada" and not result.is_error
+    finally:
+        await clients.aclose()
