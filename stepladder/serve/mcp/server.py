@@ -16,6 +16,7 @@ from typing import Any
 
 import mcp_types as types
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from mcp.server import Server
 from mcp.server.context import ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
@@ -80,6 +81,10 @@ async def call_flow(
         record = await _with_progress(task, progress, session, len(flow.spec.nodes))
     except ServeError as error:
         return error_result(error)
+    except RequestValidationError as error:  # text that is not Unicode
+        problem = error.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        return error_result(ServeError(422, "invalid_input", f"{where}: {problem['msg']}"))
     if record.failure is not None:
         return error_result(record.failure)
     return run_result(record)
@@ -95,14 +100,23 @@ async def _with_progress(
         finished, _ = await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
         if getter in finished:
             done += 1
-            if session is not None:
-                await session.report_progress(done, None, f"node '{getter.result()}' finished")
+            await _report(session, done, getter.result())
             continue
         getter.cancel()
-        while not progress.empty() and session is not None:
+        while not progress.empty():
             done += 1
-            await session.report_progress(done, None, f"node '{progress.get_nowait()}' finished")
+            await _report(session, done, progress.get_nowait())
         return await asyncio.shield(task)
+
+
+async def _report(session: Any, done: int, node: str) -> None:
+    """One progress notification (when the client asked for them); a lost one is let go."""
+    if session is None:
+        return
+    try:
+        await session.report_progress(done, None, f"node '{node}' finished")
+    except Exception:  # the client went away: the run goes on, its result is kept
+        return
 
 
 async def serve_stdio(service: Service) -> None:
