@@ -172,6 +172,7 @@ def _announce(
     names = ", ".join(served.flows)
     stderr.print(f"serving {len(served.flows)} flow(s) at {url} ({names})", markup=False)
     stderr.print(f"  OpenAPI: {url}/docs, health: {url}/healthz, metrics: {url}/metrics")
+    stderr.print(f'  LangGraph SDK: get_client(url="{url}"), one assistant per flow')
     if mcp:
         stderr.print(f"  MCP: {url}/mcp (streamable HTTP; each flow is a tool)")
     if auth:
