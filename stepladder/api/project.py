@@ -162,6 +162,7 @@ class Project:
             objects=objects,
             tiers=set(settings.tiers),
             ladder=tuple(settings.ladder),
+            mcp_servers=settings.mcp_servers,
         )
 
     def run(

@@ -20,7 +20,7 @@ from rich.console import Console
 
 from stepladder.errors import StepladderError, UserError
 
-__all__ = ["Options", "app", "command", "command_in", "main", "options"]
+__all__ = ["Options", "app", "command", "command_in", "guarded", "main", "options"]
 
 P = ParamSpec("P")
 
@@ -68,22 +68,29 @@ def command_in(
     """Register a command on `group` (errors become one paragraph and an exit status)."""
 
     def decorate(fn: Callable[P, None]) -> Callable[P, None]:
-        @functools.wraps(fn)
-        def wrapper(*call_args: P.args, **call_kwargs: P.kwargs) -> None:
-            try:
-                fn(*call_args, **call_kwargs)
-            except StepladderError as error:
-                _report(error, "error" if isinstance(error, UserError) else "run failed")
-                raise typer.Exit(2 if isinstance(error, UserError) else 1) from None
-            except (typer.Exit, typer.Abort, KeyboardInterrupt):
-                raise
-            except Exception as error:  # not raised on purpose: still no bare traceback
-                raise typer.Exit(_report_unexpected(error)) from None
-
+        wrapper = guarded(fn)
         group.command(*args, **kwargs)(wrapper)
         return wrapper
 
     return decorate
+
+
+def guarded(fn: Callable[P, None]) -> Callable[P, None]:
+    """`fn` with its errors turned into one paragraph and an exit status (for a callback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*call_args: P.args, **call_kwargs: P.kwargs) -> None:
+        try:
+            fn(*call_args, **call_kwargs)
+        except StepladderError as error:
+            _report(error, "error" if isinstance(error, UserError) else "run failed")
+            raise typer.Exit(2 if isinstance(error, UserError) else 1) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as error:  # not raised on purpose: still no bare traceback
+            raise typer.Exit(_report_unexpected(error)) from None
+
+    return wrapper
 
 
 def main() -> None:

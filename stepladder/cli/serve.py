@@ -75,11 +75,16 @@ def serve(
             "`state: {postgres: ...}` in stepladder.yaml, or STEPLADDER_POSTGRES_URL).",
         ),
     ] = 1,
+    mcp: Annotated[
+        bool,
+        typer.Option("--mcp", help="Also serve the flows as MCP tools at /mcp (streamable HTTP)."),
+    ] = False,
     use_compiled: UseCompiled = True,
 ) -> None:
     """Serve the project's flows over HTTP: runs, streams, reviews, health, metrics, OpenAPI.
 
-    The studio (runs, traces, evals, flows) is mounted at `/studio`.
+    The studio (runs, traces, evals, flows) is mounted at `/studio`; with `--mcp`, the flows
+    are MCP tools at `/mcp`, behind the same token.
     """
     # Lazy: FastAPI and uvicorn load only for this command, not for every other command.
     from stepladder.serve import (
@@ -121,10 +126,14 @@ def serve(
         raise typer.Exit(run_workers(sock, workers))
     service = Service(project, served, keep_runs=keep_runs, max_steps=max_steps)
     app = create_app(service, token=token, token_variable=variable, warm=warm, max_body=limit)
+    if mcp:
+        from stepladder.serve.mcp import mount_mcp, transport_security  # lazy: the MCP SDK
+
+        mount_mcp(app, service, transport_security(host))
     # the studio at /studio: a mounted app, so it stays out of the service's OpenAPI document
     app.mount("/studio", create_studio_app(project.root, service=service), name="studio")
     if inherited is None:
-        _announce(url_of(sock), served, variable, host, auth=token is not None)
+        _announce(url_of(sock), served, variable, host, auth=token is not None, mcp=mcp)
     run_server(app, sock, log_level=log_level)
 
 
@@ -157,10 +166,15 @@ def _check_served(served: ServedFlows, folder: Path) -> None:
         raise ConfigError(f"nothing to serve: {found} ({folder}).")
 
 
-def _announce(url: str, served: ServedFlows, variable: str, host: str, *, auth: bool) -> None:
+def _announce(
+    url: str, served: ServedFlows, variable: str, host: str, *, auth: bool, mcp: bool = False
+) -> None:
     names = ", ".join(served.flows)
     stderr.print(f"serving {len(served.flows)} flow(s) at {url} ({names})", markup=False)
     stderr.print(f"  OpenAPI: {url}/docs, health: {url}/healthz, metrics: {url}/metrics")
+    stderr.print(f'  LangGraph SDK: get_client(url="{url}"), one assistant per flow')
+    if mcp:
+        stderr.print(f"  MCP: {url}/mcp (streamable HTTP; each flow is a tool)")
     if auth:
         stderr.print(f"  auth: on (Authorization: Bearer <the value of {variable}>)")
         return

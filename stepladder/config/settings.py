@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from stepladder.config.costs import TokenPrice
+from stepladder.config.mcp import MCP_SERVER_NAME_PATTERN, McpServerSettings
 from stepladder.config.retrieval import ChromaSettings, EmbeddingSettings
 from stepladder.config.secrets import register_environment
 from stepladder.config.serving import ServeSettings
@@ -93,7 +95,27 @@ class Settings(BaseSettings):
         f"(`state.postgres`, or `{POSTGRES_URL_ENV}`).",
     )
 
+    mcp_servers: dict[str, McpServerSettings] = Field(
+        default_factory=dict,
+        description="MCP servers agents may take tools from, by name: `command` (stdio) or "
+        "`url` (streamable HTTP). Flow files name them (`tools: [{mcp: NAME}]`).",
+    )
+
     _tier_names = field_validator("tiers")(check_tier_names)
+
+    @field_validator("mcp_servers")
+    @classmethod
+    def _mcp_server_names(
+        cls, servers: dict[str, McpServerSettings]
+    ) -> dict[str, McpServerSettings]:
+        for name in servers:
+            if not re.match(MCP_SERVER_NAME_PATTERN, name):
+                raise ValueError(
+                    f"MCP server name {name!r}: a name starts with a letter and holds only "
+                    "letters, digits, '_' and '-'"
+                )
+        return servers
+
     _ladder_order = field_validator("ladder")(check_ladder)
 
     @model_validator(mode="after")

@@ -40,6 +40,7 @@ def compile_flow(
     objects: Mapping[str, Any] | None = None,
     tiers: Collection[str] | None = None,
     ladder: Sequence[str] = (),
+    mcp_servers: Mapping[str, Any] | None = None,
 ) -> Flow:
     """Validate `spec` and build its LangGraph `StateGraph`.
 
@@ -50,6 +51,8 @@ def compile_flow(
         objects: Python objects given directly (the builder's callables), by reference.
         tiers: The bound model tiers; when given, nodes may only name these.
         ladder: The project's escalation ladder, which nodes with `escalate:` climb.
+        mcp_servers: The project's MCP servers by name (`McpServerSettings`), which agent
+            nodes may take tools from.
 
     Every node's updates are checked against the declared types of the keys it writes
     (`stepladder.flows.state_check`); state defaults are checked here. Building reads no
@@ -82,8 +85,9 @@ def compile_flow(
     for index, node in enumerate(spec.nodes):
         where = ("nodes", index)
         context = BuildContext(
-            policy, where, spec.document, state_types, programs, spec.tools, agents
-        )
+            policy, where, spec.document, state_types, programs, spec.tools, agents,
+            mcp_servers=dict(mcp_servers or {}),
+        )  # fmt: skip
         built = node.build(context)
         artifacts.expect(node.artifacts(), context.where, built.prepare)
         built = traced(node, checked(node, built, checks))

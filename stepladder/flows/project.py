@@ -76,6 +76,7 @@ def compile_project_flow(
         allow_imports=tuple(project.settings.allow_imports),
         tiers=set(project.settings.tiers),
         ladder=tuple(project.settings.ladder),
+        mcp_servers=project.settings.mcp_servers,
     )
     built.prepare()
     loaded = load_project_prompts(project, built) if compiled else None

@@ -32,11 +32,19 @@ from stepladder.flows.threads import claim_thread, lock_thread
 from stepladder.nodes import RunContext
 from stepladder.retrieval.store import Store
 from stepladder.runtimes import ModelPool
+from stepladder.tools.mcp import McpClients
 from stepladder.tracing import Tracing, run_span, set_preview
 from stepladder.tracing import attributes as names
 from stepladder.wording import plural
 
-__all__ = ["DEFAULT_MAX_STEPS", "PendingReview", "RunResult", "check_collections", "run_flow"]
+__all__ = [
+    "DEFAULT_MAX_STEPS",
+    "PendingReview",
+    "RunResult",
+    "check_collections",
+    "run_flow",
+    "uses_mcp",
+]
 
 UpdateHandler = Callable[[str, dict[str, Any]], None]
 INTERRUPT = "__interrupt__"
@@ -88,6 +96,7 @@ async def run_flow(
     max_steps: int = DEFAULT_MAX_STEPS,
     thread_held: bool = False,
     postgres: str | None = None,
+    mcp: McpClients | None = None,
 ) -> RunResult:
     """Run `flow`, reporting each node's update; checkpoint to SQLite when given a thread.
 
@@ -100,14 +109,17 @@ async def run_flow(
     collections it searches (each must exist in `store` and hold chunks), then the model
     tiers it uses are started (through `models`, with the LoRA adapters its nodes name), so a
     missing artifact, collection, key or model, or an adapter whose base model is not its
-    tier's, is reported before any node runs. With `tracing`, the run is one
+    tier's, is reported before any node runs; the agents' MCP servers are started and their
+    tools listed then too. With `tracing`, the run is one
     trace: a root span, a span per node, per model call and per retrieval;
     `trace_attributes` go on the root span (an eval run puts its run and case ids there).
     `programs` replace LLM nodes' DSPy programs for this run (an optimizer's copies).
     `max_steps` bounds the steps of the run (a loop whose exit is never taken).
     A run takes its thread (`lock_thread`, `claim_thread`) unless `thread_held` says that
     the caller holds it. With `postgres` (a URL: the project's `state.postgres`), the
-    thread's checkpoints are written there instead of `checkpoint_db`.
+    thread's checkpoints are written there instead of `checkpoint_db`. Agent nodes take
+    MCP servers' tools through `mcp` (a server process's sessions); without it the run
+    opens its own sessions and closes them when it ends, fails or is interrupted.
 
     Raises:
         FlowInputError: If the input is invalid, a thread has nothing to resume and no input,
@@ -117,12 +129,29 @@ async def run_flow(
         ConfigError: If a collection the flow searches is missing or empty.
         StepLimitError: If the run took `max_steps` steps without ending.
         StateStoreError: If `postgres` cannot be reached.
+        ToolServerError: If an MCP server an agent uses cannot start, or went away.
     """
+    if mcp is None and uses_mcp(flow):
+        own = McpClients(flow.project_root)
+        try:
+            return await run_flow(
+                flow, data, thread_id=thread_id, checkpoint_db=checkpoint_db,
+                on_update=on_update, models=models, store=store, tracing=tracing,
+                trace_attributes=trace_attributes, resume=resume, programs=programs,
+                max_steps=max_steps, thread_held=thread_held, postgres=postgres, mcp=own,
+            )  # fmt: skip
+        finally:
+            await own.aclose()
     flow.prepare()
     check_collections(flow, store)
+    if mcp is not None:  # the agents' MCP tools, listed before any node runs
+        for loop in flow.agents.values():
+            if loop.sources:
+                await loop.list_tools(mcp)
     context = replace(
         flow.context(models, store, tracing, programs),
         trace_attributes=dict(trace_attributes or {}),
+        mcp=mcp,
     )
     config: RunnableConfig = {"recursion_limit": max_steps}
     if thread_id is None:
@@ -232,6 +261,11 @@ def _bad_answer(error: ValidationError, waiting: tuple[PendingReview, ...]) -> s
         f"the answer does not fit the output fields ({problems}). Fields: {fields}. "
         "The review is still pending; answer again."
     )
+
+
+def uses_mcp(flow: Flow) -> bool:
+    """Whether an agent node of `flow` takes tools from MCP servers."""
+    return any(loop.sources for loop in flow.agents.values())
 
 
 def check_collections(flow: Flow, store: Store | None) -> None:

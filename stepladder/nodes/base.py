@@ -64,6 +64,8 @@ class BuildContext:
         tools: The flow's tools by name (references or declarations), for agent nodes.
         agents: The agent nodes' loops (their model calls and tools) by node id, filled as
             they are built (what tuning renders an agent's steps with).
+        mcp_servers: The project's MCP servers by name (`McpServerSettings`), which agent
+            nodes may take tools from (`tools: [{mcp: NAME}]`).
     """
 
     resolver: ReferenceResolver
@@ -73,6 +75,7 @@ class BuildContext:
     programs: dict[str, Any] = field(default_factory=dict)
     tools: Mapping[str, Any] = field(default_factory=dict)
     agents: dict[str, Any] = field(default_factory=dict)
+    mcp_servers: Mapping[str, Any] = field(default_factory=dict)
 
     def where(self, *parts: str | int) -> str:
         """Describe an item of this node for an error message (`nodes[2].call (f.yaml, line 9)`)."""

@@ -14,6 +14,7 @@ from stepladder.nodes.artifacts import Artifacts
 from stepladder.retrieval.store import Store
 from stepladder.runtimes.pool import ModelPool
 from stepladder.runtimes.usage import UsageLedger
+from stepladder.tools.mcp import McpClients
 from stepladder.tracing import Tracing
 
 __all__ = ["RunContext", "run_context"]
@@ -40,6 +41,7 @@ class RunContext:
             optimizer runs the flow over its copies of the programs this way).
         artifacts: The flow's trained artifacts (classifiers, routers), found when the run
             started; nodes load them from here.
+        mcp: The run's sessions with MCP servers (agent nodes' tools); one per server.
     """
 
     project_root: Path | None = None
@@ -53,6 +55,7 @@ class RunContext:
     ladder: tuple[str, ...] = ()
     programs: Mapping[str, Any] = field(default_factory=dict)
     artifacts: Artifacts = field(default_factory=Artifacts)
+    mcp: McpClients | None = None
 
 
 def run_context(runtime: Runtime[RunContext], node_id: str) -> RunContext:

@@ -4,6 +4,7 @@
 POST /flows/{flow}/runs     GET /flows     GET /runs/{id}     POST /runs/{id}/resume
 GET  /healthz               GET /metrics   GET /openapi.json  GET /docs (offline)  GET /redoc
 ```
+The LangGraph SDK's client works against it too (`stepladder.serve.langgraph_api`).
 Errors are one JSON body (`{"error": kind, "detail": message}`); input that does not fit a
 flow's input schema is a 422 naming each field (`loc`), as FastAPI reports it, plus `message`.
 A body that is not JSON text (not UTF-8, nested too deep) is a 422 too; one over the size
@@ -29,6 +30,7 @@ from stepladder.serve.docs import add_docs
 from stepladder.serve.errors import ServeError
 from stepladder.serve.guard import BodyTooLarge, RequestGuard, header_safe
 from stepladder.serve.health import health
+from stepladder.serve.langgraph_api import add_langgraph_routes
 from stepladder.serve.metrics import CONTENT_TYPE
 from stepladder.serve.routes import add_flow_routes, add_run_routes
 from stepladder.serve.schemas import stream_components
@@ -67,6 +69,7 @@ def create_app(
     add_flow_routes(app, service)
     add_run_routes(app, service)
     _add_operations(app, service)
+    add_langgraph_routes(app, service)  # the LangGraph SDK's API (not in the OpenAPI document)
     app.add_exception_handler(ServeError, _serve_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_input)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]

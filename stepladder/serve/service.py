@@ -43,6 +43,7 @@ from stepladder.serve.loading import ServedFlows
 from stepladder.serve.metrics import Metrics, ModelCallMetrics
 from stepladder.serve.runs import DEFAULT_LIMIT, RunRecord, RunRegistry, new_run_id
 from stepladder.serve.threads import read_checkpointed
+from stepladder.tools.mcp import McpClients
 from stepladder.tracing import Tracing
 from stepladder.tracing.attributes import Previews
 
@@ -88,6 +89,7 @@ class Service:
         self.node_pool = ThreadPoolExecutor(
             settings.serve.node_threads, thread_name_prefix="stepladder-node"
         )
+        self.mcp = McpClients(project.root)  # agents' MCP servers: one session each, per process
         self._store: Store | None = None
         self._store_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[RunRecord]] = set()
@@ -123,6 +125,7 @@ class Service:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._history.close()
+        await self.mcp.aclose()
         self.node_pool.shutdown(wait=False, cancel_futures=True)
         await asyncio.to_thread(self.models.close)
         self.tracing.shutdown()
@@ -225,7 +228,7 @@ class Service:
                     flow, data, thread_id=record.thread_id, checkpoint_db=self.checkpoint_db,
                     on_update=on_update, models=self.models, store=store, tracing=self.tracing,
                     resume=resume, max_steps=self.max_steps, thread_held=True,
-                    postgres=self.postgres,
+                    postgres=self.postgres, mcp=self.mcp,
                 )  # fmt: skip
             except Exception as error:
                 return await self._keep(self._failed(record, clock, error))

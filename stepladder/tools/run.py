@@ -1,7 +1,9 @@
 """Calling a tool: validate the arguments, enforce the timeout, and never raise.
 
 Bad arguments, exceptions and timeouts become the observation the model sees next, so an
-agent can correct itself; the outcome says which it was.
+agent can correct itself; the outcome says which it was. A tool that raises `ToolFailed`
+reports its own failure (its message is the observation); one that raises a `RunError` (an
+MCP server that went away) ends the run.
 """
 
 from __future__ import annotations
@@ -14,12 +16,16 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from stepladder.tools.tool import Tool
+from stepladder.errors import RunError
+from stepladder.tools.tool import MAX_OBSERVATION_CHARS, Tool
 
-__all__ = ["MAX_OBSERVATION_CHARS", "ToolResult", "run_tool"]
+__all__ = ["MAX_OBSERVATION_CHARS", "ToolFailed", "ToolResult", "run_tool"]
 
-MAX_OBSERVATION_CHARS = 2000
 Status = Literal["ok", "invalid_arguments", "error", "timeout"]
+
+
+class ToolFailed(Exception):
+    """A tool's own report that a call failed: the message is what the model sees."""
 
 
 @dataclass(frozen=True)
@@ -54,14 +60,20 @@ async def run_tool(tool: Tool, arguments: Any) -> ToolResult:
         return ToolResult("invalid_arguments", _invalid(tool, error))
     kwargs = _keywords(validated)
     try:
-        value = await asyncio.wait_for(_call(tool, kwargs), timeout=tool.timeout_s)
+        async with asyncio.timeout(tool.timeout_s):  # no task of its own (as wait_for made)
+            value = await _call(tool, kwargs)
     except TimeoutError:
         message = f"error: {tool.name} timed out after {tool.timeout_s:g} s."
         return ToolResult("timeout", message, seconds=loop.time() - started)
+    except ToolFailed as failure:
+        message = f"error: {tool.name} failed: {failure}"
+        return ToolResult("error", _cut(message, tool.max_chars), seconds=loop.time() - started)
+    except RunError:
+        raise
     except Exception as error:  # a tool's failure is the model's to handle
         message = f"error: {tool.name} raised {type(error).__name__}: {error}"
-        return ToolResult("error", _cut(message), seconds=loop.time() - started)
-    return ToolResult("ok", _cut(_text(value)), value, loop.time() - started)
+        return ToolResult("error", _cut(message, tool.max_chars), seconds=loop.time() - started)
+    return ToolResult("ok", _cut(_text(value), tool.max_chars), value, loop.time() - started)
 
 
 async def _call(tool: Tool, kwargs: dict[str, Any]) -> Any:
@@ -99,7 +111,7 @@ def _text(value: Any) -> str:
         return repr(value)
 
 
-def _cut(text: str) -> str:
-    if len(text) <= MAX_OBSERVATION_CHARS:
+def _cut(text: str, limit: int = MAX_OBSERVATION_CHARS) -> str:
+    if len(text) <= limit:
         return text
-    return text[:MAX_OBSERVATION_CHARS] + " …(cut)"
+    return text[:limit] + " …(cut)"

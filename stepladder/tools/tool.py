@@ -10,9 +10,10 @@ from pydantic import BaseModel
 
 from stepladder.prompts.field_text import describe_schema
 
-__all__ = ["DEFAULT_TIMEOUT_S", "TOOL_NAME_PATTERN", "Tool"]
+__all__ = ["DEFAULT_TIMEOUT_S", "MAX_OBSERVATION_CHARS", "TOOL_NAME_PATTERN", "Tool"]
 
 DEFAULT_TIMEOUT_S = 10.0
+MAX_OBSERVATION_CHARS = 2000
 TOOL_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
@@ -27,6 +28,8 @@ class Tool:
         arguments: The pydantic model that validates arguments before the call.
         fn: The implementation (sync, run in a thread; or async, awaited).
         timeout_s: How long a call may take before it is abandoned.
+        max_chars: The longest observation the model sees (longer ones are cut).
+        server: The MCP server the tool comes from (None: a Python tool).
     """
 
     name: str
@@ -35,6 +38,8 @@ class Tool:
     arguments: type[BaseModel]
     fn: Callable[..., Any]
     timeout_s: float = DEFAULT_TIMEOUT_S
+    max_chars: int = MAX_OBSERVATION_CHARS
+    server: str | None = None
 
     def describe(self) -> str:
         """One line for the prompt: `name(arg: type, ...): description`."""

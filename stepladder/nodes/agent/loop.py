@@ -13,12 +13,13 @@ key is unset is skipped; `human` pauses the run for a reviewer's answer). Withou
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from opentelemetry import trace
 
-from stepladder.errors import ModelError
+from stepladder.errors import ModelError, ToolServerError
 from stepladder.nodes.base import State
 from stepladder.nodes.context import RunContext
 from stepladder.nodes.human import ask_human, resume_waiting
@@ -28,6 +29,7 @@ from stepladder.nodes.llm.escalation import HUMAN
 from stepladder.nodes.llm.ladder import node_ladder
 from stepladder.runtimes.pool import BoundTier
 from stepladder.tools import FINISH, Tool, ToolRegistry, run_tool
+from stepladder.tools.mcp import CURRENT_CLIENTS, McpToolSource, mcp_tools
 from stepladder.tracing import attributes as names
 from stepladder.tracing import set_error, set_preview, tool_span
 
@@ -37,6 +39,7 @@ OUTCOME = "stepladder.agent.outcome"
 STEPS = "stepladder.agent.steps"
 STEP = "stepladder.agent.step"
 TOOL_STATUS = "stepladder.tool.status"
+TOOL_SERVER = "stepladder.mcp.server"
 TOOLS_FIELD = "available_tools"
 HISTORY_FIELD = "steps_so_far"
 CHOSEN_FIELD = "tool_to_call"
@@ -116,15 +119,69 @@ class _GaveUp(Exception):
 
 
 class AgentLoop:
-    """Runs one agent node: its steps on a rung, and its climb when it gives up."""
+    """Runs one agent node: its steps on a rung, and its climb when it gives up.
 
-    def __init__(self, node: Any, registry: ToolRegistry, calls: AgentCalls) -> None:
+    With MCP `sources`, the servers' tools join the node's Python tools when a run starts
+    (listed through the run's sessions), and `build` makes the step calls for them; they
+    are made again only when the servers' tools change.
+    """
+
+    def __init__(
+        self,
+        node: Any,
+        registry: ToolRegistry,
+        calls: AgentCalls | None,
+        sources: Sequence[McpToolSource] = (),
+        build: Callable[[ToolRegistry], AgentCalls] | None = None,
+    ) -> None:
         self.node = node
         self.registry = registry
-        self.calls = calls
+        self.own_tools = list(registry)
+        self.sources = tuple(sources)
+        self._build = build
+        self._listed: tuple[Any, ...] | None = None
+        self._calls = calls
+
+    @property
+    def calls(self) -> AgentCalls:
+        """The node's constrained model calls (for MCP tools: once a run has listed them)."""
+        if self._calls is None:
+            raise ToolServerError(
+                f"agent node '{self.node.id}' takes tools from MCP servers; its calls are "
+                "made when a run lists them."
+            )
+        return self._calls
 
     async def run(self, state: State, context: RunContext) -> dict[str, Any]:
         """Answer on the cheapest rung that finishes; escalate when the agent gives up."""
+        if not self.sources:
+            return await self._run(state, context)
+        if context.mcp is None:
+            raise ToolServerError(
+                f"agent node '{self.node.id}' takes tools from MCP servers, but the run has no "
+                "MCP sessions; run the flow with run_flow (or `stepladder run`)."
+            )
+        token = CURRENT_CLIENTS.set(context.mcp)
+        try:
+            await self.list_tools(context.mcp)
+            return await self._run(state, context)
+        finally:
+            CURRENT_CLIENTS.reset(token)
+
+    async def list_tools(self, clients: Any) -> ToolRegistry:
+        """List the MCP servers' tools and make the step calls when they changed."""
+        taken = [*(item.name for item in self.own_tools), FINISH]
+        tools = await mcp_tools(clients, self.sources, taken)
+        listed = tuple(
+            (t.name, t.description, json.dumps(t.parameters, sort_keys=True)) for t in tools
+        )
+        if listed != self._listed or self._calls is None:
+            registry = ToolRegistry([*self.own_tools, *tools])
+            assert self._build is not None
+            self._calls, self.registry, self._listed = self._build(registry), registry, listed
+        return self.registry
+
+    async def _run(self, state: State, context: RunContext) -> dict[str, Any]:
         reads = {key: state.get(key) for key in self.node.reads}
         rungs = self._rungs(context)
         span = trace.get_current_span()
@@ -247,6 +304,8 @@ class AgentLoop:
             result = await run_tool(tool, args)
             if span.is_recording():
                 span.set_attributes({STEP: number, TOOL_STATUS: result.status})
+                if tool.server is not None:
+                    span.set_attribute(TOOL_SERVER, tool.server)
             set_preview(context.tracing, span, names.OUTPUT, result.observation)
             if not result.ok:
                 set_error(span, f"{result.status}: {result.observation}")

@@ -14,7 +14,7 @@ nodes:
   - id: agent
     kind: agent
     reads: [message]
-    tools: [lookup_order]     # names of the flow's tools, or references/declarations
+    tools: [lookup_order, {mcp: shop, include: [faq]}]   # ... or a project's MCP server
     output: answer
     max_steps: 4
     escalate: {}              # gave up (step limit, invalid output): the next rung
@@ -26,9 +26,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from stepladder.errors import FlowCompileError
+from stepladder.errors import FlowCompileError, ModelError
 from stepladder.nodes.agent.loop import (
     CHOSEN_FIELD,
     HISTORY_FIELD,
@@ -41,6 +41,7 @@ from stepladder.nodes.base import BuildContext, BuiltNode, State
 from stepladder.nodes.llm.call import LLMNodeSpec
 from stepladder.specs.locations import near_miss, valid_choices
 from stepladder.tools import Tool, ToolRegistry, ToolSpec, tool_from_function
+from stepladder.tools.mcp import McpToolsEntry, McpToolSource
 
 __all__ = ["AgentNodeSpec", "AgentStep"]
 
@@ -53,11 +54,12 @@ class AgentNodeSpec(LLMNodeSpec):
     kind: Literal["agent"]
     output: str = Field(description="State key that receives the final answer.")
     output_description: str = Field(default="", description="What the answer is, for the model.")
-    tools: list[str | ToolSpec] = Field(
+    tools: list[str | ToolSpec | McpToolsEntry] = Field(
         min_length=1,
         description="The tools the agent may call: names of the flow's `tools`, Python "
-        "functions (or `stepladder.tools.Tool` objects) as 'module:attr', or declarations "
-        "(name, description, parameters, call). Nothing else is callable.",
+        "functions (or `stepladder.tools.Tool` objects) as 'module:attr', declarations "
+        "(name, description, parameters, call), or a project's MCP server's tools "
+        "(`{mcp: NAME, include: [tool, ...]}`). Nothing else is callable.",
     )
     max_steps: int = Field(default=6, ge=1, le=50, description="Most tool calls before giving up.")
     min_steps: int = Field(
@@ -80,6 +82,24 @@ class AgentNodeSpec(LLMNodeSpec):
         "and the output; each teaches the choice, the arguments and the answer.",
     )
 
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _mcp_entries(cls, value: Any) -> Any:
+        """An entry with `mcp:` is an MCP server's tools (so its errors are its own)."""
+        if not isinstance(value, list):
+            return value
+        entries = []
+        for entry in value:
+            if isinstance(entry, dict) and "mcp" in entry:
+                try:
+                    entry = McpToolsEntry.model_validate(entry)
+                except ValidationError as error:
+                    detail = error.errors(include_url=False)[0]
+                    where = ".".join(str(part) for part in detail["loc"])
+                    raise ValueError(f"{where + ': ' if where else ''}{detail['msg']}") from None
+            entries.append(entry)
+        return entries
+
     @model_validator(mode="before")
     @classmethod
     def _default_writes(cls, data: Any) -> Any:
@@ -93,14 +113,28 @@ class AgentNodeSpec(LLMNodeSpec):
         return {i: e for i, e in enumerate(self.tools) if isinstance(e, str) and ":" not in e}
 
     def build(self, context: BuildContext) -> BuiltNode:
-        """Resolve the tools, build the step signatures, and wrap the loop."""
+        """Resolve the tools, build the step signatures, and wrap the loop.
+
+        With MCP servers among the tools, the servers' tools are listed when a run starts,
+        and the step signatures are built then (building does no I/O).
+        """
         self._check(context)
+        sources = self._mcp_sources(context)
         registry = self._registry(context)
-        loop = AgentLoop(self, registry, build_calls(self, context, registry))
+        calls = None if sources else build_calls(self, context, registry)
+        loop = AgentLoop(
+            self, registry, calls, sources, lambda tools: build_calls(self, context, tools)
+        )
         context.agents[self.id] = loop
 
         async def run(state: State, runtime: Any) -> dict[str, Any]:
-            return await loop.run(state, loop.calls.choose.context_of(runtime))
+            context = runtime.context
+            if context is None or context.models is None:
+                raise ModelError(
+                    f"node '{self.id}' needs model tiers, but the run has none; run the flow "
+                    "with `stepladder run`, or pass `models=ModelPool(...)` to the run."
+                )
+            return await loop.run(state, context)
 
         return BuiltNode(afunc=run)
 
@@ -132,8 +166,35 @@ class AgentNodeSpec(LLMNodeSpec):
                     f"uses ({', '.join(RESERVED)}); read it under another state key."
                 )
 
+    def _mcp_sources(self, context: BuildContext) -> tuple[McpToolSource, ...]:
+        """The MCP servers the node names, each declared by the project.
+
+        Raises:
+            FlowCompileError: For a server `stepladder.yaml` does not declare.
+        """
+        sources = []
+        for index, entry in enumerate(self.tools):
+            if not isinstance(entry, McpToolsEntry):
+                continue
+            declared = context.mcp_servers
+            if entry.mcp not in declared:
+                guess = near_miss(entry.mcp, declared)
+                hint = f" Did you mean '{guess}'?" if guess else ""
+                raise FlowCompileError(
+                    f"{context.where('tools', index, 'mcp')}: MCP server '{entry.mcp}' is not "
+                    f"declared in stepladder.yaml.{hint} Declared: {valid_choices(declared)}. "
+                    "Declare it under `mcp_servers:` (a `command` or a `url`)."
+                )
+            include = tuple(entry.include) if entry.include is not None else None
+            sources.append(McpToolSource(entry.mcp, declared[entry.mcp], include))
+        return tuple(sources)
+
     def _registry(self, context: BuildContext) -> ToolRegistry:
-        tools = [self._tool(context, index, entry) for index, entry in enumerate(self.tools)]
+        tools = [
+            self._tool(context, index, entry)
+            for index, entry in enumerate(self.tools)
+            if not isinstance(entry, McpToolsEntry)
+        ]
         try:
             return ToolRegistry(tools)
         except ValueError as error:
