@@ -41,6 +41,7 @@ from stepladder.flows.project import (
 )
 from stepladder.flows.reviews import load_reviews
 from stepladder.flows.run import UpdateHandler, run_flow
+from stepladder.flows.subflow import FolderFlows
 from stepladder.retrieval.store import open_project_store
 from stepladder.runtimes import ModelPool
 from stepladder.tracing.store import TraceStore, load_traces
@@ -153,6 +154,8 @@ class Project:
             return flow
         spec = flow.build() if isinstance(flow, FlowBuilder) else flow
         objects = flow.objects if isinstance(flow, FlowBuilder) else None
+        folder = FolderFlows(self.config.flows_dir)
+        flows = flow.flow_source(folder) if isinstance(flow, FlowBuilder) else folder
         settings = self.settings
         return compile_flow(
             spec,
@@ -161,6 +164,7 @@ class Project:
             objects=objects,
             tiers=set(settings.tiers),
             ladder=tuple(settings.ladder),
+            subflows=flows,
         )
 
     def run(

@@ -14,6 +14,7 @@ from stepladder.flows.compile import compile_flow
 from stepladder.flows.flow import Flow
 from stepladder.flows.loader import load_flow
 from stepladder.flows.spec import FlowSpec
+from stepladder.flows.subflow import FolderFlows
 from stepladder.nodes.base import NodeSpecBase
 from stepladder.nodes.llm.escalation import EMBEDDINGS
 from stepladder.prompts import apply_compiled, compiled_path, load_compiled
@@ -74,6 +75,7 @@ def compile_project_flow(
         allow_imports=tuple(project.settings.allow_imports),
         tiers=set(project.settings.tiers),
         ladder=tuple(project.settings.ladder),
+        subflows=FolderFlows(project.flows_dir),
     )
     built.prepare()
     loaded = load_project_prompts(project, built) if compiled else None
