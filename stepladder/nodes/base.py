@@ -237,6 +237,11 @@ class NodeSpecBase(BaseModel):
         """The trained artifacts the node loads (found and checked when a run starts)."""
         return ()
 
+    def detail(self) -> str:
+        """What a picture of the flow shows under the node's id: its kind and first rung."""
+        rung = self.first_rung()
+        return f"{self.kind_name()} · {rung}" if rung else self.kind_name()
+
     def key_path(self, field: str, position: int) -> tuple[str | int, ...]:
         """The YAML path of the `position`th key of `reads` or `writes` (for errors)."""
         return (field, position)

@@ -45,13 +45,17 @@ class FlowNodeSpec(NodeSpecBase):
             filled["writes"] = list(data["outputs"])
         return filled
 
+    def detail(self) -> str:
+        """`flow · NAME`: the flow the node runs."""
+        return f"flow · {self.flow}"
+
     def key_path(self, field: str, position: int) -> tuple[str | int, ...]:
         """The mapping entry a derived key comes from (`inputs.text`), else the key's own."""
-        if field == "reads" and "reads" not in self.model_fields_set:
-            key = self.reads[position]
+        key = (self.reads if field == "reads" else self.writes)[position]
+        if field == "reads" and key in self.inputs.values():
             return ("inputs", next(k for k, v in self.inputs.items() if v == key))
-        if field == "writes" and "writes" not in self.model_fields_set:
-            return ("outputs", self.writes[position])
+        if field == "writes" and key in self.outputs:
+            return ("outputs", key)
         return (field, position)
 
     def build(self, context: BuildContext) -> BuiltNode:
