@@ -29,7 +29,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Send
 from opentelemetry import trace
 
-from stepladder.errors import NodeError
+from stepladder.errors import NodeError, UserError
 from stepladder.flows.spec import FlowSpec
 from stepladder.flows.state_check import KeyCheck
 from stepladder.nodes import BuiltNode, MapSpec, RunContext
@@ -141,16 +141,27 @@ def _worker(
                 update = await element.afunc(payload, runtime)
             except GraphBubbleUp:  # a review pause (or a parent command), not a failure
                 raise
+            except UserError:  # a mistake in the project, not in this element
+                raise
             except Exception as error:
+                reason = _reason(node.id, error)
                 if spec.on_error == "fail":
-                    raise NodeError(
-                        node.id, f"element {index} of '{spec.over}' failed: {error}"
-                    ) from error
-                return {channel: [[index, False, f"{type(error).__name__}: {error}"]]}
+                    message = f"element {index} of '{spec.over}' failed: {reason}"
+                    raise NodeError(node.id, message) from error
+                return {channel: [[index, False, reason]]}
         value = update.get(single) if single else {k: update.get(k) for k in node.writes}
         return {channel: [[index, True, value]]}
 
     return run_element
+
+
+def _reason(node_id: str, error: Exception) -> str:
+    """Why an element failed: the error's type and message, without the node's name."""
+    text = str(error)
+    prefix = f"node '{node_id}': "
+    if isinstance(error, NodeError) and text.startswith(prefix):
+        return text[len(prefix) :]
+    return f"{type(error).__name__}: {text}"
 
 
 def _indexed(node_id: str, built: BuiltNode) -> Callable[..., Any]:

@@ -216,10 +216,12 @@ async def _on_thread(
 
 
 def _review(flow: Flow, thread_id: str | None, interrupt: Any) -> PendingReview:
+    """The review an interrupt asks for; the run's flow owns it (a subflow's node asked)."""
     source = flow.spec.document.source
-    return PendingReview.from_interrupt(
+    review = PendingReview.from_interrupt(
         interrupt, thread_id, flow.name, str(source) if source else None
     )
+    return review if review.flow == flow.name else replace(review, flow=flow.name)
 
 
 def _bad_answer(error: ValidationError, waiting: tuple[PendingReview, ...]) -> str:
