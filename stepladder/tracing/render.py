@@ -6,7 +6,6 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 from rich.tree import Tree
 
-from stepladder.tracing.attributes import MAP_INDEX, MAP_NODE
 from stepladder.tracing.store import SpanRecord, Trace, TraceSummary, summarize
 
 __all__ = [
@@ -14,7 +13,6 @@ __all__ = [
     "format_duration",
     "format_elapsed",
     "format_ms",
-    "map_parents",
     "span_label",
     "trace_header",
     "trace_tree",
@@ -90,9 +88,8 @@ def trace_tree(trace: Trace) -> RenderableType:
     summary = summarize(trace)
     tree = Tree(trace_header(summary), guide_style="dim")
     branches: dict[str, Tree] = {}
-    maps = map_parents(trace)
     for span, _depth in trace.walk():
-        parent = branches.get(maps.get(span.span_id) or span.parent_id or "", tree)
+        parent = branches.get(trace.parent_of(span) or "", tree)
         branches[span.span_id] = parent.add(span_label(span, trace.start_ns))
     if summary.status == "incomplete":
         note = Text("the run has not finished (no root span yet)", style="yellow")
@@ -100,33 +97,11 @@ def trace_tree(trace: Trace) -> RenderableType:
     return tree
 
 
-def map_parents(trace: Trace) -> dict[str, str]:
-    """The map node span each element's span belongs under (`node X[i]` under `node X`).
-
-    Each element of a mapped node runs as its own task, so its span's parent is the run's;
-    it is shown under the last span of its map node that started before it.
-    """
-    found: dict[str, str] = {}
-    latest: dict[tuple[str | None, str], str] = {}
-    for span in trace.spans:  # in start order
-        node = span.attributes.get(MAP_NODE)
-        if not isinstance(node, str):
-            continue
-        if span.attributes.get(MAP_INDEX) is None:
-            latest[(span.parent_id, node)] = span.span_id
-        elif (span.parent_id, node) in latest:
-            found[span.span_id] = latest[(span.parent_id, node)]
-    return found
-
-
 def span_label(span: SpanRecord, trace_start_ns: int) -> Text:
     """One span: name, start offset and duration, tier, model, tokens, cost and status."""
     label = Text()
-    name = span.name
-    index = span.attributes.get(MAP_INDEX)
-    if index is not None:
-        name = f"{name}[{index}]"
-    label.append(name, style="bold red" if span.is_error else TYPE_STYLES.get(span.span_type))
+    style = "bold red" if span.is_error else TYPE_STYLES.get(span.span_type)
+    label.append(span.shown_name, style=style)
     label.append(f"  +{format_ms(span.start_ns - trace_start_ns)}", style="dim")
     label.append(f"  {format_ms(span.duration_ns)}")
     for part in _details(span):
