@@ -38,12 +38,19 @@ from stepladder.nodes.traced import traced
 from stepladder.tracing import attributes as names
 from stepladder.tracing import node_span
 
-__all__ = ["add_mapped", "map_problems", "node_writes"]
+__all__ = ["PRIVATE", "add_mapped", "map_problems", "node_writes", "public"]
 
+PRIVATE = "__map_"
+"""The prefix of a map's private channel (its elements' results until they are collected)."""
 INDEX = "__map_index__"
 EACH, COLLECT = ".each", ".collect"
 _RESET = "__reset__"
 _SEMAPHORES: dict[int, dict[str, asyncio.Semaphore]] = {}
+
+
+def public(values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` without the maps' private channels (what a run shows of its state)."""
+    return {k: v for k, v in values.items() if not k.startswith(PRIVATE)}
 
 
 def node_writes(node: NodeSpecBase) -> list[str]:
@@ -69,7 +76,7 @@ def add_mapped(
     """Add mapped `node` (`built` is its checked, untraced node) to `graph`; its exit's id."""
     spec = node.map
     assert spec is not None
-    channel = f"__map_{node.id}__"
+    channel = f"{PRIVATE}{node.id}__"
     private = TypedDict(  # type: ignore[misc]
         f"{node.id}_map", {channel: Annotated[list[Any], _results]}, total=False
     )

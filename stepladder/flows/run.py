@@ -27,6 +27,7 @@ from stepladder.config.serving import DEFAULT_MAX_STEPS
 from stepladder.errors import ConfigError, FlowInputError, ModelError, RunError, StepLimitError
 from stepladder.flows.checkpoints import open_checkpointer
 from stepladder.flows.flow import Flow
+from stepladder.flows.map_node import EACH, public
 from stepladder.flows.reviews import PendingReview, save_reviews
 from stepladder.flows.threads import claim_thread, lock_thread
 from stepladder.nodes import RunContext
@@ -203,7 +204,7 @@ async def _on_thread(
                 raise
             raise FlowInputError(_bad_answer(error, waiting)) from None
     if waiting:
-        state = dict(snapshot.values)
+        state = public(snapshot.values)
         usage = context.usage.totals()
         return RunResult(state, thread_id, pending, usage=usage, status="paused", reviews=waiting)
     if pending:
@@ -319,13 +320,15 @@ async def _updates(
     try:
         async for mode, chunk in stream:
             if mode == "values":
-                final = {k: v for k, v in chunk.items() if k != INTERRUPT}
+                final = {k: v for k, v in public(chunk).items() if k != INTERRUPT}
                 continue
             for node_id, update in chunk.items():
                 if node_id == INTERRUPT:
                     interrupts.extend(update)
                     continue
-                update = dict(update or {})
+                update = public(update or {})
+                if not update and node_id.endswith(EACH):
+                    continue  # one element of a map: its result shows in the map's update
                 updates.append((node_id, update))
                 if on_update is not None:
                     on_update(node_id, update)
