@@ -151,7 +151,7 @@ def stepladder_map() -> Flow:
             reads=["item"],
             writes=["doubled"],
             map={"over": "items", "as": "item", "into": "results", "concurrency": ELEMENTS_FAST},
-        )  # fmt: skip
+        )
         .compile()
     )
 
@@ -211,10 +211,12 @@ def chain(kind: str, fn: Callable[[int], Any]) -> Flow:
     if kind == "subflow":
         inner = (
             FlowBuilder("middle")
-            .state("x1", int, input=True).state("x2", int).state("x3", int)
+            .state("x1", int, input=True)
+            .state("x2", int)
+            .state("x3", int)
             .function("b", _renamed(fn, "x1"), reads=["x1"], writes=["x2"])
             .function("c", _renamed(fn, "x2"), reads=["x2"], writes=["x3"])
-        )  # fmt: skip
+        )
         outer.subflow("middle", inner, inputs={"x1": "x1"}, outputs={"x3": "x3"})
     else:
         outer.function("b", _renamed(fn, "x1"), reads=["x1"], writes=["x2"])
