@@ -3,6 +3,7 @@ and the example's multi-question flow, which maps a subflow and is scored by the
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
@@ -85,12 +86,13 @@ def test_map_node_set_metric_key_must_be_callable(tmp_path: Path) -> None:
 
 
 def example_steps() -> Any:
-    sys.path.insert(0, str(EXAMPLES))
-    try:
-        from flows import support_steps  # type: ignore[import-not-found]
-    finally:
-        sys.path.remove(str(EXAMPLES))
-    return support_steps
+    """The example's steps module, loaded from its file (no `flows` package on the path)."""
+    path = EXAMPLES / "flows" / "support_steps.py"
+    spec = importlib.util.spec_from_file_location("example_support_steps", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_map_node_example_splits_questions_and_merges_answers() -> None:
