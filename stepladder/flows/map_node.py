@@ -123,7 +123,8 @@ def _dispatcher(node: NodeSpecBase, spec: MapSpec, channel: str) -> Callable[...
 
 
 def _sender(node: NodeSpecBase, spec: MapSpec, each: str, collect: str) -> Callable[[State], Any]:
-    reads = [key for key in node.reads if key != spec.as_]
+    tier_key = node.tier_key()
+    reads = [key for key in [*node.reads, *([tier_key] if tier_key else [])] if key != spec.as_]
 
     def send(state: State) -> list[Send] | str:
         items = state.get(spec.over) or []

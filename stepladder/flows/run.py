@@ -192,7 +192,7 @@ async def _on_thread(
     thread_id = config["configurable"]["thread_id"]
     snapshot = await app.aget_state(config)
     waiting = tuple(_review(flow, thread_id, i) for i in snapshot.interrupts)
-    pending = tuple(snapshot.next)
+    pending = tuple(dict.fromkeys(name.partition(".")[0] for name in snapshot.next))  # X.each: X
     if resume is not None:
         if not waiting:
             raise FlowInputError(f"thread '{thread_id}' has no pending review to answer.")
