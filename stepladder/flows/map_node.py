@@ -30,6 +30,7 @@ from langgraph.types import Send
 from opentelemetry import trace
 
 from stepladder.errors import NodeError, UserError
+from stepladder.flows.pacing import StartPacer
 from stepladder.flows.spec import FlowSpec
 from stepladder.flows.state_check import KeyCheck
 from stepladder.nodes import BuiltNode, MapSpec, RunContext
@@ -43,9 +44,10 @@ __all__ = ["PRIVATE", "add_mapped", "map_problems", "node_writes", "public"]
 PRIVATE = "__map_"
 """The prefix of a map's private channel (its elements' results until they are collected)."""
 INDEX = "__map_index__"
+COUNT = "__map_count__"
 EACH, COLLECT = ".each", ".collect"
 _RESET = "__reset__"
-_SEMAPHORES: dict[int, dict[str, asyncio.Semaphore]] = {}
+_GATES: dict[int, dict[str, _Gate]] = {}
 
 
 def public(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -131,7 +133,9 @@ def _sender(node: NodeSpecBase, spec: MapSpec, each: str, collect: str) -> Calla
         if not items:
             return collect
         shared = {key: state.get(key) for key in reads}
-        return [Send(each, {**shared, spec.as_: item, INDEX: i}) for i, item in enumerate(items)]
+        count = len(items)
+        return [Send(each, {**shared, spec.as_: item, INDEX: i, COUNT: count})
+                for i, item in enumerate(items)]  # fmt: skip
 
     return send
 
@@ -144,7 +148,10 @@ def _worker(
 
     async def run_element(payload: State, runtime: Runtime[RunContext]) -> dict[str, Any]:
         index = payload[INDEX]
-        async with _semaphore(runtime.context, node.id, spec.concurrency):
+        gate = _gate(runtime.context, node.id, spec.concurrency)
+        async with gate.semaphore:
+            if payload.get(COUNT, 0) > spec.concurrency:  # elements queue: keep them apart
+                await gate.pacer.wait_turn()
             try:
                 update = await element.afunc(payload, runtime)
             except GraphBubbleUp:  # a review pause (or a parent command), not a failure
@@ -157,6 +164,8 @@ def _worker(
                     message = f"element {index} of '{spec.over}' failed: {reason}"
                     raise NodeError(node.id, message) from error
                 return {channel: [[index, False, reason]]}
+            finally:
+                gate.pacer.case_finished()
         value = update.get(single) if single else {k: update.get(k) for k in node.writes}
         return {channel: [[index, True, value]]}
 
@@ -216,19 +225,34 @@ def _collector(
     return collect
 
 
-def _semaphore(context: RunContext | None, node_id: str, limit: int) -> asyncio.Semaphore:
-    """The run's semaphore for `node_id` (one per run: its usage ledger is the run's)."""
-    owner: object = context.usage if context is not None else _semaphore
+class _Gate:
+    """What the elements of one map in one run share: a semaphore and a start pacer.
+
+    When the list is longer than the concurrency, an element that finishes lets the next one
+    start; starts are spaced (`StartPacer`) so that elements whose model answers arrive
+    together do not then march in step, each wave paying every element's CPU time.
+    """
+
+    __slots__ = ("pacer", "semaphore")
+
+    def __init__(self, limit: int) -> None:
+        self.semaphore = asyncio.Semaphore(limit)
+        self.pacer = StartPacer()
+
+
+def _gate(context: RunContext | None, node_id: str, limit: int) -> _Gate:
+    """The run's gate for `node_id` (one per run: its usage ledger is the run's)."""
+    owner: object = context.usage if context is not None else _gate
     key = id(owner)
-    per_node = _SEMAPHORES.get(key)
+    per_node = _GATES.get(key)
     if per_node is None:
-        per_node = _SEMAPHORES[key] = {}
-        if owner is not _semaphore:
-            weakref.finalize(owner, _SEMAPHORES.pop, key, None)
+        per_node = _GATES[key] = {}
+        if owner is not _gate:
+            weakref.finalize(owner, _GATES.pop, key, None)
     flow = context.flow_name if context is not None else ""
     found = per_node.get(f"{flow}/{node_id}")
     if found is None:
-        found = per_node[f"{flow}/{node_id}"] = asyncio.Semaphore(limit)
+        found = per_node[f"{flow}/{node_id}"] = _Gate(limit)
     return found
 
 
