@@ -55,16 +55,18 @@ class FlowSource(Protocol):
 
 @dataclass(frozen=True)
 class FolderFlows:
-    """The flows of a project's flows folder (`<name>.yaml`)."""
+    """The flows of a project's flows folder (`<name>.yaml`), each changed by `adjust`."""
 
     folder: Path
+    adjust: Callable[[FlowSpec], FlowSpec] | None = None
 
     def load(self, name: str) -> FlowSpec | None:
-        """The flow `name` from the folder, or None."""
+        """The flow `name` from the folder (adjusted), or None."""
         for suffix in FLOW_SUFFIXES:
             path = self.folder / f"{name}{suffix}"
             if path.is_file():
-                return load_flow(path)
+                spec = load_flow(path)
+                return self.adjust(spec) if self.adjust is not None else spec
         return None
 
     def names(self) -> list[str]:

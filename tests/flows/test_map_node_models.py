@@ -308,3 +308,14 @@ nodes:
     assert len(result.state["moods"]) == 3
     assert set(result.state["moods"]) <= {"happy", "sad"}
     assert result.usage["calls"] >= 3 and result.usage["cost_usd"] > 0
+
+
+def test_subflow_in_a_map_node_is_pinned_with_its_parent(desks: tuple[Path, list[Any]]) -> None:
+    from stepladder.config import load_project
+    from stepladder.flows import compile_project_flow
+
+    project = load_project(root=desks[0])
+    own = compile_project_flow(project, "desks").subflows["answer"]
+    assert own.spec.nodes[1].escalation() is not None  # the reply node climbs its ladder
+    pinned = compile_project_flow(project, "desks", tier="small").subflows["answer"]
+    assert pinned.spec.nodes[1].escalation() is None and pinned.tiers == {"small"}
