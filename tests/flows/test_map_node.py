@@ -15,11 +15,11 @@ RUNNING = {"now": 0, "most": 0}
 
 
 async def work(item: str) -> str:
-    """Sleep a little (later elements less, so they finish first) and shout the item."""
+    """Sleep a little (longer items less, so they finish first) and shout the item."""
     RUNNING["now"] += 1
     RUNNING["most"] = max(RUNNING["most"], RUNNING["now"])
     try:
-        await asyncio.sleep(0.02 / (1 + len(item)))
+        await asyncio.sleep(max(0.005, 0.04 - 0.002 * len(item)))
         if "boom" in item:
             raise ValueError(f"cannot take {item}")
         return item.upper()
