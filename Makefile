@@ -38,7 +38,7 @@ EXAMPLE_ADAPTER := support-classify
 USE_ADAPTER = $(if $(wildcard examples/.stepladder/adapters/$(EXAMPLE_ADAPTER)/v*/manifest.json),--adapter classify=$(EXAMPLE_ADAPTER))
 
 demo: examples
-	cd examples && ../$(BIN)/stepladder validate support support_triage faq order_support category
+	cd examples && ../$(BIN)/stepladder validate support support_triage faq order_support category multi_support
 	cd examples && ../$(BIN)/stepladder run support --input @inputs/cancel_order.json --stream $(USE_ADAPTER)
 	cd examples && ../$(BIN)/stepladder run support --input @inputs/invoice.json $(USE_ADAPTER)
 	cd examples && ../$(BIN)/stepladder run support_triage --input @inputs/unknown.json
@@ -48,6 +48,8 @@ demo: examples
 	cd examples && ../$(BIN)/stepladder validate shop_help --check-tools
 	cd examples && ../$(BIN)/stepladder mcp call --tool shop_policy --args '{"topic": "shipping"}' shop
 	cd examples && ../$(BIN)/stepladder eval evalsets/support.yaml --split test --limit 8 $(USE_ADAPTER)
+	cd examples && ../$(BIN)/stepladder run multi_support --input @inputs/multi_question.json
+	cd examples && ../$(BIN)/stepladder eval evalsets/multi_support.yaml --limit 3
 	cd examples && ../$(BIN)/stepladder traces list --limit 5
 
 # Fine-tune the small model for the support flow's classify node on the example's own data

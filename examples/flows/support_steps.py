@@ -101,3 +101,34 @@ def hand_off(message: str) -> dict[str, str]:
         "reply": "Thanks for your message; a member of our team will answer shortly.",
         "handled_by": "human",
     }
+
+
+# The `multi_support` flow: split a message into its questions, merge the per-question answers.
+QUESTION_BREAK = re.compile(r"[?!;]|\s+also,?\s+", re.IGNORECASE)
+
+
+def split_questions(message: str) -> list[str]:
+    """The questions of a message: split at ?, !, ; and "also"."""
+    parts = (part.strip(" .,") for part in QUESTION_BREAK.split(message))
+    return [part for part in parts if len(part) > 2]
+
+
+def pack_part(
+    message: str, category: str, entity_type: str | None, entity_value: str | None
+) -> dict[str, dict[str, str | None]]:
+    """One question's answer as a record."""
+    answer = {"question": message, "category": category}
+    return {"answer": {**answer, "entity_type": entity_type, "entity_value": entity_value}}
+
+
+def merge_answers(answers: list[dict[str, str | None]]) -> dict[str, object]:
+    """The categories and entities of all questions, and one reply covering each."""
+    lines = []
+    for number, answer in enumerate(answers, start=1):
+        entity = f" ({answer['entity_value']})" if answer.get("entity_value") else ""
+        lines.append(f"{number}. {answer['category']}{entity}: {answer['question']}")
+    return {
+        "categories": [str(answer["category"]) for answer in answers],
+        "entities": [str(a["entity_value"]) for a in answers if a.get("entity_value")],
+        "reply": "Thanks for your message. We read these questions:\n" + "\n".join(lines),
+    }

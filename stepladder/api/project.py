@@ -42,6 +42,7 @@ from stepladder.flows.project import (
 )
 from stepladder.flows.reviews import load_reviews
 from stepladder.flows.run import UpdateHandler, run_flow
+from stepladder.flows.subflow import FolderFlows
 from stepladder.retrieval.store import open_project_store
 from stepladder.runtimes import ModelPool
 from stepladder.tracing.store import TraceStore
@@ -154,6 +155,8 @@ class Project:
             return flow
         spec = flow.build() if isinstance(flow, FlowBuilder) else flow
         objects = flow.objects if isinstance(flow, FlowBuilder) else None
+        folder = FolderFlows(self.config.flows_dir)
+        flows = flow.flow_source(folder) if isinstance(flow, FlowBuilder) else folder
         settings = self.settings
         return compile_flow(
             spec,
@@ -163,6 +166,7 @@ class Project:
             tiers=set(settings.tiers),
             ladder=tuple(settings.ladder),
             mcp_servers=settings.mcp_servers,
+            subflows=flows,
         )
 
     def run(

@@ -1,8 +1,9 @@
-"""`stepladder graph FLOW [--format mermaid|svg|png] [--output FILE]`: a flow's graph.
+"""`stepladder graph FLOW [--format mermaid|svg|png] [--output FILE] [--expand]`: a flow's graph.
 
 Mermaid text by default (on stdout), or a picture drawn offline (`stepladder.flows.picture`):
 SVG (on stdout, or to `--output`) or PNG (to `--output`). Without `--format`, an output
-file's suffix (`.svg`, `.png`, `.mmd`) picks it.
+file's suffix (`.svg`, `.png`, `.mmd`) picks it. A `flow` node is one box unless `--expand`
+draws its subflow's nodes in its place (`stepladder.flows.compose_picture`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import typer
 from stepladder.cli.app import command, stderr
 from stepladder.cli.common import load_compiled_flow
 from stepladder.errors import UserError
+from stepladder.flows.compose_picture import composed_mermaid, expanded_spec
 
 
 class GraphFormat(StrEnum):
@@ -49,6 +51,9 @@ def graph(
             "--output", "-o", help="Write to this file (needed for png) instead of stdout."
         ),
     ] = None,
+    expand: Annotated[
+        bool, typer.Option("--expand", help="Draw each subflow's nodes instead of one box.")
+    ] = False,
 ) -> None:
     """Print a flow's graph as a Mermaid diagram, or draw it as an SVG or PNG picture."""
     chosen = picture_format or (SUFFIXES.get(output.suffix.lower()) if output else None)
@@ -56,15 +61,17 @@ def graph(
     if chosen is GraphFormat.png and output is None:
         raise UserError("--format png writes a binary picture: give the file with --output FILE.")
     _, compiled = load_compiled_flow(flow)
+    expanded = expand and bool(compiled.subflows)
     if chosen is GraphFormat.mermaid:
-        text = compiled.mermaid()
+        text = composed_mermaid(compiled) if expanded else compiled.mermaid()
     else:
         from stepladder.flows.picture import flow_png, flow_svg  # lazy: matplotlib for png
 
+        spec = expanded_spec(compiled) if expanded else compiled.spec
         if chosen is GraphFormat.png:
-            _write(output, flow_png(compiled.spec))  # type: ignore[arg-type]
+            _write(output, flow_png(spec))  # type: ignore[arg-type]
             return
-        text = flow_svg(compiled.spec)
+        text = flow_svg(spec)
     if output is None:
         sys.stdout.write(text)
     else:

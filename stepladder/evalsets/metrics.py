@@ -2,7 +2,8 @@
 
 A metric scores the state key `field` of a finished run against the case's `expected[field]`;
 a case without that key is not scored by the metric. Kinds: `exact`, `label`, `token_f1`,
-`contains`, `numeric`, `json_fields`, `tool_calls`, `judge` (see `stepladder.evalsets.judge`) and
+`contains`, `numeric`, `json_fields`, `tool_calls`, `set_precision`, `set_recall`, `set_f1`
+(list outputs, `stepladder.evalsets.list_metrics`), `judge` (see `stepladder.evalsets.judge`) and
 `function` (a Python callable). The comparisons live in `stepladder.evalsets.reference_metrics`.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 from stepladder.errors import EvalSetError, ReferenceError_
 from stepladder.evalsets.cases import EvalCase
 from stepladder.evalsets.judge import JudgeMetric
+from stepladder.evalsets.list_metrics import SetMetric, field_key
 from stepladder.evalsets.metric_base import Metric, MetricContext, scores_case
 from stepladder.evalsets.reference_metrics import (
     ContainsMetric,
@@ -41,6 +43,7 @@ from stepladder.evalsets.spec import (
     LoadedEvalSpec,
     MetricSpec,
     NumericMetricSpec,
+    SetMetricSpec,
     TokenF1MetricSpec,
     ToolCallsMetricSpec,
 )
@@ -56,6 +59,7 @@ __all__ = [
     "Metric",
     "MetricContext",
     "NumericMetric",
+    "SetMetric",
     "TokenF1Metric",
     "ToolCallsMetric",
     "build_metrics",
@@ -163,6 +167,8 @@ def _build_kind(
         return JsonFieldsMetric(name, field, tuple(spec.fields))
     if isinstance(spec, ToolCallsMetricSpec):
         return ToolCallsMetric(name, field)
+    if isinstance(spec, SetMetricSpec):
+        return SetMetric(name, field, spec.kind, _key(name, spec, loaded, resolver), spec.normalize)
     if isinstance(spec, JudgeMetricSpec):
         tier = loaded.spec.judge_tier_of(name)
         if tier is None:
@@ -172,6 +178,27 @@ def _build_kind(
             )
         return JudgeMetric(name, field, tier, spec.rubric)
     return FunctionMetric(name, field, spec.call, _function(name, spec, loaded, resolver))
+
+
+def _key(
+    name: str, spec: SetMetricSpec, loaded: LoadedEvalSpec, resolver: ReferencePolicy
+) -> Callable[[Any], Any] | None:
+    """A set metric's key function: a field path, or a callable by reference."""
+    if spec.key is None:
+        return None
+    if ":" not in spec.key:
+        return field_key(spec.key)
+    path = ("metrics", name, "key")
+    try:
+        target = resolver.resolve(spec.key, path)
+    except ReferenceError_ as error:
+        raise EvalSetError(str(error)) from error
+    if not callable(target):
+        raise EvalSetError(
+            f"{loaded.document.where(path)}: '{spec.key}' is not callable; a set metric's key "
+            "is a field name or a function of one item."
+        )
+    return target  # type: ignore[no-any-return]
 
 
 def _function(

@@ -65,6 +65,9 @@ MetricKind = Literal[
     "tool_calls",
     "judge",
     "function",
+    "set_precision",
+    "set_recall",
+    "set_f1",
 ]
 METRIC_KINDS: tuple[str, ...] = get_args(MetricKind)
 EVALSETS_DIR = "evalsets"  # a project's eval specs and cases, under its root
@@ -157,6 +160,18 @@ class ToolCallsMetricSpec(MetricSpecBase):
     kind: Literal["tool_calls"]
 
 
+class SetMetricSpec(MetricSpecBase):
+    """Set precision, recall or F1 of a list output's items against the expected items."""
+
+    kind: Literal["set_precision", "set_recall", "set_f1"]
+    key: str | None = Field(
+        default=None,
+        description="How items match: a field of dict items (dotted path), or 'module:function' "
+        "returning an item's key; default: the item itself.",
+    )
+    normalize: bool = Field(default=True, description="Compare strings casefolded, stripped.")
+
+
 class FunctionMetricSpec(MetricSpecBase):
     """A Python callable `(output, expected, case) -> float | bool | MetricScore`."""
 
@@ -173,6 +188,7 @@ _MetricUnion = Annotated[
     | JsonFieldsMetricSpec
     | ToolCallsMetricSpec
     | JudgeMetricSpec
+    | SetMetricSpec
     | FunctionMetricSpec,
     Field(discriminator="kind"),
 ]

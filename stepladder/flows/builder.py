@@ -27,6 +27,7 @@ from stepladder.flows.compile import compile_flow
 from stepladder.flows.flow import Flow
 from stepladder.flows.loader import flow_from_dict
 from stepladder.flows.spec import FlowSpec
+from stepladder.flows.subflow import FlowSource, FolderFlows, MappingFlows
 from stepladder.nodes import NodeSpecBase
 from stepladder.specs.references import REFERENCE_PATTERN, callable_reference
 
@@ -74,6 +75,7 @@ class FlowBuilder:
         self._nodes: list[dict[str, Any]] = []
         self._edges: list[dict[str, Any]] | None = None
         self._objects: dict[str, Any] = {}
+        self._subflows: dict[str, FlowSpec] = {}
 
     def state(
         self,
@@ -116,9 +118,15 @@ class FlowBuilder:
         writes: Sequence[str] = (),
         description: str = "",
         in_thread: bool = False,
+        map: Mapping[str, Any] | None = None,
     ) -> Self:
-        """Add a `function` node calling `call` (a callable or a 'module:attr' reference)."""
+        """Add a `function` node calling `call` (a callable or a 'module:attr' reference).
+
+        `map` (`{"over": ..., "as": ..., "into": ...}`) runs it once per element of a list.
+        """
         data: dict[str, Any] = {"id": id, "kind": "function", "call": self._reference(call, id)}
+        if map is not None:
+            data["map"] = dict(map)
         for key, value in (("reads", list(reads)), ("writes", list(writes))):
             if value:
                 data[key] = value
@@ -127,6 +135,48 @@ class FlowBuilder:
         if in_thread:
             data["in_thread"] = True
         return self.node(data)
+
+    def subflow(
+        self,
+        id: str,
+        flow: str | FlowSpec | FlowBuilder,
+        *,
+        inputs: Mapping[str, str] | None = None,
+        outputs: Mapping[str, str] | None = None,
+        map: Mapping[str, Any] | None = None,
+        description: str = "",
+    ) -> Self:
+        """Add a `flow` node running `flow` (a project flow's name, a spec or a builder).
+
+        Args:
+            id: The node's id.
+            flow: The flow to run; a spec or builder is kept with this builder (its callables
+                too), a name is looked up in the project's `flows/`.
+            inputs: Subflow key: the parent key that fills it.
+            outputs: Parent key: the subflow key whose final value it receives.
+            map: Run the subflow once per element of a list (`{"over", "as", "into", ...}`).
+            description: What the node does.
+        """
+        name = flow if isinstance(flow, str) else self._keep_subflow(flow)
+        data: dict[str, Any] = {"id": id, "kind": "flow", "flow": name}
+        data["inputs"], data["outputs"] = dict(inputs or {}), dict(outputs or {})
+        if map is not None:
+            data["map"] = dict(map)
+        if description:
+            data["description"] = description
+        return self.node(data)
+
+    def flow_source(self, fallback: FlowSource | None = None) -> FlowSource:
+        """Where this builder's `flow` nodes find their flows: its own, then `fallback`."""
+        return MappingFlows(dict(self._subflows), fallback)
+
+    def _keep_subflow(self, flow: FlowSpec | FlowBuilder) -> str:
+        if isinstance(flow, FlowBuilder):
+            self._objects.update(flow.objects)
+            self._subflows.update(flow._subflows)
+            flow = flow.build()
+        self._subflows[flow.name] = flow
+        return flow.name
 
     def edge(self, source: str | Sequence[str], to: str) -> Self:
         """Add a static edge (a list of sources joins them)."""
@@ -178,6 +228,9 @@ class FlowBuilder:
             project_root=project_root,
             allow_imports=allow_imports,
             objects=self._objects,
+            subflows=self.flow_source(FolderFlows(Path(project_root) / "flows"))
+            if project_root is not None
+            else self.flow_source(),
         )
 
     @property

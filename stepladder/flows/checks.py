@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable
 
 from stepladder.errors import FlowCompileError
+from stepladder.flows.map_node import map_problems, node_writes
 from stepladder.flows.spec import END, START, CaseLabel, EdgeSpec, FlowSpec
 from stepladder.specs.locations import LocatedDocument, Path_, near_miss, valid_choices
 from stepladder.tools import FINISH
@@ -28,6 +29,8 @@ def check_flow(spec: FlowSpec, tiers: Collection[str] | None = None) -> None:
     problems = _Problems(spec.document)
     ids = _check_ids(spec, problems)
     _check_keys(spec, problems)
+    for path, message in map_problems(spec):
+        problems.add(path, message)
     _check_tools(spec, problems)
     if tiers is not None:
         _check_tiers(spec, tiers, problems)
@@ -87,7 +90,7 @@ def _check_keys(spec: FlowSpec, problems: _Problems) -> None:
             for position, key in enumerate(declared):
                 if key not in spec.state:
                     problems.add(
-                        ("nodes", index, field, position),
+                        ("nodes", index, *node.key_path(field, position)),
                         _unknown("state key", key, keys) + " Declare it under `state:` first.",
                     )
     for key, field_spec in spec.state.items():
@@ -256,7 +259,7 @@ def _check_reads_upstream(spec: FlowSpec, graph: dict[str, set[str]], problems: 
     available = {key for key, field in spec.state.items() if field.input or field.has_default}
     writers: dict[str, list[str]] = defaultdict(list)
     for node in spec.nodes:
-        for key in node.writes:
+        for key in node_writes(node):
             writers[key].append(node.id)
     reverse: dict[str, set[str]] = defaultdict(set)
     for source, targets in graph.items():
@@ -264,12 +267,13 @@ def _check_reads_upstream(spec: FlowSpec, graph: dict[str, set[str]], problems: 
             reverse[target].add(source)
     for index, node in enumerate(spec.nodes):
         upstream = _reachable(reverse, node.id)
+        element = {node.map.as_} if node.map is not None else set()
         for position, key in enumerate(node.reads):
-            if key in available or any(w in upstream for w in writers[key]):
+            if key in available | element or any(w in upstream for w in writers[key]):
                 continue
             others = ", ".join(writers[key]) or "no node"
             problems.add(
-                ("nodes", index, "reads", position),
+                ("nodes", index, *node.key_path("reads", position)),
                 f"node '{node.id}' reads '{key}', but nothing upstream writes it (written by: "
                 f"{others}) and it is not an input. Mark it `input: true` or give it a `default` "
                 "under `state:`, or read it only after a node that writes it.",

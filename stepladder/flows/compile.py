@@ -16,8 +16,10 @@ from pydantic import BaseModel
 from stepladder.errors import FlowCompileError, ReferenceError_, RunError
 from stepladder.flows.checks import check_flow
 from stepladder.flows.flow import Flow
+from stepladder.flows.map_node import add_mapped
 from stepladder.flows.spec import END, START, EdgeSpec, FlowSpec
 from stepladder.flows.state_check import check_defaults, checked, state_checks
+from stepladder.flows.subflow import FlowSource, Subflows, subflow_builder
 from stepladder.nodes import Artifacts, BuildContext, RunContext
 from stepladder.nodes.llm.ladder import check_escalation
 from stepladder.nodes.traced import traced
@@ -29,6 +31,7 @@ OTHERWISE = "otherwise"
 _REDUCERS: dict[str, Callable[[Any, Any], Any]] = {
     "append": operator.add,
     "merge": lambda old, new: {**(old or {}), **(new or {})},
+    "last": lambda old, new: new,
 }
 
 
@@ -41,6 +44,7 @@ def compile_flow(
     tiers: Collection[str] | None = None,
     ladder: Sequence[str] = (),
     mcp_servers: Mapping[str, Any] | None = None,
+    subflows: FlowSource | Mapping[str, FlowSpec] | Subflows | None = None,
 ) -> Flow:
     """Validate `spec` and build its LangGraph `StateGraph`.
 
@@ -53,6 +57,8 @@ def compile_flow(
         ladder: The project's escalation ladder, which nodes with `escalate:` climb.
         mcp_servers: The project's MCP servers by name (`McpServerSettings`), which agent
             nodes may take tools from.
+        subflows: Where `flow` nodes find their flows by name (default: the project's
+            `flows/` folder).
 
     Every node's updates are checked against the declared types of the keys it writes
     (`stepladder.flows.state_check`); state defaults are checked here. Building reads no
@@ -82,14 +88,27 @@ def compile_flow(
     agents: dict[str, Any] = {}
     async_nodes: set[str] = set()
     artifacts = Artifacts(root)
+
+    def compile_sub(sub: FlowSpec, builder: Subflows) -> Flow:
+        return compile_flow(
+            sub, project_root=root, allow_imports=allow_imports, objects=objects,
+            tiers=tiers, ladder=ladder, mcp_servers=mcp_servers, subflows=builder,
+        )  # fmt: skip
+
+    composer = subflow_builder(subflows, root, spec, compile_sub)
+    exits: dict[str, str] = {}
     for index, node in enumerate(spec.nodes):
         where = ("nodes", index)
         context = BuildContext(
             policy, where, spec.document, state_types, programs, spec.tools, agents,
-            mcp_servers=dict(mcp_servers or {}),
+            mcp_servers=dict(mcp_servers or {}), subflows=composer,
         )  # fmt: skip
         built = node.build(context)
         artifacts.expect(node.artifacts(), context.where, built.prepare)
+        if node.map is not None:
+            exits[node.id] = add_mapped(graph, node, checked(node, built, checks), checks)
+            async_nodes.add(node.id)
+            continue
         built = traced(node, checked(node, built, checks))
         if built.func is None:
             async_nodes.add(node.id)
@@ -97,7 +116,7 @@ def compile_flow(
             node.id, RunnableCallable(built.func, built.afunc, name=node.id, trace=False)
         )
     for index, edge in enumerate(spec.effective_edges()):
-        _add_edge(graph, edge, index, policy)
+        _add_edge(graph, edge, index, policy, exits)
     return Flow(
         spec=spec,
         graph=graph,
@@ -108,6 +127,7 @@ def compile_flow(
         agents=agents,
         artifacts=artifacts,
         async_nodes=frozenset(async_nodes),
+        subflows=dict(composer.built),
     )
 
 
@@ -137,9 +157,10 @@ def _add_edge(
     edge: EdgeSpec,
     index: int,
     policy: ReferencePolicy,
+    exits: Mapping[str, str],
 ) -> None:
     if edge.to is not None:
-        sources = [_graph_id(s) for s in edge.sources]
+        sources = [exits.get(s) or _graph_id(s) for s in edge.sources]
         graph.add_edge(sources if len(sources) > 1 else sources[0], _graph_id(edge.to))
         return
     path_map = {_label(label): _graph_id(target) for label, target in (edge.cases or {}).items()}
@@ -149,7 +170,8 @@ def _add_edge(
     path: Any = chooser
     if edge.router is None:  # a state lookup, no user code: no worker thread in async runs
         path = RunnableCallable(chooser, _on_the_loop(chooser), name=chooser.__name__)
-    graph.add_conditional_edges(_graph_id(edge.sources[0]), path, path_map)  # type: ignore[arg-type]
+    source = exits.get(edge.sources[0]) or _graph_id(edge.sources[0])
+    graph.add_conditional_edges(source, path, path_map)  # type: ignore[arg-type]
 
 
 def _on_the_loop(

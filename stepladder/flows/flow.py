@@ -47,6 +47,7 @@ class Flow:
         artifacts: The trained artifacts its nodes use, found and checked by `prepare`.
         async_nodes: The nodes that only run asynchronously (LLM, retrieval and agent nodes,
             async functions): `invoke` runs the flow on an event loop of its own for these.
+        subflows: The compiled flow of each `flow` node, by node id.
     """
 
     spec: FlowSpec
@@ -59,6 +60,7 @@ class Flow:
     compiled_prompts: str | None = None
     artifacts: Artifacts = field(default_factory=Artifacts)
     async_nodes: frozenset[str] = frozenset()
+    subflows: dict[str, Flow] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -89,6 +91,8 @@ class Flow:
         self.prepare()
         if models is not None:
             load_adapters(self.spec, self.artifacts, self.ladder, models)
+            for sub in self.subflows.values():
+                sub.use_adapters(models)
 
     def compile(
         self, checkpointer: BaseCheckpointSaver[Any] | None = None
@@ -108,17 +112,19 @@ class Flow:
         Rungs above a node's tier start only when the node escalates to them.
         """
         judges = {tier for node in self.spec.nodes for tier in verifier_tiers(node)}
-        return tiers_used(self.spec) | judges
+        inner = {tier for sub in self.subflows.values() for tier in sub.tiers}
+        return tiers_used(self.spec) | judges | inner
 
     @cached_property
     def reaches_human(self) -> bool:
         """Whether a node can hand a case to a human reviewer (the run needs a thread)."""
-        return any(reaches_human(node, self.ladder) for node in self.spec.nodes)
+        mine = any(reaches_human(node, self.ladder) for node in self.spec.nodes)
+        return mine or any(sub.reaches_human for sub in self.subflows.values())
 
     @cached_property
     def collections(self) -> set[str]:
         """The collections this flow's retrieval nodes search."""
-        return collections_used(self.spec)
+        return collections_used(self.spec).union(*(s.collections for s in self.subflows.values()))
 
     def context(
         self,

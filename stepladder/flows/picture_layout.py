@@ -275,8 +275,7 @@ def _box_size(spec: FlowSpec, name: str) -> Box:
         return Box(name, name.lower(), "", 0, 0, 72, 30)
     node = next(n for n in spec.nodes if n.id == name)
     kind = node.kind_name()
-    rung = node.first_rung()
-    detail = f"{kind} · {rung}" if rung else kind
+    detail = node.detail() + (f" · each of {node.map.over}" if node.map is not None else "")
     width = max(text_width(name, ID_SIZE, bold=True), text_width(detail, DETAIL_SIZE)) + 28
     return Box(name, kind, detail, 0, 0, max(width, 104.0), 46, node.description)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +14,7 @@ from stepladder.flows.compile import compile_flow
 from stepladder.flows.flow import Flow
 from stepladder.flows.loader import load_flow
 from stepladder.flows.spec import FlowSpec
+from stepladder.flows.subflow import FolderFlows
 from stepladder.nodes.base import NodeSpecBase
 from stepladder.nodes.llm.escalation import EMBEDDINGS
 from stepladder.prompts import apply_compiled, compiled_path, load_compiled
@@ -66,8 +67,10 @@ def compile_project_flow(
         CompiledPromptsError: If the compiled prompts were made for another version of the flow.
     """
     spec = load_flow(project.flow_path(str(flow)))
+    adjust = None
     if tier is not None:
         spec = _pinned(spec, tier, project)
+        adjust = _subflow_pin(tier, project)
     if adapters:
         spec = _with_adapters(spec, adapters)
     built = compile_flow(
@@ -77,10 +80,35 @@ def compile_project_flow(
         tiers=set(project.settings.tiers),
         ladder=tuple(project.settings.ladder),
         mcp_servers=project.settings.mcp_servers,
+        subflows=FolderFlows(project.flows_dir, adjust),
     )
     built.prepare()
-    loaded = load_project_prompts(project, built) if compiled else None
+    if not compiled:
+        return built
+    _load_subflow_prompts(project, built)
+    loaded = load_project_prompts(project, built)
     return replace(built, compiled_prompts=loaded) if loaded else built
+
+
+def _subflow_pin(tier: str, project: Project) -> Callable[[FlowSpec], FlowSpec]:
+    """Pins a subflow's model nodes to `tier`, as the flow's own are.
+
+    Pinned to `embeddings`, a subflow with no embedding classifier is left as it is.
+    """
+
+    def pin(spec: FlowSpec) -> FlowSpec:
+        if tier == EMBEDDINGS and not any(map(_has_classifier, spec.nodes)):
+            return spec
+        return _pinned(spec, tier, project)
+
+    return pin
+
+
+def _load_subflow_prompts(project: Project, flow: Flow) -> None:
+    """Load each subflow's own compiled prompts (`prompts/compiled/<subflow>.json`)."""
+    for sub in flow.subflows.values():
+        _load_subflow_prompts(project, sub)
+        load_project_prompts(project, sub)
 
 
 def _pinned(spec: FlowSpec, tier: str, project: Project) -> FlowSpec:

@@ -27,6 +27,7 @@ from stepladder.config.serving import DEFAULT_MAX_STEPS
 from stepladder.errors import ConfigError, FlowInputError, ModelError, RunError, StepLimitError
 from stepladder.flows.checkpoints import open_checkpointer
 from stepladder.flows.flow import Flow
+from stepladder.flows.map_node import EACH, public
 from stepladder.flows.reviews import PendingReview, save_reviews
 from stepladder.flows.threads import claim_thread, lock_thread
 from stepladder.nodes import RunContext
@@ -145,7 +146,7 @@ async def run_flow(
     flow.prepare()
     check_collections(flow, store)
     if mcp is not None:  # the agents' MCP tools, listed before any node runs
-        for loop in flow.agents.values():
+        for loop in _agent_loops(flow):
             if loop.sources:
                 await loop.list_tools(mcp)
     context = replace(
@@ -220,7 +221,7 @@ async def _on_thread(
     thread_id = config["configurable"]["thread_id"]
     snapshot = await app.aget_state(config)
     waiting = tuple(_review(flow, thread_id, i) for i in snapshot.interrupts)
-    pending = tuple(snapshot.next)
+    pending = tuple(dict.fromkeys(name.partition(".")[0] for name in snapshot.next))  # X.each: X
     if resume is not None:
         if not waiting:
             raise FlowInputError(f"thread '{thread_id}' has no pending review to answer.")
@@ -232,7 +233,7 @@ async def _on_thread(
                 raise
             raise FlowInputError(_bad_answer(error, waiting)) from None
     if waiting:
-        state = dict(snapshot.values)
+        state = public(snapshot.values)
         usage = context.usage.totals()
         return RunResult(state, thread_id, pending, usage=usage, status="paused", reviews=waiting)
     if pending:
@@ -245,10 +246,12 @@ async def _on_thread(
 
 
 def _review(flow: Flow, thread_id: str | None, interrupt: Any) -> PendingReview:
+    """The review an interrupt asks for; the run's flow owns it (a subflow's node asked)."""
     source = flow.spec.document.source
-    return PendingReview.from_interrupt(
+    review = PendingReview.from_interrupt(
         interrupt, thread_id, flow.name, str(source) if source else None
     )
+    return review if review.flow == flow.name else replace(review, flow=flow.name)
 
 
 def _bad_answer(error: ValidationError, waiting: tuple[PendingReview, ...]) -> str:
@@ -264,8 +267,16 @@ def _bad_answer(error: ValidationError, waiting: tuple[PendingReview, ...]) -> s
 
 
 def uses_mcp(flow: Flow) -> bool:
-    """Whether an agent node of `flow` takes tools from MCP servers."""
-    return any(loop.sources for loop in flow.agents.values())
+    """Whether an agent node of `flow` (or of a subflow it runs) takes tools from MCP servers."""
+    return any(loop.sources for loop in _agent_loops(flow))
+
+
+def _agent_loops(flow: Flow) -> list[Any]:
+    """The agent loops of `flow` and of every subflow under it."""
+    loops = list(flow.agents.values())
+    for sub in flow.subflows.values():
+        loops.extend(_agent_loops(sub))
+    return loops
 
 
 def check_collections(flow: Flow, store: Store | None) -> None:
@@ -351,13 +362,15 @@ async def _updates(
     try:
         async for mode, chunk in stream:
             if mode == "values":
-                final = {k: v for k, v in chunk.items() if k != INTERRUPT}
+                final = {k: v for k, v in public(chunk).items() if k != INTERRUPT}
                 continue
             for node_id, update in chunk.items():
                 if node_id == INTERRUPT:
                     interrupts.extend(update)
                     continue
-                update = dict(update or {})
+                update = public(update or {})
+                if not update and node_id.endswith(EACH):
+                    continue  # one element of a map: its result shows in the map's update
                 updates.append((node_id, update))
                 if on_update is not None:
                     on_update(node_id, update)

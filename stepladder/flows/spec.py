@@ -38,9 +38,10 @@ class StateField(TypedField):
 
     default: Any = Field(default=None, description="Value before any node writes the key.")
     input: bool = Field(default=False, description="Given by the caller when a run starts.")
-    reducer: Literal["replace", "append", "merge"] = Field(
+    reducer: Literal["replace", "append", "merge", "last"] = Field(
         default="replace",
-        description="How parallel writes combine: replace, append (lists), merge (dicts).",
+        description="How parallel writes combine: replace, append (lists), merge (dicts), "
+        "last (the last write wins, where replace refuses parallel writes).",
     )
 
     @property

@@ -18,8 +18,10 @@ from stepladder.nodes.extract import ExtractField, ExtractNodeSpec
 from stepladder.nodes.function import FunctionNodeSpec, function_node
 from stepladder.nodes.generate import GenerateNodeSpec
 from stepladder.nodes.llm.call import LLMNodeSpec
+from stepladder.nodes.map_spec import MapSpec
 from stepladder.nodes.retrieve import RetrieveNodeSpec
 from stepladder.nodes.route import RouteNodeSpec
+from stepladder.nodes.subflow import FlowNodeSpec
 
 __all__ = [
     "NODE_KINDS",
@@ -32,9 +34,11 @@ __all__ = [
     "ClassifyNodeSpec",
     "ExtractField",
     "ExtractNodeSpec",
+    "FlowNodeSpec",
     "FunctionNodeSpec",
     "GenerateNodeSpec",
     "LLMNodeSpec",
+    "MapSpec",
     "NodeSpec",
     "NodeSpecBase",
     "RetrieveNodeSpec",
@@ -52,6 +56,7 @@ NODE_SPECS: tuple[type[NodeSpecBase], ...] = (
     RetrieveNodeSpec,
     RouteNodeSpec,
     AgentNodeSpec,
+    FlowNodeSpec,
 )
 """The node kinds, one spec class each: adding a kind is adding its class here."""
 

@@ -17,6 +17,7 @@ from stepladder.errors import NodeError, UserError
 from stepladder.nodes.artifacts import ArtifactCheck, ArtifactRef
 from stepladder.nodes.context import RunContext
 from stepladder.nodes.llm.escalation import EscalationPolicy
+from stepladder.nodes.map_spec import MapSpec
 from stepladder.specs.explain import describe_pattern
 from stepladder.specs.locations import LocatedDocument
 
@@ -50,6 +51,14 @@ class ReferenceResolver(Protocol):
         ...
 
 
+class SubflowBuilder(Protocol):
+    """Builds a node that runs another flow of the project (`kind: flow`)."""
+
+    def build(self, node: Any, context: BuildContext) -> BuiltNode:
+        """Compile the node's flow and return the node that runs it."""
+        ...
+
+
 @dataclass(frozen=True)
 class BuildContext:
     """What a node spec may use to build its node (no I/O happens here).
@@ -66,6 +75,7 @@ class BuildContext:
             they are built (what tuning renders an agent's steps with).
         mcp_servers: The project's MCP servers by name (`McpServerSettings`), which agent
             nodes may take tools from (`tools: [{mcp: NAME}]`).
+        subflows: Builds `flow` nodes (given by the flows layer, which compiles flows).
     """
 
     resolver: ReferenceResolver
@@ -76,6 +86,7 @@ class BuildContext:
     tools: Mapping[str, Any] = field(default_factory=dict)
     agents: dict[str, Any] = field(default_factory=dict)
     mcp_servers: Mapping[str, Any] = field(default_factory=dict)
+    subflows: SubflowBuilder | None = None
 
     def where(self, *parts: str | int) -> str:
         """Describe an item of this node for an error message (`nodes[2].call (f.yaml, line 9)`)."""
@@ -174,6 +185,11 @@ class NodeSpecBase(BaseModel):
     description: str = Field(default="", description="What the node does, for people.")
     reads: list[str] = Field(default_factory=list, description="State keys the node reads.")
     writes: list[str] = Field(default_factory=list, description="State keys the node writes.")
+    map: MapSpec | None = Field(
+        default=None,
+        description="Run the node once per element of a list in state, in parallel "
+        "(`{over, as, into, concurrency, on_error, max_items}`).",
+    )
 
     def build(self, context: BuildContext) -> BuiltNode:
         """Check the spec against the flow and return the runnable node (no I/O).
@@ -223,6 +239,15 @@ class NodeSpecBase(BaseModel):
     def artifacts(self) -> tuple[ArtifactRef, ...]:
         """The trained artifacts the node loads (found and checked when a run starts)."""
         return ()
+
+    def detail(self) -> str:
+        """What a picture of the flow shows under the node's id: its kind and first rung."""
+        rung = self.first_rung()
+        return f"{self.kind_name()} · {rung}" if rung else self.kind_name()
+
+    def key_path(self, field: str, position: int) -> tuple[str | int, ...]:
+        """The YAML path of the `position`th key of `reads` or `writes` (for errors)."""
+        return (field, position)
 
     def pinned(self, tier: str) -> Self:
         """The node on `tier` alone: no ladder, no router's tier (an eval per tier)."""

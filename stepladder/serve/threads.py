@@ -11,6 +11,7 @@ from pathlib import Path
 
 from stepladder.flows import Flow
 from stepladder.flows.checkpoints import open_checkpointer
+from stepladder.flows.map_node import public
 from stepladder.flows.reviews import load_reviews
 from stepladder.flows.run import INTERRUPT
 from stepladder.serve.runs import RunRecord, Status
@@ -36,7 +37,7 @@ async def read_checkpointed(
     status: Status = "unfinished" if snapshot.next else "finished"
     if reviews or snapshot.interrupts:
         status = "paused"
-    state = {k: v for k, v in dict(snapshot.values).items() if k != INTERRUPT}
+    state = {k: v for k, v in public(snapshot.values).items() if k != INTERRUPT}
     return RunRecord(
         run_id=thread_id,
         flow=flow.name,

@@ -62,6 +62,8 @@ COLLECTION = "stepladder.collection"
 TOP_K = "stepladder.k"
 RESULTS = "stepladder.results"
 RESUMED_AT = "stepladder.resumed_at"
+MAP_NODE = "stepladder.map.node"
+MAP_INDEX = "stepladder.map.index"
 EVAL_RUN_ID = "stepladder.eval.run_id"
 EVAL_CASE_ID = "stepladder.eval.case_id"
 

@@ -266,8 +266,8 @@ def _row(trace: Trace, span: SpanRecord, depth: int) -> str:
     return (
         f'<div class="{classes}" data-span-id="{escape(span.span_id)}" data-depth="{depth}" '
         f'role="option" tabindex="0" aria-selected="false">'
-        f'<div class="name" style="--depth: {depth}" title="{escape(span.name)}">'
-        f"{escape(span.name)}{small}</div>"
+        f'<div class="name" style="--depth: {depth}" title="{escape(span.shown_name)}">'
+        f"{escape(span.shown_name)}{small}</div>"
         f'<div class="dur">{escape(format_elapsed(span.duration_ns))}</div>'
         f'<div class="track"><div class="bar" style="left: {left:.4f}%; width: {width:.4f}%">'
         "</div></div></div>"

@@ -89,7 +89,7 @@ def trace_tree(trace: Trace) -> RenderableType:
     tree = Tree(trace_header(summary), guide_style="dim")
     branches: dict[str, Tree] = {}
     for span, _depth in trace.walk():
-        parent = branches.get(span.parent_id or "", tree)
+        parent = branches.get(trace.parent_of(span) or "", tree)
         branches[span.span_id] = parent.add(span_label(span, trace.start_ns))
     if summary.status == "incomplete":
         note = Text("the run has not finished (no root span yet)", style="yellow")
@@ -100,7 +100,8 @@ def trace_tree(trace: Trace) -> RenderableType:
 def span_label(span: SpanRecord, trace_start_ns: int) -> Text:
     """One span: name, start offset and duration, tier, model, tokens, cost and status."""
     label = Text()
-    label.append(span.name, style="bold red" if span.is_error else TYPE_STYLES.get(span.span_type))
+    style = "bold red" if span.is_error else TYPE_STYLES.get(span.span_type)
+    label.append(span.shown_name, style=style)
     label.append(f"  +{format_ms(span.start_ns - trace_start_ns)}", style="dim")
     label.append(f"  {format_ms(span.duration_ns)}")
     for part in _details(span):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 from stepladder.errors import UserError
+from stepladder.tracing.attributes import MAP_INDEX, MAP_NODE
 
 if TYPE_CHECKING:
     from stepladder.tracing.sources import TraceSource
@@ -106,6 +107,12 @@ class SpanRecord:
         )
 
     @property
+    def shown_name(self) -> str:
+        """The name to show: an element of a mapped node adds its index (`node X[3]`)."""
+        index = self.attributes.get(MAP_INDEX)
+        return self.name if index is None else f"{self.name}[{index}]"
+
+    @property
     def duration_ns(self) -> int:
         """How long the span lasted."""
         return self.end_ns - self.start_ns
@@ -174,6 +181,31 @@ class Trace:
         root = self.root
         return root.duration_ns if root is not None else self.end_ns - self.start_ns
 
+    def parent_of(self, span: SpanRecord) -> str | None:
+        """The span `span` is drawn under: its parent, or the map node's span for an element.
+
+        An element of a mapped node (`node X[i]`) is drawn under its map's span (`node X`).
+        """
+        return self._map_parents.get(span.span_id) or span.parent_id
+
+    @cached_property
+    def _map_parents(self) -> dict[str, str]:
+        """Each element span's map node span: the last one of its node started before it.
+
+        Each element of a mapped node runs as its own task, so its span's parent is the run's.
+        """
+        found: dict[str, str] = {}
+        latest: dict[tuple[str | None, str], str] = {}
+        for span in self.spans:  # in start order
+            node = span.attributes.get(MAP_NODE)
+            if not isinstance(node, str):
+                continue
+            if span.attributes.get(MAP_INDEX) is None:
+                latest[(span.parent_id, node)] = span.span_id
+            elif (span.parent_id, node) in latest:
+                found[span.span_id] = latest[(span.parent_id, node)]
+        return found
+
     def children(self, span_id: str) -> tuple[SpanRecord, ...]:
         """The spans whose parent is `span_id`, by start time."""
         return self._children.get(span_id, ())
@@ -182,8 +214,9 @@ class Trace:
     def _children(self) -> dict[str, tuple[SpanRecord, ...]]:
         found: dict[str, list[SpanRecord]] = {}
         for span in self.spans:
-            if span.parent_id is not None and span.parent_id != span.span_id:
-                found.setdefault(span.parent_id, []).append(span)
+            parent = self.parent_of(span)
+            if parent is not None and parent != span.span_id:
+                found.setdefault(parent, []).append(span)
         return {parent: tuple(spans) for parent, spans in found.items()}
 
     def tops(self) -> tuple[SpanRecord, ...]:

@@ -89,7 +89,7 @@ FLOW_CASES: list[tuple[str, tuple[str, ...]]] = [
             "nodes[0] (",
             "line 5)",
             "missing 'kind'",
-            "Valid kinds: agent, classify, extract, function, generate, retrieve",
+            "Valid kinds: agent, classify, extract, flow, function, generate, retrieve",
         ),
     ),
     (
@@ -120,7 +120,10 @@ FLOW_CASES: list[tuple[str, tuple[str, ...]]] = [
             "Valid types:",
         ),
     ),
-    ("bad_reducer.yaml", ("state.text.reducer (", "line 3)", "'replace', 'append' or 'merge'")),
+    (
+        "bad_reducer.yaml",
+        ("state.text.reducer (", "line 3)", "'replace', 'append', 'merge' or 'last'"),
+    ),
     ("enum_without_values.yaml", ("state.mood (", "line 4)", "an enum needs `values")),
     ("edge_to_and_cases.yaml", ("edges[1] (", "line 13)", "either `to` or `when`")),
     ("edge_without_target.yaml", ("edges[1] (", "line 12)", "an edge needs `to`")),

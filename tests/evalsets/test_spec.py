@@ -21,7 +21,10 @@ from stepladder.evalsets.spec import (
 )
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
-KINDS = "contains, exact, function, json_fields, judge, label, numeric, token_f1, tool_calls"
+KINDS = (
+    "contains, exact, function, json_fields, judge, label, numeric, set_f1, set_precision, "
+    "set_recall, token_f1, tool_calls"
+)
 SPEC = """\
 name: support
 description: Triage of support messages.

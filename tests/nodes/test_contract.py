@@ -25,6 +25,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "retrieve": {"collection": "faq", "query": "message", "output": "passages"},
     "route": {"router": "tiers", "version": 2, "reads": ["message"], "output": "tier"},
     "agent": {"tools": ["lookup", "steps:search"], "output": "reply", "tier_from": "tier"},
+    "flow": {"flow": "answer", "inputs": {"text": "message"}, "outputs": {"reply": "answer"}},
 }
 
 
