@@ -85,7 +85,7 @@ class TraceFiles:
 
     def writer(self) -> SpanWriter:
         """A JSONL writer into the folder."""
-        from stepladder.tracing.exporter import JsonlSpanExporter
+        from stepladder.tracing.exporter import JsonlSpanExporter  # lazy: the OpenTelemetry SDK
 
         return JsonlSpanExporter(self.folder, self.max_bytes, self.keep_files)
 

@@ -15,13 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeGuard
+from typing import Any, Literal, Protocol, TypeGuard
 
 from stepladder.errors import UserError
 from stepladder.tracing.attributes import MAP_INDEX, MAP_NODE
-
-if TYPE_CHECKING:
-    from stepladder.tracing.sources import TraceSource
 
 __all__ = [
     "SpanEvent",
@@ -357,7 +354,15 @@ def read_spans(folder: Path) -> tuple[list[SpanRecord], int]:
     return spans, malformed
 
 
-def load_traces(folder: Path | TraceSource) -> TraceStore:
+class LoadsTraces(Protocol):
+    """A project's trace store (`stepladder.tracing.sources.TraceSource`), as read here."""
+
+    def load(self) -> TraceStore:
+        """Every trace in the store, newest first."""
+        ...
+
+
+def load_traces(folder: Path | LoadsTraces) -> TraceStore:
     """Read a folder of span files (or a project's trace store) into traces, newest first.
 
     Raises:
@@ -395,7 +400,7 @@ def traces_of(
     )  # fmt: skip
 
 
-def find_trace(folder: Path | TraceSource, id_or_prefix: str) -> Trace:
+def find_trace(folder: Path | LoadsTraces, id_or_prefix: str) -> Trace:
     """The trace in `folder` whose id is, or uniquely starts with, `id_or_prefix`.
 
     Raises:
