@@ -5,7 +5,8 @@ With `state.postgres` (or `STEPLADDER_POSTGRES_URL`), threads are written with L
 database continues a run this one started. The first use of a database in a process creates
 or migrates LangGraph's tables (`setup()`, under an advisory lock, so replicas starting
 together do not race). A database that cannot be reached is a `StateStoreError` naming the
-URL, its password masked, before any node runs.
+URL, its password masked, before any node runs; a connection lost during a run (the database
+restarted) is replaced and the checkpoint read or write tried again (`postgres_saver`).
 """
 
 from __future__ import annotations
@@ -53,9 +54,11 @@ async def open_checkpointer(
 @asynccontextmanager
 async def _postgres_saver(url: str) -> AsyncIterator[BaseCheckpointSaver[Any]]:
     try:
-        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver  # lazy: optional extra
         from psycopg.rows import dict_row  # lazy: optional extra
         from psycopg_pool import AsyncConnectionPool, PoolTimeout  # lazy: optional extra
+
+        from stepladder.flows.postgres_saver import RetryingPostgresSaver  # lazy: optional extra
+        from stepladder.flows.postgres_state import replica_name
     except ImportError as error:
         raise missing_driver(error) from None
     await _set_up(url)
@@ -64,7 +67,13 @@ async def _postgres_saver(url: str) -> AsyncIterator[BaseCheckpointSaver[Any]]:
         min_size=1,
         max_size=POOL_SIZE,
         open=False,
-        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        check=AsyncConnectionPool.check_connection,
+        kwargs={
+            "autocommit": True,
+            "prepare_threshold": 0,
+            "row_factory": dict_row,
+            "application_name": replica_name(),
+        },
     )
     try:
         await pool.open(wait=True, timeout=CONNECT_SECONDS)
@@ -72,7 +81,7 @@ async def _postgres_saver(url: str) -> AsyncIterator[BaseCheckpointSaver[Any]]:
         await pool.close()
         raise _unreachable(url, error) from None
     try:
-        yield AsyncPostgresSaver(pool)
+        yield RetryingPostgresSaver(pool, url)
     finally:
         await pool.close()
 
