@@ -21,9 +21,11 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from stepladder.config.state import masked_url, missing_driver
 from stepladder.errors import StateStoreError
+from stepladder.flows.postgres_retry import StoreUnreachable, retried_async
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
+    from psycopg_pool import AsyncConnectionPool
 
 __all__ = ["CONNECT_SECONDS", "open_checkpointer"]
 
@@ -53,15 +55,24 @@ async def open_checkpointer(
 
 @asynccontextmanager
 async def _postgres_saver(url: str) -> AsyncIterator[BaseCheckpointSaver[Any]]:
-    try:
-        from psycopg.rows import dict_row  # lazy: optional extra
-        from psycopg_pool import AsyncConnectionPool, PoolTimeout  # lazy: optional extra
-
-        from stepladder.flows.postgres_saver import RetryingPostgresSaver  # lazy: optional extra
-        from stepladder.flows.postgres_state import replica_name
+    try:  # lazy: the optional extra (langgraph's Postgres saver, psycopg, psycopg_pool)
+        from stepladder.flows.postgres_saver import RetryingPostgresSaver
     except ImportError as error:
         raise missing_driver(error) from None
-    await _set_up(url)
+    await retried_async(url, "setting up the checkpoint tables", lambda: _set_up(url))
+    pool = await retried_async(url, "opening a run's connections", lambda: _open_pool(url))
+    try:
+        yield RetryingPostgresSaver(pool, url)
+    finally:
+        await pool.close()
+
+
+async def _open_pool(url: str) -> AsyncConnectionPool[Any]:
+    from psycopg.rows import dict_row  # lazy: optional extra
+    from psycopg_pool import AsyncConnectionPool, PoolTimeout  # lazy: optional extra
+
+    from stepladder.flows.postgres_state import replica_name
+
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         url,
         min_size=1,
@@ -80,10 +91,7 @@ async def _postgres_saver(url: str) -> AsyncIterator[BaseCheckpointSaver[Any]]:
     except PoolTimeout as error:
         await pool.close()
         raise _unreachable(url, error) from None
-    try:
-        yield RetryingPostgresSaver(pool, url)
-    finally:
-        await pool.close()
+    return pool
 
 
 async def _set_up(url: str) -> None:
@@ -118,8 +126,12 @@ async def _connect(url: str) -> AsyncConnection[Any]:
 
 
 def _unreachable(url: str, error: Exception) -> StateStoreError:
+    """Why `url` cannot be reached: a `StoreUnreachable` (tried again) once it was reached."""
+    from stepladder.flows.postgres_state import reached
+
     reason = " ".join(str(error).replace(url, masked_url(url)).split()) or type(error).__name__
-    return StateStoreError(
+    kind = StoreUnreachable if reached(url) else StateStoreError
+    return kind(
         f"cannot reach the Postgres state store at {masked_url(url)}: {reason}. Start the "
         "database or fix state.postgres in stepladder.yaml (or STEPLADDER_POSTGRES_URL); "
         "remove it to keep state in the project folder."

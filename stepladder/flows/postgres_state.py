@@ -35,6 +35,7 @@ __all__ = [
     "hold_thread",
     "load_review_rows",
     "open_state",
+    "reached",
     "replica_name",
     "save_review_rows",
     "thread_running",
@@ -140,6 +141,11 @@ def _pool(url: str) -> Any:
         _pools[url] = pool
         atexit.register(pool.close)
         return pool
+
+
+def reached(url: str) -> bool:
+    """Whether this process has used the database at `url` (so a failure now is a lost one)."""
+    return url in _migrated
 
 
 def replica_name() -> str:

@@ -4,11 +4,13 @@ Each replica has a project folder of its own (as on another machine), so what on
 the other's runs can only come from Postgres: a run killed (`kill -9`) on one continues on
 the other without running its finished nodes again, a review paused on one is answered on
 the other, `GET /runs/{id}` answers the same on both, and two answers to one review at once
-make one run (the other gets a 409).
+make one run (the other gets a 409). And Postgres restarted while runs are in flight on both:
+each run finishes or fails with a clear 503, and the registry lists each run once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from stepladder.config.state import POSTGRES_URL_ENV
@@ -28,10 +31,11 @@ from tests.escalation.test_human import STEPS as DESK_STEPS
 from tests.escalation.test_human import TOO_LONG
 from tests.escalation.test_human import settings as desk_settings
 from tests.fake_chat import chat_server
-from tests.postgres_server import PostgresServer
+from tests.postgres_server import PostgresServer, postgres_server
 from tests.scale.test_postgres_checkpoints import FLOW as CHAIN_FLOW
 from tests.scale.test_postgres_checkpoints import STEPS as CHAIN_STEPS
 from tests.serve.helpers import Server, serving
+from tests.serve.projects import function_project
 
 pytestmark = pytest.mark.slow
 
@@ -197,3 +201,78 @@ def test_replicas_answering_one_review_at_once_make_one_run(
         logs = (one / "flows" / "log.txt", two / "flows" / "log.txt")
         ran = [line for log in logs if log.exists() for line in log.read_text().split()]
         assert ran.count("after") == 3  # one answer per review went through
+
+
+LOAD_RUNS = 40
+THREAD_RUNS = 10
+
+
+async def load(servers: tuple[Server, Server], restart: Callable[[], None]) -> list[Any]:
+    """Runs of `wait` on both replicas at once (some on threads); `restart` while they wait."""
+    clients = [server.async_client(timeout=120) for server in servers]
+
+    async def one(i: int) -> tuple[str | None, httpx.Response]:
+        thread = f"load-{i}" if i < THREAD_RUNS else None
+        query = f"?thread_id={thread}" if thread else ""
+        response = await clients[i % 2].post(f"/flows/wait/runs{query}", json={"seconds": 2.0})
+        return thread, response
+
+    try:
+        runs = [asyncio.create_task(one(i)) for i in range(LOAD_RUNS)]
+        await asyncio.to_thread(restart)
+        return list(await asyncio.gather(*runs))
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+def test_postgres_restarted_under_load_on_replicas_loses_and_repeats_no_run(
+    tmp_path: Path,
+) -> None:
+    one = function_project(tmp_path / "one")
+    two = function_project(tmp_path / "two")
+    with postgres_server() as server, replica(one, server.url) as a, replica(two, server.url) as b:
+
+        def running() -> int:
+            with psycopg.connect(server.url) as connection:
+                row = connection.execute(
+                    "SELECT count(*) FROM stepladder_runs WHERE status = 'running'"
+                ).fetchone()
+            return int(row[0]) if row else 0
+
+        def restart() -> None:
+            wait_for(lambda: running() >= LOAD_RUNS // 2, "runs in flight")
+            server.restart()
+
+        results = asyncio.run(load((a, b), restart))
+        answered = []
+        for thread, response in results:
+            body = response.json()
+            if response.status_code == 200:
+                assert body["status"] == "finished", body
+                answered.append(body["run_id"])
+            else:  # failed, clearly
+                assert response.status_code == 503, (
+                    response.text + a.stderr[-3000:] + b.stderr[-3000:]
+                )
+                assert body["error"] == "state_unavailable"
+                assert "Postgres state store" in body["detail"]
+            if thread is not None and response.status_code == 200:
+                assert body["run_id"] == thread
+        assert len(answered) == len(set(answered)) >= LOAD_RUNS // 2
+
+        def registry() -> list[tuple[str, str]]:
+            with psycopg.connect(server.url) as connection:
+                return [
+                    (str(run_id), str(state))
+                    for run_id, state in connection.execute(
+                        "SELECT run_id, status FROM stepladder_runs"
+                    ).fetchall()
+                ]
+
+        wait_for(lambda: "running" not in {s for _, s in registry()}, "every run to end")
+        rows = registry()
+        assert len(rows) == len({run_id for run_id, _ in rows}) == LOAD_RUNS
+        assert set(answered) <= {run_id for run_id, s in rows if s == "finished"}
+        for run_id in answered:
+            assert status(a, run_id) == status(b, run_id) == "finished"
