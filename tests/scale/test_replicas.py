@@ -62,6 +62,15 @@ def status(server: Server, run_id: str) -> str:
     return str(response.json()["status"])
 
 
+def unthreaded_runs(url: str) -> list[str]:
+    """The ids of the registry's runs without a thread."""
+    with psycopg.connect(url) as connection:
+        rows = connection.execute(
+            "SELECT run_id FROM stepladder_runs WHERE thread_id IS NULL"
+        ).fetchall()
+    return [str(row[0]) for row in rows]
+
+
 @pytest.fixture
 def database(postgres: PostgresServer) -> str:
     return postgres.create_database(f"replicas_{uuid.uuid4().hex[:8]}")
@@ -77,20 +86,29 @@ def test_replica_killed_mid_run_is_resumed_through_another(tmp_path: Path, datab
     (shared / "kill_me").touch()
     with replica(one, database, **env) as a, replica(two, database, **env) as b:
 
-        def start() -> None:
+        def start(query: str) -> None:
             try:
                 with a.client(timeout=300) as client:
-                    client.post("/flows/chain/runs?thread_id=t1", json={"n": 4})
+                    client.post(f"/flows/chain/runs{query}", json={"n": 4})
             except httpx.HTTPError:
                 pass  # the replica is killed under it
 
-        threading.Thread(target=start, daemon=True).start()
-        wait_for(lambda: (shared / "ready").exists(), "the run to reach its second node")
+        for query in ("?thread_id=t1", ""):  # one run on a thread, one without
+            threading.Thread(target=start, args=(query,), daemon=True).start()
+            wait_for(lambda: (shared / "ready").exists(), "the run to reach its second node")
+            (shared / "ready").unlink()
         assert status(b, "t1") == "running"  # the thread's lock is held on A
+        wait_for(lambda: len(unthreaded_runs(database)) == 1, "the run's row")
+        (loose,) = unthreaded_runs(database)
+        assert status(b, loose) == "running"  # its row, and A is alive
         a.process.kill()
         a.process.wait(timeout=10)
         wait_for(lambda: status(b, "t1") == "unfinished", "the thread to be let go")
-        assert (shared / "log.txt").read_text().split() == ["first", "second-start"]
+        with b.client() as client:
+            lost = client.get(f"/runs/{loose}").json()
+        assert lost["status"] == "failed" and lost["error"]["error"] == "replica_lost"
+        log = (shared / "log.txt").read_text().split()
+        assert log == ["first", "second-start", "first", "second-start"]
 
         (shared / "kill_me").unlink()
         with b.client() as client:
@@ -98,8 +116,8 @@ def test_replica_killed_mid_run_is_resumed_through_another(tmp_path: Path, datab
         assert resumed.status_code == 200, resumed.text
         assert resumed.json()["status"] == "finished"
         assert resumed.json()["state"] == {"n": 4, "a": 5, "b": 50, "c": "5/50"}
-        assert (shared / "log.txt").read_text().split() == [
-            "first", "second-start", "second-start", "second", "third",
+        assert (shared / "log.txt").read_text().split()[len(log) :] == [
+            "second-start", "second", "third",
         ]  # fmt: skip
         with replica(one, database, **env) as again:  # A restarted: its memory is empty
             with again.client() as client:
