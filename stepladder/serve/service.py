@@ -24,6 +24,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
@@ -269,7 +270,10 @@ class Service:
         if thread_id is None:
             return None
         try:
-            lease = lock_thread(self.checkpoint_db, thread_id, postgres=self.postgres)
+            if self.postgres is None:  # a lock file: no need to leave the loop
+                lease = lock_thread(self.checkpoint_db, thread_id)
+            else:  # a connection to Postgres, tried again while the database restarts
+                lease = await _lock_off_loop(self.checkpoint_db, thread_id, self.postgres)
         except ThreadConflictError as error:
             raise failure_of(error, run_id=thread_id) from None
         try:
@@ -352,6 +356,21 @@ class Service:
         self.metrics.record_error(record.flow, failure.error)
         self.metrics.record_run(record.flow, "failed", seconds, getattr(error, "usage", None))
         return self.registry.put(record.failed(failure, seconds, error))
+
+
+async def _lock_off_loop(db: Path, thread_id: str, postgres: str) -> ThreadLease:
+    """`lock_thread` on a worker thread; a lease taken after the caller gave up is let go."""
+    taking = asyncio.ensure_future(asyncio.to_thread(lock_thread, db, thread_id, postgres=postgres))
+    try:
+        return await asyncio.shield(taking)
+    except asyncio.CancelledError:
+        taking.add_done_callback(_let_go)
+        raise
+
+
+def _let_go(taking: asyncio.Future[ThreadLease]) -> None:
+    if not taking.cancelled() and taking.exception() is None:
+        taking.result().release()
 
 
 def _not_written(record: RunRecord, written: asyncio.Future[None]) -> None:
