@@ -11,6 +11,7 @@ each run finishes or fails with a clear 503, and the registry lists each run onc
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import threading
 import time
 import uuid
@@ -294,3 +295,21 @@ def test_postgres_restarted_under_load_on_replicas_loses_and_repeats_no_run(
         assert set(answered) <= {run_id for run_id, s in rows if s == "finished"}
         for run_id in answered:
             assert status(a, run_id) == status(b, run_id) == "finished"
+
+
+def test_postgres_down_under_a_replica_is_a_503_naming_the_store(tmp_path: Path) -> None:
+    with postgres_server() as server, replica(function_project(tmp_path / "p"), server.url) as a:
+        with a.client() as client:
+            assert client.post("/flows/greet/runs?thread_id=g1", json={"name": "x"}).is_success
+        stop = subprocess.run(
+            [*server.restart_command[:-1], "stop"], capture_output=True, check=False
+        )
+        assert stop.returncode == 0, stop.stderr
+        with a.client(timeout=120) as client:
+            failed = client.post("/flows/greet/runs?thread_id=g2", json={"name": "x"})
+            health = client.get("/healthz")
+        assert failed.status_code == 503, failed.text
+        assert failed.json()["error"] == "state_unavailable"
+        assert "Postgres state store at postgresql://postgres@127.0.0.1" in failed.json()["detail"]
+        assert "Traceback" not in a.stderr
+        assert health.status_code == 503 and health.json()["state"]["status"] == "down"
