@@ -94,11 +94,22 @@ def retried(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     return decorate
 
 
-async def retried_async(url: str, what: str, operation: Callable[[], Awaitable[R]]) -> R:
-    """Await `operation()`, tried again on a lost connection as `retried` does."""
+async def retried_async(
+    url: str,
+    what: str,
+    operation: Callable[[], Awaitable[R]],
+    before_retry: Callable[[], Awaitable[None]] | None = None,
+) -> R:
+    """Await `operation()`, tried again on a lost connection as `retried` does.
+
+    `before_retry` is awaited before each new try (a lost connection there is one more
+    failure; any other error ends the tries).
+    """
     started, tries = time.monotonic(), 0
     while True:
         try:
+            if tries and before_retry is not None:
+                await before_retry()
             return await operation()
         except Exception as error:
             if not lost_connection(error):

@@ -2,12 +2,15 @@
 
 A run's checkpoint writes are upserts (and its pending writes insert-or-ignore), so writing
 one again after a lost connection leaves the same rows: the run goes on across a database
-restart instead of failing at the next step (`stepladder.flows.postgres_retry`).
+restart instead of failing at the next step (`stepladder.flows.postgres_retry`). Before a
+write is tried again, the run's thread lock is taken again if the restart dropped it
+(`reassert_thread`): a run that lost its thread to another meanwhile stops, writing nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -20,6 +23,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
 from stepladder.flows.postgres_retry import retried_async
+from stepladder.flows.threads import reassert_thread
 
 __all__ = ["RetryingPostgresSaver"]
 
@@ -54,6 +58,7 @@ class RetryingPostgresSaver(AsyncPostgresSaver):
             self.url,
             "writing a checkpoint",
             lambda: AsyncPostgresSaver.aput(self, config, checkpoint, metadata, new_versions),
+            _thread_kept(config),
         )
 
     async def aput_writes(
@@ -68,4 +73,15 @@ class RetryingPostgresSaver(AsyncPostgresSaver):
             self.url,
             "writing a step's results",
             lambda: AsyncPostgresSaver.aput_writes(self, config, writes, task_id, task_path),
+            _thread_kept(config),
         )
+
+
+def _thread_kept(config: RunnableConfig) -> Callable[[], Awaitable[None]]:
+    """Before a write is tried again: this process still holds the config's thread."""
+    thread_id = str(config["configurable"]["thread_id"])
+
+    async def check() -> None:
+        await asyncio.to_thread(reassert_thread, thread_id)
+
+    return check

@@ -38,6 +38,7 @@ __all__ = [
     "reached",
     "replica_name",
     "save_review_rows",
+    "still_connected",
     "thread_running",
 ]
 
@@ -302,3 +303,12 @@ def thread_running(url: str, thread_id: str) -> bool:
             (_THREAD_LOCKS, thread_id),
         ).fetchone()
     return bool(row and row[0])
+
+
+def still_connected(connection: Any) -> bool:
+    """Whether a connection of `hold_thread` still answers (its lock is then still held)."""
+    try:
+        connection.execute("SELECT 1")
+    except Exception:
+        return False
+    return True

@@ -1,15 +1,20 @@
-"""Retrying a state operation whose Postgres connection was lost, with a bounded backoff."""
+"""Retrying a state operation whose Postgres connection was lost, with a bounded backoff;
+a thread's lock, lost with its connection, taken again (or refused if another run took it)."""
 
 import asyncio
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import psycopg
 import pytest
 
-from stepladder.errors import StateStoreError
-from stepladder.flows import postgres_retry
+from stepladder.errors import StateStoreError, ThreadConflictError
+from stepladder.flows import postgres_retry, postgres_state
 from stepladder.flows.postgres_retry import StoreUnreachable, retried, retried_async
+from stepladder.flows.threads import lock_thread, reassert_thread
 from stepladder.serve.errors import failure_of
+from tests.postgres_server import PostgresServer
 
 URL = "postgresql://app:secret@db.internal:5432/app"
 
@@ -73,3 +78,25 @@ def test_postgres_async_operation_is_tried_again() -> None:
         return len(calls)
 
     assert asyncio.run(retried_async(URL, "writing a checkpoint", write)) == 3
+
+
+def test_postgres_thread_lock_lost_with_its_connection_is_taken_again_or_refused(
+    tmp_path: Path, postgres: PostgresServer
+) -> None:
+    url = postgres.create_database(f"relock_{uuid.uuid4().hex[:8]}")
+    db = tmp_path / "checkpoints.sqlite"
+    with lock_thread(db, "kept", postgres=url), lock_thread(db, "taken", postgres=url):
+        with psycopg.connect(url, autocommit=True) as admin:  # what a restart does to them
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s AND pid <> pg_backend_pid()",
+                (postgres_state.replica_name(),),
+            )
+            lock = "SELECT pg_try_advisory_lock(%s, hashtext(%s))"
+            row = admin.execute(lock, (postgres_state._THREAD_LOCKS, "taken")).fetchone()
+            assert row is not None and row[0]  # another run took it meanwhile
+            with pytest.raises(ThreadConflictError, match="'taken' has a run in progress"):
+                reassert_thread("taken")
+        reassert_thread("kept")  # nobody took it: held again
+        with pytest.raises(ThreadConflictError):
+            lock_thread(tmp_path / "elsewhere.sqlite", "kept", postgres=url)
