@@ -11,6 +11,8 @@ restarted) is replaced and the checkpoint read or write tried again (`postgres_s
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -34,6 +36,9 @@ POOL_SIZE = 4
 # pg_advisory_lock key for LangGraph's table migrations ("stepladder" in ASCII, 8 bytes).
 _SETUP_LOCK = 0x737465706C616464
 _ready: set[str] = set()
+_setup_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @asynccontextmanager
@@ -95,18 +100,27 @@ async def _open_pool(url: str) -> AsyncConnectionPool[Any]:
 
 
 async def _set_up(url: str) -> None:
-    """Create or migrate LangGraph's checkpoint tables, once per database and process."""
+    """Create or migrate LangGraph's checkpoint tables, once per database and process.
+
+    The runs that start together in a process wait for one of them to do it (several at once
+    would only queue on the advisory lock, where LangGraph's concurrent index builds can
+    deadlock with them).
+    """
     if url in _ready:
         return
     from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver  # lazy: optional extra
 
-    async with await _connect(url) as connection:
-        await connection.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK,))
-        try:
-            await AsyncPostgresSaver(connection).setup()
-        finally:
-            await connection.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
-    _ready.add(url)
+    loop = asyncio.get_running_loop()
+    async with _setup_locks.setdefault(loop, asyncio.Lock()):
+        if url in _ready:
+            return
+        async with await _connect(url) as connection:
+            await connection.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK,))
+            try:
+                await AsyncPostgresSaver(connection).setup()
+            finally:
+                await connection.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
+        _ready.add(url)
 
 
 async def _connect(url: str) -> AsyncConnection[Any]:

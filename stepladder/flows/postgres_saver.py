@@ -4,7 +4,8 @@ A run's checkpoint writes are upserts (and its pending writes insert-or-ignore),
 one again after a lost connection leaves the same rows: the run goes on across a database
 restart instead of failing at the next step (`stepladder.flows.postgres_retry`). Before a
 write is tried again, the run's thread lock is taken again if the restart dropped it
-(`reassert_thread`): a run that lost its thread to another meanwhile stops, writing nothing.
+(`reassert_thread`), and before any write when its connection is seen to be gone: a run that
+lost its thread to another meanwhile stops, writing nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
 from stepladder.flows.postgres_retry import retried_async
-from stepladder.flows.threads import reassert_thread
+from stepladder.flows.threads import reassert_thread, thread_lock_lost
 
 __all__ = ["RetryingPostgresSaver"]
 
@@ -54,6 +55,7 @@ class RetryingPostgresSaver(AsyncPostgresSaver):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         """Write a checkpoint (see `AsyncPostgresSaver.aput`)."""
+        await _keep_thread(config)
         return await retried_async(
             self.url,
             "writing a checkpoint",
@@ -69,12 +71,24 @@ class RetryingPostgresSaver(AsyncPostgresSaver):
         task_path: str = "",
     ) -> None:
         """Write a step's pending writes (see `AsyncPostgresSaver.aput_writes`)."""
+        await _keep_thread(config)
         await retried_async(
             self.url,
             "writing a step's results",
             lambda: AsyncPostgresSaver.aput_writes(self, config, writes, task_id, task_path),
             _thread_kept(config),
         )
+
+
+async def _keep_thread(config: RunnableConfig) -> None:
+    """Before a write: take the thread's lock again if a restart dropped it.
+
+    Raises:
+        ThreadConflictError: When another run took the thread meanwhile.
+    """
+    thread_id = str(config["configurable"]["thread_id"])
+    if thread_lock_lost(thread_id):
+        await asyncio.to_thread(reassert_thread, thread_id)
 
 
 def _thread_kept(config: RunnableConfig) -> Callable[[], Awaitable[None]]:

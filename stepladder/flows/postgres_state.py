@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import select
 import socket
 import threading
 from collections.abc import Iterator, Sequence
@@ -306,9 +307,17 @@ def thread_running(url: str, thread_id: str) -> bool:
 
 
 def still_connected(connection: Any) -> bool:
-    """Whether a connection of `hold_thread` still answers (its lock is then still held)."""
+    """Whether a connection of `hold_thread` still answers (its lock is then still held).
+
+    An idle connection the server has not written to is taken as alive without a round trip
+    (a server that stops or ends the session writes to it, or closes it).
+    """
+    if connection.closed or connection.broken:
+        return False
     try:
-        connection.execute("SELECT 1")
+        readable, _, _ = select.select([connection.fileno()], [], [], 0)
+        if readable:
+            connection.execute("SELECT 1")
     except Exception:
         return False
     return True

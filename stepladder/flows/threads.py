@@ -13,9 +13,9 @@ database, beside LangGraph's tables and the pending reviews); a run of another f
 thread is refused, since the checkpoint holds the other flow's state.
 
 With `state.postgres`, the lease also holds the thread's Postgres advisory lock on a
-connection of its own. A database restart drops that connection, and the lock with it: after
-a lost connection, a run's next checkpoint write first takes the lock again
-(`reassert_thread`), and fails with a `ThreadConflictError` if another run took it meanwhile.
+connection of its own. A database restart drops that connection, and the lock with it: a
+run's checkpoint write first takes the lock again if it was lost (`thread_lock_lost`,
+`reassert_thread`), and fails with a `ThreadConflictError` if another run took it meanwhile.
 """
 
 from __future__ import annotations
@@ -40,11 +40,13 @@ __all__ = [
     "lock_path",
     "lock_thread",
     "reassert_thread",
+    "thread_lock_lost",
 ]
 
 LOCK_FOLDER = "threads"
 _leases: dict[str, ThreadLease] = {}  # this process's threads held in Postgres
 _leases_lock = threading.Lock()
+_relock = threading.Lock()
 _TABLE = "stepladder_threads"
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {_TABLE} (
@@ -128,6 +130,17 @@ def lock_thread(db: Path, thread_id: str, *, postgres: str | None = None) -> Thr
     return lease
 
 
+def thread_lock_lost(thread_id: str) -> bool:
+    """Whether this process held the thread in Postgres and its lock's connection is gone."""
+    with _leases_lock:
+        lease = _leases.get(thread_id)
+    if lease is None or lease._shared is None:
+        return False
+    from stepladder.flows import postgres_state  # lazy: optional extra
+
+    return not postgres_state.still_connected(lease._shared)
+
+
 def reassert_thread(thread_id: str) -> None:
     """Make sure this process still holds the thread's Postgres lock; take it again if lost.
 
@@ -139,17 +152,18 @@ def reassert_thread(thread_id: str) -> None:
     """
     with _leases_lock:
         lease = _leases.get(thread_id)
-    if lease is None or lease._shared is None or lease._url is None:
+    if lease is None or lease._url is None:
         return
     from stepladder.flows import postgres_state  # lazy: optional extra
 
-    if postgres_state.still_connected(lease._shared):
-        return
-    shared, holder = postgres_state.hold_thread(lease._url, thread_id)
-    if shared is None:
-        raise _running(thread_id, holder)
-    old, lease._shared = lease._shared, shared
-    old.close()
+    with _relock:  # one at a time: a run's writes may find the loss together
+        if lease._shared is None or postgres_state.still_connected(lease._shared):
+            return
+        shared, holder = postgres_state.hold_thread(lease._url, thread_id)
+        if shared is None:
+            raise _running(thread_id, holder)
+        old, lease._shared = lease._shared, shared
+        old.close()
 
 
 def flow_of_thread(

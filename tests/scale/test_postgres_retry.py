@@ -2,6 +2,7 @@
 a thread's lock, lost with its connection, taken again (or refused if another run took it)."""
 
 import asyncio
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from stepladder.errors import StateStoreError, ThreadConflictError
 from stepladder.flows import postgres_retry, postgres_state
 from stepladder.flows.postgres_retry import StoreUnreachable, retried, retried_async
-from stepladder.flows.threads import lock_thread, reassert_thread
+from stepladder.flows.threads import lock_thread, reassert_thread, thread_lock_lost
 from stepladder.serve.errors import failure_of
 from tests.postgres_server import PostgresServer
 
@@ -93,10 +94,15 @@ def test_postgres_thread_lock_lost_with_its_connection_is_taken_again_or_refused
                 (postgres_state.replica_name(),),
             )
             lock = "SELECT pg_try_advisory_lock(%s, hashtext(%s))"
+            deadline = time.monotonic() + 30
+            while not (thread_lock_lost("kept") and thread_lock_lost("taken")):
+                assert time.monotonic() < deadline  # seen without a query once the server hung up
+                time.sleep(0.05)
             row = admin.execute(lock, (postgres_state._THREAD_LOCKS, "taken")).fetchone()
             assert row is not None and row[0]  # another run took it meanwhile
             with pytest.raises(ThreadConflictError, match="'taken' has a run in progress"):
                 reassert_thread("taken")
         reassert_thread("kept")  # nobody took it: held again
+        assert not thread_lock_lost("kept")
         with pytest.raises(ThreadConflictError):
             lock_thread(tmp_path / "elsewhere.sqlite", "kept", postgres=url)
