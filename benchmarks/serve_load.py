@@ -82,10 +82,17 @@ def project() -> Iterator[Path]:
 
 
 @contextmanager
-def server(root: Path) -> Iterator[str]:
-    """`stepladder serve --port 0` on the project; its base URL."""
-    command = [sys.executable, "-m", "stepladder", "--project", str(root), "serve", "--port", "0"]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+def server(root: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`stepladder serve --port 0 ARGS` on the project (`env` added); its base URL."""
+    command = [
+        sys.executable, "-m", "stepladder", "--project", str(root), "serve", "--port", "0", *args,
+    ]  # fmt: skip
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        **(env or {}),
+    }
     env.pop("STEPLADDER_API_TOKEN", None)
     child = subprocess.Popen(
         command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env

@@ -5,13 +5,19 @@ The same two tables as in the SQLite checkpoint file (`stepladder_reviews`,
 another (over one `psycopg_pool` pool per database and process). Their schema is versioned
 in `stepladder_schema`: the first connection of a process applies the migrations this
 version knows (under an advisory lock, so replicas starting together do not race) and
-refuses a database whose schema is newer than it knows.
+refuses a database whose schema is newer than it knows. Version 2 adds the service's runs
+registry, `stepladder_runs` (`stepladder.serve.postgres_history`).
+
+An operation whose connection is lost (the database restarted) is tried again on a fresh
+connection for a while (`stepladder.flows.postgres_retry`); a database never reached in
+this process is reported at once.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import select
 import socket
 import threading
 from collections.abc import Iterator, Sequence
@@ -21,6 +27,7 @@ from typing import Any
 
 from stepladder.config.state import masked_url, missing_driver
 from stepladder.errors import StateStoreError
+from stepladder.flows.postgres_retry import StoreUnreachable, retried
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -29,7 +36,11 @@ __all__ = [
     "hold_thread",
     "load_review_rows",
     "open_state",
+    "reached",
+    "replica_name",
     "save_review_rows",
+    "still_connected",
+    "thread_running",
 ]
 
 ReviewRow = tuple[str, str, str, str | None, str, str, str]
@@ -58,6 +69,19 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             payload TEXT NOT NULL,
             PRIMARY KEY (thread_id, interrupt_id)
         )""",
+    ),
+    (
+        """CREATE TABLE IF NOT EXISTS stepladder_runs (
+            seq BIGSERIAL NOT NULL,
+            run_id TEXT PRIMARY KEY,
+            flow TEXT NOT NULL,
+            status TEXT NOT NULL,
+            thread_id TEXT,
+            replica TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            record TEXT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS stepladder_runs_seq ON stepladder_runs (seq)",
     ),
     (  # the trace store and eval runs (tracing.postgres_spans, evalsets.postgres_runs)
         """CREATE TABLE IF NOT EXISTS stepladder_spans (
@@ -113,8 +137,11 @@ def open_state(url: str) -> Iterator[Any]:
             with connection.transaction():
                 yield connection
     except PoolTimeout:
-        _probe(url)  # the reason it cannot connect, as a StateStoreError
-        raise StateStoreError(
+        try:
+            _probe(url)
+        except StateStoreError as error:  # the reason it cannot connect (now)
+            raise StoreUnreachable(str(error)) from None
+        raise StoreUnreachable(
             f"no connection to the Postgres state store at {masked_url(url)} came free within "
             f"{CONNECT_SECONDS} s; it is overloaded or its connection limit is reached."
         ) from None
@@ -134,12 +161,22 @@ def _pool(url: str) -> Any:
             min_size=1,
             max_size=POOL_SIZE,
             check=ConnectionPool.check_connection,
-            kwargs={"connect_timeout": CONNECT_SECONDS},
+            kwargs={"connect_timeout": CONNECT_SECONDS, "application_name": replica_name()},
             open=True,
         )
         _pools[url] = pool
         atexit.register(pool.close)
         return pool
+
+
+def reached(url: str) -> bool:
+    """Whether this process has used the database at `url` (so a failure now is a lost one)."""
+    return url in _migrated
+
+
+def replica_name() -> str:
+    """This process as Postgres lists it (`application_name`): the service's replica name."""
+    return f"stepladder pid {os.getpid()} on {socket.gethostname()}"[:63]
 
 
 def probe(url: str) -> None:
@@ -184,6 +221,7 @@ def _migrate(connection: Any, url: str) -> None:
         connection.execute(f"INSERT INTO {_VERSIONS} (version) VALUES (%s)", (number,))
 
 
+@retried("saving pending reviews")
 def save_review_rows(url: str, thread_id: str, rows: Sequence[ReviewRow]) -> None:
     """Make `rows` the thread's pending reviews (none: the thread waits for nothing).
 
@@ -198,6 +236,7 @@ def save_review_rows(url: str, thread_id: str, rows: Sequence[ReviewRow]) -> Non
             )
 
 
+@retried("reading pending reviews")
 def load_review_rows(url: str, thread_id: str | None = None) -> list[tuple[str, str, str]]:
     """The pending reviews' thread, interrupt id and payload (of one thread, or all)."""
     where, arguments = ("WHERE thread_id = %s", (thread_id,)) if thread_id else ("", ())
@@ -210,6 +249,7 @@ def load_review_rows(url: str, thread_id: str | None = None) -> list[tuple[str, 
     return [(str(thread), str(interrupt), str(payload)) for thread, interrupt, payload in rows]
 
 
+@retried("reading a thread's flow")
 def flow_of_thread(url: str, thread_id: str) -> tuple[str, str] | None:
     """The flow a thread belongs to and when its first run started, if known."""
     with open_state(url) as connection:
@@ -225,6 +265,7 @@ def flow_of_thread(url: str, thread_id: str) -> tuple[str, str] | None:
     return (str(row[0]), str(row[1])) if row is not None else None
 
 
+@retried("recording a thread's flow")
 def claim_thread(url: str, thread_id: str, flow: str) -> str:
     """Record `flow` as the thread's flow unless it has one; the thread's flow."""
     now = datetime.now(UTC).isoformat()
@@ -239,6 +280,7 @@ def claim_thread(url: str, thread_id: str, flow: str) -> str:
     return str(row[0])
 
 
+@retried("taking a thread's lock")
 def hold_thread(url: str, thread_id: str) -> tuple[Any, str]:
     """Try to take the thread's advisory lock on a connection of its own, without waiting.
 
@@ -253,9 +295,8 @@ def hold_thread(url: str, thread_id: str) -> tuple[Any, str]:
     if url not in _migrated:
         with open_state(url):
             pass  # reachable, schema current
-    name = f"stepladder pid {os.getpid()} on {socket.gethostname()}"
     connection = psycopg.connect(
-        url, autocommit=True, connect_timeout=CONNECT_SECONDS, application_name=name[:63]
+        url, autocommit=True, connect_timeout=CONNECT_SECONDS, application_name=replica_name()
     )
     try:
         row = connection.execute(
@@ -274,3 +315,33 @@ def hold_thread(url: str, thread_id: str) -> tuple[Any, str]:
         raise
     connection.close()
     return None, str(holder[0]) if holder else ""
+
+
+@retried("checking a thread's lock")
+def thread_running(url: str, thread_id: str) -> bool:
+    """Whether a run, in any process on the database, holds the thread's lock now."""
+    with open_state(url) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND objsubid = 2 AND classid::bigint = %s "
+            "AND objid::bigint = hashtext(%s)::bigint & 4294967295",
+            (_THREAD_LOCKS, thread_id),
+        ).fetchone()
+    return bool(row and row[0])
+
+
+def still_connected(connection: Any) -> bool:
+    """Whether a connection of `hold_thread` still answers (its lock is then still held).
+
+    An idle connection the server has not written to is taken as alive without a round trip
+    (a server that stops or ends the session writes to it, or closes it).
+    """
+    if connection.closed or connection.broken:
+        return False
+    try:
+        readable, _, _ = select.select([connection.fileno()], [], [], 0)
+        if readable:
+            connection.execute("SELECT 1")
+    except Exception:
+        return False
+    return True

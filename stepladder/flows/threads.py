@@ -11,6 +11,11 @@ that its file is still the one at the path.
 The first run on a thread records its flow (table `stepladder_threads` in the checkpoint
 database, beside LangGraph's tables and the pending reviews); a run of another flow on that
 thread is refused, since the checkpoint holds the other flow's state.
+
+With `state.postgres`, the lease also holds the thread's Postgres advisory lock on a
+connection of its own. A database restart drops that connection, and the lock with it: a
+run's checkpoint write first takes the lock again if it was lost (`thread_lock_lost`,
+`reassert_thread`), and fails with a `ThreadConflictError` if another run took it meanwhile.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import fcntl
 import hashlib
 import os
 import socket
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,9 +39,14 @@ __all__ = [
     "flow_of_thread",
     "lock_path",
     "lock_thread",
+    "reassert_thread",
+    "thread_lock_lost",
 ]
 
 LOCK_FOLDER = "threads"
+_leases: dict[str, ThreadLease] = {}  # this process's threads held in Postgres
+_leases_lock = threading.Lock()
+_relock = threading.Lock()
 _TABLE = "stepladder_threads"
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {_TABLE} (
@@ -59,11 +70,15 @@ class ThreadLease:
     path: Path
     _fd: int | None
     _shared: Any = None  # the Postgres connection holding the thread's advisory lock
+    _url: str | None = None  # its database
 
     def release(self) -> None:
         """Remove the lock file and let go of the lock (idempotent)."""
         if self._shared is not None:
             shared, self._shared = self._shared, None
+            with _leases_lock:
+                if _leases.get(self.thread_id) is self:
+                    del _leases[self.thread_id]
             shared.close()
         if self._fd is None:
             return
@@ -109,8 +124,46 @@ def lock_thread(db: Path, thread_id: str, *, postgres: str | None = None) -> Thr
     if shared is None:
         lease.release()
         raise _running(thread_id, holder)
-    lease._shared = shared
+    lease._shared, lease._url = shared, postgres
+    with _leases_lock:
+        _leases[thread_id] = lease
     return lease
+
+
+def thread_lock_lost(thread_id: str) -> bool:
+    """Whether this process held the thread in Postgres and its lock's connection is gone."""
+    with _leases_lock:
+        lease = _leases.get(thread_id)
+    if lease is None or lease._shared is None:
+        return False
+    from stepladder.flows import postgres_state  # lazy: optional extra
+
+    return not postgres_state.still_connected(lease._shared)
+
+
+def reassert_thread(thread_id: str) -> None:
+    """Make sure this process still holds the thread's Postgres lock; take it again if lost.
+
+    A no-op for a thread this process does not hold in Postgres.
+
+    Raises:
+        ThreadConflictError: When another run took the thread while the lock was lost.
+        StateStoreError: When the database cannot be reached.
+    """
+    with _leases_lock:
+        lease = _leases.get(thread_id)
+    if lease is None or lease._url is None:
+        return
+    from stepladder.flows import postgres_state  # lazy: optional extra
+
+    with _relock:  # one at a time: a run's writes may find the loss together
+        if lease._shared is None or postgres_state.still_connected(lease._shared):
+            return
+        shared, holder = postgres_state.hold_thread(lease._url, thread_id)
+        if shared is None:
+            raise _running(thread_id, holder)
+        old, lease._shared = lease._shared, shared
+        old.close()
 
 
 def flow_of_thread(

@@ -25,9 +25,10 @@ from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from stepladder.errors import StateStoreError
 from stepladder.serve.auth import TOKEN_VARIABLE, BearerAuth
 from stepladder.serve.docs import add_docs
-from stepladder.serve.errors import ServeError
+from stepladder.serve.errors import ServeError, failure_of
 from stepladder.serve.guard import BodyTooLarge, RequestGuard, header_safe
 from stepladder.serve.health import health
 from stepladder.serve.langgraph_api import add_langgraph_routes
@@ -73,6 +74,7 @@ def create_app(
     app.add_exception_handler(ServeError, _serve_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_input)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StateStoreError, _state_error)  # type: ignore[arg-type]
     limit = max_body or service.project.settings.serve.max_body
     app.add_middleware(RequestGuard, max_body=int(limit))
     if token:
@@ -122,6 +124,11 @@ async def _serve_error(request: Request, error: ServeError) -> JSONResponse:
     run_id = str(error.extra.get("run_id") or "")
     headers = {RUN_ID_HEADER: run_id} if run_id and header_safe(run_id) else None
     return JSONResponse(error.body(), status_code=error.status, headers=headers)
+
+
+async def _state_error(request: Request, error: StateStoreError) -> JSONResponse:
+    """The shared state store is down (reading a run, taking a thread): a 503, no traceback."""
+    return await _serve_error(request, failure_of(error))
 
 
 async def _http_error(request: Request, error: HTTPException) -> JSONResponse:

@@ -40,13 +40,21 @@ class GroupCommit(Generic[T]):
         Raises:
             Exception: What `write` raised for that batch.
         """
+        await asyncio.shield(self.post(item))  # a cancelled caller leaves its item in the batch
+
+    def post(self, item: T) -> asyncio.Future[None]:
+        """Queue `item` for the next batch without waiting; the future ends once it is written.
+
+        Items are written in the order they were queued (a later one in a later batch or
+        after it in the same one).
+        """
         loop = asyncio.get_running_loop()
         written: asyncio.Future[None] = loop.create_future()
         written.add_done_callback(_retrieved)
         self._pending.append((item, written))
         if self._flushing is None:
             self._flushing = loop.create_task(self._flush())
-        await asyncio.shield(written)  # a cancelled caller leaves its item in the batch
+        return written
 
     async def _flush(self) -> None:
         """Write what is pending, batch after batch, until nothing is."""

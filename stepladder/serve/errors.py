@@ -13,6 +13,7 @@ FlowInputError            422 invalid_input      the input or a review's answer 
 NodeInputError            422 invalid_input      a node cannot work on a state value (empty query)
 ModelError                503 model_unavailable  a tier is down, times out, or cannot start
 ConfigError               503 not_configured     a tier's key, a collection, ... is missing
+StateStoreError           503 state_unavailable  the Postgres state store cannot be reached
 NodeOutputError           500 invalid_output     the model's output stayed invalid
 NodeError                 500 node_failed        a node raised
 RunError, UserError       500 run_failed
@@ -31,6 +32,7 @@ from stepladder.errors import (
     NodeError,
     NodeInputError,
     NodeOutputError,
+    StateStoreError,
     StepladderError,
     StepLimitError,
     ThreadConflictError,
@@ -70,6 +72,7 @@ _KINDS: tuple[tuple[type[Exception], int, str], ...] = (
     (NodeInputError, 422, "invalid_input"),
     (ModelError, 503, "model_unavailable"),
     (ConfigError, 503, "not_configured"),
+    (StateStoreError, 503, "state_unavailable"),
     (NodeOutputError, 500, "invalid_output"),
     (NodeError, 500, "node_failed"),
     (StepladderError, 500, "run_failed"),

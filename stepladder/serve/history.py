@@ -4,7 +4,8 @@ Such a run has no checkpoint to read back, so the service writes its record (the
 `GET /runs/{id}` answers) to the table `stepladder_runs` of the checkpoint database when it
 ends, and reads it from there when it is no longer in memory (after a restart). The latest
 `keep` runs are kept; older rows are deleted as new ones come. The service writes the records of
-runs that end together in one transaction (`save_runs`, through `GroupCommit`).
+runs that end together in one transaction (`save_runs`, through `GroupCommit`). With
+`state.postgres` set, the registry is in Postgres instead (`postgres_history`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from stepladder.flows.reviews import open_table
 from stepladder.serve.runs import RunRecord
 
-__all__ = ["load_run", "save_run", "save_runs"]
+__all__ = ["load_run", "record_of", "save_run", "save_runs"]
 
 _TABLE = "stepladder_runs"
 _SCHEMA = f"""
@@ -61,10 +62,11 @@ def load_run(db: Path, run_id: str) -> RunRecord | None:
         row = connection.execute(
             f"SELECT record FROM {_TABLE} WHERE run_id = ?", (run_id,)
         ).fetchone()
-    return None if row is None else _record(json.loads(row[0]))
+    return None if row is None else record_of(json.loads(row[0]))
 
 
-def _record(view: dict[str, Any]) -> RunRecord:
+def record_of(view: dict[str, Any]) -> RunRecord:
+    """A run record read back from its JSON view (`RunRecord.view`)."""
     return RunRecord(
         run_id=view["run_id"],
         flow=view["flow"],

@@ -8,10 +8,12 @@ concurrently and a client that disconnects does not stop a run (its result stays
 (`serve.node_threads`), so a slow one stalls neither the event loop nor other requests.
 
 A run on a thread takes the thread before it starts (one writer per thread, in any process;
-a thread belongs to one flow): a busy thread, or another flow's, is a 409. A run without a
+a thread belongs to one flow): a busy thread, or another flow's, is a 409, and so is an answer
+to a review that another request answered first. A run without a
 thread is written to the project's database when it ends, so it is found after a restart: the
 runs that end together are written in one transaction (`GroupCommit`), each answered once its
-record is written.
+record is written. With `state.postgres`, every run is written to the shared registry there
+when it starts and when it ends (`postgres_history`), so any replica answers `GET /runs/{id}`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
@@ -30,12 +33,14 @@ from stepladder.config import Project
 from stepladder.errors import ThreadConflictError, UserError
 from stepladder.flows import Flow, RunResult, run_flow
 from stepladder.flows.project import checkpoint_path, project_tracing
+from stepladder.flows.reviews import load_reviews
 from stepladder.flows.run import UpdateHandler
 from stepladder.flows.threads import ThreadLease, claim_thread, flow_of_thread, lock_thread
 from stepladder.nodes.function import SYNC_NODE_EXECUTOR
 from stepladder.retrieval import Store
 from stepladder.retrieval.store import open_project_store
 from stepladder.runtimes import BoundTier, ModelPool
+from stepladder.serve import postgres_history
 from stepladder.serve.batching import GroupCommit
 from stepladder.serve.errors import ServeError, failure_of
 from stepladder.serve.history import load_run, save_runs
@@ -93,9 +98,12 @@ class Service:
         self._store: Store | None = None
         self._store_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[RunRecord]] = set()
-        self._history = GroupCommit[RunRecord](
-            partial(save_runs, self.checkpoint_db, keep=keep_runs), "stepladder-runs"
+        save = (
+            partial(save_runs, self.checkpoint_db, keep=keep_runs)
+            if self.postgres is None
+            else partial(postgres_history.save_runs, self.postgres, keep=keep_runs)
         )
+        self._history = GroupCommit[RunRecord](save, "stepladder-runs")
 
     @property
     def running(self) -> int:
@@ -170,11 +178,15 @@ class Service:
         """
         lease = await self._take_thread(flow, thread_id)
         try:
+            if resume is not None and thread_id is not None:
+                await self._check_still_pending(thread_id, resume)
             record = self.registry.begin(thread_id or new_run_id(), flow.name, thread_id)
         except BaseException:
             if lease is not None:
                 lease.release()
             raise
+        if self.postgres is not None:  # other replicas see it running
+            self._history.post(record).add_done_callback(partial(_not_written, record))
         ready: asyncio.Future[ServeError | None] = asyncio.get_running_loop().create_future()
         task = asyncio.create_task(self._execute(record, flow, data, on_update, resume, ready))
         self._tasks.add(task)
@@ -187,8 +199,18 @@ class Service:
         return record, task
 
     async def find_run(self, run_id: str) -> RunRecord | None:
-        """A run kept in memory, else in the database, else read back from its thread."""
+        """A run kept in memory, else in the database, else read back from its thread.
+
+        With `state.postgres`, only this replica's runs without a thread, and its runs in
+        progress, are answered from memory: another replica may have continued a thread since.
+        """
         record = self.registry.get(run_id)
+        if self.postgres is not None:
+            if record is not None and (record.thread_id is None or record.status == "running"):
+                return record
+            from stepladder.serve.shared_runs import find_shared_run  # lazy: optional extra
+
+            return await find_shared_run(self.flows, self.checkpoint_db, self.postgres, run_id)
         if record is not None:
             return record
         record = await asyncio.to_thread(load_run, self.checkpoint_db, run_id)
@@ -251,7 +273,10 @@ class Service:
         if thread_id is None:
             return None
         try:
-            lease = lock_thread(self.checkpoint_db, thread_id, postgres=self.postgres)
+            if self.postgres is None:  # a lock file: no need to leave the loop
+                lease = lock_thread(self.checkpoint_db, thread_id)
+            else:  # a connection to Postgres, tried again while the database restarts
+                lease = await _lock_off_loop(self.checkpoint_db, thread_id, self.postgres)
         except ThreadConflictError as error:
             raise failure_of(error, run_id=thread_id) from None
         try:
@@ -265,9 +290,28 @@ class Service:
             raise
         return lease
 
+    async def _check_still_pending(self, thread_id: str, resume: Mapping[str, Any]) -> None:
+        """With the thread held: the answered review still waits (none answered it first).
+
+        Raises:
+            ServeError: 409 when another request (on any replica) answered it meanwhile.
+        """
+        reviews = await asyncio.to_thread(
+            load_reviews, self.checkpoint_db, thread_id, postgres=self.postgres
+        )
+        if not {review.interrupt_id for review in reviews} & set(resume):
+            raise ServeError(
+                409, "not_paused",
+                f"run '{thread_id}' no longer waits for this review: another request answered "
+                f"it first (GET /runs/{thread_id}).", run_id=thread_id,
+            )  # fmt: skip
+
     async def _keep(self, record: RunRecord) -> RunRecord:
-        """Write a run without a thread to the database (a thread's checkpoint keeps the rest)."""
-        if record.thread_id is None:
+        """Write a run to the database when it has no thread, or any run to a shared registry.
+
+        (Without Postgres, a thread's checkpoint keeps the rest.)
+        """
+        if record.thread_id is None or self.postgres is not None:
             try:
                 await self._history.put(record)
             except Exception as error:  # the run's result is still answered and kept in memory
@@ -315,6 +359,27 @@ class Service:
         self.metrics.record_error(record.flow, failure.error)
         self.metrics.record_run(record.flow, "failed", seconds, getattr(error, "usage", None))
         return self.registry.put(record.failed(failure, seconds, error))
+
+
+async def _lock_off_loop(db: Path, thread_id: str, postgres: str) -> ThreadLease:
+    """`lock_thread` on a worker thread; a lease taken after the caller gave up is let go."""
+    taking = asyncio.ensure_future(asyncio.to_thread(lock_thread, db, thread_id, postgres=postgres))
+    try:
+        return await asyncio.shield(taking)
+    except asyncio.CancelledError:
+        taking.add_done_callback(_let_go)
+        raise
+
+
+def _let_go(taking: asyncio.Future[ThreadLease]) -> None:
+    if not taking.cancelled() and taking.exception() is None:
+        taking.result().release()
+
+
+def _not_written(record: RunRecord, written: asyncio.Future[None]) -> None:
+    """Log a run whose start could not be written to the shared registry."""
+    if not written.cancelled() and (error := written.exception()) is not None:
+        logger.warning("run %s was not registered in the state store: %s", record.run_id, error)
 
 
 def _tracing(project: Project, metrics: Metrics) -> Tracing:
