@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("predictors", "tools"),
     ("retrieval",),
     ("runtimes", "tracing"),
-    ("prompts",),
+    ("prompts", "state"),
     ("config",),
     ("specs",),
     ("errors", "progress", "files", "version"),

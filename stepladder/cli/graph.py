@@ -18,7 +18,6 @@ import typer
 from stepladder.cli.app import command, stderr
 from stepladder.cli.common import load_compiled_flow
 from stepladder.errors import UserError
-from stepladder.flows.compose_picture import composed_mermaid, expanded_spec
 
 
 class GraphFormat(StrEnum):
@@ -60,6 +59,9 @@ def graph(
     chosen = chosen or GraphFormat.mermaid
     if chosen is GraphFormat.png and output is None:
         raise UserError("--format png writes a binary picture: give the file with --output FILE.")
+    # lazy: the flows package loads LangGraph, which `--help` must not wait for
+    from stepladder.flows.compose_picture import composed_mermaid, expanded_spec
+
     _, compiled = load_compiled_flow(flow)
     expanded = expand and bool(compiled.subflows)
     if chosen is GraphFormat.mermaid:

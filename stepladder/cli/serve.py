@@ -112,7 +112,7 @@ def serve(
     if inherited is None:
         _check_served(served, project.flows_dir)
     if project.settings.state.postgres is not None:
-        from stepladder.flows.postgres_state import open_state  # lazy: optional extra
+        from stepladder.state.postgres import open_state  # lazy: optional extra
 
         with open_state(project.settings.state.postgres):
             pass  # reachable, its schema migrated: before the port opens

@@ -3,7 +3,7 @@
 `stepladder_eval_runs` holds each run's manifest (JSON); `stepladder_eval_results` one row per
 case, written as the case finishes (a case run again by a resumed run replaces its row), so a
 run killed on one machine is resumed, compared or reported on another. The tables are created
-by the state store's migrations (`stepladder.flows.postgres_state`).
+by the state store's migrations (`stepladder.state.postgres`).
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ class PostgresEvalRuns:
         self._write(lambda connection: connection.execute(_SAVE_RESULT, row), "saving a result")
 
     def _read(self, query: str, arguments: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        from stepladder.flows.postgres_io import in_state  # lazy: imports the flows package
+        from stepladder.state.transactions import in_state  # lazy: imports the flows package
 
         return in_state(
             self.url,
@@ -117,7 +117,7 @@ class PostgresEvalRuns:
         )
 
     def _write(self, work: Any, what: str) -> None:
-        from stepladder.flows.postgres_io import in_state  # lazy: imports the flows package
+        from stepladder.state.transactions import in_state  # lazy: imports the flows package
 
         in_state(self.url, work, what)
 

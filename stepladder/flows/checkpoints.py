@@ -23,7 +23,8 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from stepladder.config.state import masked_url, missing_driver
 from stepladder.errors import StateStoreError
-from stepladder.flows.postgres_retry import StoreUnreachable, retried_async
+from stepladder.state.postgres import reached, replica_name
+from stepladder.state.retry import StoreUnreachable, retried_async
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -60,7 +61,8 @@ async def open_checkpointer(
 
 @asynccontextmanager
 async def _postgres_saver(url: str) -> AsyncIterator[BaseCheckpointSaver[Any]]:
-    try:  # lazy: the optional extra (langgraph's Postgres saver, psycopg, psycopg_pool)
+    try:
+        # lazy: the optional extra (langgraph's Postgres saver, psycopg, psycopg_pool)
         from stepladder.flows.postgres_saver import RetryingPostgresSaver
     except ImportError as error:
         raise missing_driver(error) from None
@@ -75,8 +77,6 @@ async def _postgres_saver(url: str) -> AsyncIterator[BaseCheckpointSaver[Any]]:
 async def _open_pool(url: str) -> AsyncConnectionPool[Any]:
     from psycopg.rows import dict_row  # lazy: optional extra
     from psycopg_pool import AsyncConnectionPool, PoolTimeout  # lazy: optional extra
-
-    from stepladder.flows.postgres_state import replica_name
 
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         url,
@@ -141,8 +141,6 @@ async def _connect(url: str) -> AsyncConnection[Any]:
 
 def _unreachable(url: str, error: Exception) -> StateStoreError:
     """Why `url` cannot be reached: a `StoreUnreachable` (tried again) once it was reached."""
-    from stepladder.flows.postgres_state import reached
-
     reason = " ".join(str(error).replace(url, masked_url(url)).split()) or type(error).__name__
     kind = StoreUnreachable if reached(url) else StateStoreError
     return kind(

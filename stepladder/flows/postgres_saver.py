@@ -2,7 +2,7 @@
 
 A run's checkpoint writes are upserts (and its pending writes insert-or-ignore), so writing
 one again after a lost connection leaves the same rows: the run goes on across a database
-restart instead of failing at the next step (`stepladder.flows.postgres_retry`). Before a
+restart instead of failing at the next step (`stepladder.state.retry`). Before a
 write is tried again, the run's thread lock is taken again if the restart dropped it
 (`reassert_thread`), and before any write when its connection is seen to be gone: a run that
 lost its thread to another meanwhile stops, writing nothing.
@@ -23,8 +23,8 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
-from stepladder.flows.postgres_retry import retried_async
 from stepladder.flows.threads import reassert_thread, thread_lock_lost
+from stepladder.state.retry import retried_async
 
 __all__ = ["RetryingPostgresSaver"]
 

@@ -131,7 +131,7 @@ def save_reviews(
     With `postgres` (the project's `state.postgres`) they are kept there instead of `db`.
     """
     if postgres is not None:
-        from stepladder.flows import postgres_state  # lazy: optional extra
+        from stepladder.state import postgres as postgres_state  # lazy: optional extra
 
         rows = [
             (thread_id, r.interrupt_id, r.flow, r.source, r.node, r.asked_at, dump_review(r))
@@ -155,7 +155,7 @@ def load_reviews(
 ) -> list[PendingReview]:
     """The pending reviews (of one thread, or all), oldest first (from `postgres` if set)."""
     if postgres is not None:
-        from stepladder.flows import postgres_state  # lazy: optional extra
+        from stepladder.state import postgres as postgres_state  # lazy: optional extra
 
         found = postgres_state.load_review_rows(postgres, thread_id)
         return [load_review(*row) for row in found]

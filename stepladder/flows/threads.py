@@ -114,7 +114,7 @@ def lock_thread(db: Path, thread_id: str, *, postgres: str | None = None) -> Thr
     lease = _lock(lock_path(db, thread_id), thread_id)
     if postgres is None:
         return lease
-    from stepladder.flows import postgres_state  # lazy: optional extra
+    from stepladder.state import postgres as postgres_state  # lazy: optional extra
 
     try:
         shared, holder = postgres_state.hold_thread(postgres, thread_id)
@@ -136,7 +136,7 @@ def thread_lock_lost(thread_id: str) -> bool:
         lease = _leases.get(thread_id)
     if lease is None or lease._shared is None:
         return False
-    from stepladder.flows import postgres_state  # lazy: optional extra
+    from stepladder.state import postgres as postgres_state  # lazy: optional extra
 
     return not postgres_state.still_connected(lease._shared)
 
@@ -154,7 +154,7 @@ def reassert_thread(thread_id: str) -> None:
         lease = _leases.get(thread_id)
     if lease is None or lease._url is None:
         return
-    from stepladder.flows import postgres_state  # lazy: optional extra
+    from stepladder.state import postgres as postgres_state  # lazy: optional extra
 
     with _relock:  # one at a time: a run's writes may find the loss together
         if lease._shared is None or postgres_state.still_connected(lease._shared):
@@ -174,7 +174,7 @@ def flow_of_thread(
     With `postgres` (the project's `state.postgres`) the owners are read there.
     """
     if postgres is not None:
-        from stepladder.flows import postgres_state  # lazy: optional extra
+        from stepladder.state import postgres as postgres_state  # lazy: optional extra
 
         return postgres_state.flow_of_thread(postgres, thread_id)
     if not db.is_file():
@@ -198,7 +198,7 @@ def claim_thread(db: Path, thread_id: str, flow: str, *, postgres: str | None = 
         ThreadConflictError: When the thread belongs to another flow.
     """
     if postgres is not None:
-        from stepladder.flows import postgres_state  # lazy: optional extra
+        from stepladder.state import postgres as postgres_state  # lazy: optional extra
 
         owner = postgres_state.claim_thread(postgres, thread_id, flow)
         if owner != flow:

@@ -67,7 +67,7 @@ async def health(service: Service) -> dict[str, Any]:
 
 async def _state(url: str) -> dict[str, Any]:
     """The Postgres state store: `up` when a connection opens, else `down` and why."""
-    from stepladder.flows.postgres_state import probe  # lazy: the optional Postgres driver
+    from stepladder.state.postgres import probe  # lazy: the optional Postgres driver
 
     where = {"store": "postgres", "url": masked_url(url)}
     try:

@@ -5,7 +5,7 @@ starts (`running`, with the replica that runs it: its `application_name` in Post
 again when it ends, so `GET /runs/{id}` answers on any replica, for a run in flight too. A
 row is keyed by the run id (a thread's runs share one row, the latest), so a run is never
 listed twice. The writes of runs that start or end together go in one transaction
-(`GroupCommit`); a write whose connection drops is tried again (`postgres_retry`).
+(`GroupCommit`); a write whose connection drops is tried again (`stepladder.state.retry`).
 
 A `running` row whose replica has no connection to the database any more (killed, or its
 machine gone) is answered as `failed` (`replica_lost`) when the run has no thread; a run on
@@ -18,10 +18,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from stepladder.flows.postgres_retry import retried
-from stepladder.flows.postgres_state import open_state, replica_name
 from stepladder.serve.history import record_of
 from stepladder.serve.runs import RunRecord
+from stepladder.state.postgres import open_state, replica_name
+from stepladder.state.retry import retried
 
 __all__ = ["KeptRun", "load_run", "replica_alive", "save_runs"]
 

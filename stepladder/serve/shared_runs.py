@@ -15,10 +15,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from stepladder.flows import Flow
-from stepladder.flows.postgres_state import flow_of_thread, thread_running
 from stepladder.serve.postgres_history import load_run, replica_alive
 from stepladder.serve.runs import RunRecord
 from stepladder.serve.threads import read_checkpointed
+from stepladder.state.postgres import flow_of_thread, thread_running
 
 __all__ = ["find_shared_run"]
 

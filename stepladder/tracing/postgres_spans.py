@@ -3,7 +3,7 @@
 Each row keeps the span's JSON line as the JSONL store writes it (`exporter.span_line`), keyed
 by trace and span id (a span written twice, by a retried batch, keeps its last version), so
 every process on the database, on any machine, writes to and reads from the same traces. The
-table is created by the state store's migrations (`stepladder.flows.postgres_state`).
+table is created by the state store's migrations (`stepladder.state.postgres`).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class PostgresTraces:
         return (int(rows[0][0]), int(rows[0][1]))
 
     def _read(self, query: str) -> list[tuple[Any, ...]]:
-        from stepladder.flows.postgres_io import in_state  # lazy: imports the flows package
+        from stepladder.state.transactions import in_state  # lazy: imports the flows package
 
         return in_state(
             self.url, lambda connection: connection.execute(query).fetchall(), "reading traces"
@@ -100,7 +100,7 @@ class PostgresSpanWriter:
         rows = [_row(line) for line in lines.splitlines() if line.strip()]
         if not rows:
             return True
-        from stepladder.flows.postgres_io import in_state  # lazy: imports the flows package
+        from stepladder.state.transactions import in_state  # lazy: imports the flows package
 
         def insert(connection: Any) -> None:
             with connection.cursor() as cursor:

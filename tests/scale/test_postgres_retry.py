@@ -11,10 +11,11 @@ import psycopg
 import pytest
 
 from stepladder.errors import StateStoreError, ThreadConflictError
-from stepladder.flows import postgres_retry, postgres_state
-from stepladder.flows.postgres_retry import StoreUnreachable, retried, retried_async
 from stepladder.flows.threads import lock_thread, reassert_thread, thread_lock_lost
 from stepladder.serve.errors import failure_of
+from stepladder.state import postgres as postgres_state
+from stepladder.state import retry as postgres_retry
+from stepladder.state.retry import StoreUnreachable, retried, retried_async
 from tests.postgres_server import PostgresServer
 
 URL = "postgresql://app:secret@db.internal:5432/app"

@@ -18,9 +18,9 @@ import pytest
 
 from stepladder.config.state import POSTGRES_URL_ENV
 from stepladder.errors import StateStoreError, ThreadConflictError
-from stepladder.flows import postgres_state
 from stepladder.flows.reviews import PendingReview, load_reviews, save_reviews
 from stepladder.flows.threads import lock_thread
+from stepladder.state import postgres as postgres_state
 from tests.conftest import write_project
 from tests.escalation.helpers import KEYLESS
 from tests.escalation.test_human import FLOW, STEPS, TOO_LONG, settings

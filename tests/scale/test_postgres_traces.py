@@ -25,8 +25,8 @@ from stepladder.cli import app
 from stepladder.config import load_project
 from stepladder.config.state import POSTGRES_URL_ENV
 from stepladder.errors import StateStoreError
-from stepladder.flows import postgres_state
 from stepladder.flows.project import trace_store
+from stepladder.state import postgres as postgres_state
 from stepladder.studio import create_studio_app
 from stepladder.tracing.postgres_spans import PostgresSpanWriter, PostgresTraces
 from tests.evalsets.eval_project import eval_project

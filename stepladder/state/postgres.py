@@ -9,7 +9,7 @@ refuses a database whose schema is newer than it knows. Version 2 adds the servi
 registry, `stepladder_runs` (`stepladder.serve.postgres_history`).
 
 An operation whose connection is lost (the database restarted) is tried again on a fresh
-connection for a while (`stepladder.flows.postgres_retry`); a database never reached in
+connection for a while (`stepladder.state.retry`); a database never reached in
 this process is reported at once.
 """
 
@@ -27,7 +27,7 @@ from typing import Any
 
 from stepladder.config.state import masked_url, missing_driver
 from stepladder.errors import StateStoreError
-from stepladder.flows.postgres_retry import StoreUnreachable, retried
+from stepladder.state.retry import StoreUnreachable, retried
 
 __all__ = [
     "SCHEMA_VERSION",
