@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
+from delayed_server import serve  # type: ignore[import-not-found]
 from langgraph.graph import END as GRAPH_END
 from langgraph.graph import START as GRAPH_START
 from langgraph.graph import StateGraph
@@ -46,51 +47,10 @@ ELEMENTS_FAST = 256
 FAST_MAP = {"over": "items", "as": "item", "into": "results", "concurrency": ELEMENTS_FAST}
 TARGET_EFFICIENCY, TARGET_RATIO = 0.90, 1.10
 console = Console(stderr=True)
-
-ANSWER = json.dumps({
-    "id": "x", "object": "chat.completion", "created": 0, "model": "delayed",
-    "choices": [{"index": 0, "finish_reason": "stop",
-                 "message": {"role": "assistant", "content": '{"summary": "ok"}'}}],
-    "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25},
-}).encode()  # fmt: skip
-RESPONSE = (
-    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-    + f"content-length: {len(ANSWER)}\r\n\r\n".encode()
-    + ANSWER
-)
+CONTENT = '{"summary": "ok"}'  # what the delayed model answers
 
 
 # --- 1. a map over a model server that answers in 500 ms --------------------------------------
-
-
-async def answer_after(delay: float, reader: Any, writer: Any) -> None:
-    """Serve one keep-alive connection: every request is answered after `delay` seconds."""
-    try:
-        while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            await reader.readexactly(length)
-            await asyncio.sleep(delay)
-            writer.write(RESPONSE)
-            await writer.drain()
-    except (asyncio.IncompleteReadError, ConnectionError):
-        writer.close()
-
-
-def serve(delay: float, ports: Any) -> None:
-    """Run the delayed server until terminated."""
-
-    async def forever() -> None:
-        server = await asyncio.start_server(
-            lambda r, w: answer_after(delay, r, w), "127.0.0.1", 0, backlog=1024
-        )
-        ports.put(server.sockets[0].getsockname()[1])
-        await server.serve_forever()
-
-    asyncio.run(forever())
 
 
 @contextmanager
@@ -314,7 +274,7 @@ def main() -> None:
     # exporter's threads behind, which would compete with them for the interpreter.
     fast = asyncio.run(fast_parts(args.repeats, args.invocations))
     ports: Any = multiprocessing.Queue()
-    child = multiprocessing.Process(target=serve, args=(DELAY_S, ports), daemon=True)
+    child = multiprocessing.Process(target=serve, args=(DELAY_S, CONTENT, ports), daemon=True)
     child.start()
     try:
         with slow_project(ports.get(timeout=30)) as root:

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from delayed_server import serve  # type: ignore[import-not-found]
 from rich.console import Console
 from rich.table import Table
 
@@ -35,49 +36,7 @@ from stepladder.tracing import Tracing
 
 CONCURRENCIES = (1, 8, 32, 128)
 TARGET_AT_32 = 0.90
-
-
-ANSWER = json.dumps({
-    "id": "x", "object": "chat.completion", "created": 0, "model": "delayed",
-    "choices": [{"index": 0, "finish_reason": "stop",
-                 "message": {"role": "assistant", "content": '{"reply": "ok"}'}}],
-    "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25},
-}).encode()  # fmt: skip
-RESPONSE = (
-    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-    + f"content-length: {len(ANSWER)}\r\n\r\n".encode()
-    + ANSWER
-)
-
-
-async def answer_after(delay: float, reader: Any, writer: Any) -> None:
-    """Serve one keep-alive connection: every request is answered after `delay` seconds."""
-    try:
-        while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            await reader.readexactly(length)
-            await asyncio.sleep(delay)
-            writer.write(RESPONSE)
-            await writer.drain()
-    except (asyncio.IncompleteReadError, ConnectionError):
-        writer.close()
-
-
-def serve(delay: float, ports: Any) -> None:
-    """Run the delayed server (asyncio, one task per connection) until terminated."""
-
-    async def forever() -> None:
-        server = await asyncio.start_server(
-            lambda r, w: answer_after(delay, r, w), "127.0.0.1", 0, backlog=1024
-        )
-        ports.put(server.sockets[0].getsockname()[1])
-        await server.serve_forever()
-
-    asyncio.run(forever())
+CONTENT = '{"reply": "ok"}'  # what the delayed model answers
 
 
 @contextmanager
@@ -149,7 +108,7 @@ def main() -> None:
     # The server runs in its own process, so it does not compete with the runner for this
     # process's interpreter lock.
     ports: Any = multiprocessing.Queue()
-    child = multiprocessing.Process(target=serve, args=(args.delay, ports), daemon=True)
+    child = multiprocessing.Process(target=serve, args=(args.delay, CONTENT, ports), daemon=True)
     child.start()
     with project(ports.get(timeout=30), args.cases) as root:
         efficiency = asyncio.run(measure(root, args.cases, args.delay, args.concurrency))
