@@ -21,6 +21,7 @@ from stepladder.flows.state_check import check_defaults, checked, state_checks
 from stepladder.nodes import Artifacts, BuildContext, RunContext
 from stepladder.nodes.llm.ladder import check_escalation
 from stepladder.nodes.traced import traced
+from stepladder.replay import recorded
 from stepladder.specs.references import ReferencePolicy
 
 __all__ = ["compile_flow"]
@@ -86,7 +87,7 @@ def compile_flow(
         )
         built = node.build(context)
         artifacts.expect(node.artifacts(), context.where, built.prepare)
-        built = traced(node, checked(node, built, checks))
+        built = traced(node, recorded(node, checked(node, built, checks), context))
         if built.func is None:
             async_nodes.add(node.id)
         graph.add_node(
