@@ -191,8 +191,9 @@ def describe_change(
         return "the record holds no call of this node (a new node, or one that did not run)"
     changed = [part for part in PARTS if parts.get(part, "") != recorded.parts.get(part, "")]
     if changed:
-        said = ", ".join(_PART_NAMES[part] for part in changed)
-        return f"{said} changed since the recording (key parts: {', '.join(changed)})"
+        names = [_PART_NAMES[part] for part in changed]
+        said = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+        return f"{said} changed (key parts: {', '.join(changed)})"
     before = recorded.inputs
     differ = sorted(k for k in {*inputs, *before} if inputs.get(k) != before.get(k))
     shown = "; ".join(

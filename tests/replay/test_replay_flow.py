@@ -9,7 +9,7 @@ import pytest
 
 import stepladder
 from stepladder.errors import RecordError, ReplayMiss, UserError
-from stepladder.replay import VERSION, ReplaySession, load_record, replay_session
+from stepladder.replay import VERSION, Record, ReplaySession, load_record, replay_session
 from tests.replay.chain_project import chain_project, change_step
 
 TEXT = {"text": "  where is my order  "}
@@ -85,7 +85,7 @@ def test_a_hermetic_miss_names_the_node_and_the_changed_part(root: Path) -> None
     with pytest.raises(ReplayMiss) as caught:
         replay(root, run_id, hermetic=True)
     assert caught.value.node_id == "shout"
-    assert "its function's code changed" in str(caught.value)
+    assert "its function's code changed (key parts: code)" in str(caught.value)
     assert "key parts: code" in str(caught.value)
 
 
@@ -133,3 +133,18 @@ def test_a_missing_record_and_hermetic_without_replay_are_refused(root: Path) ->
 def test_outside_a_session_nothing_is_recorded(root: Path) -> None:
     stepladder.open_project(root).run("chain", TEXT)
     assert not (root / ".stepladder" / "records").exists()
+
+
+def test_a_plain_invoke_records_and_replays_inside_a_session(root: Path) -> None:
+    flow = stepladder.open_project(root).flow("chain")
+    recording = ReplaySession(record=True)
+    with recording.active():
+        first = flow.invoke({"text": "a b"})
+    assert [call.node for call in recording.calls] == ["split", "shout", "measure"]
+    source = Record("invoked", "chain", "", tuple(recording.calls))
+    replaying = ReplaySession(record=False, source=source, hermetic=True)
+    with replaying.active():
+        assert flow.invoke({"text": "a b"}) == first
+    assert {node: stats.replayed for node, stats in replaying.stats.items()} == {
+        "split": 1, "shout": 1, "measure": 1,
+    }  # fmt: skip

@@ -16,9 +16,11 @@ from dspy.utils.dummies import DummyLM
 
 import stepladder
 from stepladder.config import load_project
+from stepladder.errors import ReplayMiss
 from stepladder.prompts import constrained_adapter
 from stepladder.replay import load_record
 from stepladder.runtimes import ModelPool
+from stepladder.testing import replay_eval
 from tests.test_examples import EXAMPLES, example_classifier
 
 RECORDING = "recordings/support.json"
@@ -101,3 +103,13 @@ def test_a_changed_first_node_reruns_reply_only_where_its_output_changed(root: P
     for case in result.results:
         same = categories[case.case_id] == answer
         assert case.outputs["reply"] == (replies[case.case_id] if same else "Hi!")
+
+
+def test_replay_eval_fails_a_changed_node_naming_it_and_its_changed_part(root: Path) -> None:
+    edit_flow(root, "Write a short, friendly reply", "Write a short, warm reply")
+    with pytest.raises(ReplayMiss) as caught:
+        replay_eval(root / SPEC, RECORDING, split="test", limit=8)
+    message = str(caught.value)
+    assert caught.value.node_id == "reply" and "8 call(s) not in the record" in message
+    assert "its spec and its compiled prompt changed (key parts: spec, prompt)" in message
+    assert "node 'classify'" not in message and "node 'extract'" not in message
