@@ -14,7 +14,7 @@ Wall time is the eval's (cases, scoring, writing results and the record); model 
 calls of the nodes that ran (the full run's from its record). `identical_nothing_changed` says
 whether every case's outputs and scores equal the full run's. Medians over the repeats.
 
-    .venv/bin/python benchmarks/replay.py [--split test] [--limit 12] [--repeats 3]
+    .venv/bin/python benchmarks/replay.py [--split test] [--limit 8] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def main() -> None:
     """Run the benchmark and print its numbers, the last line as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", default="test", help="eval split (default: test)")
-    parser.add_argument("--limit", type=int, default=12, help="cases per eval (default: 12)")
+    parser.add_argument("--limit", type=int, default=8, help="cases per eval (default: 8)")
     parser.add_argument("--repeats", type=int, default=3, help="repeats (default: 3)")
     args = parser.parse_args()
     options = {"split": args.split, "limit": args.limit}
