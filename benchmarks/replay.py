@@ -4,15 +4,18 @@ The example project (`examples/`: the support flow, its eval set, SmolLM2-135M-I
 embedded llama.cpp server) is copied to a temporary folder, with its trained classifier. One
 project stays open, so the model server starts once (a warm-up case first). Each repeat runs:
 
-1. `full`: the eval, recorded (`stepladder eval SPEC`);
-2. `last_node_changed`: the last node's (`reply`) instructions changed, the eval replayed from
-   the full run's record (`stepladder eval SPEC --replay RUN_ID`): `reply` runs, `classify`
-   and `extract` are served from the record;
+1. `recorded`: the eval, recorded (`stepladder eval SPEC`);
+2. with the last node's (`reply`) instructions changed, in turn (the order flips each repeat):
+   `full_changed`, the eval of the changed flow without replay (what a change costs today), and
+   `last_node_changed`, the same eval replayed from the recorded run's record (`stepladder eval
+   SPEC --replay RUN_ID`): `reply` runs, `classify` and `extract` are served from the record;
 3. `nothing_changed`: the flow as recorded, replayed again: no node should run.
 
+`speedup_last_node_changed` is `full_changed` over `last_node_changed`: both run the changed
+`reply`, whose answers (and so their length and time) may differ from the recorded ones.
 Wall time is the eval's (cases, scoring, writing results and the record); model calls are the
-calls of the nodes that ran (the full run's from its record). `identical_nothing_changed` says
-whether every case's outputs and scores equal the full run's. Medians over the repeats.
+calls of the nodes that ran (a full run's from its record). `identical_nothing_changed` says
+whether every case's outputs and scores equal the recorded run's. Medians over the repeats.
 
     .venv/bin/python benchmarks/replay.py [--split test] [--limit 8] [--repeats 3]
 """
@@ -86,22 +89,29 @@ def recorded_calls(root: Path, run_id: str) -> int:
 def run(root: Path, options: dict[str, Any], repeats: int) -> dict[str, list[Any]]:
     """The three evals, `repeats` times, on one open project."""
     seen: dict[str, list[Any]] = {key: [] for key in (
-        "full_s", "last_s", "same_s", "full_calls", "last_calls", "same_calls", "identical",
-        "last_ran", "last_replayed")}  # fmt: skip
+        "full_s", "changed_s", "last_s", "same_s", "full_calls", "changed_calls", "last_calls",
+        "same_calls", "identical", "last_ran", "last_replayed")}  # fmt: skip
     with stepladder.open_project(root) as project:
         project.eval(SPEC, **{**options, "limit": 1}, record=False)  # warm-up: starts the model
         for repeat in range(repeats):
             set_reply(root, ORIGINAL)
             full_s, full = timed_eval(project, options)
             set_reply(root, CHANGED)
-            last_s, last = timed_eval(project, options, replay=full.run_id)
+            if repeat % 2:
+                last_s, last = timed_eval(project, options, replay=full.run_id)
+                changed_s, changed = timed_eval(project, options)
+            else:
+                changed_s, changed = timed_eval(project, options)
+                last_s, last = timed_eval(project, options, replay=full.run_id)
             set_reply(root, ORIGINAL)
             same_s, same = timed_eval(project, options, replay=full.run_id)
             assert last.replay is not None and same.replay is not None
             seen["full_s"].append(full_s)
+            seen["changed_s"].append(changed_s)
             seen["last_s"].append(last_s)
             seen["same_s"].append(same_s)
             seen["full_calls"].append(recorded_calls(root, full.run_id))
+            seen["changed_calls"].append(recorded_calls(root, changed.run_id))
             seen["last_calls"].append(last.replay["total"]["model_calls"])
             seen["same_calls"].append(same.replay["total"]["model_calls"])
             seen["identical"].append(outcome(same) == outcome(full))
@@ -110,8 +120,9 @@ def run(root: Path, options: dict[str, Any], repeats: int) -> dict[str, list[Any
                 {n: c["replayed"] for n, c in last.replay["nodes"].items()}
             )
             print(
-                f"repeat {repeat + 1}: full {full_s:.1f} s ({seen['full_calls'][-1]} calls), "
-                f"last node changed {last_s:.1f} s ({seen['last_calls'][-1]} calls, ran "
+                f"repeat {repeat + 1}: recorded {full_s:.1f} s ({seen['full_calls'][-1]} calls), "
+                f"changed, full {changed_s:.1f} s ({seen['changed_calls'][-1]} calls), "
+                f"changed, replayed {last_s:.1f} s ({seen['last_calls'][-1]} calls, ran "
                 f"{seen['last_ran'][-1]}), nothing changed {same_s:.2f} s "
                 f"({seen['same_calls'][-1]} calls, identical {seen['identical'][-1]})",
                 flush=True,
@@ -129,17 +140,21 @@ def main() -> None:
     options = {"split": args.split, "limit": args.limit}
     with tempfile.TemporaryDirectory(prefix="replay-bench-") as folder:
         seen = run(copy_project(Path(folder) / "examples"), options, args.repeats)
-    full, last, same = (statistics.median(seen[k]) for k in ("full_s", "last_s", "same_s"))
+    full, changed, last, same = (
+        statistics.median(seen[k]) for k in ("full_s", "changed_s", "last_s", "same_s")
+    )
     result = {
         "benchmark": "replay",
-        "speedup_last_node_changed": round(full / last, 2),
+        "speedup_last_node_changed": round(changed / last, 2),
         "model_calls_nothing_changed": max(seen["same_calls"]),
         "identical_nothing_changed": all(seen["identical"]),
         "speedup_nothing_changed": round(full / same, 1),
         "full_s": round(full, 2),
+        "full_changed_s": round(changed, 2),
         "last_node_changed_s": round(last, 2),
         "nothing_changed_s": round(same, 3),
         "model_calls_full": statistics.median(seen["full_calls"]),
+        "model_calls_full_changed": statistics.median(seen["changed_calls"]),
         "model_calls_last_node_changed": statistics.median(seen["last_calls"]),
         "ran_last_node_changed": seen["last_ran"][-1],
         "replayed_last_node_changed": seen["last_replayed"][-1],
