@@ -11,12 +11,14 @@ StepladderError
 │   │   └── ThreadConflictError a thread whose run is in progress, or that is another flow's
 │   ├── EvalSetError            an eval spec or case file that does not parse or validate
 │   ├── CompiledPromptsError    compiled prompts unreadable, or made for another flow version
+│   ├── RecordError             a run's record missing, unreadable, or of an unknown format
 │   └── UnknownToolError        a tool name an agent's registry does not hold;
 │                               also a LookupError
 ├── RunError                    a run failed while executing
 │   ├── NodeError               one node raised or returned something it must not
 │   │   ├── NodeInputError      a state value the node cannot work on; also a UserError
 │   │   ├── NodeOutputError     a model's output failed validation after its retries
+│   │   ├── ReplayMiss          a hermetic replay found no recorded call; also a UserError
 │   │   └── ReviewRequired      a node escalated to a human, but the run has no thread to pause
 │   ├── ModelError              a model server is down, times out, or its file is bad
 │   ├── ToolServerError         an MCP server would not start, went away, or broke the protocol
@@ -50,7 +52,9 @@ __all__ = [
     "NodeError",
     "NodeInputError",
     "NodeOutputError",
+    "RecordError",
     "ReferenceError_",
+    "ReplayMiss",
     "ReviewRequired",
     "RunError",
     "StateStoreError",
@@ -113,6 +117,10 @@ class CompiledPromptsError(UserError):
     """A compiled prompts file is unreadable, or was made for another version of the flow."""
 
 
+class RecordError(UserError):
+    """A run's record (`stepladder.replay`) is missing, unreadable, or of an unknown version."""
+
+
 class UnknownToolError(UserError, LookupError):
     """A tool name that is not in the registry."""
 
@@ -159,6 +167,13 @@ class NodeOutputError(NodeError):
         super().__init__(node_id, message)
         self.raw_output = raw_output
         self.attempts = attempts
+
+
+class ReplayMiss(NodeError, UserError):
+    """A hermetic replay met a node call its record does not hold.
+
+    The message says what changed in the node's key.
+    """
 
 
 class ReviewRequired(NodeError):

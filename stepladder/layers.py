@@ -7,7 +7,9 @@ public names, so nothing inside the package imports it. `tests/test_layers.py` e
 order, and README's "Layout" section shows the same lines (`render_layers()`).
 
 `studio` sits above `serve`: it runs flows through the service's code, and `stepladder serve`
-mounts it at `/studio` from the CLI. `config` sits above `specs` because reading
+mounts it at `/studio` from the CLI. `replay` sits between `flows` and `nodes`:
+`compile_flow` wraps every built node in its recorder, which sees only the node contract and
+the run context. `config` sits above `specs` because reading
 `stepladder.yaml` uses the spec-file reader. The bottom line holds the leaves everyone may
 use: the error tree, the progress bar, atomic file writes, wording and the version.
 """
@@ -24,6 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("optimize", "monitor"),
     ("evalsets",),
     ("flows",),
+    ("replay",),
     ("nodes",),
     ("predictors", "tools"),
     ("retrieval",),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from stepladder.config import Project as ProjectConfig
 from stepladder.errors import UserError
@@ -26,10 +27,13 @@ class EvalResult:
         record: The run as kept on disk (manifest, folder, every case's result).
         summary: What `stepladder eval` prints: metrics with intervals, per tag, cost,
             latency, escalations and the worst cases.
+        replay: For a replayed run: per node, the calls replayed and run, and the time,
+            cost and model calls the replayed ones saved (`ReplaySession.summary`).
     """
 
     record: EvalRunRecord
     summary: EvalSummary
+    replay: dict[str, Any] | None = None
 
     @property
     def run_id(self) -> str:

@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from stepladder.api.evals import EvalResult, eval_spec_path, finish_eval
+from stepladder.api.replaying import ReplayLike, hermetic_models, session_for
 from stepladder.api.resources import Resources
 from stepladder.config import Project as ProjectConfig
 from stepladder.config import Settings, load_project
@@ -43,6 +46,7 @@ from stepladder.flows.project import (
 from stepladder.flows.reviews import load_reviews
 from stepladder.flows.run import UpdateHandler, run_flow
 from stepladder.flows.subflow import FolderFlows
+from stepladder.replay import new_run_id, save_run_record
 from stepladder.retrieval.store import open_project_store
 from stepladder.runtimes import ModelPool
 from stepladder.tracing.store import TraceStore
@@ -180,6 +184,9 @@ class Project:
         compiled: bool = True,
         adapters: Mapping[str, str] | None = None,
         max_steps: int = DEFAULT_MAX_STEPS,
+        record: bool = False,
+        replay: ReplayLike | None = None,
+        hermetic: bool = False,
     ) -> RunResult:
         """Run a flow to its end (or to a pending human review) and return its result.
 
@@ -200,6 +207,12 @@ class Project:
             compiled: Load a named flow's optimized prompts.
             adapters: LoRA adapters by node id for a named flow.
             max_steps: Steps the run may take before it stops with `StepLimitError`.
+            record: Keep the run's node calls as a record (`.stepladder/records/`; a
+                `ReplaySession` given as `replay` says where: `session.saved`).
+            replay: Serve node calls from this record (a run id, a record file, or a
+                `stepladder.replay.ReplaySession`) when their key is there.
+            hermetic: Fail a node call the record does not hold (`ReplayMiss`), and start
+                no model server.
 
         Returns:
             The final state, status (`finished` or `paused`, with the pending reviews), model
@@ -222,6 +235,9 @@ class Project:
                 compiled=compiled,
                 adapters=adapters,
                 max_steps=max_steps,
+                record=record,
+                replay=replay,
+                hermetic=hermetic,
             )
         )
 
@@ -236,6 +252,9 @@ class Project:
         compiled: bool = True,
         adapters: Mapping[str, str] | None = None,
         max_steps: int = DEFAULT_MAX_STEPS,
+        record: bool = False,
+        replay: ReplayLike | None = None,
+        hermetic: bool = False,
     ) -> RunResult:
         """Run a flow from async code; the arguments and result are those of `run`."""
         if resume is not None and thread is None:
@@ -247,20 +266,25 @@ class Project:
         if thread is None and built.reaches_human:
             thread = new_thread_id(built.name)
         store = open_project_store(self.config) if built.collections else None
+        session = session_for(self.config, record, replay, hermetic)
         async with self._resources.session() as (models, tracing):
-            return await run_flow(
-                built,
-                dict(input) if input is not None else None,
-                thread_id=thread,
-                checkpoint_db=self.checkpoint_db,
-                on_update=on_update,
-                models=models,
-                store=store,
-                tracing=tracing,
-                resume=resume,
-                max_steps=max_steps,
-                postgres=self.settings.state.postgres,
-            )
+            with session.active() if session is not None else nullcontext():
+                result = await run_flow(
+                    built,
+                    dict(input) if input is not None else None,
+                    thread_id=thread,
+                    checkpoint_db=self.checkpoint_db,
+                    on_update=on_update,
+                    models=hermetic_models(session, models),
+                    store=store,
+                    tracing=tracing,
+                    resume=resume,
+                    max_steps=max_steps,
+                    postgres=self.settings.state.postgres,
+                )
+        if session is not None:
+            save_run_record(session, self.config, new_run_id(), built.name)
+        return result
 
     def prepare_eval(
         self,
@@ -306,6 +330,9 @@ class Project:
         remote: str | Sequence[str] | None = None,
         token_env: str | None = None,
         on_case: Callable[[CaseResult], None] | None = None,
+        record: bool = True,
+        replay: ReplayLike | None = None,
+        hermetic: bool = False,
     ) -> EvalResult:
         """Run an eval set over its flow and summarize it, as `stepladder eval` does.
 
@@ -331,6 +358,13 @@ class Project:
             token_env: The variable holding the replicas' bearer token (default
                 `STEPLADDER_API_TOKEN`).
             on_case: Called with each case's result as it finishes.
+            record: Keep the run's node calls as its record (`.stepladder/records/RUN_ID.json`,
+                on by default; cases run on `remote` replicas are not recorded).
+            replay: Serve node calls from this record (a run id, a record file, or a
+                `ReplaySession`) when their key is there, and run the others; the result's
+                `replay` counts, per node, the calls replayed and run and what they saved.
+            hermetic: Fail the calls the record does not hold instead of running them,
+                starting no model server; the eval then raises `ReplayMiss` naming them.
 
         Returns:
             The run's record (every case) and its summary.
@@ -352,6 +386,9 @@ class Project:
                 remote=remote,
                 token_env=token_env,
                 on_case=on_case,
+                record=record,
+                replay=replay,
+                hermetic=hermetic,
             )
         )
 
@@ -370,6 +407,9 @@ class Project:
         remote: str | Sequence[str] | None = None,
         token_env: str | None = None,
         on_case: Callable[[CaseResult], None] | None = None,
+        record: bool = True,
+        replay: ReplayLike | None = None,
+        hermetic: bool = False,
     ) -> EvalResult:
         """Run an eval set from async code; the arguments and result are those of `eval`."""
         prepared = (
@@ -389,9 +429,19 @@ class Project:
                 token_env=token_env,
             )
         )
+        session = session_for(self.config, record, replay, hermetic)
+        if prepared.remote is not None and session is not None:
+            if session.replaying:
+                raise UserError("--replay runs the cases here; drop --remote to replay a run.")
+            session = None
         async with self._resources.session(cache=prepared.manifest.cache) as (models, tracing):
-            record = await run_eval(prepared, models, tracing, on_case)
-        return finish_eval(record)
+            models = hermetic_models(session, models)
+            run = await run_eval(prepared, models, tracing, on_case, session)
+        result = finish_eval(run)
+        if session is not None and session.replaying:
+            result = replace(result, replay=session.summary())
+            session.check_hermetic()
+        return result
 
     def reviews(self, thread: str | None = None) -> list[PendingReview]:
         """The pending human reviews (of one thread, or all), oldest first."""

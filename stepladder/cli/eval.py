@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -113,6 +114,31 @@ def run(
             "STEPLADDER_API_TOKEN), sent as 'Authorization: Bearer <token>'.",
         ),
     ] = None,
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record/--no-record",
+            help="Keep every node call (inputs, outputs, model requests and responses) as "
+            "the run's record, .stepladder/records/RUN_ID.json (default: on).",
+        ),
+    ] = True,
+    replay: Annotated[
+        str | None,
+        typer.Option(
+            metavar="RUN_ID",
+            help="Replay a recorded run (its RUN_ID, or a record file): a node call runs only "
+            "if the node's spec, compiled prompt, tier model or code, or its inputs, changed; "
+            "every other call is served from the record.",
+        ),
+    ] = None,
+    hermetic: Annotated[
+        bool,
+        typer.Option(
+            "--hermetic",
+            help="With --replay: a call that is not in the record fails (naming the node and "
+            "what changed in its key) instead of running; no model server starts.",
+        ),
+    ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Run the flow over the eval set's cases and report quality, cost and latency."""
@@ -125,16 +151,21 @@ def run(
         compiled=use_compiled, adapters=adapters_by_node(adapter), resume=resume,
         remote=remote, token_env=token_env,
     )  # fmt: skip
-    result = _execute(project, prepared)
+    result = _execute(project, prepared, record, replay, hermetic)
     if json_output:
-        print_json(result.summary.model_dump(mode="json"))
+        shown = result.summary.model_dump(mode="json")
+        print_json(shown | {"replay": result.replay} if result.replay else shown)
     else:
         render_summary(result.summary, _tables_console())
+        if result.replay:
+            render_replay(result.replay, _tables_console())
     stderr.print(f"eval run {result.run_id}: {result.record.folder}")
     stderr.print(f"report: {result.report}")
 
 
-def _execute(project: Project, prepared: PreparedEval) -> EvalResult:
+def _execute(
+    project: Project, prepared: PreparedEval, record: bool, replay: str | None, hermetic: bool
+) -> EvalResult:
     """Run a prepared eval through `Project.eval`, with a progress bar on stderr."""
     from stepladder.progress import progress_bar  # lazy: keeps --help fast
 
@@ -152,7 +183,27 @@ def _execute(project: Project, prepared: PreparedEval) -> EvalResult:
             failed += 0 if result.ok else 1
             progress.update(task, advance=1, failed=failed)
 
-        return project.eval(prepared, on_case=on_case)
+        return project.eval(
+            prepared, on_case=on_case, record=record, replay=replay, hermetic=hermetic
+        )
+
+
+def render_replay(replay: dict[str, Any], out: Console) -> None:
+    """Per node: calls replayed and run; then the time, cost and model calls saved."""
+    from rich.table import Table  # lazy: keeps --help fast
+
+    from stepladder.tracing.render import format_cost  # lazy: keeps --help fast
+
+    table = Table(title=f"replayed from {replay['replayed_from']}", title_justify="left")
+    for column in ("node", "replayed", "ran", "model calls", "saved time", "saved cost"):
+        table.add_column(column, justify="left" if column == "node" else "right")
+    rows = [*replay["nodes"].items(), ("total", replay["total"])]
+    for node, counts in rows:
+        table.add_row(
+            node, str(counts["replayed"]), str(counts["ran"]), str(counts["model_calls"]),
+            f"{counts['saved_seconds']:.2f} s", format_cost(counts["saved_cost_usd"]),
+        )  # fmt: skip
+    out.print(table)
 
 
 @command_in(eval_app, "compare")
@@ -228,14 +279,20 @@ def report(
     from stepladder.evalsets.html_report import report_html  # lazy: keeps --help fast
     from stepladder.evalsets.report import render_summary, summarize  # lazy: keeps --help fast
     from stepladder.evalsets.run_store import eval_run_store  # lazy: keeps --help fast
+    from stepladder.replay import REPLAY_FILE  # lazy: keeps --help fast
 
     project = project_for()
     record = resolve_run(run_id, runs=eval_run_store(project), project_root=project.root)
     summary = summarize(record)
     record.folder.mkdir(parents=True, exist_ok=True)
     (record.folder / REPORT_FILE).write_text(report_html(record, summary), encoding="utf-8")
+    replayed = record.folder / REPLAY_FILE
+    counts = json.loads(replayed.read_text(encoding="utf-8")) if replayed.is_file() else None
     if json_output:
-        print_json(summary.model_dump(mode="json"))
+        shown = summary.model_dump(mode="json")
+        print_json(shown | {"replay": counts} if counts else shown)
     else:
         render_summary(summary, _tables_console())
+        if counts:
+            render_replay(counts, _tables_console())
     stderr.print(f"report: {record.folder / REPORT_FILE}")

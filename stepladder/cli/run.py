@@ -52,12 +52,36 @@ def run(
     ] = DEFAULT_MAX_STEPS,
     use_compiled: UseCompiled = True,
     adapter: AdapterOption = None,
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record",
+            help="Keep every node call (inputs, outputs, model requests and responses) as a "
+            "record under .stepladder/records/ (its id is printed).",
+        ),
+    ] = False,
+    replay: Annotated[
+        str | None,
+        typer.Option(
+            metavar="RUN_ID",
+            help="Serve node calls from a recorded run (its RUN_ID, or a record file) when "
+            "the node and its inputs are unchanged.",
+        ),
+    ] = None,
+    hermetic: Annotated[
+        bool,
+        typer.Option("--hermetic", help="With --replay: a call not in the record fails."),
+    ] = False,
 ) -> None:
     """Run a flow and print its final state as JSON."""
     from stepladder.api import Project  # lazy: keeps --help fast
     from stepladder.flows.project import new_thread_id  # lazy: keeps --help fast
+    from stepladder.replay import replay_session  # lazy: keeps --help fast
 
     project = Project(project_for(flow))
+    session = None
+    if record or replay is not None or hermetic:
+        session = replay_session(project.config, record=record, replay=replay, hermetic=hermetic)
     compiled = project.flow(flow, compiled=use_compiled, adapters=adapters_by_node(adapter))
     data = parse_input(input)
     if thread is None and compiled.reaches_human:
@@ -66,7 +90,11 @@ def run(
             f"thread {thread} (checkpointed: a node may hand this run to a human reviewer)"
         )
     on_update = _print_update if stream else None
-    result = project.run(compiled, data, thread=thread, on_update=on_update, max_steps=max_steps)
+    result = project.run(
+        compiled, data, thread=thread, on_update=on_update, max_steps=max_steps, replay=session
+    )
+    if session is not None and session.saved is not None:
+        stderr.print(f"record {session.saved.stem}: {session.saved}")
     if result.resumed_at and not result.paused:
         unused = " --input was not used." if data is not None else ""
         stderr.print(

@@ -51,6 +51,7 @@ from stepladder.evalsets.run_store import (
 from stepladder.evalsets.spec import LoadedEvalSpec
 from stepladder.flows import Flow, compile_project_flow, run_flow
 from stepladder.flows.run import check_collections
+from stepladder.replay import ReplaySession, finish_replayed_eval
 from stepladder.retrieval import Store
 from stepladder.retrieval.store import open_project_store
 from stepladder.runtimes import ModelPool
@@ -174,6 +175,7 @@ async def run_eval(
     models: ModelPool,
     tracing: Tracing | None = None,
     on_case: CaseHook | None = None,
+    replay: ReplaySession | None = None,
 ) -> EvalRunRecord:
     """Run the pending cases `manifest.concurrency` at a time; return the whole run.
 
@@ -185,11 +187,20 @@ async def run_eval(
     With `remote`, the cases run on the replicas instead (`stepladder.evalsets.remote`): only
     the judge metrics' tiers start here, after every replica was asked whether it serves the
     flow.
+
+    With `replay` (a `stepladder.replay` session), the local cases' node calls are recorded
+    (kept as the run's record, `.stepladder/records/RUN_ID.json`) or replayed from a record
+    (the counts kept as `replay.json` in the run's folder).
     """
     if prepared.remote is not None:
         await _run_remote(prepared, prepared.remote, models, tracing, on_case)
-    else:
+    elif replay is None:
         await _run_local(prepared, models, tracing, on_case)
+    else:
+        with replay.active():
+            await _run_local(prepared, models, tracing, on_case)
+        run_id, flow = prepared.manifest.run_id, prepared.flow.name
+        finish_replayed_eval(replay, prepared.project, run_id, flow, prepared.folder)
     finished = prepared.manifest.model_copy(
         update={"finished": _now(), "pricing": models.pricing() or None}
     )

@@ -22,7 +22,9 @@ from stepladder.flows.state_check import check_defaults, checked, state_checks
 from stepladder.flows.subflow import FlowSource, Subflows, subflow_builder
 from stepladder.nodes import Artifacts, BuildContext, RunContext
 from stepladder.nodes.llm.ladder import check_escalation
+from stepladder.nodes.subflow import FlowNodeSpec
 from stepladder.nodes.traced import traced
+from stepladder.replay import recorded
 from stepladder.specs.references import ReferencePolicy
 
 __all__ = ["compile_flow"]
@@ -105,11 +107,14 @@ def compile_flow(
         )  # fmt: skip
         built = node.build(context)
         artifacts.expect(node.artifacts(), context.where, built.prepare)
-        if node.map is not None:
+        if node.map is not None:  # not replayed: a mapped node runs for each element
             exits[node.id] = add_mapped(graph, node, checked(node, built, checks), checks)
             async_nodes.add(node.id)
             continue
-        built = traced(node, checked(node, built, checks))
+        if isinstance(node, FlowNodeSpec):  # its own nodes record and replay themselves
+            built = traced(node, checked(node, built, checks))
+        else:
+            built = traced(node, recorded(node, checked(node, built, checks), context))
         if built.func is None:
             async_nodes.add(node.id)
         graph.add_node(
