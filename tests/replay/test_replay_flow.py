@@ -148,3 +148,26 @@ def test_a_plain_invoke_records_and_replays_inside_a_session(root: Path) -> None
     assert {node: stats.replayed for node, stats in replaying.stats.items()} == {
         "split": 1, "shout": 1, "measure": 1,
     }  # fmt: skip
+
+
+OUTER = """
+name: outer
+state:
+  text: {type: str, input: true}
+  length: int
+nodes:
+  - {id: inner, kind: flow, flow: chain, inputs: {text: text}, outputs: {length: length}}
+"""
+
+
+def test_a_subflow_replays_its_own_nodes_and_reruns_the_changed_one(root: Path) -> None:
+    (root / "flows" / "outer.yaml").write_text(OUTER, encoding="utf-8")
+    project = stepladder.open_project(root)
+    recording = replay_session(project.config, record=True)
+    assert project.run("outer", TEXT, replay=recording).state["length"] == 18
+    assert recording.saved is not None
+    change_step(root, 'upper() + "!"', 'upper() + "?!"')
+    project = stepladder.open_project(root)
+    session = replay_session(project.config, record=False, replay=recording.saved.stem)
+    assert project.run("outer", TEXT, replay=session).state["length"] == 19
+    assert ran(session) == {"split": 0, "shout": 1, "measure": 1}
