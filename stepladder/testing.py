@@ -100,7 +100,8 @@ async def areplay_eval(
     Args:
         spec: The eval spec file.
         recording: The record to replay: a record file (relative to the project folder, or
-            absolute) or a run id under `.stepladder/records/`.
+            absolute) or a recorded run's id (under `.stepladder/records/`, or in Postgres
+            with `state.postgres`).
         project: The project folder (default: found from the spec's folder upwards).
         models: Model tiers for the calls that run (only when not `hermetic`).
         hermetic: Fail every call the recording does not hold, and start no model server.

@@ -207,8 +207,9 @@ class Project:
             compiled: Load a named flow's optimized prompts.
             adapters: LoRA adapters by node id for a named flow.
             max_steps: Steps the run may take before it stops with `StepLimitError`.
-            record: Keep the run's node calls as a record (`.stepladder/records/`; a
-                `ReplaySession` given as `replay` says where: `session.saved`).
+            record: Keep the run's node calls as a record where runs are kept
+                (`.stepladder/records/`, or Postgres with `state.postgres`; a `ReplaySession`
+                given as `replay` says where: `session.saved_run`, `session.saved_where`).
             replay: Serve node calls from this record (a run id, a record file, or a
                 `stepladder.replay.ReplaySession`) when their key is there.
             hermetic: Fail a node call the record does not hold (`ReplayMiss`), and start
@@ -359,7 +360,8 @@ class Project:
                 `STEPLADDER_API_TOKEN`).
             on_case: Called with each case's result as it finishes.
             record: Keep the run's node calls as its record (`.stepladder/records/RUN_ID.json`,
-                on by default; cases run on `remote` replicas are not recorded).
+                or in Postgres with `state.postgres`; on by default; cases run on `remote`
+                replicas are not recorded).
             replay: Serve node calls from this record (a run id, a record file, or a
                 `ReplaySession`) when their key is there, and run the others; the result's
                 `replay` counts, per node, the calls replayed and run and what they saved.

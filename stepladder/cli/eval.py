@@ -119,7 +119,8 @@ def run(
         typer.Option(
             "--record/--no-record",
             help="Keep every node call (inputs, outputs, model requests and responses) as "
-            "the run's record, .stepladder/records/RUN_ID.json (default: on).",
+            "the run's record, .stepladder/records/RUN_ID.json (in Postgres with "
+            "state.postgres; default: on).",
         ),
     ] = True,
     replay: Annotated[

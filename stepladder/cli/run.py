@@ -57,7 +57,8 @@ def run(
         typer.Option(
             "--record",
             help="Keep every node call (inputs, outputs, model requests and responses) as a "
-            "record under .stepladder/records/ (its id is printed).",
+            "record where runs are kept: .stepladder/records/, or Postgres with state.postgres "
+            "(its id is printed).",
         ),
     ] = False,
     replay: Annotated[
@@ -93,8 +94,8 @@ def run(
     result = project.run(
         compiled, data, thread=thread, on_update=on_update, max_steps=max_steps, replay=session
     )
-    if session is not None and session.saved is not None:
-        stderr.print(f"record {session.saved.stem}: {session.saved}")
+    if session is not None and session.saved_run is not None:
+        stderr.print(f"record {session.saved_run}: {session.saved or session.saved_where}")
     if result.resumed_at and not result.paused:
         unused = " --input was not used." if data is not None else ""
         stderr.print(

@@ -189,7 +189,7 @@ async def run_eval(
     flow.
 
     With `replay` (a `stepladder.replay` session), the local cases' node calls are recorded
-    (kept as the run's record, `.stepladder/records/RUN_ID.json`) or replayed from a record
+    (kept as the run's record, where the project keeps records) or replayed from a record
     (the counts kept as `replay.json` in the run's folder).
     """
     if prepared.remote is not None:

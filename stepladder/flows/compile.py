@@ -107,14 +107,14 @@ def compile_flow(
         )  # fmt: skip
         built = node.build(context)
         artifacts.expect(node.artifacts(), context.where, built.prepare)
-        if node.map is not None:  # not replayed: a mapped node runs for each element
-            exits[node.id] = add_mapped(graph, node, checked(node, built, checks), checks)
+        built = checked(node, built, checks)
+        if not isinstance(node, FlowNodeSpec):  # a subflow's own nodes record themselves
+            built = recorded(node, built, context)
+        if node.map is not None:  # each element's call is recorded and replayed on its own
+            exits[node.id] = add_mapped(graph, node, built, checks)
             async_nodes.add(node.id)
             continue
-        if isinstance(node, FlowNodeSpec):  # its own nodes record and replay themselves
-            built = traced(node, checked(node, built, checks))
-        else:
-            built = traced(node, recorded(node, checked(node, built, checks), context))
+        built = traced(node, built)
         if built.func is None:
             async_nodes.add(node.id)
         graph.add_node(

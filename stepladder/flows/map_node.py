@@ -75,7 +75,11 @@ def add_mapped(
     built: BuiltNode,
     checks: Mapping[str, KeyCheck],
 ) -> str:
-    """Add mapped `node` (`built` is its checked, untraced node) to `graph`; its exit's id."""
+    """Add mapped `node` to `graph`; its exit's id.
+
+    `built` is the node checked and recorded (`stepladder.replay.recorded`), untraced: each
+    element's call has its own replay key, its inputs holding the element.
+    """
     spec = node.map
     assert spec is not None
     channel = f"{PRIVATE}{node.id}__"

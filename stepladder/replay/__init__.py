@@ -2,7 +2,8 @@
 
 A recording session keeps every node call of a run (its inputs, its update, and for LLM nodes
 each model request and response) under a content hash of the node's definition and inputs
-(`stepladder.replay.keys`), and writes them as the run's record when it finishes. Replaying
+(`stepladder.replay.keys`), and keeps them as the run's record when it finishes, where the
+project keeps its runs (`stepladder.replay.stores`: record files, or Postgres). Replaying
 from a record serves each call whose key is there and runs the others; a hermetic replay fails
 them instead. `recorded` is the wrapper `compile_flow` puts around every node.
 """
@@ -28,6 +29,7 @@ from stepladder.replay.sources import (
     replay_session,
     save_run_record,
 )
+from stepladder.replay.stores import RecordFiles, RecordStore, record_store
 
 __all__ = [
     "FORMAT",
@@ -38,6 +40,8 @@ __all__ = [
     "NodeCall",
     "NodeStats",
     "Record",
+    "RecordFiles",
+    "RecordStore",
     "ReplaySession",
     "call_key",
     "current_session",
@@ -48,6 +52,7 @@ __all__ = [
     "load_record",
     "new_run_id",
     "record_path",
+    "record_store",
     "recorded",
     "replay_session",
     "save_record",

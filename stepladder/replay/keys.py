@@ -4,6 +4,8 @@ The definition has four parts, each hashed on its own so a miss can say which on
 
 - `spec`: the node's spec as the flow file gives it (every field but `description`), so
   instructions, labels, fields, demos, tier, retries, escalation and the adapter it names.
+  Fields left at their default are left out, so a stepladder version that adds a field to a
+  node kind keeps the records made before it valid.
 - `prompt`: the compiled prompt of an LLM node: each DSPy predictor's instructions, its
   fields (names, types, descriptions) and its demos, after optimized prompts were loaded.
 - `model`: for each tier the node may call (its tier, the ladder's rungs when it escalates,
@@ -39,6 +41,7 @@ __all__ = [
     "describe_change",
     "digest",
     "inputs_of",
+    "spec_digest",
 ]
 
 PARTS = ("spec", "prompt", "model", "code")
@@ -83,7 +86,7 @@ class NodeDefinition:
     def __init__(self, node: NodeSpecBase, context: BuildContext) -> None:
         self.node = node
         self.programs = context.programs
-        self.spec = digest(node.model_dump(mode="json", exclude={"description"}))
+        self.spec = spec_digest(node)
         self.code = _code_digest(node, context)
         self._prompts: dict[int, tuple[Any, str]] = {}
         self._models: dict[int, tuple[Any, str]] = {}
@@ -115,6 +118,11 @@ class NodeDefinition:
             known = (context.models, digest(_models_of(self.node, context)))
             self._models[id(context.models)] = known
         return known[1]
+
+
+def spec_digest(node: NodeSpecBase) -> str:
+    """The hash of the node's spec: its fields, but `description` and those left at default."""
+    return digest(node.model_dump(mode="json", exclude={"description"}, exclude_defaults=True))
 
 
 def calls_models(node: NodeSpecBase) -> bool:

@@ -22,6 +22,7 @@ from stepladder.nodes.base import State
 from stepladder.replay.exchanges import ExchangeLog, capture
 from stepladder.replay.keys import NodeDefinition, calls_models
 from stepladder.replay.session import PendingCall, ReplaySession, current_session
+from stepladder.runtimes.usage import ModelCall, calls_made
 from stepladder.specs.type_expressions import unannotated
 
 __all__ = ["recorded"]
@@ -39,11 +40,10 @@ def recorded(node: NodeSpecBase, built: BuiltNode, context: BuildContext) -> Bui
         pending = session.begin(call.definition(), state, run)
         if pending.hit is not None:
             return call.revive(pending.hit.outputs)
-        log = ExchangeLog()
-        started, before = time.perf_counter(), run.usage.count()
-        with call.capturing(session, log):
+        log, started = ExchangeLog(), time.perf_counter()
+        with call.capturing(session, log), calls_made() as made:
             update = await inner_async(state, runtime)
-        call.finish(session, pending, run, update, started, before, log)
+        call.finish(session, pending, update, started, made, log)
         return update
 
     def run_sync(state: State, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -54,11 +54,10 @@ def recorded(node: NodeSpecBase, built: BuiltNode, context: BuildContext) -> Bui
         pending = session.begin(call.definition(), state, run)
         if pending.hit is not None:
             return call.revive(pending.hit.outputs)
-        log = ExchangeLog()
-        started, before = time.perf_counter(), run.usage.count()
-        with call.capturing(session, log):
+        log, started = ExchangeLog(), time.perf_counter()
+        with call.capturing(session, log), calls_made() as made:
             update = inner_sync(state, runtime)
-        call.finish(session, pending, run, update, started, before, log)
+        call.finish(session, pending, update, started, made, log)
         return update
 
     return BuiltNode(
@@ -101,15 +100,18 @@ class _NodeCalls:
         self,
         session: ReplaySession,
         pending: PendingCall,
-        run: RunContext,
         update: Any,
         started: float,
-        before: int,
+        made: list[ModelCall],
         log: ExchangeLog,
     ) -> None:
-        """Hand the finished call to the session, with its time, cost and model calls."""
+        """Hand the finished call to the session, with its time, cost and model calls.
+
+        Only the model calls made inside this call count (`calls_made`), so the elements of
+        a mapped node running at once do not count each other's.
+        """
         seconds = time.perf_counter() - started
-        mine = [c for c in run.usage.since(before) if c.node_id == self.node.id]
+        mine = [c for c in made if c.node_id == self.node.id]
         usage = (sum(c.cost_usd for c in mine), len(mine))
         outputs = update if isinstance(update, Mapping) else {}
         session.finished(pending, outputs, seconds, usage, log.exchanges)

@@ -1,16 +1,18 @@
 """A run's record: every node call (inputs, outputs, model exchanges) keyed by a content hash.
 
-One JSON file per run, `RUN_ID.json` under the project's `.stepladder/records/`, written once
-when the run (or the whole eval) finished, through a temporary file renamed into place: a record
-is complete or absent, never half-written. Its `format` and `version` come first; a reader
-refuses a version it does not know rather than misread it.
+One JSON document per run, written once when the run (or the whole eval) finished, where the
+project keeps its runs (`stepladder.replay.stores`): `RUN_ID.json` under the project's
+`.stepladder/records/`, written through a temporary file renamed into place, or a row of the
+Postgres state store written in one transaction. Either way a record is complete or absent,
+never half-written. Its `format` and `version` come first; a reader refuses a version it does
+not know rather than misread it.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,17 @@ from stepladder.config.secrets import register_environment, scrub
 from stepladder.errors import RecordError
 from stepladder.files import write_text_atomic
 
-__all__ = ["FORMAT", "VERSION", "NodeCall", "Record", "load_record", "record_path", "save_record"]
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "NodeCall",
+    "Record",
+    "load_record",
+    "parse_record",
+    "record_path",
+    "record_text",
+    "save_record",
+]
 
 FORMAT = "stepladder.record"
 VERSION = 1
@@ -94,46 +106,67 @@ def record_path(state_dir: Path, run_id: str) -> Path:
     return state_dir / RECORDS_DIR / f"{run_id}.json"
 
 
-def save_record(record: Record, path: Path, secret_variables: tuple[str, ...] = ()) -> Path:
-    """Write `record` to `path` at once (complete or absent), every known secret masked.
+def record_text(record: Record, secret_variables: tuple[str, ...] = ()) -> str:
+    """The record as JSON text, every known secret masked.
 
     The values of `secret_variables` (the tiers' `api_key_env`) and of every `*_KEY`,
     `*_TOKEN` and `*_SECRET` variable are masked wherever they appear.
     """
     register_environment(secret_variables)
-    text = scrub(json.dumps(record.to_json(), indent=1, ensure_ascii=False, default=str))
-    return write_text_atomic(path, text + "\n")
+    return scrub(json.dumps(record.to_json(), indent=1, ensure_ascii=False, default=str))
+
+
+def save_record(record: Record, path: Path, secret_variables: tuple[str, ...] = ()) -> Path:
+    """Write `record` to `path` at once (complete or absent), every known secret masked."""
+    return write_text_atomic(path, record_text(record, secret_variables) + "\n")
 
 
 def load_record(path: Path) -> Record:
-    """Read a record, refusing one whose format or version this code does not know.
+    """Read a record file, refusing one whose format or version this code does not know.
 
     Raises:
         RecordError: If the file is missing, not JSON, not a record, or of another version.
     """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RecordError(f"no record at {path}.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (OSError, UnicodeDecodeError) as error:
         raise RecordError(f"{path}: cannot read the record ({error}).") from None
+    return replace(parse_record(text, str(path), path.stem), source=path)
+
+
+def parse_record(text: str, where: str, run_id: str) -> Record:
+    """Read a record's JSON text, refusing a format or version this code does not know.
+
+    Args:
+        text: The record as written (`record_text`).
+        where: Where it was read from, for messages.
+        run_id: The run id it was kept under (used when the text names none).
+
+    Raises:
+        RecordError: If the text is not JSON, not a record, or of another version.
+    """
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise RecordError(f"{where}: cannot read the record ({error}).") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise RecordError(f"{path}: not a stepladder record (no `format: {FORMAT}`).")
+        raise RecordError(f"{where}: not a stepladder record (no `format: {FORMAT}`).")
     version = data.get("version")
     if version != VERSION:
         raise RecordError(
-            f"{path}: record format version {version!r} is not one this stepladder reads "
+            f"{where}: record format version {version!r} is not one this stepladder reads "
             f"(it reads version {VERSION}). Record the run again with this version, or "
             "replay it with the stepladder version that wrote it."
         )
     try:
         calls = tuple(NodeCall.from_json(item) for item in data.get("calls") or [])
     except TypeError as error:
-        raise RecordError(f"{path}: a recorded call is incomplete ({error}).") from None
+        raise RecordError(f"{where}: a recorded call is incomplete ({error}).") from None
     return Record(
-        run_id=str(data.get("run_id") or path.stem),
+        run_id=str(data.get("run_id") or run_id),
         flow=str(data.get("flow") or ""),
         created=str(data.get("created") or ""),
         calls=calls,
-        source=path,
     )

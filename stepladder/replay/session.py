@@ -3,9 +3,10 @@
 A session is made current for a block (`with session.active():`); every node of every flow
 run inside the block then goes through it (`stepladder.replay.node.recorded`). Outside a
 session nodes run as they always do. A session that records keeps each node call, and
-`finish` writes them all at once as the run's record. A session that replays serves a call
-from its record when the call's key (see `stepladder.replay.keys`) is there, and counts, per
-node, the calls replayed and run, and the time and cost the replayed ones took when recorded.
+`finish` keeps them all at once as the run's record, in the project's record store
+(`stepladder.replay.stores`). A session that replays serves a call from its record when the
+call's key (see `stepladder.replay.keys`) is there, and counts, per node, the calls replayed
+and run, and the time and cost the replayed ones took when recorded.
 A hermetic session fails a call that is not in the record (`ReplayMiss`), saying what
 changed in the node's key.
 """
@@ -27,7 +28,8 @@ from pydantic_core import to_jsonable_python
 from stepladder.errors import ReplayMiss, UserError
 from stepladder.nodes import RunContext
 from stepladder.replay.keys import NodeDefinition, call_key, describe_change, inputs_of
-from stepladder.replay.record import NodeCall, Record, save_record
+from stepladder.replay.record import NodeCall, Record
+from stepladder.replay.stores import RecordStore
 from stepladder.tracing.attributes import EVAL_CASE_ID
 
 __all__ = ["NodeStats", "PendingCall", "ReplaySession", "current_session"]
@@ -94,7 +96,11 @@ class ReplaySession:
     stats: dict[str, NodeStats] = field(default_factory=lambda: defaultdict(NodeStats))
     misses: list[str] = field(default_factory=list)
     saved: Path | None = None
-    """Where `finish` wrote the record."""
+    """The file `finish` wrote the record to (None when it went to Postgres)."""
+    saved_run: str | None = None
+    """The run id `finish` kept the record as."""
+    saved_where: str = ""
+    """The store `finish` kept the record in (a folder, or the Postgres state store)."""
     _seq: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _by_key: dict[str, NodeCall] = field(default_factory=dict)
@@ -218,11 +224,11 @@ class ReplaySession:
         self,
         run_id: str,
         flow: str,
-        path: Path,
+        store: RecordStore,
         secret_variables: tuple[str, ...] = (),
         keep: Record | None = None,
-    ) -> Path | None:
-        """Write the run's record to `path` at once (None when not recording).
+    ) -> str | None:
+        """Keep the run's record in `store` at once; the run id (None when not recording).
 
         `keep`: an earlier record of the same run (a resumed eval), whose calls of cases this
         session did not run are kept.
@@ -236,8 +242,9 @@ class ReplaySession:
         calls.sort(key=lambda c: c.case)  # by case, each in the order its calls finished
         created = datetime.now(UTC).isoformat(timespec="seconds")
         record = Record(run_id, flow, created, tuple(calls))
-        self.saved = save_record(record, path, secret_variables)
-        return self.saved
+        self.saved = store.save(record, secret_variables)
+        self.saved_run, self.saved_where = run_id, store.where
+        return run_id
 
     def check_hermetic(self) -> None:
         """Fail when a hermetic replay missed a call (after the run, naming each miss).

@@ -1,7 +1,9 @@
 """Finding a project's records, and the session `run` and `eval` use.
 
-`--replay` takes a run id (its record under `.stepladder/records/`) or the path of a record
-file (a recording kept with the project's tests, say).
+`--replay` takes a run id (its record where the project keeps runs: `.stepladder/records/`, or
+the Postgres state store with `state.postgres`; see `stepladder.replay.stores`) or the path of
+a record file (a recording kept with the project's tests, say). `find_record` and
+`save_run_record` are the only places that choose where records are.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from pathlib import Path
 from stepladder.config import Project
 from stepladder.errors import RecordError
 from stepladder.files import write_text_atomic
-from stepladder.replay.record import RECORDS_DIR, Record, load_record, record_path
+from stepladder.replay.record import Record, load_record
 from stepladder.replay.session import ReplaySession
+from stepladder.replay.stores import record_store
 
 __all__ = [
     "REPLAY_FILE",
@@ -32,26 +35,27 @@ REPLAY_FILE = "replay.json"
 
 
 def find_record(project: Project, reference: str | Path) -> Record:
-    """The record `reference` names: a run id of the project, or a record file.
+    """The record `reference` names: a run id of the project's record store, or a record file.
 
     Raises:
-        RecordError: If neither exists (naming the runs recorded), or the file is not a
-            record this version reads.
+        RecordError: If neither exists (naming the runs recorded), or the record is not one
+            this version reads.
     """
+    store = record_store(project)
     given = Path(reference)
-    candidates = [record_path(project.state_dir, str(reference))]
+    plain = len(given.parts) == 1 and not given.is_absolute() and ".." not in given.parts
+    found = store.load(str(reference)) if plain else None
+    if found is not None:
+        return found
     if given.suffix == ".json" or given.is_absolute() or len(given.parts) > 1:
-        candidates += [given, project.root / given]
-    found = next((path for path in candidates if path.is_file()), None)
-    if found is None:
-        folder = project.state_dir / RECORDS_DIR
-        known = sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
-        shown = ", ".join(known[-5:]) or "none yet (eval runs record by default)"
-        raise RecordError(
-            f"no record '{reference}': give a run id recorded under {folder} (latest: "
-            f"{shown}) or the path of a record file."
-        )
-    return load_record(found)
+        for path in (given, project.root / given):
+            if path.is_file():
+                return load_record(path)
+    shown = ", ".join(store.run_ids()[-5:]) or "none yet (eval runs record by default)"
+    raise RecordError(
+        f"no record '{reference}': give a run id recorded in {store.where} (latest: "
+        f"{shown}) or the path of a record file."
+    )
 
 
 def replay_session(
@@ -80,18 +84,22 @@ def secret_variables(project: Project) -> tuple[str, ...]:
 def save_run_record(
     session: ReplaySession, project: Project, run_id: str, flow: str
 ) -> Path | None:
-    """Write the session's calls as run `run_id`'s record (None when not recording).
+    """Keep the session's calls as run `run_id`'s record, where the project keeps records.
 
     A resumed eval run keeps the calls of its earlier cases from the record it had.
+
+    Returns:
+        The record's file (None when not recording, or when the record is in Postgres).
     """
-    path = record_path(project.state_dir, run_id)
-    keep = None
-    if path.is_file():
-        try:
-            keep = load_record(path)
-        except RecordError:
-            keep = None
-    return session.finish(run_id, flow, path, secret_variables(project), keep)
+    if not session.record:
+        return None
+    store = record_store(project)
+    try:
+        keep = store.load(run_id)
+    except RecordError:
+        keep = None
+    session.finish(run_id, flow, store, secret_variables(project), keep)
+    return session.saved
 
 
 def finish_replayed_eval(

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ModelCall", "UsageLedger", "usage_from_dspy"]
+__all__ = ["ModelCall", "UsageLedger", "calls_made", "usage_from_dspy"]
+
+_WATCHERS: ContextVar[tuple[list[ModelCall], ...]] = ContextVar("stepladder_usage", default=())
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,21 @@ class ModelCall:
     adapter: str | None = None
 
 
+@contextmanager
+def calls_made() -> Iterator[list[ModelCall]]:
+    """The model calls recorded inside the block, and only those.
+
+    Calls made by the tasks and threads the block starts count (they inherit its context);
+    those of tasks running beside it (the other elements of a map, say) do not.
+    """
+    mine: list[ModelCall] = []
+    token = _WATCHERS.set((*_WATCHERS.get(), mine))
+    try:
+        yield mine
+    finally:
+        _WATCHERS.reset(token)
+
+
 @dataclass
 class UsageLedger:
     """Collects the model calls of a run (safe to share across threads and tasks)."""
@@ -56,9 +76,11 @@ class UsageLedger:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record(self, call: ModelCall) -> None:
-        """Add a call."""
+        """Add a call (and hand it to each `calls_made` block it was made in)."""
         with self._lock:
             self.calls.append(call)
+        for watcher in _WATCHERS.get():
+            watcher.append(call)
 
     def record_handoff(self, node_id: str, reason: str) -> None:
         """Note that a node escalated to a human reviewer (no model call is made)."""

@@ -6,7 +6,8 @@ another (over one `psycopg_pool` pool per database and process). Their schema is
 in `stepladder_schema`: the first connection of a process applies the migrations this
 version knows (under an advisory lock, so replicas starting together do not race) and
 refuses a database whose schema is newer than it knows. Version 2 adds the service's runs
-registry, `stepladder_runs` (`stepladder.serve.postgres_history`).
+registry, `stepladder_runs` (`stepladder.serve.postgres_history`); version 3 the trace store and
+eval runs; version 4 the replay records, `stepladder_records` (`stepladder.replay`).
 
 An operation whose connection is lost (the database restarted) is tried again on a fresh
 connection for a while (`stepladder.state.retry`); a database never reached in
@@ -105,6 +106,16 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             seq BIGSERIAL,
             result TEXT NOT NULL,
             PRIMARY KEY (run_id, case_id)
+        )""",
+    ),
+    (  # replay records (replay.postgres_records)
+        """CREATE TABLE IF NOT EXISTS stepladder_records (
+            run_id TEXT PRIMARY KEY,
+            flow TEXT NOT NULL,
+            created TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            record TEXT NOT NULL,
+            written BIGSERIAL
         )""",
     ),
 )

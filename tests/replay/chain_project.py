@@ -39,10 +39,10 @@ def chain_project(root: Path) -> Path:
     return write_project(root, {"flows/chain.yaml": FLOW, "chain_steps.py": STEPS}, "name: chain\n")
 
 
-def change_step(root: Path, old: str, new: str) -> None:
-    """Edit the step module (a change of length, so no stale bytecode is used)."""
-    path = root / "chain_steps.py"
+def change_step(root: Path, old: str, new: str, module: str = "chain_steps") -> None:
+    """Edit a step module (a change of length, so no stale bytecode is used)."""
+    path = root / f"{module}.py"
     text = path.read_text(encoding="utf-8")
     assert old in text and len(old) != len(new)
     path.write_text(text.replace(old, new), encoding="utf-8")
-    sys.modules.pop("chain_steps", None)
+    sys.modules.pop(module, None)
