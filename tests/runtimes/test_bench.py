@@ -25,14 +25,16 @@ runner = CliRunner()
 @pytest.fixture
 def timed_server() -> Iterator[int]:
     """A chat server that counts a prompt's words as tokens and writes `max_tokens` tokens,
-    taking 0.2 ms per prompt token and 2 ms per completion token."""
+    taking 2 ms per prompt token and 10 ms per completion token: slow enough that what the
+    bench measures (hundreds of ms more for the long rounds) stands far above the scheduling
+    noise of a loaded machine."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             request = json.loads(self.rfile.read(int(self.headers["content-length"])))
             prompt = sum(len(m["content"].split()) for m in request["messages"])
             completion = int(request["max_tokens"])
-            time.sleep(prompt * 0.0002 + completion * 0.002)
+            time.sleep(prompt * 0.002 + completion * 0.01)
             body = json.dumps({
                 "id": "x", "object": "chat.completion", "created": 0, "model": "m",
                 "choices": [{"index": 0, "finish_reason": "length",
