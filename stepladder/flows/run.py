@@ -270,12 +270,23 @@ def uses_mcp(flow: Flow) -> bool:
     return any(loop.sources for loop in _agent_loops(flow))
 
 
-async def list_mcp_tools(flow: Flow, mcp: McpClients) -> None:
+async def list_mcp_tools(flow: Flow, mcp: McpClients | None = None) -> None:
     """List the MCP tools of `flow`'s agents through `mcp` (starting their servers).
+
+    Their tool definitions (and constrained calls) exist from then on. Without `mcp`, the
+    servers are started for the listing and stopped after it (what `stepladder tune` needs
+    to render an agent's calls without a run).
 
     Raises:
         ToolServerError: If a server cannot start, or a tool's schema is not JSON Schema.
     """
+    if mcp is None:
+        own = McpClients(flow.project_root)
+        try:
+            await list_mcp_tools(flow, own)
+        finally:
+            await own.aclose()
+        return
     for loop in _agent_loops(flow):
         if loop.sources:
             await loop.list_tools(mcp)
