@@ -41,12 +41,19 @@ from stepladder.evalsets.results import CaseResult, EvalRunRecord
 from stepladder.flows import compile_project_flow, load_flow
 from stepladder.tools import run_tool
 
-__all__ = ["AGENT_METRICS", "agent_flow_spec", "agent_scores", "write_agent_cases"]
+__all__ = [
+    "AGENT_METRICS",
+    "agent_flow_spec",
+    "agent_mcp_servers",
+    "agent_scores",
+    "write_agent_cases",
+]
 
 AGENT_METRICS = {"answer": "contains", "steps": "tool_calls"}
 MAX_TOKENS = 256
 SOURCE_FLOW = EXAMPLES / "flows" / "order_support.yaml"
 TOOLS_MODULE = EXAMPLES / "flows" / "order_tools.py"
+SHOP_SERVER = EXAMPLES / "mcp" / "shop_server.py"
 
 
 def agent_flow_spec() -> dict[str, Any]:
@@ -58,6 +65,12 @@ def agent_flow_spec() -> dict[str, Any]:
     keys = ["message", node["output"], node["trajectory"], node["outcome"]]
     return {"name": "agent", "state": {k: source["state"][k] for k in keys},
             "tools": source["tools"], "nodes": [node]}  # fmt: skip
+
+
+def agent_mcp_servers(root: Path) -> dict[str, Any]:
+    """The project's `mcp_servers`: the example shop's server, on the project's database."""
+    db = root / ".stepladder" / "orders.sqlite"  # where `write_agent_cases` builds it
+    return {"shop": {"command": ["python", str(SHOP_SERVER)], "env": {"ORDERS_DB": str(db)}}}
 
 
 def write_agent_cases(root: Path, train: int, dev: int, test: int, seed: int) -> dict[str, int]:
