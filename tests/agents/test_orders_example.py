@@ -91,15 +91,22 @@ def test_a_missing_database_says_how_to_build_it(
         tools.refund_policy()
 
 
-def agent_of_example() -> Any:
-    """The example flow's agent node alone (the classifier needs training; not here)."""
+def agent_of_example(db: Path | None = None) -> Any:
+    """The example flow's agent node alone (the classifier needs training; not here).
+
+    With `db`, the shop's MCP server reads that database (a server gets only the variables
+    its `env` names).
+    """
     project = load_project(root=EXAMPLES)
     spec = load_flow(project.flow_path("order_support"))
     node = next(n for n in spec.nodes if n.id == "agent").model_copy(update={"escalate": None})
     keys = {"message", *node.writes}
     state = {k: v for k, v in spec.state.items() if k in keys}
     alone = spec.model_copy(update={"nodes": [node], "edges": None, "state": state})
-    return compile_flow(alone, project_root=project.root, tiers={"small"})
+    servers = dict(project.settings.mcp_servers)
+    if db is not None:
+        servers["shop"] = servers["shop"].model_copy(update={"env": {"ORDERS_DB": str(db)}})
+    return compile_flow(alone, project_root=project.root, tiers={"small"}, mcp_servers=servers)
 
 
 async def test_the_example_agent_answers_from_the_database(db: Path) -> None:
@@ -116,3 +123,18 @@ async def test_the_example_agent_answers_from_the_database(db: Path) -> None:
     first = str(lm.history[0]["messages"])  # the worked tasks come before the question
     assert "Has order 10001 been delivered yet?" in first
     assert "- lookup_order(order_id: integer)" in first
+    assert "- shop_policy(topic: " in first  # the shop server's tool, beside the Python ones
+
+
+async def test_the_example_agent_reads_a_policy_from_the_shops_mcp_server(db: Path) -> None:
+    lm = dummy(
+        {"tool": "shop_policy"}, {"arguments": {"topic": "shipping"}},
+        {"tool": "finish"}, {"answer": "Express takes 1 to 2 business days."},
+    )  # fmt: skip
+    question = {"message": "How fast is express delivery?"}
+    result = await run_flow(agent_of_example(db), question, models=pool(small=lm))
+    (step,) = result.state["steps"]
+    assert step["status"] == "ok" and step["tool"] == "shop_policy"
+    with sqlite3.connect(db) as conn:
+        (policy,) = conn.execute("SELECT text FROM policies WHERE name = 'shipping'").fetchone()
+    assert step["observation"] == policy
