@@ -13,7 +13,7 @@ Reported: the share of steps (tool calls) whose arguments were valid under the t
 (the tool name is an enum of the node's tools, so it is always one of them), the share of model
 calls whose output was valid, the task success rate, the share of tasks that called the right
 tool, and steps and seconds per task (medians). The agent's tool from the shop's MCP server
-(`shop_policy`) is listed once, and its server serves every task (reading the same database).
+(`refund_policy`) is listed once, and its server serves every task (reading the same database).
 
     .venv/bin/python benchmarks/agent_tasks.py                 # 40 questions
     .venv/bin/python benchmarks/agent_tasks.py --limit 5

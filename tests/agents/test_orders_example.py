@@ -69,7 +69,6 @@ def test_the_tools_read_the_database(db: Path, tools: ModuleType) -> None:
         (count,) = conn.execute("SELECT COUNT(*) FROM orders WHERE customer_id = 519").fetchone()
     listed = tools.list_customer_orders(519)
     assert listed["order_count"] == count == len(listed["orders"])
-    assert "within 30 days of delivery" in tools.refund_policy()
 
 
 async def test_unknown_numbers_and_bad_arguments_are_observations(
@@ -88,7 +87,7 @@ def test_a_missing_database_says_how_to_build_it(
 ) -> None:
     monkeypatch.setenv("ORDERS_DB", str(tmp_path / "none.sqlite"))
     with pytest.raises(FileNotFoundError, match=r"make_orders_db\.py"):
-        tools.refund_policy()
+        tools.lookup_order(10001)
 
 
 def agent_of_example(db: Path | None = None) -> Any:
@@ -123,18 +122,22 @@ async def test_the_example_agent_answers_from_the_database(db: Path) -> None:
     first = str(lm.history[0]["messages"])  # the worked tasks come before the question
     assert "Has order 10001 been delivered yet?" in first
     assert "- lookup_order(order_id: integer)" in first
-    assert "- shop_policy(topic: " in first  # the shop server's tool, beside the Python ones
+    # the shop server's tool, rendered like a Python tool with the same description
+    assert "- refund_policy(): Read the shop" in first
+    assert "shop_policy" not in first  # three tools: only the server's tool the agent includes
 
 
-async def test_the_example_agent_reads_a_policy_from_the_shops_mcp_server(db: Path) -> None:
+async def test_the_example_agent_reads_the_refund_policy_from_the_shops_mcp_server(
+    db: Path,
+) -> None:
     lm = dummy(
-        {"tool": "shop_policy"}, {"arguments": {"topic": "shipping"}},
-        {"tool": "finish"}, {"answer": "Express takes 1 to 2 business days."},
+        {"tool": "refund_policy"}, {"arguments": {}},
+        {"tool": "finish"}, {"answer": "Shipping costs are not refunded."},
     )  # fmt: skip
-    question = {"message": "How fast is express delivery?"}
+    question = {"message": "Do you refund the shipping cost?"}
     result = await run_flow(agent_of_example(db), question, models=pool(small=lm))
     (step,) = result.state["steps"]
-    assert step["status"] == "ok" and step["tool"] == "shop_policy"
+    assert step["status"] == "ok" and step["tool"] == "refund_policy"
     with sqlite3.connect(db) as conn:
-        (policy,) = conn.execute("SELECT text FROM policies WHERE name = 'shipping'").fetchone()
+        (policy,) = conn.execute("SELECT text FROM policies WHERE name = 'refund'").fetchone()
     assert step["observation"] == policy
