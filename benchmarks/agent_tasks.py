@@ -6,13 +6,14 @@ generated from the example's SQLite database (built afresh with `scripts/make_or
 seed 8): order status, total and carrier, a customer's order count, and the refund policy's
 numbers. Question order ids are drawn with a seed and never one a demo uses. A task succeeds
 when the agent called the tool that holds the fact with the number the question gives (the
-refund questions: the policy tool) and the answer contains the fact as a whole word
+refund questions: the refund policy tool) and the answer contains the fact as a whole word
 (case-insensitive; totals as `123.45`), so an answer copied from a demo does not count.
 
 Reported: the share of steps (tool calls) whose arguments were valid under the tool's schema
 (the tool name is an enum of the node's tools, so it is always one of them), the share of model
 calls whose output was valid, the task success rate, the share of tasks that called the right
-tool, and steps and seconds per task (medians).
+tool, and steps and seconds per task (medians). The agent's tool from the shop's MCP server
+(`refund_policy`) is listed once, and its server serves every task (reading the same database).
 
     .venv/bin/python benchmarks/agent_tasks.py                 # 40 questions
     .venv/bin/python benchmarks/agent_tasks.py --limit 5
@@ -32,7 +33,7 @@ import statistics
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,10 @@ from rich.table import Table
 from stepladder import Flow, ModelError, NodeOutputError, compile_flow, load_flow
 from stepladder.config import load_project
 from stepladder.flows import FlowSpec
+from stepladder.flows.run import list_mcp_tools
 from stepladder.progress import progress_bar
 from stepladder.runtimes import ModelPool
+from stepladder.tools.mcp import McpClients
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -241,8 +244,11 @@ def task_numbers(tasks: list[Task]) -> set[int]:
     return {value for task in tasks for value in task.arguments.values()}
 
 
-def agent_flow(project_dir: Path) -> tuple[Flow, FlowSpec, set[str]]:
-    """The example flow's agent node alone, on the small model with no escalation."""
+def agent_flow(project_dir: Path, db: Path | None = None) -> tuple[Flow, FlowSpec, set[str]]:
+    """The example flow's agent node alone, on the small model with no escalation.
+
+    With `db`, the project's MCP servers read that database (`ORDERS_DB`).
+    """
     project = load_project(root=project_dir)
     spec = load_flow(project.flow_path("order_support"))
     node = next(n for n in spec.nodes if n.id == AGENT).model_copy(update={"escalate": None})
@@ -252,12 +258,20 @@ def agent_flow(project_dir: Path) -> tuple[Flow, FlowSpec, set[str]]:
         "state": {k: v for k, v in spec.state.items() if k in keys},
     })  # fmt: skip
     tiers = set(project.settings.tiers)
-    return compile_flow(alone, project_root=project.root, tiers=tiers), spec, tiers
+    servers = {
+        name: server.model_copy(update={"env": {**server.env, "ORDERS_DB": str(db)}})
+        if db is not None and server.command is not None else server
+        for name, server in project.settings.mcp_servers.items()
+    }  # fmt: skip
+    flow = compile_flow(alone, project_root=project.root, tiers=tiers, mcp_servers=servers)
+    return flow, spec, tiers
 
 
-async def run_task(flow: Flow, pool: ModelPool, task: Task) -> Result:
+async def run_task(
+    flow: Flow, pool: ModelPool, task: Task, mcp: McpClients | None = None
+) -> Result:
     """Run the agent on one question; invalid output or a model error ends the task."""
-    context = flow.context(pool)
+    context = replace(flow.context(pool), mcp=mcp)
     state: dict[str, Any] = {}
     problem = failure = ""
     started = time.perf_counter()
@@ -333,21 +347,26 @@ def report(console: Console, results: list[Result], summary: dict[str, Any]) -> 
 async def bench(limit: int, seed: int, project_dir: Path) -> dict[str, Any]:
     """Run the tasks one at a time on the project's small tier."""
     console = Console()
-    flow, spec, _ = agent_flow(project_dir)
     with tempfile.TemporaryDirectory() as folder:
         db = build_db(Path(folder))
         os.environ["ORDERS_DB"] = str(db)
+        flow, spec, _ = agent_flow(project_dir, db)
         tasks = make_tasks(db, limit, seed, demo_numbers(spec))
         results: list[Result] = []
         tiers = load_project(root=project_dir).settings.tiers
-        async with ModelPool(tiers) as pool:
-            await pool.start(flow.tiers)
-            with progress_bar(TextColumn("{task.fields[stats]}")) as progress:
-                bar = progress.add_task("order agent", total=len(tasks), stats="")
-                for task in tasks:
-                    results.append(await run_task(flow, pool, task))
-                    done = sum(r.success for r in results)
-                    progress.update(bar, advance=1, stats=f"success {done}/{len(results)}")
+        mcp = McpClients(flow.project_root)
+        try:
+            await list_mcp_tools(flow, mcp)
+            async with ModelPool(tiers) as pool:
+                await pool.start(flow.tiers)
+                with progress_bar(TextColumn("{task.fields[stats]}")) as progress:
+                    bar = progress.add_task("order agent", total=len(tasks), stats="")
+                    for task in tasks:
+                        results.append(await run_task(flow, pool, task, mcp))
+                        done = sum(r.success for r in results)
+                        progress.update(bar, advance=1, stats=f"success {done}/{len(results)}")
+        finally:
+            await mcp.aclose()
     summary = summarise(results)
     summary["seed"] = seed
     report(console, results, summary)

@@ -69,7 +69,13 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from rich.console import Console
 from rich.table import Table
-from tune_agent import AGENT_METRICS, agent_flow_spec, agent_scores, write_agent_cases
+from tune_agent import (
+    AGENT_METRICS,
+    agent_flow_spec,
+    agent_mcp_servers,
+    agent_scores,
+    write_agent_cases,
+)
 
 from stepladder import Flow, NodeOutputError
 from stepladder.config import Project, load_project
@@ -195,6 +201,7 @@ def write_project(root: Path, splits: Mapping[str, Sequence[Row]], sizes: Sizes,
         "tiers": {"small": {"runtime": "llamacpp", "model": "smollm2-135m", "threads": 2,
                             "parallel": 2, "context_size": 4096, "max_tokens": 96}},
         "tune": tune_settings,
+        "mcp_servers": agent_mcp_servers(root),
     }  # fmt: skip
     (root / "flows").mkdir(parents=True)
     (root / "evalsets").mkdir()

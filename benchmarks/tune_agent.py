@@ -36,17 +36,27 @@ from agent_tasks import (
     worked_tasks,
 )
 
+from stepladder import Flow
 from stepladder.config import load_project
 from stepladder.evalsets.results import CaseResult, EvalRunRecord
 from stepladder.flows import compile_project_flow, load_flow
+from stepladder.flows.run import list_mcp_tools
 from stepladder.tools import run_tool
+from stepladder.tools.mcp import CURRENT_CLIENTS, McpClients
 
-__all__ = ["AGENT_METRICS", "agent_flow_spec", "agent_scores", "write_agent_cases"]
+__all__ = [
+    "AGENT_METRICS",
+    "agent_flow_spec",
+    "agent_mcp_servers",
+    "agent_scores",
+    "write_agent_cases",
+]
 
 AGENT_METRICS = {"answer": "contains", "steps": "tool_calls"}
 MAX_TOKENS = 256
 SOURCE_FLOW = EXAMPLES / "flows" / "order_support.yaml"
 TOOLS_MODULE = EXAMPLES / "flows" / "order_tools.py"
+SHOP_SERVER = EXAMPLES / "mcp" / "shop_server.py"
 
 
 def agent_flow_spec() -> dict[str, Any]:
@@ -58,6 +68,12 @@ def agent_flow_spec() -> dict[str, Any]:
     keys = ["message", node["output"], node["trajectory"], node["outcome"]]
     return {"name": "agent", "state": {k: source["state"][k] for k in keys},
             "tools": source["tools"], "nodes": [node]}  # fmt: skip
+
+
+def agent_mcp_servers(root: Path) -> dict[str, Any]:
+    """The project's `mcp_servers`: the example shop's server, on the project's database."""
+    db = root / ".stepladder" / "orders.sqlite"  # where `write_agent_cases` builds it
+    return {"shop": {"command": ["python", str(SHOP_SERVER)], "env": {"ORDERS_DB": str(db)}}}
 
 
 def write_agent_cases(root: Path, train: int, dev: int, test: int, seed: int) -> dict[str, int]:
@@ -72,10 +88,10 @@ def write_agent_cases(root: Path, train: int, dev: int, test: int, seed: int) ->
     tested = make_tasks(db, test, seed, avoid)
     worked = worked_tasks(db, train + dev, seed, avoid | task_numbers(tested))
     flow = compile_project_flow(load_project(root=root), "agent")
-    registry = flow.agents[AGENT].registry
+    gold = asyncio.run(_gold_steps(flow, [item.task for item in worked]))
     lines = [_test_case(index, task) for index, task in enumerate(tested)]
-    for index, item in enumerate(worked):
-        steps = [asyncio.run(_gold_step(registry, item.task))]
+    for index, (item, step) in enumerate(zip(worked, gold, strict=True)):
+        steps = [step]
         split = "train" if index < train else "dev"
         lines.append({"id": f"agent-{split}-{index:03d}", "inputs": {"message": item.task.question},
                       "expected": {"answer": item.answer, "steps": steps}, "split": split,
@@ -95,6 +111,19 @@ def _test_case(index: int, task: Task) -> dict[str, Any]:
     return {"id": f"agent-test-{index:03d}", "inputs": {"message": task.question},
             "expected": {"answer": task.expected, "steps": [call]}, "split": "test",
             "meta": {"kind": task.kind}}  # fmt: skip
+
+
+async def _gold_steps(flow: Flow, tasks: Sequence[Task]) -> list[dict[str, Any]]:
+    """The tasks' gold steps, the agent's MCP tools (`refund_policy`) called on one session."""
+    mcp = McpClients(flow.project_root)
+    token = CURRENT_CLIENTS.set(mcp)  # where an MCP tool finds its session, as in a run
+    try:
+        await list_mcp_tools(flow, mcp)
+        registry = flow.agents[AGENT].registry
+        return [await _gold_step(registry, task) for task in tasks]
+    finally:
+        CURRENT_CLIENTS.reset(token)
+        await mcp.aclose()
 
 
 async def _gold_step(registry: Any, task: Task) -> dict[str, Any]:

@@ -75,11 +75,6 @@ def list_customer_orders(customer_id: int) -> dict[str, Any]:
     return {"customer": customer[0]["name"], "order_count": len(orders), "orders": orders}
 
 
-def refund_policy() -> str:
-    """Read the shop's refund policy."""
-    return str(_rows("SELECT text FROM policies WHERE name = 'refund'")[0]["text"])
-
-
 def hand_off(message: str, category: str) -> str:
     """The reply for a message the order agent does not handle: it goes to the support desk."""
     label = str(getattr(category, "value", category)).lower().replace("_", " ")

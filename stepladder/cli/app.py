@@ -4,6 +4,7 @@ User errors exit with status 2 and one paragraph on stderr; run failures exit wi
 no stepladder code raised on purpose but whose cause the user can change (a file not UTF-8, a
 path that cannot be read or written, nesting past Python's recursion limit) also exit 2 and
 say what to change; anything else is an internal error (exit 1). `--debug` shows the traceback.
+Ctrl-C stops a command with one line and status 130.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from stepladder.errors import StepladderError, UserError
 __all__ = ["Options", "app", "command", "command_in", "guarded", "main", "options"]
 
 P = ParamSpec("P")
+INTERRUPTED = 130  # the exit status of a command stopped by Ctrl-C (128 + SIGINT)
 
 app = typer.Typer(
     name="stepladder",
@@ -85,7 +87,10 @@ def guarded(fn: Callable[P, None]) -> Callable[P, None]:
         except StepladderError as error:
             _report(error, "error" if isinstance(error, UserError) else "run failed")
             raise typer.Exit(2 if isinstance(error, UserError) else 1) from None
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        except KeyboardInterrupt:  # Ctrl-C: the command's servers are closed by now
+            stderr.print("[bold red]interrupted:[/] stopped by Ctrl-C.")
+            raise typer.Exit(INTERRUPTED) from None
+        except (typer.Exit, typer.Abort):
             raise
         except Exception as error:  # not raised on purpose: still no bare traceback
             raise typer.Exit(_report_unexpected(error)) from None

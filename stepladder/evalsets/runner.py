@@ -50,13 +50,14 @@ from stepladder.evalsets.run_store import (
 )
 from stepladder.evalsets.spec import LoadedEvalSpec
 from stepladder.flows import Flow, compile_project_flow, run_flow
-from stepladder.flows.run import check_collections
+from stepladder.flows.run import check_collections, list_mcp_tools, uses_mcp
 from stepladder.replay import ReplaySession, finish_replayed_eval
 from stepladder.retrieval import Store
 from stepladder.retrieval.store import open_project_store
 from stepladder.runtimes import ModelPool
 from stepladder.runtimes.usage import UsageLedger
 from stepladder.specs.references import ReferencePolicy
+from stepladder.tools.mcp import McpClients
 from stepladder.tracing import Tracing
 from stepladder.tracing.attributes import EVAL_CASE_ID, EVAL_RUN_ID
 
@@ -183,7 +184,9 @@ async def run_eval(
     answers arriving together does not keep the cases in lockstep.
 
     Collections are checked and model tiers started first (with the adapters the flow's nodes
-    name), so a missing collection, model, key or adapter is reported before any case runs.
+    name), so a missing collection, model, key or adapter is reported before any case runs;
+    the agents' MCP servers are started then too, and their sessions serve every case (closed
+    when the eval ends, fails or is interrupted).
     With `remote`, the cases run on the replicas instead (`stepladder.evalsets.remote`): only
     the judge metrics' tiers start here, after every replica was asked whether it serves the
     flow.
@@ -215,13 +218,31 @@ async def _run_local(
     check_collections(prepared.flow, store)
     prepared.flow.use_adapters(models)
     await models.start(prepared.tiers)
+    mcp = McpClients(prepared.flow.project_root) if uses_mcp(prepared.flow) else None
+    try:
+        if mcp is not None:  # one session per server for the whole eval, started before any case
+            await list_mcp_tools(prepared.flow, mcp)
+        await _run_cases(prepared, models, store, tracing, on_case, mcp)
+    finally:
+        if mcp is not None:
+            await mcp.aclose()
+
+
+async def _run_cases(
+    prepared: PreparedEval,
+    models: ModelPool,
+    store: Store | None,
+    tracing: Tracing | None,
+    on_case: CaseHook | None,
+    mcp: McpClients | None,
+) -> None:
     gate = asyncio.Semaphore(prepared.manifest.concurrency)
     pacer = StartPacer()
 
     async def one(case: EvalCase, log: ResultSink) -> None:
         async with gate:
             await pacer.wait_turn()
-            result = await _run_case(prepared, case, models, store, tracing)
+            result = await _run_case(prepared, case, models, store, tracing, mcp)
             pacer.case_finished()
         log.append(result)
         if on_case is not None:
@@ -275,6 +296,7 @@ async def _run_case(
     models: ModelPool,
     store: Store | None,
     tracing: Tracing | None,
+    mcp: McpClients | None = None,
 ) -> CaseResult:
     attributes = {EVAL_RUN_ID: prepared.manifest.run_id, EVAL_CASE_ID: case.id}
     started = time.perf_counter()
@@ -283,7 +305,7 @@ async def _run_case(
     try:
         result = await run_flow(
             prepared.flow, case.inputs, models=models, store=store, tracing=tracing,
-            trace_attributes=attributes,
+            trace_attributes=attributes, mcp=mcp,
         )  # fmt: skip
         state, usage, trace_id = result.state, result.usage, result.trace_id
         if result.paused:

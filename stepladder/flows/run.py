@@ -43,6 +43,7 @@ __all__ = [
     "PendingReview",
     "RunResult",
     "check_collections",
+    "list_mcp_tools",
     "run_flow",
     "uses_mcp",
 ]
@@ -146,9 +147,7 @@ async def run_flow(
     flow.prepare()
     check_collections(flow, store)
     if mcp is not None:  # the agents' MCP tools, listed before any node runs
-        for loop in _agent_loops(flow):
-            if loop.sources:
-                await loop.list_tools(mcp)
+        await list_mcp_tools(flow, mcp)
     context = replace(
         flow.context(models, store, tracing, programs),
         trace_attributes=dict(trace_attributes or {}),
@@ -269,6 +268,28 @@ def _bad_answer(error: ValidationError, waiting: tuple[PendingReview, ...]) -> s
 def uses_mcp(flow: Flow) -> bool:
     """Whether an agent node of `flow` (or of a subflow it runs) takes tools from MCP servers."""
     return any(loop.sources for loop in _agent_loops(flow))
+
+
+async def list_mcp_tools(flow: Flow, mcp: McpClients | None = None) -> None:
+    """List the MCP tools of `flow`'s agents through `mcp` (starting their servers).
+
+    Their tool definitions (and constrained calls) exist from then on. Without `mcp`, the
+    servers are started for the listing and stopped after it (what `stepladder tune` needs
+    to render an agent's calls without a run).
+
+    Raises:
+        ToolServerError: If a server cannot start, or a tool's schema is not JSON Schema.
+    """
+    if mcp is None:
+        own = McpClients(flow.project_root)
+        try:
+            await list_mcp_tools(flow, own)
+        finally:
+            await own.aclose()
+        return
+    for loop in _agent_loops(flow):
+        if loop.sources:
+            await loop.list_tools(mcp)
 
 
 def _agent_loops(flow: Flow) -> list[Any]:

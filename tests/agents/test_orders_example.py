@@ -69,7 +69,6 @@ def test_the_tools_read_the_database(db: Path, tools: ModuleType) -> None:
         (count,) = conn.execute("SELECT COUNT(*) FROM orders WHERE customer_id = 519").fetchone()
     listed = tools.list_customer_orders(519)
     assert listed["order_count"] == count == len(listed["orders"])
-    assert "within 30 days of delivery" in tools.refund_policy()
 
 
 async def test_unknown_numbers_and_bad_arguments_are_observations(
@@ -88,18 +87,25 @@ def test_a_missing_database_says_how_to_build_it(
 ) -> None:
     monkeypatch.setenv("ORDERS_DB", str(tmp_path / "none.sqlite"))
     with pytest.raises(FileNotFoundError, match=r"make_orders_db\.py"):
-        tools.refund_policy()
+        tools.lookup_order(10001)
 
 
-def agent_of_example() -> Any:
-    """The example flow's agent node alone (the classifier needs training; not here)."""
+def agent_of_example(db: Path | None = None) -> Any:
+    """The example flow's agent node alone (the classifier needs training; not here).
+
+    With `db`, the shop's MCP server reads that database (a server gets only the variables
+    its `env` names).
+    """
     project = load_project(root=EXAMPLES)
     spec = load_flow(project.flow_path("order_support"))
     node = next(n for n in spec.nodes if n.id == "agent").model_copy(update={"escalate": None})
     keys = {"message", *node.writes}
     state = {k: v for k, v in spec.state.items() if k in keys}
     alone = spec.model_copy(update={"nodes": [node], "edges": None, "state": state})
-    return compile_flow(alone, project_root=project.root, tiers={"small"})
+    servers = dict(project.settings.mcp_servers)
+    if db is not None:
+        servers["shop"] = servers["shop"].model_copy(update={"env": {"ORDERS_DB": str(db)}})
+    return compile_flow(alone, project_root=project.root, tiers={"small"}, mcp_servers=servers)
 
 
 async def test_the_example_agent_answers_from_the_database(db: Path) -> None:
@@ -116,3 +122,22 @@ async def test_the_example_agent_answers_from_the_database(db: Path) -> None:
     first = str(lm.history[0]["messages"])  # the worked tasks come before the question
     assert "Has order 10001 been delivered yet?" in first
     assert "- lookup_order(order_id: integer)" in first
+    # the shop server's tool, rendered like a Python tool with the same description
+    assert "- refund_policy(): Read the shop" in first
+    assert "shop_policy" not in first  # three tools: only the server's tool the agent includes
+
+
+async def test_the_example_agent_reads_the_refund_policy_from_the_shops_mcp_server(
+    db: Path,
+) -> None:
+    lm = dummy(
+        {"tool": "refund_policy"}, {"arguments": {}},
+        {"tool": "finish"}, {"answer": "Shipping costs are not refunded."},
+    )  # fmt: skip
+    question = {"message": "Do you refund the shipping cost?"}
+    result = await run_flow(agent_of_example(db), question, models=pool(small=lm))
+    (step,) = result.state["steps"]
+    assert step["status"] == "ok" and step["tool"] == "refund_policy"
+    with sqlite3.connect(db) as conn:
+        (policy,) = conn.execute("SELECT text FROM policies WHERE name = 'refund'").fetchone()
+    assert step["observation"] == policy

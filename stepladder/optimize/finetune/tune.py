@@ -3,7 +3,8 @@
 The steps, with the same gate as `optimize`:
 
 1. build the examples (`build_training_data`: eval cases outside the test split, captured
-   cases, answered reviews), exactly as the nodes send them on the tier being tuned;
+   cases, answered reviews), exactly as the nodes send them on the tier being tuned (an
+   agent's MCP tools are listed first, their servers started for that and stopped after);
 2. run the eval's test split as the flow runs now (before);
 3. stop the model servers (their prompt caches give the memory back) and train a LoRA on the
    tier's base model (`train_lora`; a killed training resumes from its last checkpoint when
@@ -33,6 +34,7 @@ from stepladder.evalsets.runner import EvalOptions, prepare_eval, run_eval
 from stepladder.evalsets.spec import LoadedEvalSpec
 from stepladder.flows import Flow, compile_project_flow
 from stepladder.flows.adapters import own_tiers
+from stepladder.flows.run import list_mcp_tools, uses_mcp
 from stepladder.optimize.finetune.base_model import base_model_source, load_base_model
 from stepladder.optimize.finetune.candidates import (
     candidate_folder,
@@ -148,15 +150,19 @@ def tune(
     probe = compile_project_flow(project, flow_file, compiled=options.compiled)
     tier = options.tier or nodes_tier(probe, options.nodes)
     flow = compile_project_flow(project, flow_file, tier, compiled=options.compiled)
-    data = build_training_data(
-        flow, loaded, options.nodes, captures=options.captures, reviews=options.reviews,
-        options=DataOptions(test_split=options.test_split, use_eval_cases=options.use_eval_cases,
-                            val_fraction=options.val_fraction, min_examples=options.min_examples),
-    )  # fmt: skip
-    nodes = tuple(data.nodes)
-    test = EvalOptions(split=options.test_split, tier=tier, compiled=options.compiled,
-                       concurrency=options.concurrency)  # fmt: skip
     with asyncio.Runner() as runner:
+        if uses_mcp(flow):  # agents' MCP tools are defined once listed: their calls render then
+            runner.run(list_mcp_tools(flow))
+        data = build_training_data(
+            flow, loaded, options.nodes, captures=options.captures, reviews=options.reviews,
+            options=DataOptions(test_split=options.test_split,
+                                use_eval_cases=options.use_eval_cases,
+                                val_fraction=options.val_fraction,
+                                min_examples=options.min_examples),
+        )  # fmt: skip
+        nodes = tuple(data.nodes)
+        test = EvalOptions(split=options.test_split, tier=tier, compiled=options.compiled,
+                           concurrency=options.concurrency)  # fmt: skip
         before = runner.run(_test_split(project, loaded, test, models, tracing))
         models.close()  # the servers and their prompt caches make room; `after` restarts them
         manifest, result = _train(project, options, tier, flow.name, data, before)

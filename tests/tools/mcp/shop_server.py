@@ -1,8 +1,9 @@
 """An MCP server written with the official `mcp` SDK, for the tests (stdio or HTTP).
 
 `python shop_server.py [stdio | http PORT] [--bad-schema] [--prefix NAME]`. Its tools: order
-lookups, a sum, a long text, a reported failure, a hang and a crash. `STATE_FILE` (env), when
+lookups, a sum, a long text, a reported failure, a hang and a crash. `CRASH_FILE` (env), when
 set, is a file whose presence makes `crash` exit the process (a server that dies mid-run).
+`STARTS_FILE` (env), when set, is a file the server appends its process id to as it starts.
 """
 
 from __future__ import annotations
@@ -77,6 +78,10 @@ def pid() -> int:
 
 def main(argv: list[str]) -> None:
     """Run over stdio, or over streamable HTTP on a port."""
+    starts = os.environ.get("STARTS_FILE")
+    if starts:
+        with open(starts, "a", encoding="utf-8") as file:
+            file.write(f"{os.getpid()}\n")
     if "--bad-schema" in argv:
         tool: Any = server._tool_manager._tools["add_numbers"]  # a broken schema on purpose
         tool.parameters = {
