@@ -9,6 +9,7 @@ Reports (`report.html`) are files either way: in the run's folder, or with Postg
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -191,17 +192,27 @@ def check_run_id(runs: EvalRunStore, run_id: str, option: str = "--resume") -> N
     Raises:
         UserError: Saying which runs there are.
     """
-    shown = run_id.encode("utf-8", "backslashreplace").decode("utf-8")
-    if not RUN_ID_PATTERN.fullmatch(run_id) or ".." in run_id:
-        raise UserError(
-            f"{option} {shown}: not a run id. Give the id of an eval run (such as "
-            f"20260101-120000-ab12, as `stepladder eval` prints it); paths are not accepted. "
-            f"{recent_runs(runs)}"
-        )
+    shown = _plain_id(run_id, option, "", lambda: recent_runs(runs))
     if isinstance(runs, EvalRunFiles):
         run_folder(runs.root, run_id, option)
     elif not runs.has_run(run_id):
         raise UserError(f"{option} {shown}: no such eval run in {runs.where}. {recent_runs(runs)}")
+
+
+def _plain_id(run_id: str, option: str, where: str, recent: Callable[[], str]) -> str:
+    """`run_id` as shown in messages, once it is checked to be a plain run id (not a path).
+
+    Raises:
+        UserError: Naming the form of a run id, where runs are (`where`) and the recent ones.
+    """
+    shown = run_id.encode("utf-8", "backslashreplace").decode("utf-8")
+    if not RUN_ID_PATTERN.fullmatch(run_id) or ".." in run_id:
+        raise UserError(
+            f"{option} {shown}: not a run id. Give the id of an eval run ({where}such as "
+            f"20260101-120000-ab12, as `stepladder eval` prints it); paths are not accepted. "
+            f"{recent()}"
+        )
+    return shown
 
 
 def run_folder(evals: Path, run_id: str, option: str = "--resume") -> Path:
@@ -211,13 +222,7 @@ def run_folder(evals: Path, run_id: str, option: str = "--resume") -> Path:
         UserError: If `run_id` is not a plain run id (a path, `..`), resolves outside `evals`
             (a symbolic link), or names no run.
     """
-    shown = run_id.encode("utf-8", "backslashreplace").decode("utf-8")
-    if not RUN_ID_PATTERN.fullmatch(run_id) or ".." in run_id:
-        raise UserError(
-            f"{option} {shown}: not a run id. Give the id of an eval run (a folder name under "
-            f"{evals}, such as 20260101-120000-ab12, as `stepladder eval` prints it); paths "
-            f"are not accepted. {_recent(evals)}"
-        )
+    shown = _plain_id(run_id, option, f"a folder name under {evals}, ", lambda: _recent(evals))
     folder = evals / run_id
     root = evals.resolve()
     if folder.exists() and not folder.resolve().is_relative_to(root):

@@ -63,6 +63,25 @@ def _gave_up(url: str, what: str, error: BaseException, started: float) -> State
     )
 
 
+def _pause_after(error: Exception, url: str, what: str, started: float, tries: int) -> float:
+    """How long to wait before trying again after `error`; raises when not to try again.
+
+    Raises:
+        Exception: `error` itself when it is not a lost connection, or a `StateStoreError`
+            that already says why the database cannot be reached.
+        StateStoreError: Once `RETRY_SECONDS` have passed (`_gave_up`).
+    """
+    if not lost_connection(error):
+        raise error
+    pause = _next_pause(started, tries)
+    if pause is None and isinstance(error, StateStoreError):
+        raise error  # it says why the database cannot be reached
+    if pause is None:
+        raise _gave_up(url, what, error, started) from None
+    logger.warning("Postgres state store: %s failed (%s), retrying", what, error)
+    return pause
+
+
 def retried(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Retry the decorated function (whose first argument is the URL) on a lost connection.
 
@@ -78,15 +97,7 @@ def retried(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
                 try:
                     return operation(*args, **kwargs)
                 except Exception as error:
-                    if not lost_connection(error):
-                        raise
-                    pause = _next_pause(started, tries)
-                    if pause is None and isinstance(error, StateStoreError):
-                        raise  # it says why the database cannot be reached
-                    if pause is None:
-                        raise _gave_up(str(args[0]), what, error, started) from None
-                    logger.warning("Postgres state store: %s failed (%s), retrying", what, error)
-                    time.sleep(pause)
+                    time.sleep(_pause_after(error, str(args[0]), what, started, tries))
                     tries += 1
 
         return attempt
@@ -112,13 +123,5 @@ async def retried_async(
                 await before_retry()
             return await operation()
         except Exception as error:
-            if not lost_connection(error):
-                raise
-            pause = _next_pause(started, tries)
-            if pause is None and isinstance(error, StateStoreError):
-                raise  # it says why the database cannot be reached
-            if pause is None:
-                raise _gave_up(url, what, error, started) from None
-            logger.warning("Postgres state store: %s failed (%s), retrying", what, error)
-            await asyncio.sleep(pause)
+            await asyncio.sleep(_pause_after(error, url, what, started, tries))
             tries += 1
