@@ -69,7 +69,7 @@ async def _list_tools(flow: Flow) -> None:
 
     clients = McpClients(flow.project_root)
     try:
-        for node_id, loop in flow.agents.items():
+        for node_id, loop in flow.every_agent.items():
             if not loop.sources:
                 continue
             servers = ", ".join(source.server for source in loop.sources)

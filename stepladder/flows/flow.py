@@ -122,6 +122,19 @@ class Flow:
         return mine or any(sub.reaches_human for sub in self.subflows.values())
 
     @cached_property
+    def every_agent(self) -> dict[str, Any]:
+        """The agent loops of this flow and of every subflow under it, by node path.
+
+        A subflow's agents are named `NODE/AGENT` (the flow node, then the agent's id).
+        """
+        inner = {
+            f"{node_id}/{path}": loop
+            for node_id, sub in self.subflows.items()
+            for path, loop in sub.every_agent.items()
+        }
+        return dict(self.agents) | inner
+
+    @cached_property
     def collections(self) -> set[str]:
         """The collections this flow's retrieval nodes search."""
         return collections_used(self.spec).union(*(s.collections for s in self.subflows.values()))

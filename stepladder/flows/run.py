@@ -267,7 +267,7 @@ def _bad_answer(error: ValidationError, waiting: tuple[PendingReview, ...]) -> s
 
 def uses_mcp(flow: Flow) -> bool:
     """Whether an agent node of `flow` (or of a subflow it runs) takes tools from MCP servers."""
-    return any(loop.sources for loop in _agent_loops(flow))
+    return any(loop.sources for loop in flow.every_agent.values())
 
 
 async def list_mcp_tools(flow: Flow, mcp: McpClients | None = None) -> None:
@@ -287,17 +287,9 @@ async def list_mcp_tools(flow: Flow, mcp: McpClients | None = None) -> None:
         finally:
             await own.aclose()
         return
-    for loop in _agent_loops(flow):
+    for loop in flow.every_agent.values():
         if loop.sources:
             await loop.list_tools(mcp)
-
-
-def _agent_loops(flow: Flow) -> list[Any]:
-    """The agent loops of `flow` and of every subflow under it."""
-    loops = list(flow.agents.values())
-    for sub in flow.subflows.values():
-        loops.extend(_agent_loops(sub))
-    return loops
 
 
 def check_collections(flow: Flow, store: Store | None) -> None:

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from stepladder import compile_flow, flow_from_dict
 from stepladder.config.mcp import McpServerSettings
 from stepladder.errors import FlowCompileError, FlowSpecError, ToolServerError
 from stepladder.flows import run_flow
+from stepladder.flows.run import uses_mcp
 from stepladder.tracing import attributes as names
 from tests.agents.helpers import call
 from tests.escalation.helpers import dummy, pool
@@ -175,3 +177,23 @@ async def test_an_interrupted_run_stops_its_servers() -> None:
     with pytest.raises(asyncio.CancelledError):
         await run
     assert gone(int(str(attrs(spans[0])[names.OUTPUT]).strip('"')))
+
+
+async def test_an_agent_inside_a_subflow_gets_its_mcp_tools() -> None:
+    inner = mcp_agent_flow({"shop": stdio_shop()}, [{"mcp": "shop", "include": ["order_status"]}])
+    outer = flow_from_dict({
+        "name": "outer",
+        "state": {"question": {"type": "str", "input": True}, "answer": "optional[str]"},
+        "nodes": [{"id": "desk", "kind": "flow", "flow": "agents",
+                   "inputs": {"question": "question"}, "outputs": {"answer": "answer"}}],
+    })  # fmt: skip
+    flow = compile_flow(
+        outer, tiers={"small"}, allow_imports=("tests",), subflows={"agents": inner.spec},
+        mcp_servers={"shop": stdio_shop()},
+    )  # fmt: skip
+    assert uses_mcp(flow) and list(flow.every_agent) == ["desk/support"]
+    lm = dummy(*call("order_status", order_id="42"), {"tool": "finish"}, {"answer": "Shipped."})
+    result = await run_flow(flow, QUESTION, models=pool(small=lm))
+    assert result.state["answer"] == "Shipped."
+    choose = lm.history[2]["kwargs"]["response_format"]["json_schema"]["schema"]
+    assert choose["properties"]["tool"]["enum"] == ["order_status", "finish"]
