@@ -137,6 +137,8 @@ def model_span(
         names.GEN_AI_PROVIDER: provider,
         names.GEN_AI_TEMPERATURE: request.get("temperature"),
         names.GEN_AI_MAX_TOKENS: request.get("max_tokens"),
+        names.GEN_AI_FREQUENCY_PENALTY: request.get("frequency_penalty"),
+        names.GEN_AI_PRESENCE_PENALTY: request.get("presence_penalty"),
         names.FLOW_NAME: flow,
         names.NODE_ID: node_id,
         names.NODE_KIND: node_kind,

@@ -59,6 +59,21 @@ class LLMNodeSpec(NodeSpecBase):
         description="Worked examples (input and output fields) shown to the model.",
     )
     max_tokens: int | None = Field(default=None, ge=1, description="Override the tier's limit.")
+    frequency_penalty: float | None = Field(
+        default=None,
+        ge=-2.0,
+        le=2.0,
+        description="Lower the odds of a token by how often it already appears in the answer "
+        "(OpenAI's parameter, honoured by llama.cpp, SGLang and the APIs): a small positive "
+        "value (0.3) stops a generating node from looping on a phrase. Off by default, and "
+        "best left off on nodes that copy text (extraction).",
+    )
+    presence_penalty: float | None = Field(
+        default=None,
+        ge=-2.0,
+        le=2.0,
+        description="Lower the odds of any token already in the answer (OpenAI's parameter).",
+    )
     escalate: EscalationPolicy | None = Field(
         default=None,
         description="When to re-run on the next rung of the ladder (invalid output, low "
@@ -380,6 +395,9 @@ class LLMCall:
             config["extra_body"] = dict(adapter.body)
         if self.node.max_tokens is not None:
             config["max_tokens"] = self.node.max_tokens
+        for penalty in ("frequency_penalty", "presence_penalty"):
+            if (value := getattr(self.node, penalty)) is not None:
+                config[penalty] = value
         if self.want_logprobs and supports_logprobs:
             config["logprobs"] = True
             config["top_logprobs"] = TOP_LOGPROBS

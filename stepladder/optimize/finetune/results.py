@@ -31,6 +31,7 @@ class TrainingResult:
         peak_rss_gb: The process's peak resident memory during the training, in GB (since
             `reset_peak_rss`; where it cannot be reset, since the process started).
         resumed_from: The checkpoint's step this run started from, if it resumed.
+        precision: The arithmetic it ran in (`fp32` or `bf16`; `auto` resolved).
     """
 
     steps: int
@@ -47,6 +48,7 @@ class TrainingResult:
     seconds: float
     peak_rss_gb: float
     resumed_from: int | None
+    precision: str = "fp32"
 
 
 @dataclass(frozen=True)

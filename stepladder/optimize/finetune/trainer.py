@@ -33,6 +33,7 @@ from stepladder.optimize.finetune.encoding import (
 )
 from stepladder.optimize.finetune.examples import TrainingExample
 from stepladder.optimize.finetune.loss import collate, completion_loss, shared_prefix
+from stepladder.optimize.finetune.precision import training_precision
 from stepladder.optimize.finetune.results import (
     StepReport,
     TrainedAdapter,
@@ -155,8 +156,9 @@ class _Loop:
         self.optimizer = torch.optim.AdamW(self.parameters, lr=settings.learning_rate)
         self.plan = _plan([len(e) for e in train], prompt_groups(train), settings)
         self.best_adapter: dict[str, Any] | None = None
+        self.precision = training_precision(settings.precision, self.device)
         self.autocast = torch.autocast(
-            self.device.type, dtype=torch.bfloat16, enabled=settings.precision == "bf16"
+            self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"
         )
 
     def run(
@@ -379,4 +381,5 @@ def _result(
         seconds=progress.seconds,
         peak_rss_gb=peak_rss_gb(),
         resumed_from=resumed_from,
+        precision=loop.precision,
     )

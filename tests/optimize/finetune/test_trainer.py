@@ -35,6 +35,7 @@ pytestmark = pytest.mark.slow
 
 THREADS = 1  # more threads on a busy shared CPU slow torch down many times over
 QUICK = TuneSettings(
+    precision="fp32",  # the equivalence tests compare runs to 1e-4: fp32 on every CPU
     batch_size=4,
     learning_rate=2e-3,
     max_steps=4,
@@ -208,6 +209,22 @@ def test_training_lowers_the_loss(base_model: Any) -> None:
         assert result.stopped == "completed"
         assert result.train_examples == 24 and result.validation_examples == 12
         assert result.tokens > 0 and result.seconds > 0 and result.peak_rss_gb > 0.1
+        assert result.precision == "fp32"
+    finally:
+        trained.unload()
+
+
+def test_training_in_bf16_lowers_the_loss_too(base_model: Any) -> None:
+    # Explicit bf16 runs on any CPU (emulated where it has no bf16 instructions).
+    rows = toy_examples()
+    settings = QUICK.model_copy(update={"precision": "bf16", "max_steps": 6, "eval_every": 3})
+    trained = train_lora(
+        base_model, rows[:24], rows[24:], settings, threads=THREADS, show_progress=False
+    )
+    try:
+        validation = dict(trained.result.validation_loss)
+        assert trained.result.precision == "bf16"
+        assert validation[6] < validation[0] / 4
     finally:
         trained.unload()
 
