@@ -142,6 +142,7 @@ class Sizes:
     agent_dev: int = 0
     agent_test: int = 0
     max_batch_tokens: int | None = None
+    epochs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,8 @@ def write_project(root: Path, splits: Mapping[str, Sequence[Row]], sizes: Sizes,
                                      "max_length": MAX_LENGTH}  # fmt: skip
     if sizes.max_batch_tokens:
         tune_settings["max_batch_tokens"] = sizes.max_batch_tokens
+    if sizes.epochs:
+        tune_settings["epochs"] = sizes.epochs
     if sizes.max_steps:
         tune_settings["max_steps"] = sizes.max_steps
     settings = {
@@ -642,7 +645,7 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
                      batch_size=4, eval_every=3, agent_train=args.agent_train or 12,
                      agent_dev=4, agent_test=args.agent_test or 6)  # fmt: skip
     return Sizes(train=args.train or 1000, dev=args.dev or 100, test=args.test or 200,
-                 max_batch_tokens=args.max_batch_tokens,
+                 max_batch_tokens=args.max_batch_tokens, epochs=args.epochs,
                  latency_calls=args.latency_calls or 30, max_steps=args.max_steps,
                  batch_size=16, eval_every=10, agent_train=args.agent_train or 200,
                  agent_dev=20, agent_test=args.agent_test or 40)  # fmt: skip
@@ -663,6 +666,7 @@ def main() -> None:
     parser.add_argument(
         "--max-batch-tokens", type=int, help="tune.max_batch_tokens (default: the trainer's)"
     )
+    parser.add_argument("--epochs", type=int, help="tune.epochs (default: the trainer's, 1)")
     parser.add_argument("--agent-test", type=int, help="agent questions (default 40; quick 6)")
     parser.add_argument("--latency-calls", type=int, help="paired calls (default 30; quick 6)")
     parser.add_argument("--seed", type=int, default=0, help="row draw and training seed")

@@ -64,8 +64,7 @@ class LLMNodeSpec(NodeSpecBase):
         ge=-2.0,
         le=2.0,
         description="Lower the odds of a token by how often it already appears in the answer "
-        "(OpenAI's parameter, honoured by llama.cpp, SGLang and the APIs): a small positive "
-        "value (0.3) stops a generating node from looping on a phrase. Off by default, and "
+        "(OpenAI's parameter, honoured by llama.cpp, SGLang and the APIs). Off by default; "
         "best left off on nodes that copy text (extraction).",
     )
     presence_penalty: float | None = Field(
