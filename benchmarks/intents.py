@@ -121,11 +121,19 @@ def main() -> None:
     parser.add_argument(
         "--scale", action="store_true", help="train seconds and peak RSS at 10k and 100k rows"
     )
+    parser.add_argument(
+        "--scale-rows", type=int, nargs="+", default=[10_000, 100_000], help="sizes for --scale"
+    )
+    parser.add_argument(
+        "--scale-kinds", nargs="+", choices=["classifier", "router"],
+        default=["classifier", "router"], help="what --scale measures",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.scale:
         from intents_scale import scale  # sibling script
 
-        print(json.dumps(scale(args.dataset, (10_000, 100_000), args.seed, console)), flush=True)
+        sizes, kinds = tuple(args.scale_rows), tuple(args.scale_kinds)
+        print(json.dumps(scale(args.dataset, sizes, args.seed, console, kinds)), flush=True)
         return
     loader = load_clinc if args.dataset == "clinc150" else load_banking
     train, validation, test = loader(args.data)

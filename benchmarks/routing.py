@@ -58,7 +58,7 @@ from stepladder.retrieval.embeddings import shared_embedder
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "routing"
+DATA = Path(os.environ.get("STEPLADDER_ROUTING_DATA", ROOT.parent / "shared" / "data" / "routing"))
 CACHE = ROOT / ".stepladder" / "cache" / "embeddings"
 ARTIFACTS = ROOT / "benchmarks" / "artifacts"
 WEAK, STRONG = "mixtral-8x7b-instruct-v0.1", "gpt-4-1106-preview"
@@ -83,7 +83,8 @@ class Bench:
         return np.c_[self.weak, self.strong]
 
 
-def load(name: str) -> Bench:
+def prompts(name: str) -> tuple[list[str], NDArray[np.float64]]:
+    """A data set's prompts (contaminated rows dropped) and their (weak, strong) quality."""
     file = DATA / f"routellm_{name}.jsonl"
     lines = file.read_text(encoding="utf-8").split("\n")  # prompts hold U+2028: no splitlines
     rows = [
@@ -92,7 +93,12 @@ def load(name: str) -> Bench:
     field = "score" if name == "mtbench" else "correct"
     weak = np.array([float(r[f"{field}__{WEAK}"]) for r in rows])
     strong = np.array([float(r[f"{field}__{STRONG}"]) for r in rows])
-    texts = [r["prompt"] for r in rows]
+    return [r["prompt"] for r in rows], np.c_[weak, strong]
+
+
+def load(name: str) -> Bench:
+    texts, quality = prompts(name)
+    weak, strong = quality[:, 0], quality[:, 1]
     settings = EmbeddingSettings()
     with progress_bar(console=console) as bar:
         task = bar.add_task(f"embedding {name}", total=len(texts))
@@ -246,7 +252,11 @@ def show_holdout(name: str, held: dict[str, float]) -> None:
             f"{held[k + '_within_3_points']}",
         )  # fmt: skip
     console.print(table)
-    console.print(f"sampling noise of the share gap: SD {held[k + '_share_noise_sd']:.1%}")
+    console.print(
+        f"sampling noise of the share gap: SD {held[k + '_share_noise_sd']:.1%}; noise alone "
+        f"keeps {held[k + '_within_3_points_expected']:g} splits within 3 points "
+        f"(all of them: chance {held[k + '_within_3_points_all_chance']:.1%})"
+    )
 
 
 def curve_lines(

@@ -16,11 +16,14 @@ expected to hold on it in about 4 splits of 5 (the 30%'s own noise is not covere
 
 Sampling noise alone moves the weak share of n test prompts by sqrt(s(1 - s) / n) (about
 0.7 points on MMLU's 4,211 and 2.3 on GSM8K's 393 at s = 0.35), and the calibration's own
-share by sqrt(s(1 - s) / m) on its m rows; `share_noise_sd` reports both together.
+share by sqrt(s(1 - s) / m) on its m rows; `share_noise_sd` reports both together, and
+`within_3_points_expected` the number of splits a router whose only error is that noise
+would keep within 3 points (`within_3_points_all_chance`: the chance it keeps all of them).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -135,6 +138,7 @@ def summary(data: Data, results: list[Split], key: str) -> dict[str, float]:
     share = float(np.mean([r.calibrated_share for r in results]))
     n = len(data.texts)
     noise = np.sqrt(share * (1 - share) * (1 / (n - int(TRAIN_SHARE * n)) + 1 / (TRAIN_SHARE * n)))
+    within = math.erf(0.03 / (float(noise) * math.sqrt(2))) if noise > 0 else 1.0
     return {
         f"{key}_splits": len(results),
         f"{key}_held": sum(r.held for r in results),
@@ -145,4 +149,6 @@ def summary(data: Data, results: list[Split], key: str) -> dict[str, float]:
         f"{key}_share_gap_median": round(float(np.median(gaps)), 4),
         f"{key}_within_3_points": int((gaps <= 0.03).sum()),
         f"{key}_share_noise_sd": round(float(noise), 4),
+        f"{key}_within_3_points_expected": round(within * len(results), 1),
+        f"{key}_within_3_points_all_chance": round(within ** len(results), 4),
     }

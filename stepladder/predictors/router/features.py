@@ -9,7 +9,11 @@ each weighted half (`pooled_vectors`): few-shot prompts that share a long start 
 different vectors. Texts of at most `WINDOW_WORDS` words are embedded as they are.
 
 The text features are counts a regular expression finds: length, lines, numbers, digits,
-maths symbols, question marks. Long prompts with many numbers are harder for small models.
+maths symbols, question marks; then how many distinct numbers, how large the largest, how
+many decimals, and how many words relate quantities ("half", "twice", "each", "per",
+"remaining") or name a time unit. Long prompts with many numbers, and word problems with
+many quantities to combine, are harder for small models. Features are only ever appended,
+so a router trained with fewer reads the first ones it knows.
 """
 
 from __future__ import annotations
@@ -47,6 +51,11 @@ TEXT_FEATURES = (
     "digit_share",
     "math_share",
     "log_questions",
+    "log_distinct_numbers",
+    "loglog_largest_number",
+    "log_decimals",
+    "log_relation_words",
+    "log_time_units",
 )
 WINDOW_WORDS = 150
 END_WEIGHT = 0.5
@@ -54,6 +63,11 @@ LONG_TEXTS: Final = "pooled-windows"
 _WORD = re.compile(r"\S+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _MATH = re.compile(r"[=+\-*/^%<>$]")
+_RELATION = re.compile(
+    r"\b(?:half|twice|third|quarter|double|triple|percent|fraction|ratio|average|remaining"
+    r"|rest|each|per|every|times)\b"
+)
+_TIME_UNIT = re.compile(r"\b(?:hour|minute|week|month|year|day)s?\b")
 
 
 def text_features(texts: Sequence[str]) -> NDArray[np.float64]:
@@ -62,6 +76,8 @@ def text_features(texts: Sequence[str]) -> NDArray[np.float64]:
     for i, text in enumerate(texts):
         numbers = _NUMBER.findall(text)
         size = max(len(text), 1)
+        lower = text.lower()
+        largest = max((_value(n) for n in numbers), default=0.0)
         rows[i] = (
             math.log1p(len(text)),
             math.log1p(len(text.split())),
@@ -71,8 +87,20 @@ def text_features(texts: Sequence[str]) -> NDArray[np.float64]:
             sum(c.isdigit() for c in text) / size,
             len(_MATH.findall(text)) / size,
             math.log1p(text.count("?")),
+            math.log1p(len(set(numbers))),
+            math.log1p(math.log1p(largest)),
+            math.log1p(sum("." in n for n in numbers)),
+            math.log1p(len(_RELATION.findall(lower))),
+            math.log1p(len(_TIME_UNIT.findall(lower))),
         )
     return rows
+
+
+def _value(number: str) -> float:
+    """A matched number's value ("1,250.5" -> 1250.5; "1.2.3" -> 1.2), capped at 1e18."""
+    whole, _, rest = number.replace(",", "").partition(".")
+    fraction = rest.partition(".")[0]
+    return min(float(f"{whole}.{fraction}" if fraction else whole), 1e18)
 
 
 def text_windows(text: str, size: int = WINDOW_WORDS) -> list[str]:
