@@ -117,8 +117,8 @@ async def flow_calls(url: str, runs: int) -> dict[str, float]:
     times: dict[str, list[float]] = {"mcp": [], "api": [], "progress": []}
     heard: list[float] = []
 
-    async def on_progress(done: float, total: float | None, message: str | None) -> None:
-        heard.append(done)
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        heard.append(progress)
 
     async with (
         httpx2.AsyncClient(timeout=60) as http,
