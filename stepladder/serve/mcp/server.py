@@ -21,10 +21,12 @@ from mcp.server import Server
 from mcp.server.context import ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
 
 from stepladder.flows.project import new_thread_id
 from stepladder.serve.errors import ServeError
 from stepladder.serve.guard import check_text
+from stepladder.serve.mcp.answers import ProgressAwareSessionManager
 from stepladder.serve.mcp.flow_tools import error_result, flow_tool, run_result
 from stepladder.serve.service import Service
 from stepladder.version import __version__
@@ -54,7 +56,10 @@ def flows_server(service: Service) -> Server[Any]:
     async def call_tool(
         ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
-        return await call_flow(service, params.name, params.arguments or {}, ctx.session)
+        # progress only where the caller asked for it (a JSON answer over HTTP otherwise)
+        wants_progress = progress_token_from_params(ctx.params) is not None
+        session = ctx.session if wants_progress else None
+        return await call_flow(service, params.name, params.arguments or {}, session)
 
     name = f"stepladder: {service.project.settings.name}"
     return Server(name, version=__version__, on_list_tools=list_tools, on_call_tool=call_tool)
@@ -63,22 +68,26 @@ def flows_server(service: Service) -> Server[Any]:
 async def call_flow(
     service: Service, name: str, arguments: dict[str, Any], session: Any = None
 ) -> types.CallToolResult:
-    """Run flow `name` on `arguments`; each finished node is a progress notification."""
+    """Run flow `name` on `arguments`; with `session`, each finished node is reported."""
     flow = service.flows.get(name)
     if flow is None:
         served = ", ".join(sorted(service.flows)) or "none"
         return error_result(
             ServeError(404, "unknown_flow", f"no flow '{name}' is served here; flows: {served}.")
         )
-    progress: asyncio.Queue[str] = asyncio.Queue()
     try:
         check_text(arguments, ("arguments",))
         thread_id = new_thread_id(flow.name) if flow.reaches_human else None
-        _, task = await service.launch(
-            flow, arguments, thread_id=thread_id,
-            on_update=lambda node, _: progress.put_nowait(node),
-        )  # fmt: skip
-        record = await _with_progress(task, progress, session, len(flow.spec.nodes))
+        if session is None:
+            _, task = await service.launch(flow, arguments, thread_id=thread_id)
+            record = await asyncio.shield(task)
+        else:
+            progress: asyncio.Queue[str] = asyncio.Queue()
+            _, task = await service.launch(
+                flow, arguments, thread_id=thread_id,
+                on_update=lambda node, _: progress.put_nowait(node),
+            )  # fmt: skip
+            record = await _with_progress(task, progress, session)
     except ServeError as error:
         return error_result(error)
     except RequestValidationError as error:  # text that is not Unicode
@@ -91,9 +100,9 @@ async def call_flow(
 
 
 async def _with_progress(
-    task: asyncio.Task[Any], progress: asyncio.Queue[str], session: Any, nodes: int
+    task: asyncio.Task[Any], progress: asyncio.Queue[str], session: Any
 ) -> Any:
-    """Wait for the run, reporting each node that finished (when the client asked)."""
+    """Wait for the run, reporting each node that finished."""
     done = 0
     while True:
         getter = asyncio.ensure_future(progress.get())
@@ -110,9 +119,7 @@ async def _with_progress(
 
 
 async def _report(session: Any, done: int, node: str) -> None:
-    """One progress notification (when the client asked for them); a lost one is let go."""
-    if session is None:
-        return
+    """One progress notification; a lost one is let go."""
     try:
         await session.report_progress(done, None, f"node '{node}' finished")
     except Exception:  # the client went away: the run goes on, its result is kept
@@ -145,9 +152,15 @@ def transport_security(host: str, allowed_hosts: tuple[str, ...] = ()) -> Transp
 
 
 def mount_mcp(app: FastAPI, service: Service, security: TransportSecuritySettings) -> None:
-    """Answer MCP's streamable HTTP at `/mcp` (its sessions run with the app's lifespan)."""
-    manager = StreamableHTTPSessionManager(app=flows_server(service), security_settings=security)
+    """Answer MCP's streamable HTTP at `/mcp` (its sessions run with the app's lifespan).
+
+    A request that asks for progress is answered with an SSE stream, any other with JSON.
+    """
+    manager = ProgressAwareSessionManager(app=flows_server(service), security_settings=security)
     app.router.add_route(MCP_PATH, StreamableHTTPASGIApp(manager), include_in_schema=False)  # type: ignore[arg-type]
+    # first in line: each request would otherwise be matched against every route before it
+    # (the LangGraph API's included router alone takes tens of µs to say no)
+    app.router.routes.insert(0, app.router.routes.pop())
     app.router.lifespan_context = _with_sessions(app.router.lifespan_context, manager)
 
 

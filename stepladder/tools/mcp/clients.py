@@ -82,9 +82,23 @@ class McpClients:
         return connection.tools
 
     async def call(
-        self, name: str, settings: McpServerSettings, tool: str, arguments: dict[str, Any]
+        self,
+        name: str,
+        settings: McpServerSettings,
+        tool: str,
+        arguments: dict[str, Any],
+        *,
+        timed: bool = True,
     ) -> McpCallResult:
         """Call `tool` on server `name` within the server's `timeout_s`.
+
+        Args:
+            name: The server's name.
+            settings: How to reach it.
+            tool: The tool to call.
+            arguments: Its arguments.
+            timed: Whether to enforce `timeout_s` here (an agent's tool call enforces the
+                same limit around the whole call, so it leaves this out: one timer a call).
 
         Raises:
             ToolServerError: When the server is gone or broke the protocol (not for a
@@ -93,7 +107,7 @@ class McpClients:
         """
         connection = await self.connection(name, settings)
         try:
-            async with asyncio.timeout(settings.timeout_s):
+            async with asyncio.timeout(settings.timeout_s if timed else None):
                 result = await connection.client.call_tool(tool, arguments)
         except TimeoutError:
             raise TimeoutError(

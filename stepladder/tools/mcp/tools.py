@@ -96,7 +96,8 @@ def _tool(source: McpToolSource, item: Any, name: str) -> Tool:
         clients = CURRENT_CLIENTS.get()
         if clients is None:
             raise ToolServerError(f"MCP tool '{remote}' was called outside a run.")
-        result = await clients.call(source.server, settings, remote, arguments)
+        # `timed=False`: the tool's `timeout_s` (the server's) is enforced around the call
+        result = await clients.call(source.server, settings, remote, arguments, timed=False)
         text = cap_text(result.text, settings.max_result_chars)
         if result.is_error:
             raise ToolFailed(text)

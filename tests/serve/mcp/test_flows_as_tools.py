@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -15,6 +17,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from stepladder.config.mcp import McpServerSettings
 from stepladder.errors import ToolServerError
+from stepladder.serve.mcp.answers import wants_json
 from stepladder.tools.mcp import McpClients
 from tests.fake_chat import chat_server
 from tests.serve.helpers import Server, closed_port, serving
@@ -108,6 +111,57 @@ def test_mcp_needs_the_token_and_a_local_host(server: Server) -> None:
         assert foreign.status_code == 403
         local = client.post("/mcp", json=hello, headers=accept)
         assert local.status_code == 200, local.text
+
+
+def test_only_a_request_that_asks_for_progress_needs_a_stream() -> None:
+    call = {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "greet"}}
+    assert wants_json(json.dumps(call).encode())
+    asks = {**call, "params": {"name": "greet", "_meta": {"progressToken": "p1"}}}
+    assert not wants_json(json.dumps(asks).encode())
+    opening = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
+    notice = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    for body in (opening, notice, [call]):
+        assert not wants_json(json.dumps(body).encode())
+    assert not wants_json(b"{not json")
+
+
+async def test_calls_on_one_session_answered_with_json_or_a_stream_each(server: Server) -> None:
+    """Without a progress token a call is answered with one JSON body, with one as SSE
+    carrying each node's progress; two such calls sent at once keep their own form."""
+    headers = {"Accept": "application/json, text/event-stream"}
+    hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "probe", "version": "1"}}}  # fmt: skip
+    async with server.async_client(TOKEN) as client:
+        opened = await client.post("/mcp", json=hello, headers=headers)
+        assert opened.headers["content-type"].startswith("text/event-stream")
+        headers["Mcp-Session-Id"] = opened.headers["mcp-session-id"]
+        headers["Mcp-Protocol-Version"] = "2025-06-18"
+        ready = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        assert (await client.post("/mcp", json=ready, headers=headers)).status_code == 202
+
+        def call(request_id: int, meta: dict[str, str]) -> dict[str, object]:
+            params = {"name": "wait", "arguments": {"seconds": 0.5}, **meta}
+            return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}
+
+        streamed, plain = await asyncio.gather(
+            client.post("/mcp", json=call(2, {"_meta": {"progressToken": "p2"}}), headers=headers),
+            client.post("/mcp", json=call(3, {}), headers=headers),
+        )
+    assert plain.headers["content-type"] == "application/json"
+    answer = plain.json()
+    assert answer["id"] == 3 and answer["result"]["structuredContent"]["waited"] == 0.5
+    assert streamed.headers["content-type"].startswith("text/event-stream")
+    events = [
+        json.loads(line.removeprefix("data: "))
+        for line in streamed.text.splitlines()
+        if line.startswith("data: {")
+    ]
+    progress, result = events
+    assert progress["method"] == "notifications/progress"
+    assert progress["params"]["progressToken"] == "p2"
+    assert progress["params"]["message"] == "node 'wait' finished"
+    assert result["id"] == 2 and result["result"]["structuredContent"]["waited"] == 0.5
 
 
 async def test_a_run_paused_for_a_person_names_the_review(tmp_path: Path) -> None:
