@@ -12,7 +12,10 @@ Three measurements, each the median of its repeats (the last line of stdout is a
   ratio of medians, stepladder / LangGraph (target <= 1.10).
 - `subflow_over_inline`: a chain of four async 1 ms function nodes whose middle two run as a
   subflow, against the same four nodes inlined in one flow (target <= 1.10). The subflow's own
-  cost, with no-op nodes, is reported apart in microseconds (`subflow_overhead_us`).
+  cost, with no-op nodes, is reported apart in microseconds (`subflow_overhead_us`). For
+  reference, the same chain in plain LangGraph (the middle two nodes a compiled subgraph added
+  as a node, against them inline) gives `langgraph_subgraph_over_inline`: what LangGraph's own
+  nested run costs on the same machine, with no stepladder code.
 
     .venv/bin/python benchmarks/compose.py [--repeats 5] [--invocations 40]
 """
@@ -202,6 +205,38 @@ def _renamed(fn: Callable[[int], Any], key: str) -> Callable[..., Any]:
     return call
 
 
+class ChainState(TypedDict, total=False):
+    x0: int
+    x1: int
+    x2: int
+    x3: int
+    x4: int
+
+
+def langgraph_chain(nested: bool) -> Any:
+    """The chain in plain LangGraph: b and c inline, or a compiled subgraph added as a node."""
+
+    def node(source: str, target: str) -> Callable[[ChainState], Awaitable[dict[str, int]]]:
+        async def run(state: ChainState) -> dict[str, int]:
+            return {target: await step(state[source])}  # type: ignore[literal-required]
+
+        return run
+
+    def line(nodes: list[tuple[str, Any]]) -> Any:
+        graph = StateGraph(ChainState)
+        previous = GRAPH_START
+        for name, action in nodes:
+            graph.add_node(name, action)
+            graph.add_edge(previous, name)
+            previous = name
+        graph.add_edge(previous, GRAPH_END)
+        return graph.compile()
+
+    middle = [("b", node("x1", "x2")), ("c", node("x2", "x3"))]
+    inner = [("middle", line(middle))] if nested else middle
+    return line([("a", node("x0", "x1")), *inner, ("d", node("x3", "x4"))])
+
+
 def _signature(key: str) -> Any:
     import inspect
 
@@ -254,6 +289,12 @@ async def fast_parts(repeats: int, invocations: int) -> dict[str, float]:
         repeats,
         invocations,
     )
+    nested, flat = langgraph_chain(nested=True), langgraph_chain(nested=False)
+    plain = await alternate(
+        {"subgraph": lambda: nested.ainvoke({"x0": 0}), "inline": lambda: flat.ainvoke({"x0": 0})},
+        repeats,
+        invocations,
+    )
     return {
         "map_stepladder_ms": maps["stepladder"] * 1000,
         "map_langgraph_ms": maps["langgraph"] * 1000,
@@ -262,6 +303,7 @@ async def fast_parts(repeats: int, invocations: int) -> dict[str, float]:
         "chain_inline_ms": chains["inline"] * 1000,
         "subflow_over_inline": chains["subflow"] / chains["inline"],
         "subflow_overhead_us": (noops["subflow"] - noops["inline"]) * 1e6,
+        "langgraph_subgraph_over_inline": plain["subgraph"] / plain["inline"],
     }
 
 
@@ -287,6 +329,7 @@ def main() -> None:
         "map_over_langgraph_send": round(fast["map_over_langgraph_send"], 4),
         "subflow_over_inline": round(fast["subflow_over_inline"], 4),
         "subflow_overhead_us": round(fast["subflow_overhead_us"], 1),
+        "langgraph_subgraph_over_inline": round(fast["langgraph_subgraph_over_inline"], 4),
         "map_stepladder_ms": round(fast["map_stepladder_ms"], 3),
         "map_langgraph_ms": round(fast["map_langgraph_ms"], 3),
         "chain_subflow_ms": round(fast["chain_subflow_ms"], 3),
@@ -303,6 +346,9 @@ def main() -> None:
             key, f"{result[key]:.3f}", f"{'>=' if 'efficiency' in key else '<='} {target}"
         )
     table.add_row("subflow overhead (no-op nodes)", f"{result['subflow_overhead_us']:.0f} us", "")
+    table.add_row(
+        "plain LangGraph subgraph / inline", f"{result['langgraph_subgraph_over_inline']:.3f}", ""
+    )
     console.print(table)
     print(json.dumps(result))
 

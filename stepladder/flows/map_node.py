@@ -47,7 +47,7 @@ INDEX = "__map_index__"
 COUNT = "__map_count__"
 EACH, COLLECT = ".each", ".collect"
 _RESET = "__reset__"
-_GATES: dict[int, dict[str, _Gate]] = {}
+_GATES: dict[int, dict[tuple[str, str], _Gate]] = {}
 
 
 def public(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -147,29 +147,33 @@ def _sender(node: NodeSpecBase, spec: MapSpec, each: str, collect: str) -> Calla
 def _worker(
     node: NodeSpecBase, spec: MapSpec, built: BuiltNode, channel: str
 ) -> Callable[..., Any]:
-    element = traced(node, BuiltNode(afunc=_indexed(node.id, built)))
+    element = traced(node, BuiltNode(afunc=_indexed(node.id, built))).afunc
     single = node.writes[0] if len(node.writes) == 1 else None
+    limit, over, on_error = spec.concurrency, spec.over, spec.on_error
 
     async def run_element(payload: State, runtime: Runtime[RunContext]) -> dict[str, Any]:
         index = payload[INDEX]
-        gate = _gate(runtime.context, node.id, spec.concurrency)
+        gate = _gate(runtime.context, node.id, limit)
+        # Elements queue only when the list is longer than the concurrency: keep them apart.
+        pacer = gate.paced() if payload.get(COUNT, 0) > limit else None
         async with gate.semaphore:
-            if payload.get(COUNT, 0) > spec.concurrency:  # elements queue: keep them apart
-                await gate.pacer.wait_turn()
+            if pacer is not None:
+                await pacer.wait_turn()
             try:
-                update = await element.afunc(payload, runtime)
+                update = await element(payload, runtime)
             except GraphBubbleUp:  # a review pause (or a parent command), not a failure
                 raise
             except UserError:  # a mistake in the project, not in this element
                 raise
             except Exception as error:
                 reason = _reason(node.id, error)
-                if spec.on_error == "fail":
-                    message = f"element {index} of '{spec.over}' failed: {reason}"
+                if on_error == "fail":
+                    message = f"element {index} of '{over}' failed: {reason}"
                     raise NodeError(node.id, message) from error
                 return {channel: [[index, False, reason]]}
             finally:
-                gate.pacer.case_finished()
+                if pacer is not None:
+                    pacer.case_finished()
         value = update.get(single) if single else {k: update.get(k) for k in node.writes}
         return {channel: [[index, True, value]]}
 
@@ -186,13 +190,15 @@ def _reason(node_id: str, error: Exception) -> str:
 
 
 def _indexed(node_id: str, built: BuiltNode) -> Callable[..., Any]:
-    """`built`, marking its node span with the element's index."""
+    """`built`, marking its node span with the element's index (when the run is traced)."""
     inner = built.afunc
 
     async def run(state: State, runtime: Runtime[RunContext]) -> dict[str, Any]:
-        span = trace.get_current_span()
-        if span.is_recording():
-            span.set_attributes({names.MAP_NODE: node_id, names.MAP_INDEX: state[INDEX]})
+        context = runtime.context
+        if context is not None and context.tracing is not None:
+            span = trace.get_current_span()
+            if span.is_recording():
+                span.set_attributes({names.MAP_NODE: node_id, names.MAP_INDEX: state[INDEX]})
         return await inner(state, runtime)
 
     return run
@@ -234,14 +240,21 @@ class _Gate:
 
     When the list is longer than the concurrency, an element that finishes lets the next one
     start; starts are spaced (`StartPacer`) so that elements whose model answers arrive
-    together do not then march in step, each wave paying every element's CPU time.
+    together do not then march in step, each wave paying every element's CPU time. The pacer
+    is made when the first such element starts, and counts only the elements it spaces.
     """
 
     __slots__ = ("pacer", "semaphore")
 
     def __init__(self, limit: int) -> None:
         self.semaphore = asyncio.Semaphore(limit)
-        self.pacer = StartPacer()
+        self.pacer: StartPacer | None = None
+
+    def paced(self) -> StartPacer:
+        """The pacer of the elements that queue (made on first use)."""
+        if self.pacer is None:
+            self.pacer = StartPacer()
+        return self.pacer
 
 
 def _gate(context: RunContext | None, node_id: str, limit: int) -> _Gate:
@@ -253,10 +266,10 @@ def _gate(context: RunContext | None, node_id: str, limit: int) -> _Gate:
         per_node = _GATES[key] = {}
         if owner is not _gate:
             weakref.finalize(owner, _GATES.pop, key, None)
-    flow = context.flow_name if context is not None else ""
-    found = per_node.get(f"{flow}/{node_id}")
+    name = (context.flow_name if context is not None else "", node_id)
+    found = per_node.get(name)
     if found is None:
-        found = per_node[f"{flow}/{node_id}"] = _Gate(limit)
+        found = per_node[name] = _Gate(limit)
     return found
 
 
