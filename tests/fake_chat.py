@@ -19,6 +19,12 @@ def _body(content: str) -> bytes:
     }).encode()  # fmt: skip
 
 
+def schema_answer(request: dict[str, Any]) -> str:
+    """Each output field of the request's JSON schema, answered `"<field> text"`."""
+    schema = request["response_format"]["json_schema"]["schema"]
+    return json.dumps({key: f"{key} text" for key in schema["properties"]})
+
+
 @contextmanager
 def chat_server(
     content: str | Callable[[dict[str, Any]], str],

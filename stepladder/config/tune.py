@@ -85,7 +85,7 @@ class TuneSettings(BaseModel):
         "share (it runs once per part, as one row): a larger batch runs in parts whose "
         "gradients add up to the same step, so memory stays bounded (activations take a few "
         "MB a token on a CPU). 384 keeps a 135M model's training under 4 GB; 768 is about a "
-        "fifth faster and takes about 0.8 GB more. Raise it on a GPU.",
+        "fifth faster and takes about 0.75 GB more. Raise it on a GPU.",
     )
     share_prefix: bool = Field(
         default=True,

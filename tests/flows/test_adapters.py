@@ -7,7 +7,6 @@ without one, or escalated to another tier, does not.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from stepladder.nodes.artifacts import ArtifactRef
 from stepladder.predictors.adapters import AdapterBase
 from stepladder.runtimes import ModelPool
 from tests.conftest import write_project
-from tests.fake_chat import chat_server
+from tests.fake_chat import chat_server, schema_answer
 from tests.predictors.adapter_samples import save_sample
 from tests.tracing.spans_helpers import in_memory, model_calls
 
@@ -57,12 +56,6 @@ nodes:
     escalate: {to: [frontier]}
 """
 GPU_BASE = AdapterBase(architecture="llama", folder="/models/smollm2-135m")
-
-
-def _answer(request: dict[str, Any]) -> str:
-    """Each node's one output field, from the schema the request sends."""
-    schema = request["response_format"]["json_schema"]["schema"]
-    return json.dumps({key: f"{key} text" for key in schema["properties"]})
 
 
 def gpu_project(root: Path, flow: str, port: int, frontier: int | None = None) -> Path:
@@ -141,7 +134,7 @@ async def test_a_stale_adapter_stops_the_run_before_any_node(tmp_path: Path) -> 
 
 
 async def test_a_tier_without_adapters_is_refused(tmp_path: Path) -> None:
-    with chat_server(_answer) as (port, requests):
+    with chat_server(schema_answer) as (port, requests):
         settings = (
             "name: support\ntiers:\n"
             f'  gpu: {{runtime: openai-compatible, base_url: "http://127.0.0.1:{port}/v1", '
@@ -160,7 +153,7 @@ async def test_a_tier_without_adapters_is_refused(tmp_path: Path) -> None:
 
 async def test_a_call_sends_its_adapter_and_a_call_without_one_does_not(tmp_path: Path) -> None:
     tracing, exporter = in_memory()
-    with chat_server(_answer) as (port, requests):
+    with chat_server(schema_answer) as (port, requests):
         root = gpu_project(tmp_path / "p", FLOW, port)
         save_sample(root / ".stepladder", "reply", GPU_BASE)
         project = load_project(root=root)
@@ -180,7 +173,7 @@ async def test_a_call_escalated_to_another_tier_runs_without_the_adapter(tmp_pat
     def invalid(request: dict[str, Any]) -> str:
         return "not json"
 
-    with chat_server(invalid) as (port, small), chat_server(_answer) as (big_port, big):
+    with chat_server(invalid) as (port, small), chat_server(schema_answer) as (big_port, big):
         root = gpu_project(tmp_path / "p", ESCALATING, port, big_port)
         save_sample(root / ".stepladder", "reply", GPU_BASE)
         project = load_project(root=root)

@@ -6,7 +6,6 @@ the real embedded llama.cpp model.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +13,10 @@ import pytest
 
 from stepladder import FlowSpecError, flow_from_dict
 from stepladder.config import load_project
-from stepladder.flows import compile_project_flow, run_flow
+from stepladder.flows import compile_flow, compile_project_flow, run_flow
 from stepladder.runtimes import ModelPool
 from tests.conftest import write_project
-from tests.fake_chat import chat_server
+from tests.fake_chat import chat_server, schema_answer
 from tests.tracing.spans_helpers import in_memory, model_calls
 
 FLOW = """
@@ -39,14 +38,9 @@ nodes:
 """
 
 
-def _answer(request: dict[str, Any]) -> str:
-    schema = request["response_format"]["json_schema"]["schema"]
-    return json.dumps({key: f"{key} text" for key in schema["properties"]})
-
-
 async def test_a_node_sends_its_penalties_and_another_node_sends_none(tmp_path: Path) -> None:
     tracing, exporter = in_memory()
-    with chat_server(_answer) as (port, requests):
+    with chat_server(schema_answer) as (port, requests):
         settings = (
             "name: support\ntiers:\n"
             f'  local: {{runtime: openai-compatible, base_url: "http://127.0.0.1:{port}/v1", '
@@ -84,8 +78,6 @@ async def test_the_embedded_model_takes_a_frequency_penalty(embedded_pool: Any) 
                    "instructions": "Answer the customer in one sentence.", "max_tokens": 48,
                    "frequency_penalty": 0.5, "retries": 1}],
     }  # fmt: skip
-    from stepladder.flows import compile_flow
-
     flow = compile_flow(flow_from_dict(spec))
     result = await run_flow(flow, {"message": "Where is my order?"}, models=embedded_pool)
     assert isinstance(result.state["reply"], str) and result.state["reply"].strip()

@@ -48,7 +48,7 @@ class TrainingResult:
     seconds: float
     peak_rss_gb: float
     resumed_from: int | None
-    precision: str = "fp32"
+    precision: str
 
 
 @dataclass(frozen=True)

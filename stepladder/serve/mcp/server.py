@@ -78,15 +78,12 @@ async def call_flow(
     try:
         check_text(arguments, ("arguments",))
         thread_id = new_thread_id(flow.name) if flow.reaches_human else None
+        progress: asyncio.Queue[str] = asyncio.Queue()
+        on_update = None if session is None else lambda node, _: progress.put_nowait(node)
+        _, task = await service.launch(flow, arguments, thread_id=thread_id, on_update=on_update)
         if session is None:
-            _, task = await service.launch(flow, arguments, thread_id=thread_id)
             record = await asyncio.shield(task)
         else:
-            progress: asyncio.Queue[str] = asyncio.Queue()
-            _, task = await service.launch(
-                flow, arguments, thread_id=thread_id,
-                on_update=lambda node, _: progress.put_nowait(node),
-            )  # fmt: skip
             record = await _with_progress(task, progress, session)
     except ServeError as error:
         return error_result(error)
