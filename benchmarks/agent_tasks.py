@@ -197,6 +197,27 @@ POLICY_ANSWERS = (
      "Yes, cancelled orders that had not shipped are refunded in full automatically."),
     ("Where does my refund go?", "original payment method",
      "Refunds go to the original payment method."),
+    ("Can I still send back something that arrived three weeks ago?", "30",
+     "Yes, items can be returned within 30 days of delivery."),
+    ("What's the deadline for returning a purchase?", "30",
+     "You can return an item within 30 days of delivery."),
+    ("Is there a time limit on returns?", "30",
+     "Yes: returns are accepted within 30 days of delivery."),
+    ("I mailed my return back. How long until I see the money?", "5",
+     "Refunds are issued within 5 business days after the return arrives."),
+    ("How long does a refund take to process?", "5",
+     "Refunds are issued within 5 business days after your return arrives."),
+    ("Are shipping costs refunded?", "damaged",
+     "Shipping costs are not refunded, except for damaged or wrong items."),
+    ("Does a returned item need its original box?", "original packaging",
+     "Yes, returned items must be unused and in their original packaging."),
+    ("Will the refund go back to my credit card?", "original payment method",
+     "Yes, refunds go to the original payment method."),
+    ("What is your refund policy?", "30",
+     "Items can be returned within 30 days of delivery for a full refund, issued within 5 "
+     "business days after the return arrives."),
+    ("I cancelled my order before it shipped. Will I be refunded?", "full",
+     "Yes, cancelled orders that had not shipped are refunded in full automatically."),
 )  # fmt: skip
 
 
