@@ -181,7 +181,7 @@ TRAINING_QUESTIONS = {
 TRAINING_ANSWERS = {
     "status": "Order {oid} is {fact}.",
     "total": "Order {oid} cost {fact}.",
-    "carrier": "Order {oid} was shipped by {fact}.",
+    "carrier": "The carrier of order {oid} is {fact}.",
     "count": "Customer {cid} has placed {fact} orders.",
 }
 POLICY_ANSWERS = (
@@ -232,17 +232,16 @@ class WorkedTask:
 def worked_tasks(db: Path, n: int, seed: int, avoid: set[int]) -> list[WorkedTask]:
     """`n` training tasks with gold answers, on numbers outside `avoid` (demos, test tasks).
 
-    Each kind comes as often as the others (the measurement asks about status three times
-    as often); questions are
-    drawn from several phrasings (the measurement's among them) and the refund questions are
-    other questions than the measurement's two.
+    Kinds come in the measurement's mix (`KINDS`: status three times in eight, total twice);
+    questions are drawn from several phrasings (the measurement's among them) and the refund
+    questions are other questions than the measurement's two. The carrier answer avoids the
+    word "shipped", which a status answer may need.
     """
     rng = random.Random(f"worked:{seed}")
     orders, counts, shipped = candidates(db, avoid)
     worked: list[WorkedTask] = []
-    kinds = sorted(set(KINDS))
     for index in range(n):
-        kind = kinds[index % len(kinds)]
+        kind = KINDS[index % len(KINDS)]
         if kind == "refund":
             question, fact, answer = POLICY_ANSWERS[rng.randrange(len(POLICY_ANSWERS))]
             worked.append(WorkedTask(Task(kind, question, fact, "refund_policy", {}), answer))

@@ -30,6 +30,11 @@ def database() -> Path:
     return path
 
 
+def money(amount: float) -> str:
+    """An amount as an invoice shows it, with two decimals (`225.3` -> `"225.30"`)."""
+    return f"{amount:.2f}"
+
+
 def _rows(query: str, *params: Any) -> list[dict[str, Any]]:
     with sqlite3.connect(f"{database().as_uri()}?mode=ro", uri=True) as db:
         db.row_factory = sqlite3.Row
@@ -51,6 +56,7 @@ def lookup_order(order_id: int) -> dict[str, Any]:
     if not found:
         raise LookupError(f"there is no order {order_id}")
     order = {key: value for key, value in found[0].items() if value is not None}
+    order["total"] = money(order["total"])
     items = _rows(
         "SELECT product, quantity, unit_price FROM order_items WHERE order_id = ?", order_id
     )
@@ -72,6 +78,8 @@ def list_customer_orders(customer_id: int) -> dict[str, Any]:
         "ORDER BY placed DESC, id DESC",
         customer_id,
     )
+    for order in orders:
+        order["total"] = money(order["total"])
     return {"customer": customer[0]["name"], "order_count": len(orders), "orders": orders}
 
 

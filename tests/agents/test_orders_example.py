@@ -65,6 +65,7 @@ def test_the_tools_read_the_database(db: Path, tools: ModuleType) -> None:
     order = tools.lookup_order(10001)
     assert order["status"] == "delivered" and order["customer"] == "Katherine Turing"
     assert order["items"][0] == "1 x Yoga mat at 29.95"
+    assert order["total"] == "135.44", "money keeps two decimals, as the facts asked about"
     with sqlite3.connect(db) as conn:
         (count,) = conn.execute("SELECT COUNT(*) FROM orders WHERE customer_id = 519").fetchone()
     listed = tools.list_customer_orders(519)
