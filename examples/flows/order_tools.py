@@ -60,7 +60,7 @@ def lookup_order(order_id: int) -> dict[str, Any]:
     items = _rows(
         "SELECT product, quantity, unit_price FROM order_items WHERE order_id = ?", order_id
     )
-    lines = [f"{i['quantity']} x {i['product']} at {i['unit_price']:.2f}" for i in items]
+    lines = [f"{i['quantity']} x {i['product']} at {money(i['unit_price'])}" for i in items]
     return {**order, "items": lines}
 
 

@@ -70,6 +70,9 @@ def test_the_tools_read_the_database(db: Path, tools: ModuleType) -> None:
         (count,) = conn.execute("SELECT COUNT(*) FROM orders WHERE customer_id = 519").fetchone()
     listed = tools.list_customer_orders(519)
     assert listed["order_count"] == count == len(listed["orders"])
+    with sqlite3.connect(db) as conn:
+        totals = [t for (t,) in conn.execute("SELECT total FROM orders WHERE customer_id = 519")]
+    assert sorted(o["total"] for o in listed["orders"]) == sorted(f"{t:.2f}" for t in totals)
 
 
 async def test_unknown_numbers_and_bad_arguments_are_observations(
