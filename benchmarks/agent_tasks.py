@@ -33,6 +33,7 @@ import statistics
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -229,10 +230,13 @@ class WorkedTask:
     answer: str
 
 
-def worked_tasks(db: Path, n: int, seed: int, avoid: set[int]) -> list[WorkedTask]:
+def worked_tasks(
+    db: Path, n: int, seed: int, avoid: set[int], kinds: Sequence[str] = KINDS
+) -> list[WorkedTask]:
     """`n` training tasks with gold answers, on numbers outside `avoid` (demos, test tasks).
 
-    Kinds come in the measurement's mix (`KINDS`: status three times in eight, total twice);
+    Kinds come in turn from `kinds`, by default the measurement's mix (`KINDS`: status three
+    times in eight, total twice);
     questions are drawn from several phrasings (the measurement's among them) and the refund
     questions are other questions than the measurement's two. The carrier answer avoids the
     word "shipped", which a status answer may need.
@@ -241,7 +245,7 @@ def worked_tasks(db: Path, n: int, seed: int, avoid: set[int]) -> list[WorkedTas
     orders, counts, shipped = candidates(db, avoid)
     worked: list[WorkedTask] = []
     for index in range(n):
-        kind = KINDS[index % len(KINDS)]
+        kind = kinds[index % len(kinds)]
         if kind == "refund":
             question, fact, answer = POLICY_ANSWERS[rng.randrange(len(POLICY_ANSWERS))]
             worked.append(WorkedTask(Task(kind, question, fact, "refund_policy", {}), answer))

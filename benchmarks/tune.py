@@ -67,6 +67,7 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from agent_tasks import KINDS
 from rich.console import Console
 from rich.table import Table
 from tune_agent import (
@@ -143,6 +144,8 @@ class Sizes:
     agent_test: int = 0
     max_batch_tokens: int | None = None
     epochs: int | None = None
+    patience: int | None = None
+    agent_mix: tuple[str, ...] = KINDS
 
 
 @dataclass(frozen=True)
@@ -197,6 +200,8 @@ def write_project(root: Path, splits: Mapping[str, Sequence[Row]], sizes: Sizes,
         tune_settings["max_batch_tokens"] = sizes.max_batch_tokens
     if sizes.epochs:
         tune_settings["epochs"] = sizes.epochs
+    if sizes.patience is not None:
+        tune_settings["early_stop_patience"] = sizes.patience
     if sizes.max_steps:
         tune_settings["max_steps"] = sizes.max_steps
     settings = {
@@ -215,7 +220,8 @@ def write_project(root: Path, splits: Mapping[str, Sequence[Row]], sizes: Sizes,
                 "splits": ["train", "dev", "test"], "metrics": METRICS[node]}  # fmt: skip
         (root / "evalsets" / f"{node}.yaml").write_text(json.dumps(spec), encoding="utf-8")
         if node == "agent":
-            write_agent_cases(root, sizes.agent_train, sizes.agent_dev, sizes.agent_test, seed)
+            write_agent_cases(root, sizes.agent_train, sizes.agent_dev, sizes.agent_test, seed,
+                              sizes.agent_mix)  # fmt: skip
             continue
         lines = [json.dumps(_case(node, row, split), ensure_ascii=False)
                  for split, rows in splits.items() for row in rows]  # fmt: skip
@@ -638,14 +644,27 @@ def details(
     }  # fmt: skip
 
 
+def agent_mix(text: str) -> tuple[str, ...]:
+    """`--agent-mix`: kinds of agent questions, comma-separated, each one `KINDS` has."""
+    kinds = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = sorted(set(kinds) - set(KINDS))
+    if not kinds or unknown:
+        raise argparse.ArgumentTypeError(
+            f"kinds are {', '.join(sorted(set(KINDS)))}; got {', '.join(unknown) or 'none'}"
+        )
+    return kinds
+
+
 def sizes_from(args: argparse.Namespace) -> Sizes:
     if args.quick:
         return Sizes(train=args.train or 40, dev=args.dev or 6, test=args.test or 12,
                      latency_calls=args.latency_calls or 6, max_steps=args.max_steps or 3,
                      batch_size=4, eval_every=3, agent_train=args.agent_train or 12,
-                     agent_dev=4, agent_test=args.agent_test or 6)  # fmt: skip
+                     agent_dev=4, agent_test=args.agent_test or 6,
+                     agent_mix=args.agent_mix)  # fmt: skip
     return Sizes(train=args.train or 1000, dev=args.dev or 100, test=args.test or 200,
                  max_batch_tokens=args.max_batch_tokens, epochs=args.epochs,
+                 patience=args.patience, agent_mix=args.agent_mix,
                  latency_calls=args.latency_calls or 30, max_steps=args.max_steps,
                  batch_size=16, eval_every=10, agent_train=args.agent_train or 200,
                  agent_dev=20, agent_test=args.agent_test or 40)  # fmt: skip
@@ -667,6 +686,19 @@ def main() -> None:
         "--max-batch-tokens", type=int, help="tune.max_batch_tokens (default: the trainer's)"
     )
     parser.add_argument("--epochs", type=int, help="tune.epochs (default: the trainer's, 1)")
+    parser.add_argument(
+        "--patience",
+        type=int,
+        help="tune.early_stop_patience (default: the trainer's, 3; 0 never stops early)",
+    )
+    parser.add_argument(
+        "--agent-mix",
+        type=agent_mix,
+        default=KINDS,
+        help="the worked tasks' kinds, in turn, comma-separated (default: the test's mix, "
+        + ",".join(KINDS)
+        + ")",
+    )
     parser.add_argument("--agent-test", type=int, help="agent questions (default 40; quick 6)")
     parser.add_argument("--latency-calls", type=int, help="paired calls (default 30; quick 6)")
     parser.add_argument("--seed", type=int, default=0, help="row draw and training seed")

@@ -27,6 +27,7 @@ import yaml
 from agent_tasks import (
     AGENT,
     EXAMPLES,
+    KINDS,
     Task,
     build_db,
     demo_numbers,
@@ -76,8 +77,12 @@ def agent_mcp_servers(root: Path) -> dict[str, Any]:
     return {"shop": {"command": ["python", str(SHOP_SERVER)], "env": {"ORDERS_DB": str(db)}}}
 
 
-def write_agent_cases(root: Path, train: int, dev: int, test: int, seed: int) -> dict[str, int]:
+def write_agent_cases(
+    root: Path, train: int, dev: int, test: int, seed: int, kinds: Sequence[str] = KINDS
+) -> dict[str, int]:
     """The agent's tools module, database and eval cases in the project at `root`.
+
+    The worked tasks' kinds come in turn from `kinds` (the test's mix by default).
 
     Sets `ORDERS_DB` to the project's database (the tools read it). Returns the counts.
     """
@@ -86,7 +91,7 @@ def write_agent_cases(root: Path, train: int, dev: int, test: int, seed: int) ->
     os.environ["ORDERS_DB"] = str(db)
     avoid = demo_numbers(load_flow(SOURCE_FLOW))
     tested = make_tasks(db, test, seed, avoid)
-    worked = worked_tasks(db, train + dev, seed, avoid | task_numbers(tested))
+    worked = worked_tasks(db, train + dev, seed, avoid | task_numbers(tested), kinds)
     flow = compile_project_flow(load_project(root=root), "agent")
     gold = asyncio.run(_gold_steps(flow, [item.task for item in worked]))
     lines = [_test_case(index, task) for index, task in enumerate(tested)]
