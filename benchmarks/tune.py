@@ -661,7 +661,7 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
                      latency_calls=args.latency_calls or 6, max_steps=args.max_steps or 3,
                      batch_size=4, eval_every=3, agent_train=args.agent_train or 12,
                      agent_dev=4, agent_test=args.agent_test or 6,
-                     agent_mix=args.agent_mix)  # fmt: skip
+                     patience=args.patience, agent_mix=args.agent_mix)  # fmt: skip
     return Sizes(train=args.train or 1000, dev=args.dev or 100, test=args.test or 200,
                  max_batch_tokens=args.max_batch_tokens, epochs=args.epochs,
                  patience=args.patience, agent_mix=args.agent_mix,

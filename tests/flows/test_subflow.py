@@ -143,6 +143,28 @@ def test_subflow_from_the_python_builder() -> None:
     assert kinds == [("flow", "double"), ("flow", "double")]
 
 
+def test_subflow_that_maps_nothing_out_runs_and_leaves_the_parent_state() -> None:
+    ran: list[int] = []
+
+    def note(n: int) -> int:
+        ran.append(n)
+        return n + 1
+
+    inner = (
+        FlowBuilder("side")
+        .state("n", int, input=True)
+        .state("m", int)
+        .function("note", note, reads=["n"], writes=["m"])
+    )
+    outer = (
+        FlowBuilder("calc")
+        .state("x", int, input=True)
+        .subflow("side_effect", inner, inputs={"n": "x"}, outputs={})
+    )
+    assert outer.compile().invoke({"x": 3}) == {"x": 3}
+    assert ran == [3]
+
+
 def errors_of(project: Path, flow: str = "outer") -> str:
     with pytest.raises(FlowCompileError) as caught:
         compile_project_flow(load_project(project), flow)
