@@ -221,6 +221,9 @@ POLICY_ANSWERS = (
      "Yes, cancelled orders that had not shipped are refunded in full automatically."),
 )  # fmt: skip
 
+REFUND_LEADS = ("", "", "Hi! ", "Quick question: ", "Hello, ", "One more thing. ")
+"""Openings of the training refund questions (none in the measurement's)."""
+
 
 @dataclass(frozen=True)
 class WorkedTask:
@@ -238,8 +241,9 @@ def worked_tasks(
     Kinds come in turn from `kinds`, by default the measurement's mix (`KINDS`: status three
     times in eight, total twice);
     questions are drawn from several phrasings (the measurement's among them) and the refund
-    questions are other questions than the measurement's two. The carrier answer avoids the
-    word "shipped", which a status answer may need.
+    questions are other questions than the measurement's two, some with a lead-in
+    (`REFUND_LEADS`: a tune keeps one example per distinct question, and there are 17).
+    The carrier answer avoids the word "shipped", which a status answer may need.
     """
     rng = random.Random(f"worked:{seed}")
     orders, counts, shipped = candidates(db, avoid)
@@ -248,6 +252,7 @@ def worked_tasks(
         kind = kinds[index % len(kinds)]
         if kind == "refund":
             question, fact, answer = POLICY_ANSWERS[rng.randrange(len(POLICY_ANSWERS))]
+            question = rng.choice(REFUND_LEADS) + question
             worked.append(WorkedTask(Task(kind, question, fact, "refund_policy", {}), answer))
             continue
         if kind == "count":

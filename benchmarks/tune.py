@@ -145,6 +145,7 @@ class Sizes:
     max_batch_tokens: int | None = None
     epochs: int | None = None
     patience: int | None = None
+    lr_schedule: str | None = None
     agent_mix: tuple[str, ...] = KINDS
 
 
@@ -202,6 +203,8 @@ def write_project(root: Path, splits: Mapping[str, Sequence[Row]], sizes: Sizes,
         tune_settings["epochs"] = sizes.epochs
     if sizes.patience is not None:
         tune_settings["early_stop_patience"] = sizes.patience
+    if sizes.lr_schedule:
+        tune_settings["lr_schedule"] = sizes.lr_schedule
     if sizes.max_steps:
         tune_settings["max_steps"] = sizes.max_steps
     settings = {
@@ -661,10 +664,11 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
                      latency_calls=args.latency_calls or 6, max_steps=args.max_steps or 3,
                      batch_size=4, eval_every=3, agent_train=args.agent_train or 12,
                      agent_dev=4, agent_test=args.agent_test or 6,
-                     patience=args.patience, agent_mix=args.agent_mix)  # fmt: skip
+                     patience=args.patience, agent_mix=args.agent_mix,
+                     lr_schedule=args.lr_schedule)  # fmt: skip
     return Sizes(train=args.train or 1000, dev=args.dev or 100, test=args.test or 200,
                  max_batch_tokens=args.max_batch_tokens, epochs=args.epochs,
-                 patience=args.patience, agent_mix=args.agent_mix,
+                 patience=args.patience, agent_mix=args.agent_mix, lr_schedule=args.lr_schedule,
                  latency_calls=args.latency_calls or 30, max_steps=args.max_steps,
                  batch_size=16, eval_every=10, agent_train=args.agent_train or 200,
                  agent_dev=20, agent_test=args.agent_test or 40)  # fmt: skip
@@ -690,6 +694,11 @@ def main() -> None:
         "--patience",
         type=int,
         help="tune.early_stop_patience (default: the trainer's, 3; 0 never stops early)",
+    )
+    parser.add_argument(
+        "--lr-schedule",
+        choices=("constant", "linear", "cosine"),
+        help="tune.lr_schedule (default: the trainer's, constant)",
     )
     parser.add_argument(
         "--agent-mix",

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -61,6 +61,10 @@ def tune_command(
     learning_rate: Annotated[
         float | None, typer.Option(help="Learning rate (tune.learning_rate).")
     ] = None,
+    lr_schedule: Annotated[
+        Literal["constant", "linear", "cosine"] | None,
+        typer.Option(help="The rate's course over the steps (tune.lr_schedule)."),
+    ] = None,
     epochs: Annotated[int | None, typer.Option(help="Passes over the data.", min=1)] = None,
     max_steps: Annotated[int | None, typer.Option(help="Most optimizer steps.", min=1)] = None,
     batch_size: Annotated[int | None, typer.Option(help="Examples per step.", min=1)] = None,
@@ -89,6 +93,7 @@ def tune_command(
     given = {
         "rank": rank,
         "learning_rate": learning_rate,
+        "lr_schedule": lr_schedule,
         "epochs": epochs,
         "max_steps": max_steps,
         "batch_size": batch_size,

@@ -5,6 +5,7 @@ tune:
   rank: 16                   # LoRA rank
   alpha: 32                  # LoRA alpha (the update is scaled by alpha / rank)
   learning_rate: 0.002
+  lr_schedule: constant      # or linear / cosine: decays to 0 at the last planned step
   batch_size: 16
   epochs: 1                  # passes over the training examples (max_steps caps them)
   validation: 0.1            # held out for early stopping: a share (< 1) or a count (>= 1)
@@ -50,6 +51,13 @@ class TuneSettings(BaseModel):
         "head) or module names such as [q_proj, v_proj].",
     )
     learning_rate: float = Field(default=2e-3, gt=0, description="AdamW learning rate.")
+    lr_schedule: Literal["constant", "linear", "cosine"] = Field(
+        default="constant",
+        description="How the learning rate moves over the planned steps: constant, or from "
+        "`learning_rate` down to 0 at the last step along a line or a half cosine (Hugging "
+        "Face Trainer's and TRL's default is linear). A decaying rate settles the adapter at "
+        "the end instead of leaving it where the last batches pushed it.",
+    )
     batch_size: int = Field(default=16, ge=1, description="Examples per optimizer step.")
     epochs: int = Field(
         default=1, ge=1, description="Passes over the training examples (`max_steps` caps it)."

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -43,7 +44,7 @@ from stepladder.optimize.finetune.results import (
 )
 from stepladder.progress import progress_bar
 
-__all__ = ["StepReport", "TrainedAdapter", "TrainingResult", "train_lora"]
+__all__ = ["StepReport", "TrainedAdapter", "TrainingResult", "lr_factor", "train_lora"]
 
 CLIP_NORM = 1.0
 UNAFFECTED = ("threads", "checkpoint_every", "base_model", "max_batch_tokens", "share_prefix")
@@ -204,6 +205,11 @@ class _Loop:
             (total / answer_tokens).backward()
             summed += float(total.item())
         torch.nn.utils.clip_grad_norm_(self.parameters, CLIP_NORM)
+        rate = self.settings.learning_rate * lr_factor(
+            self.settings.lr_schedule, progress.step, len(self.plan)
+        )
+        for group in self.optimizer.param_groups:
+            group["lr"] = rate
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         loss = summed / answer_tokens
@@ -328,6 +334,19 @@ def _encode_all(
     encoded = [encode_example(tokenizer, example) for example in examples]
     kept = [example for example in encoded if len(example) <= max_length]
     return kept, len(encoded) - len(kept)
+
+
+def lr_factor(schedule: str, step: int, total: int) -> float:
+    """The share of the learning rate for the step after `step` of `total` planned steps.
+
+    Computed from the step alone, so a resumed training goes on with the same rates.
+    """
+    if schedule == "constant" or total <= 0:
+        return 1.0
+    done = min(step, total) / total
+    if schedule == "linear":
+        return 1.0 - done
+    return 0.5 * (1.0 + math.cos(math.pi * done))
 
 
 def _plan(lengths: list[int], groups: list[int], settings: TuneSettings) -> list[list[int]]:

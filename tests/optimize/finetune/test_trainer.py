@@ -28,7 +28,7 @@ from stepladder.optimize.finetune.encoding import (
 from stepladder.optimize.finetune.examples import TrainingExample
 from stepladder.optimize.finetune.loss import collate, completion_loss, shared_prefix
 from stepladder.optimize.finetune.results import peak_rss_gb, reset_peak_rss
-from stepladder.optimize.finetune.trainer import StepReport, train_lora
+from stepladder.optimize.finetune.trainer import StepReport, lr_factor, train_lora
 from tests.optimize.finetune.conftest import TOY_WORDS, toy_example, toy_examples
 
 pytestmark = pytest.mark.slow
@@ -227,6 +227,34 @@ def test_training_in_bf16_lowers_the_loss_too(base_model: Any) -> None:
         assert validation[6] < validation[0] / 4
     finally:
         trained.unload()
+
+
+def test_a_decaying_schedule_reaches_zero_at_the_last_planned_step() -> None:
+    assert [lr_factor("constant", step, 4) for step in range(4)] == [1.0, 1.0, 1.0, 1.0]
+    assert [lr_factor("linear", step, 4) for step in range(5)] == [1.0, 0.75, 0.5, 0.25, 0.0]
+    cosine = [lr_factor("cosine", step, 4) for step in range(5)]
+    assert cosine == pytest.approx([1.0, 0.8536, 0.5, 0.1464, 0.0], abs=1e-4)
+
+
+def test_the_schedule_sets_each_step_s_rate(base_model: Any) -> None:
+    # Step 1 runs at the full rate under both schedules, so the losses of steps 1 and 2 agree;
+    # step 2 runs at 2/3 of it under `linear`, so the loss of step 3 differs.
+    rows = toy_examples()
+    settings = QUICK.model_copy(update={"max_steps": 3})
+    losses = {}
+    for schedule in ("constant", "linear"):
+        trained = train_lora(
+            base_model,
+            rows[:12],
+            (),
+            settings.model_copy(update={"lr_schedule": schedule}),
+            threads=THREADS,
+            show_progress=False,
+        )
+        trained.unload()
+        losses[schedule] = [loss for _, loss in trained.result.train_loss]
+    assert losses["linear"][:2] == pytest.approx(losses["constant"][:2], rel=1e-5)
+    assert losses["linear"][2] != pytest.approx(losses["constant"][2], rel=1e-3)
 
 
 def test_seeded_runs_agree_and_a_killed_training_resumes(base_model: Any, tmp_path: Path) -> None:
