@@ -62,7 +62,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -80,6 +80,7 @@ from tune_agent import (
 
 from stepladder import Flow, NodeOutputError
 from stepladder.config import Project, load_project
+from stepladder.config.tune import LrSchedule
 from stepladder.evalsets.results import CaseResult, EvalRunRecord
 from stepladder.evalsets.spec import load_eval_spec
 from stepladder.flows.project import compile_project_flow
@@ -145,7 +146,7 @@ class Sizes:
     max_batch_tokens: int | None = None
     epochs: int | None = None
     patience: int | None = None
-    lr_schedule: str | None = None
+    lr_schedule: LrSchedule | None = None
     agent_mix: tuple[str, ...] = KINDS
 
 
@@ -697,7 +698,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--lr-schedule",
-        choices=("constant", "linear", "cosine"),
+        choices=get_args(LrSchedule),
         help="tune.lr_schedule (default: the trainer's, constant)",
     )
     parser.add_argument(

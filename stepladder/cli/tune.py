@@ -6,7 +6,7 @@ import contextlib
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,6 +14,7 @@ from rich.table import Table
 
 from stepladder.cli.app import command
 from stepladder.cli.common import print_json, project_for
+from stepladder.config.tune import LrSchedule
 
 if TYPE_CHECKING:
     from stepladder.optimize.finetune.tune import TuneReport
@@ -62,7 +63,7 @@ def tune_command(
         float | None, typer.Option(help="Learning rate (tune.learning_rate).")
     ] = None,
     lr_schedule: Annotated[
-        Literal["constant", "linear", "cosine"] | None,
+        LrSchedule | None,
         typer.Option(help="The rate's course over the steps (tune.lr_schedule)."),
     ] = None,
     epochs: Annotated[int | None, typer.Option(help="Passes over the data.", min=1)] = None,

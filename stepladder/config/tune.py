@@ -23,9 +23,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["ALL_LINEAR", "TuneSettings"]
+__all__ = ["ALL_LINEAR", "LrSchedule", "TuneSettings"]
 
 ALL_LINEAR: Literal["all-linear"] = "all-linear"
+
+LrSchedule = Literal["constant", "linear", "cosine"]
+"""How the learning rate moves over the planned steps (`TuneSettings.lr_schedule`)."""
 
 
 class TuneSettings(BaseModel):
@@ -51,7 +54,7 @@ class TuneSettings(BaseModel):
         "head) or module names such as [q_proj, v_proj].",
     )
     learning_rate: float = Field(default=2e-3, gt=0, description="AdamW learning rate.")
-    lr_schedule: Literal["constant", "linear", "cosine"] = Field(
+    lr_schedule: LrSchedule = Field(
         default="constant",
         description="How the learning rate moves over the planned steps: constant, or from "
         "`learning_rate` down to 0 at the last step along a line or a half cosine (Hugging "

@@ -21,7 +21,7 @@ from typing import Any
 
 from rich.progress import TextColumn
 
-from stepladder.config.tune import TuneSettings
+from stepladder.config.tune import LrSchedule, TuneSettings
 from stepladder.errors import ConfigError
 from stepladder.optimize.finetune.base_model import LoadedBaseModel, require_tune_extra
 from stepladder.optimize.finetune.checkpoints import Progress, latest_checkpoint, save_checkpoint
@@ -336,7 +336,7 @@ def _encode_all(
     return kept, len(encoded) - len(kept)
 
 
-def lr_factor(schedule: str, step: int, total: int) -> float:
+def lr_factor(schedule: LrSchedule, step: int, total: int) -> float:
     """The share of the learning rate for the step after `step` of `total` planned steps.
 
     Computed from the step alone, so a resumed training goes on with the same rates.

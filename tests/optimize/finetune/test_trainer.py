@@ -236,7 +236,7 @@ def test_a_decaying_schedule_reaches_zero_at_the_last_planned_step() -> None:
     assert cosine == pytest.approx([1.0, 0.8536, 0.5, 0.1464, 0.0], abs=1e-4)
 
 
-def test_the_schedule_sets_each_step_s_rate(base_model: Any) -> None:
+def test_the_schedule_sets_the_rate_of_each_step(base_model: Any) -> None:
     # Step 1 runs at the full rate under both schedules, so the losses of steps 1 and 2 agree;
     # step 2 runs at 2/3 of it under `linear`, so the loss of step 3 differs.
     rows = toy_examples()
