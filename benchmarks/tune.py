@@ -7,7 +7,8 @@ each node as in `examples/flows/support.yaml` but measurable alone:
 
 - `classify`: the 11 Bitext categories, with the example's label descriptions;
 - `extract`: `entity_type` (the 7 Bitext entity types) and `entity_value`, null when none;
-- `reply`: a reply to the message (and its gold category), against Bitext's `response`;
+- `reply`: a reply to the message (and its gold category), against Bitext's `response`,
+  with llama.cpp's DRY sampler against loops (`dry_multiplier` 0.8; `--reply-dry 0`: off);
 - `agent`: the example's order agent, alone, on the example shop's database: tested on the
   questions of `benchmarks/agent_tasks.py`, trained on generated worked tasks about other
   orders and customers (`benchmarks/tune_agent.py`).
@@ -112,6 +113,7 @@ ENTITY_TYPES = ("order_id", "invoice_id", "account_type", "person_name", "delive
 MAX_LENGTH = 2048  # the agent's prompts (demos, then the steps so far) pass 1,024 tokens
 REPEAT_N = 8
 REPLY_MAX_TOKENS = 512
+REPLY_DRY = 0.8  # the DRY sampler's usual strength (its authors' suggestion)
 RAW_OUTPUT = re.compile(r"raw output: ('.*'|\".*\")\s*$", re.DOTALL)
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 stderr = Console(stderr=True, highlight=False)
@@ -148,6 +150,7 @@ class Sizes:
     patience: int | None = None
     lr_schedule: LrSchedule | None = None
     agent_mix: tuple[str, ...] = KINDS
+    reply_dry: float = REPLY_DRY
 
 
 @dataclass(frozen=True)
@@ -218,7 +221,7 @@ def write_project(root: Path, splits: Mapping[str, Sequence[Row]], sizes: Sizes,
     (root / "flows").mkdir(parents=True)
     (root / "evalsets").mkdir()
     (root / "stepladder.yaml").write_text(json.dumps(settings, indent=2), encoding="utf-8")
-    for node, flow in {**FLOWS, "agent": agent_flow_spec()}.items():
+    for node, flow in {**flows(sizes), "agent": agent_flow_spec()}.items():
         (root / "flows" / f"{node}.yaml").write_text(json.dumps(flow, indent=2), encoding="utf-8")
         spec = {"name": node, "flow": node, "cases": f"{node}.jsonl", "concurrency": 2,
                 "splits": ["train", "dev", "test"], "metrics": METRICS[node]}  # fmt: skip
@@ -281,6 +284,16 @@ FLOWS: dict[str, dict[str, Any]] = {
                    "the customer.", "output": "reply"}],
     },
 }  # fmt: skip
+
+
+def flows(sizes: Sizes) -> dict[str, dict[str, Any]]:
+    """`FLOWS`, the reply node with the run's DRY strength (none at 0)."""
+    reply = {**FLOWS["reply"]["nodes"][0]}
+    if sizes.reply_dry:
+        reply["dry_multiplier"] = sizes.reply_dry
+    return {**FLOWS, "reply": {**FLOWS["reply"], "nodes": [reply]}}
+
+
 METRICS: dict[str, dict[str, str]] = {
     "classify": {"category": "label"},
     "extract": {"entity_type": "label", "entity_value": "exact"},
@@ -628,7 +641,7 @@ def details(
 ) -> dict[str, Any]:
     test = splits["test"]
     return {
-        "quick": args.quick, "seed": args.seed,
+        "quick": args.quick, "seed": args.seed, "reply_dry": sizes.reply_dry,
         "rows": {split: len(rows) for split, rows in splits.items()},
         "majority_class": round(Counter(r.category for r in test).most_common(1)[0][1]
                                 / len(test), 4),
@@ -666,13 +679,14 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
                      batch_size=4, eval_every=3, agent_train=args.agent_train or 12,
                      agent_dev=4, agent_test=args.agent_test or 6,
                      patience=args.patience, agent_mix=args.agent_mix,
-                     lr_schedule=args.lr_schedule)  # fmt: skip
+                     lr_schedule=args.lr_schedule, reply_dry=args.reply_dry)  # fmt: skip
     return Sizes(train=args.train or 1000, dev=args.dev or 100, test=args.test or 200,
                  max_batch_tokens=args.max_batch_tokens, epochs=args.epochs,
                  patience=args.patience, agent_mix=args.agent_mix, lr_schedule=args.lr_schedule,
                  latency_calls=args.latency_calls or 30, max_steps=args.max_steps,
                  batch_size=16, eval_every=10, agent_train=args.agent_train or 200,
-                 agent_dev=20, agent_test=args.agent_test or 40)  # fmt: skip
+                 agent_dev=20, agent_test=args.agent_test or 40,
+                 reply_dry=args.reply_dry)  # fmt: skip
 
 
 def main() -> None:
@@ -708,6 +722,12 @@ def main() -> None:
         help="the worked tasks' kinds, in turn, comma-separated (default: the test's mix, "
         + ",".join(KINDS)
         + ")",
+    )
+    parser.add_argument(
+        "--reply-dry",
+        type=float,
+        default=REPLY_DRY,
+        help=f"the reply node's dry_multiplier (default {REPLY_DRY}; 0: no DRY sampler)",
     )
     parser.add_argument("--agent-test", type=int, help="agent questions (default 40; quick 6)")
     parser.add_argument("--latency-calls", type=int, help="paired calls (default 30; quick 6)")

@@ -41,6 +41,8 @@ COST_USD = "stepladder.cost_usd"
 COST_BASIS = "stepladder.cost.basis"
 # On a model call span: the LoRA adapter the call ran with (`NAME@vN`); absent on the base.
 ADAPTER = "stepladder.adapter"
+# On a model call span: the DRY sampler's strength when the node sent it (llama.cpp tiers).
+DRY_MULTIPLIER = "stepladder.request.dry_multiplier"
 ATTEMPT = "stepladder.attempt"
 RETRIES = "stepladder.retries"
 ESCALATION_REASON = "stepladder.escalation.reason"

@@ -139,6 +139,7 @@ def model_span(
         names.GEN_AI_MAX_TOKENS: request.get("max_tokens"),
         names.GEN_AI_FREQUENCY_PENALTY: request.get("frequency_penalty"),
         names.GEN_AI_PRESENCE_PENALTY: request.get("presence_penalty"),
+        names.DRY_MULTIPLIER: (request.get("extra_body") or {}).get("dry_multiplier"),
         names.FLOW_NAME: flow,
         names.NODE_ID: node_id,
         names.NODE_KIND: node_kind,

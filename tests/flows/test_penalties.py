@@ -1,7 +1,8 @@
-"""A node's `frequency_penalty` / `presence_penalty`: sent with its calls only, and traced.
+"""A node's `frequency_penalty` / `presence_penalty` / `dry_multiplier`: sent with its calls
+only, and traced.
 
-The request bodies are read by a loopback OpenAI-style server; one test runs the penalty on
-the real embedded llama.cpp model.
+The request bodies are read by a loopback OpenAI-style server; tests on the real embedded
+llama.cpp model run the penalty and read the DRY strength back from the server's slots.
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from stepladder import FlowSpecError, flow_from_dict
 from stepladder.config import load_project
+from stepladder.config.tiers import LlamaCppTier, OpenAICompatibleTier
 from stepladder.flows import compile_flow, compile_project_flow, run_flow
 from stepladder.runtimes import ModelPool
 from tests.conftest import write_project
@@ -81,3 +84,62 @@ async def test_the_embedded_model_takes_a_frequency_penalty(embedded_pool: Any) 
     flow = compile_flow(flow_from_dict(spec))
     result = await run_flow(flow, {"message": "Where is my order?"}, models=embedded_pool)
     assert isinstance(result.state["reply"], str) and result.state["reply"].strip()
+
+
+def _two_replies(**fields: Any) -> dict[str, Any]:
+    """Two generate nodes with `fields`: one on tier `llama`, one on tier `api`."""
+    nodes = [{"id": tier, "kind": "generate", "tier": tier, "reads": ["message"],
+              "output": tier, "retries": 0, **fields} for tier in ("llama", "api")]  # fmt: skip
+    state = {"message": {"type": "str", "input": True}, "llama": "str", "api": "str"}
+    return {"name": "f", "state": state, "nodes": nodes}
+
+
+async def test_dry_goes_to_llama_cpp_tiers_only_and_is_traced() -> None:
+    import dspy
+
+    tracing, exporter = in_memory()
+    flow = compile_flow(flow_from_dict(_two_replies(dry_multiplier=0.8)))
+    with chat_server(schema_answer) as (port, requests):
+        url = f"http://127.0.0.1:{port}/v1"
+        tiers = {"llama": LlamaCppTier(runtime="llamacpp"),
+                 "api": OpenAICompatibleTier(runtime="openai-compatible", base_url=url,
+                                             model="m")}  # fmt: skip
+        lms = {name: dspy.LM("openai/m", api_base=url, api_key="x", cache=False,
+                             num_retries=0) for name in tiers}  # fmt: skip
+        async with ModelPool(tiers, lms=lms) as models:
+            await run_flow(flow, {"message": "hi"}, models=models, tracing=tracing)
+    by_tier = {span.attributes["stepladder.tier"]: span
+               for span in model_calls(exporter.get_finished_spans())}  # fmt: skip
+    assert len(requests) == 2
+    sent = [request for request in requests if "dry_multiplier" in request]
+    assert [request["dry_multiplier"] for request in sent] == [0.8]
+    assert by_tier["llama"].attributes.get("stepladder.request.dry_multiplier") == 0.8
+    assert "stepladder.request.dry_multiplier" not in (by_tier["api"].attributes or {})
+
+
+def test_a_dry_strength_of_zero_or_above_five_names_its_field() -> None:
+    for wrong in (0, 6):
+        spec = _two_replies(dry_multiplier=wrong)
+        with pytest.raises(FlowSpecError, match=r"nodes\[0\].*dry_multiplier"):
+            flow_from_dict(spec)
+
+
+@pytest.mark.slow
+async def test_the_embedded_server_runs_its_dry_sampler_at_the_nodes_strength(
+    embedded_pool: Any,
+) -> None:
+    spec = {
+        "name": "f",
+        "state": {"message": {"type": "str", "input": True}, "reply": "str"},
+        "nodes": [{"id": "reply", "kind": "generate", "reads": ["message"], "output": "reply",
+                   "instructions": "Answer the customer in one short sentence.", "max_tokens": 96,
+                   "dry_multiplier": 0.8, "retries": 1}],
+    }  # fmt: skip
+    flow = compile_flow(flow_from_dict(spec))
+    result = await run_flow(flow, {"message": "Where is my order?"}, models=embedded_pool)
+    assert isinstance(result.state["reply"], str) and result.state["reply"].strip()
+    # llama.cpp's /slots lists each slot's sampling settings of its last request.
+    base_url = (await embedded_pool.bound("small")).endpoint.base_url.removesuffix("/v1")
+    slots = httpx.get(f"{base_url}/slots", timeout=30).json()
+    strengths = [slot["params"].get("dry_multiplier") for slot in slots if slot.get("params")]
+    assert any(strength == pytest.approx(0.8) for strength in strengths), strengths

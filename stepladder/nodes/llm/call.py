@@ -20,6 +20,7 @@ from langgraph.runtime import Runtime
 from opentelemetry.trace import Span
 from pydantic import BaseModel, Field, ValidationError
 
+from stepladder.config.tiers import LlamaCppTier
 from stepladder.errors import FlowCompileError, ModelError, NodeOutputError
 from stepladder.nodes.artifacts import ArtifactRef, adapter_ref
 from stepladder.nodes.base import BuildContext, NodeSpecBase
@@ -72,6 +73,16 @@ class LLMNodeSpec(NodeSpecBase):
         ge=-2.0,
         le=2.0,
         description="Lower the odds of any token already in the answer (OpenAI's parameter).",
+    )
+    dry_multiplier: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=5.0,
+        description="llama.cpp's DRY ('don't repeat yourself') sampler against loops: a token "
+        "that would continue a phrase already in the context is penalised, more the longer "
+        "the phrase (0.8 is its authors' usual strength). Sent to llama.cpp tiers only (the "
+        "embedded one); other runtimes have no DRY sampler and their calls go without it. "
+        "Off by default; for nodes that write free text.",
     )
     escalate: EscalationPolicy | None = Field(
         default=None,
@@ -273,7 +284,7 @@ class LLMCall:
         last_problem = ""
         adapter = self.adapter_on(context, bound)
         for attempt in range(1, self.node.retries + 2):
-            config = self._config(bound.endpoint.supports_logprobs, attempt, adapter)
+            config = self._config(bound, attempt, adapter)
             with self._span(context, bound, attempt, inputs, config, adapter) as span:
                 answer, last_raw, last_problem = await self._attempt(
                     context, bound, attempt, inputs, config, span,
@@ -298,7 +309,7 @@ class LLMCall:
     ) -> dict[str, Any] | None:
         """One more sample at a raised temperature (for agreement); None when invalid."""
         adapter = self.adapter_on(context, bound)
-        config = self._config(bound.endpoint.supports_logprobs, 1, adapter)
+        config = self._config(bound, 1, adapter)
         config.update(temperature=RETRY_TEMPERATURE, rollout_id=index)
         with self._span(context, bound, 1, inputs, config, adapter) as span:
             if span.is_recording():
@@ -387,22 +398,37 @@ class LLMCall:
         )
 
     def _config(
-        self, supports_logprobs: bool, attempt: int, adapter: Adapter | None = None
+        self, bound: BoundTier, attempt: int, adapter: Adapter | None = None
     ) -> dict[str, Any]:
         config: dict[str, Any] = {}
-        if adapter is not None:
-            config["extra_body"] = dict(adapter.body)
+        body = self._body(bound, adapter)
+        if body is not None:
+            config["extra_body"] = body
         if self.node.max_tokens is not None:
             config["max_tokens"] = self.node.max_tokens
         for penalty in ("frequency_penalty", "presence_penalty"):
             if (value := getattr(self.node, penalty)) is not None:
                 config[penalty] = value
-        if self.want_logprobs and supports_logprobs:
+        if self.want_logprobs and bound.endpoint.supports_logprobs:
             config["logprobs"] = True
             config["top_logprobs"] = TOP_LOGPROBS
         if attempt > 1:
             config["temperature"] = RETRY_TEMPERATURE
         return config
+
+    def _body(self, bound: BoundTier, adapter: Adapter | None) -> dict[str, Any] | None:
+        """The request body fields this node's call adds, or None to keep the tier's own.
+
+        A body replaces the tier's `extra_body` on the call, so one that adds the DRY sampler
+        starts from the adapter's fields, else from the tier's.
+        """
+        dry = self.node.dry_multiplier is not None and isinstance(bound.settings, LlamaCppTier)
+        if adapter is None and not dry:
+            return None
+        body = dict(adapter.body if adapter is not None else bound.endpoint.extra_body)
+        if dry:
+            body["dry_multiplier"] = self.node.dry_multiplier
+        return body
 
     def _record(
         self,
