@@ -61,26 +61,22 @@ async def test_a_node_sends_its_penalties_and_another_node_sends_none(tmp_path: 
     assert first.attributes.get("gen_ai.request.frequency_penalty") == 0.3
 
 
+def _one_reply(**fields: Any) -> dict[str, Any]:
+    """A flow of one generate node on the default tier, with `fields`."""
+    node = {"id": "reply", "kind": "generate", "reads": ["message"], "output": "reply", **fields}
+    state = {"message": {"type": "str", "input": True}, "reply": "str"}
+    return {"name": "f", "state": state, "nodes": [node]}
+
+
 def test_a_penalty_out_of_range_names_its_field() -> None:
-    spec = {
-        "name": "f",
-        "state": {"message": {"type": "str", "input": True}, "reply": "str"},
-        "nodes": [{"id": "reply", "kind": "generate", "reads": ["message"], "output": "reply",
-                   "frequency_penalty": 3}],
-    }  # fmt: skip
     with pytest.raises(FlowSpecError, match=r"nodes\[0\].*frequency_penalty"):
-        flow_from_dict(spec)
+        flow_from_dict(_one_reply(frequency_penalty=3))
 
 
 @pytest.mark.slow
 async def test_the_embedded_model_takes_a_frequency_penalty(embedded_pool: Any) -> None:
-    spec = {
-        "name": "f",
-        "state": {"message": {"type": "str", "input": True}, "reply": "str"},
-        "nodes": [{"id": "reply", "kind": "generate", "reads": ["message"], "output": "reply",
-                   "instructions": "Answer the customer in one sentence.", "max_tokens": 48,
-                   "frequency_penalty": 0.5, "retries": 1}],
-    }  # fmt: skip
+    spec = _one_reply(instructions="Answer the customer in one sentence.", max_tokens=48,
+                      frequency_penalty=0.5, retries=1)  # fmt: skip
     flow = compile_flow(flow_from_dict(spec))
     result = await run_flow(flow, {"message": "Where is my order?"}, models=embedded_pool)
     assert isinstance(result.state["reply"], str) and result.state["reply"].strip()
@@ -119,22 +115,16 @@ async def test_dry_goes_to_llama_cpp_tiers_only_and_is_traced() -> None:
 
 def test_a_dry_strength_of_zero_or_above_five_names_its_field() -> None:
     for wrong in (0, 6):
-        spec = _two_replies(dry_multiplier=wrong)
         with pytest.raises(FlowSpecError, match=r"nodes\[0\].*dry_multiplier"):
-            flow_from_dict(spec)
+            flow_from_dict(_one_reply(dry_multiplier=wrong))
 
 
 @pytest.mark.slow
 async def test_the_embedded_server_runs_its_dry_sampler_at_the_nodes_strength(
     embedded_pool: Any,
 ) -> None:
-    spec = {
-        "name": "f",
-        "state": {"message": {"type": "str", "input": True}, "reply": "str"},
-        "nodes": [{"id": "reply", "kind": "generate", "reads": ["message"], "output": "reply",
-                   "instructions": "Answer the customer in one short sentence.", "max_tokens": 96,
-                   "dry_multiplier": 0.8, "retries": 1}],
-    }  # fmt: skip
+    spec = _one_reply(instructions="Answer the customer in one short sentence.", max_tokens=96,
+                      dry_multiplier=0.8, retries=1)  # fmt: skip
     flow = compile_flow(flow_from_dict(spec))
     result = await run_flow(flow, {"message": "Where is my order?"}, models=embedded_pool)
     assert isinstance(result.state["reply"], str) and result.state["reply"].strip()
