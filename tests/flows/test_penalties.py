@@ -7,6 +7,7 @@ llama.cpp model run the penalty and read the DRY strength back from the server's
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from stepladder.config import load_project
 from stepladder.config.tiers import LlamaCppTier, OpenAICompatibleTier
 from stepladder.flows import compile_flow, compile_project_flow, run_flow
 from stepladder.runtimes import ModelPool
+from stepladder.runtimes.llamacpp import BASE_REQUEST
 from tests.conftest import write_project
 from tests.fake_chat import chat_server, schema_answer
 from tests.tracing.spans_helpers import in_memory, model_calls
@@ -111,6 +113,26 @@ async def test_dry_goes_to_llama_cpp_tiers_only_and_is_traced() -> None:
     assert [request["dry_multiplier"] for request in sent] == [0.8]
     assert by_tier["llama"].attributes.get("stepladder.request.dry_multiplier") == 0.8
     assert "stepladder.request.dry_multiplier" not in (by_tier["api"].attributes or {})
+
+
+async def test_dry_keeps_the_body_fields_of_the_tier() -> None:
+    # A llama.cpp server that loaded adapters takes a `lora` field on base calls (none
+    # applied); the node's body replaces the tier's, so it must carry that field too.
+    import dspy
+
+    flow = compile_flow(flow_from_dict(_one_reply(tier="llama", dry_multiplier=0.8, retries=0)))
+    with chat_server(schema_answer) as (port, requests):
+        lm = dspy.LM("openai/m", api_base=f"http://127.0.0.1:{port}/v1", api_key="x",
+                     cache=False, num_retries=0)  # fmt: skip
+        async with ModelPool(
+            {"llama": LlamaCppTier(runtime="llamacpp")}, lms={"llama": lm}
+        ) as models:
+            bound = await models.bound("llama")
+            endpoint = replace(bound.endpoint, extra_body=BASE_REQUEST)
+            models._bound["llama"] = replace(bound, endpoint=endpoint)
+            await run_flow(flow, {"message": "hi"}, models=models)
+    (request,) = requests
+    assert request["lora"] == BASE_REQUEST["lora"] and request["dry_multiplier"] == 0.8
 
 
 def test_a_dry_strength_of_zero_or_above_five_names_its_field() -> None:
